@@ -1,0 +1,57 @@
+"""The adapter contract: what every framework module implements (worker side only)."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+from dlarena.spec.model import Workload
+
+Arrays = dict[str, np.ndarray]
+
+
+class Adapter(abc.ABC):
+    """One framework building one workload in one tier ('eager' or 'compiled').
+
+    Canonical arrays (weights in, parameters and gradients out) use the spec's layouts:
+    dense kernels (in, out), conv kernels (kh, kw, in, out), images NHWC.
+    """
+
+    @classmethod
+    @abc.abstractmethod
+    def configure(cls, threads: int, device: str) -> dict[str, Any]:
+        """Set thread pools and device before the first op; return what was set, with versions."""
+
+    @abc.abstractmethod
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str) -> None:
+        """Build the model natively and load the canonical weights."""
+
+    @abc.abstractmethod
+    def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
+        """Move one batch into the framework's own layout and device, outside any timing."""
+
+    @abc.abstractmethod
+    def infer(self, batch: Any) -> Any:
+        """Logits for the batch in inference mode (may return before the work is done)."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Any) -> Any:
+        """One optimizer step; returns a handle that `sync` can wait on."""
+
+    @abc.abstractmethod
+    def sync(self, handle: Any) -> None:
+        """Block until the work behind `handle` has really finished."""
+
+    @abc.abstractmethod
+    def to_numpy(self, handle: Any) -> np.ndarray:
+        """Logits (from infer) or the loss (from train_step) as a NumPy array."""
+
+    @abc.abstractmethod
+    def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
+        """Loss and canonical gradients at the current parameters, without an update."""
+
+    @abc.abstractmethod
+    def parameters(self) -> Arrays:
+        """Current trainable parameters in canonical layout."""

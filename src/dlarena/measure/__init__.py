@@ -1,0 +1,1 @@
+"""Timing protocol (worker side), parity metrics, and statistics (host side)."""

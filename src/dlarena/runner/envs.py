@@ -1,0 +1,132 @@
+"""Framework environments: virtualenvs made from pinned requirement files, plus 'embedded'.
+
+Requirement sets are files: the package's own (envs/*.txt) and any the user drops into
+<home>/requirements/*.txt (say, a second torch version to benchmark against the first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from dlarena.errors import DlarenaError, FrameworkUnavailable
+from dlarena.frameworks import RUNTIMES
+
+EMBEDDED = "embedded"
+MARKER = "dlarena-env.json"
+
+
+def dlarena_home() -> Path:
+    """Where environments, the store and run files live (DLARENA_HOME, else ./.dlarena)."""
+    return Path(os.environ.get("DLARENA_HOME", ".dlarena")).resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    name: str
+    python: str
+    requirements: Path | None  # None: the interpreter running dlarena
+
+    def exists(self) -> bool:
+        if self.requirements is None:
+            return True
+        marker = Path(self.python).parent.parent / MARKER
+        return marker.is_file() and json.loads(marker.read_text())["hash"] == self.fingerprint()
+
+    def fingerprint(self) -> str:
+        text = self.requirements.read_text() if self.requirements else sys.version
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def requirement_files(home: Path) -> dict[str, Path]:
+    files = {p.stem: Path(str(p)) for p in resources.files("dlarena.envs").iterdir()
+             if p.name.endswith(".txt")}
+    user_dir = home / "requirements"
+    if user_dir.is_dir():
+        files.update({p.stem: p for p in sorted(user_dir.glob("*.txt"))})
+    return files
+
+
+def environments(home: Path) -> dict[str, Environment]:
+    envs = {EMBEDDED: Environment(EMBEDDED, sys.executable, None)}
+    for name, path in requirement_files(home).items():
+        envs[name] = Environment(name, str(home / "envs" / name / "bin" / "python"), path)
+    return envs
+
+
+def get(name: str, home: Path) -> Environment:
+    envs = environments(home)
+    if name not in envs:
+        raise DlarenaError(
+            f"unknown environment '{name}'; known: {', '.join(envs)} "
+            f"(add one as {home / 'requirements' / (name + '.txt')})"
+        )
+    return envs[name]
+
+
+def resolve(runtime: str, home: Path, overrides: dict[str, str]) -> Environment:
+    """The environment a runtime's workers run in: asked for, embedded, or its default."""
+    if runtime in overrides:
+        env = get(overrides[runtime], home)
+    elif importlib.util.find_spec(RUNTIMES[runtime].framework_module) is not None:
+        env = environments(home)[EMBEDDED]
+    else:
+        env = get(RUNTIMES[runtime].default_env, home)
+    if not env.exists():
+        raise FrameworkUnavailable(
+            f"{runtime} is not installed in env '{env.name}'; run: dlarena envs create {env.name}"
+        )
+    return env
+
+
+def create(env: Environment, on_line: Callable[[str], None]) -> bool:
+    """Make the virtualenv and install its pinned requirements; False if already up to date."""
+    if env.requirements is None or env.exists():
+        return False
+    root = Path(env.python).parent.parent
+    _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
+    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check"]
+    _run([*pip, "--upgrade", "pip"], on_line)
+    _run([*pip, "-r", str(env.requirements)], on_line)
+    (root / MARKER).write_text(json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)}))
+    return True
+
+
+def _run(command: list[str], on_line: Callable[[str], None]) -> None:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        on_line(line.rstrip())
+    if proc.wait() != 0:
+        raise DlarenaError(
+            f"'{' '.join(command[:4])} ...' failed with exit code {proc.returncode}:\n"
+            + "\n".join(tail) + "\nfix the cause above (disk space, network, pins) and rerun"
+        )
+
+
+def installed_versions(env: Environment) -> dict[str, str | None]:
+    """Each runtime's distribution version in the environment (None where missing)."""
+    names = {name: rt.distribution for name, rt in RUNTIMES.items()}
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for k, d in json.loads(sys.argv[1]).items():\n"
+        "    try: out[k] = m.version(d)\n"
+        "    except m.PackageNotFoundError: out[k] = None\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([env.python, "-c", script, json.dumps(names)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise FrameworkUnavailable(f"env '{env.name}' does not run: {proc.stderr.strip()[-300:]}")
+    return json.loads(proc.stdout)

@@ -1,0 +1,139 @@
+"""Start one worker process per task, stream its JSON lines, and never leave it running.
+
+The launcher knows processes, environments and timeouts; nothing about frameworks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dlarena
+
+SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
+STDERR_TAIL_CHARS = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What came back from one worker: its result, or why there is none."""
+
+    ok: bool
+    result: dict[str, Any] | None
+    reason: str | None = None
+    exit_code: int | None = None
+    stderr_tail: str = ""
+    parity: tuple[dict[str, Any], ...] = ()
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    """The same thread settings for every framework, plus the path to dlarena's code."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
+    env.update({
+        "OMP_NUM_THREADS": str(threads),  # MXNet (one thread by default), OpenMP-based kernels
+        "MKL_NUM_THREADS": str(threads),
+        "PJRT_NPROC": str(threads),  # JAX's CPU client; XLA_FLAGS thread settings are ignored
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERAS_BACKEND": "tensorflow",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def launch(
+    python: str,
+    task: dict[str, Any],
+    timeout_s: float,
+    on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
+) -> Outcome:
+    """Run `python -m dlarena.worker` on `task`; a crash or timeout becomes a failed Outcome."""
+    with tempfile.TemporaryFile("w+b") as stderr:
+        proc = subprocess.Popen(
+            [python, "-m", "dlarena.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+            env=worker_env(task["threads"]), start_new_session=True,
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(task).encode())
+            proc.stdin.close()
+            events, timed_out = _read_events(proc, timeout_s, on_event)
+        finally:
+            _kill(proc)
+        stderr.seek(0)
+        tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
+    return _outcome(events, timed_out, timeout_s, proc.returncode, tail)
+
+
+def _read_events(
+    proc: subprocess.Popen, timeout_s: float,
+    on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    events: list[dict[str, Any]] = []
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return events, True
+            if not selector.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                proc.wait()
+                return events, False
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in filter(None, lines):
+                event = json.loads(line)
+                events.append(event)
+                if on_event is not None:
+                    on_event(event, proc)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the worker's whole process group if it is still there."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def _outcome(
+    events: list[dict[str, Any]], timed_out: bool, timeout_s: float, code: int, tail: str
+) -> Outcome:
+    parity = next((tuple(e["checks"]) for e in events if e["event"] == "parity"), ())
+    result = next((e for e in events if e["event"] == "result"), None)
+    if result is not None and code == 0:
+        return Outcome(True, result, exit_code=code, stderr_tail=tail, parity=parity)
+    if timed_out:
+        phase = next((e["phase"] for e in reversed(events) if e["event"] == "progress"), "start")
+        reason = f"timed out after {timeout_s:g}s in phase '{phase}'"
+    else:
+        error = next((e for e in events if e["event"] == "error"), None)
+        reason = (
+            f"{error['type']}: {error['message']}" if error
+            else f"worker exited with code {code} ({_signal_name(code)})"
+        )
+    return Outcome(False, None, reason, code, tail, parity)
+
+
+def _signal_name(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return "no result"
