@@ -1,0 +1,151 @@
+"""TensorFlow: Keras 3 layers on the TensorFlow backend in a functional model, a GradientTape
+train step and Keras optimizers; 'compiled' is tf.function(jit_compile=True).
+
+Keras 3 rather than raw tf.Module: it is how TensorFlow users build models today, its layers
+share the canonical layouts (NHWC, kernels (in, out) and (kh, kw, in, out)), and the step is
+still plain TensorFlow (GradientTape, tf.function), so nothing hides what is being timed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede the first keras import
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from dlarena.frameworks.base import Adapter, Arrays  # noqa: E402
+from dlarena.spec.model import INPUT, Layer, Workload  # noqa: E402
+
+_DEVICE = "/CPU:0"
+_ACTIVATIONS = {
+    "relu": tf.nn.relu,
+    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "tanh": tf.math.tanh,
+}
+
+
+def _layer(layer: Layer) -> keras.layers.Layer:
+    name = layer.name
+    if layer.op == "dense":
+        return keras.layers.Dense(layer.attr("units"), use_bias=layer.attr("bias"), name=name)
+    if layer.op == "conv2d":
+        return keras.Sequential([
+            keras.layers.ZeroPadding2D(layer.attr("padding")),
+            keras.layers.Conv2D(layer.attr("filters"), layer.attr("kernel"),
+                                strides=layer.attr("stride"), padding="valid",
+                                use_bias=layer.attr("bias"), name=f"{name}_conv"),
+        ], name=name)
+    if layer.op == "batch_norm":
+        return keras.layers.BatchNormalization(
+            momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
+        )
+    if layer.op in ("max_pool", "avg_pool"):
+        pool = keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
+        return pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
+    if layer.op == "add":
+        return keras.layers.Add(name=name)
+    if layer.op == "global_avg_pool":
+        return keras.layers.GlobalAveragePooling2D(name=name)
+    return keras.layers.Activation(_ACTIVATIONS[layer.op], name=name)
+
+
+def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Layer]]:
+    values = {INPUT: keras.Input(shape=workload.input_shape, batch_size=workload.batch_size)}
+    blocks = {}
+    for layer in workload.layers:
+        blocks[layer.name] = block = _layer(layer)
+        ins = [values[n] for n in layer.inputs]
+        values[layer.name] = block(ins if layer.op == "add" else ins[0])
+    return keras.Model(values[INPUT], values[workload.layers[-1].name]), blocks
+
+
+def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
+    """Canonical kind -> the Keras variable behind it."""
+    if op == "batch_norm":
+        return {"gamma": block.gamma, "beta": block.beta,
+                "moving_mean": block.moving_mean, "moving_var": block.moving_variance}
+    inner = block.layers[-1] if op == "conv2d" else block
+    found = {"kernel": inner.kernel}
+    if inner.bias is not None:
+        found["bias"] = inner.bias
+    return found
+
+
+class TensorflowAdapter(Adapter):
+    @classmethod
+    def configure(cls, threads: int, device: str) -> dict[str, Any]:
+        global _DEVICE
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        if device == "gpu":
+            _DEVICE = "/GPU:0"
+        return {"framework_version": tf.__version__, "keras": keras.__version__,
+                "intra_op_threads": threads, "inter_op_threads": 1, "device": _DEVICE}
+
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+        with tf.device(_DEVICE):
+            self.model, blocks = _build(workload)
+            self.vars = {}
+            for layer in workload.layers:
+                if layer.name in blocks and layer.op in ("dense", "conv2d", "batch_norm"):
+                    for kind, var in _variables(blocks[layer.name], layer.op).items():
+                        self.vars[f"{layer.name}.{kind}"] = var
+            for key, var in self.vars.items():
+                var.assign(weights[key])
+            self.trainable = {k: v for k, v in self.vars.items() if v.trainable}
+            self.optimizer = self._optimizer(workload)
+            self.optimizer.build(list(self.trainable.values()))
+        wrap = (lambda f: tf.function(f, jit_compile=True)) if tier == "compiled" else (lambda f: f)
+        self._step = wrap(self._eager_step)
+        self._infer = wrap(lambda x: self.model(x, training=False))
+
+    @staticmethod
+    def _optimizer(workload: Workload) -> keras.optimizers.Optimizer:
+        c = workload.optimizer
+        if c.name == "sgd":
+            return keras.optimizers.SGD(c.learning_rate, momentum=c.momentum)
+        return keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2,
+                                     epsilon=c.epsilon)
+
+    def _loss_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
+        return loss, tape.gradient(loss, list(self.trainable.values()))
+
+    def _eager_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        loss, grads = self._loss_grads(x, y)
+        self.optimizer.apply(grads, list(self.trainable.values()))
+        return loss
+
+    def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
+        with tf.device(_DEVICE):
+            return tf.constant(x), tf.constant(y)
+
+    def infer(self, batch: Any) -> Any:
+        return self._infer(batch[0])
+
+    def train_step(self, batch: Any) -> Any:
+        return self._step(*batch)
+
+    def sync(self, handle: Any) -> None:
+        handle.numpy()  # materializes the result: TensorFlow has finished the step
+
+    def to_numpy(self, handle: Any) -> np.ndarray:
+        return handle.numpy()
+
+    def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
+        loss, grads = self._loss_grads(*batch)
+        return float(loss), {k: g.numpy() for k, g in zip(self.trainable, grads, strict=True)}
+
+    def parameters(self) -> Arrays:
+        return {k: np.array(v.numpy()) for k, v in self.trainable.items()}
+
+
+ADAPTER = TensorflowAdapter
