@@ -1,0 +1,157 @@
+"""Apache MXNet: a Gluon HybridBlock over the spec's layer graph and a Gluon Trainer;
+'compiled' is hybridize(static_alloc=True, static_shape=True). Runs on numpy 1.23."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+from mxnet.gluon import nn
+
+from dlarena.frameworks.base import Adapter, Arrays
+from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
+
+_CONTEXT = mx.cpu()
+_GLUON_NAMES = {
+    "kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta",
+    "moving_mean": "running_mean", "moving_var": "running_var",
+}
+
+
+def _block(layer: Layer, in_shape: tuple[int, ...]) -> gluon.Block | None:
+    channels = in_shape[-1]
+    if layer.op == "dense":
+        return nn.Dense(layer.attr("units"), use_bias=layer.attr("bias"), in_units=channels,
+                        flatten=False)
+    if layer.op == "conv2d":
+        return nn.Conv2D(layer.attr("filters"), layer.attr("kernel"), strides=layer.attr("stride"),
+                         padding=layer.attr("padding"), use_bias=layer.attr("bias"),
+                         in_channels=channels)
+    if layer.op == "batch_norm":
+        return nn.BatchNorm(axis=1, momentum=layer.attr("momentum"),
+                            epsilon=layer.attr("epsilon"), in_channels=channels)
+    if layer.op in ("max_pool", "avg_pool"):
+        pool = nn.MaxPool2D if layer.op == "max_pool" else nn.AvgPool2D
+        return pool(pool_size=layer.attr("size"), strides=layer.attr("stride"))
+    return None
+
+
+class GraphBlock(gluon.HybridBlock):
+    """The spec's layer graph as one hybridizable block (NCHW inside)."""
+
+    def __init__(self, workload: Workload):
+        super().__init__()
+        shapes = infer_shapes(workload)
+        self.spec_layers = workload.layers
+        self.named: dict[str, gluon.Block] = {}
+        with self.name_scope():
+            for layer in self.spec_layers:
+                block = _block(layer, shapes[layer.inputs[0]])
+                if block is not None:
+                    self.register_child(block, layer.name)
+                    self.named[layer.name] = block
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        values = {INPUT: x}
+        for layer in self.spec_layers:
+            ins = [values[name] for name in layer.inputs]
+            values[layer.name] = self._apply(F, layer, ins)
+        return values[self.spec_layers[-1].name]
+
+    def _apply(self, F: Any, layer: Layer, ins: list[Any]) -> Any:
+        if layer.name in self.named:
+            return self.named[layer.name](ins[0])
+        if layer.op == "add":
+            return ins[0] + ins[1]
+        if layer.op == "global_avg_pool":
+            return F.mean(ins[0], axis=(2, 3))
+        if layer.op == "gelu":
+            return F.LeakyReLU(ins[0], act_type="gelu")  # erf-based GELU
+        return F.Activation(ins[0], act_type=layer.op)
+
+
+def _to_mxnet(key: str, value: np.ndarray) -> mx.nd.NDArray:
+    if key.endswith(".kernel"):
+        value = value.T if value.ndim == 2 else value.transpose(3, 2, 0, 1)
+    return mx.nd.array(np.ascontiguousarray(value), ctx=_CONTEXT)
+
+
+def _to_canonical(key: str, value: mx.nd.NDArray) -> np.ndarray:
+    array = value.asnumpy()
+    if key.endswith(".kernel"):
+        array = array.T if array.ndim == 2 else array.transpose(2, 3, 1, 0)
+    return np.ascontiguousarray(array)
+
+
+class MxnetAdapter(Adapter):
+    @classmethod
+    def configure(cls, threads: int, device: str) -> dict[str, Any]:
+        # Threads come from OMP_NUM_THREADS, set by the launcher before this process started.
+        global _CONTEXT
+        if device == "gpu":
+            _CONTEXT = mx.gpu(0)
+        return {"framework_version": mx.__version__, "intra_op_threads": threads,
+                "device": str(_CONTEXT)}
+
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+        self.net = GraphBlock(workload)
+        self.net.initialize(ctx=_CONTEXT)
+        self.params = {}
+        for key, value in weights.items():
+            layer, kind = key.rsplit(".", 1)
+            param = getattr(self.net.named[layer], _GLUON_NAMES[kind])
+            param.set_data(_to_mxnet(key, value))
+            self.params[key] = param
+        self.trainable = {k: p for k, p in self.params.items() if p.grad_req != "null"}
+        self.trainer = gluon.Trainer(self.net.collect_params(), *self._optimizer(workload))
+        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        if tier == "compiled":
+            self.net.hybridize(static_alloc=True, static_shape=True)
+
+    @staticmethod
+    def _optimizer(workload: Workload) -> tuple[str, dict[str, float]]:
+        c = workload.optimizer
+        if c.name == "sgd":
+            return "sgd", {"learning_rate": c.learning_rate, "momentum": c.momentum}
+        return "adam", {"learning_rate": c.learning_rate, "beta1": c.beta1, "beta2": c.beta2,
+                        "epsilon": c.epsilon}
+
+    def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
+        if x.ndim == 4:
+            x = x.transpose(0, 3, 1, 2)
+        return (mx.nd.array(np.ascontiguousarray(x), ctx=_CONTEXT),
+                mx.nd.array(y.astype(np.float32), ctx=_CONTEXT))
+
+    def infer(self, batch: Any) -> Any:
+        return self.net(batch[0])
+
+    def _loss(self, batch: Any) -> Any:
+        with autograd.record():
+            loss = self.loss_fn(self.net(batch[0]), batch[1]).mean()
+        loss.backward()
+        return loss
+
+    def train_step(self, batch: Any) -> Any:
+        loss = self._loss(batch)
+        self.trainer.step(1)  # the loss is already a batch mean
+        return loss
+
+    def sync(self, handle: Any) -> None:
+        mx.nd.waitall()  # MXNet's engine is asynchronous: wait for every pending op
+
+    def to_numpy(self, handle: Any) -> np.ndarray:
+        return handle.asnumpy()
+
+    def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
+        loss = self._loss(batch)
+        return float(loss.asscalar()), {
+            k: _to_canonical(k, p.grad(_CONTEXT)) for k, p in self.trainable.items()
+        }
+
+    def parameters(self) -> Arrays:
+        return {k: _to_canonical(k, p.data(_CONTEXT)) for k, p in self.trainable.items()}
+
+
+ADAPTER = MxnetAdapter
