@@ -111,8 +111,12 @@ def run(task: dict[str, Any]) -> None:
     emit(
         "result",
         environment=environment(configured, task["threads"]),
-        phases={"import_s": import_s, "build_s": build_s, "first_call_s": first_call_s,
-                "warmup_s": warmup},
+        phases={
+            "import_s": import_s,
+            "build_s": build_s,
+            "first_call_s": first_call_s,
+            "warmup_s": warmup,
+        },
         samples=samples,
         parity=checks,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

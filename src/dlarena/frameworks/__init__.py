@@ -22,16 +22,45 @@ class Runtime:
 RUNTIMES: dict[str, Runtime] = {
     r.name: r
     for r in (
-        Runtime("torch", "dlarena.frameworks.torch", "torch", "torch",
-                ("train", "infer"), "torch.compile", "main"),
-        Runtime("tensorflow", "dlarena.frameworks.tensorflow", "tensorflow", "tensorflow-cpu",
-                ("train", "infer"), "tf.function(jit_compile=True)", "main"),
-        Runtime("jax", "dlarena.frameworks.jax", "jax", "jax",
-                ("train", "infer"), "jax.jit", "main"),
-        Runtime("mxnet", "dlarena.frameworks.mxnet", "mxnet", "mxnet",
-                ("train", "infer"), "HybridBlock.hybridize(static_alloc, static_shape)", "mxnet"),
-        Runtime("onnxruntime", "dlarena.frameworks.onnxruntime", "onnxruntime", "onnxruntime",
-                ("infer",), "graph_optimization_level=ORT_ENABLE_ALL", "main"),
+        Runtime(
+            "torch",
+            "dlarena.frameworks.torch",
+            "torch",
+            "torch",
+            ("train", "infer"),
+            "torch.compile",
+            "main",
+        ),
+        Runtime(
+            "tensorflow",
+            "dlarena.frameworks.tensorflow",
+            "tensorflow",
+            "tensorflow-cpu",
+            ("train", "infer"),
+            "tf.function(jit_compile=True)",
+            "main",
+        ),
+        Runtime(
+            "jax", "dlarena.frameworks.jax", "jax", "jax", ("train", "infer"), "jax.jit", "main"
+        ),
+        Runtime(
+            "mxnet",
+            "dlarena.frameworks.mxnet",
+            "mxnet",
+            "mxnet",
+            ("train", "infer"),
+            "HybridBlock.hybridize(static_alloc, static_shape)",
+            "mxnet",
+        ),
+        Runtime(
+            "onnxruntime",
+            "dlarena.frameworks.onnxruntime",
+            "onnxruntime",
+            "onnxruntime",
+            ("infer",),
+            "graph_optimization_level=ORT_ENABLE_ALL",
+            "main",
+        ),
     )
 }
 TIERS = ("eager", "compiled")

@@ -21,9 +21,12 @@ _ACTIVATIONS = {
 }
 # canonical kind -> (collection, flax name)
 _FLAX_NAMES = {
-    "kernel": ("params", "kernel"), "bias": ("params", "bias"),
-    "gamma": ("params", "scale"), "beta": ("params", "bias"),
-    "moving_mean": ("batch_stats", "mean"), "moving_var": ("batch_stats", "var"),
+    "kernel": ("params", "kernel"),
+    "bias": ("params", "bias"),
+    "gamma": ("params", "scale"),
+    "beta": ("params", "bias"),
+    "moving_mean": ("batch_stats", "mean"),
+    "moving_var": ("batch_stats", "var"),
 }
 
 
@@ -45,11 +48,21 @@ class GraphModule(nn.Module):
             return nn.Dense(layer.attr("units"), use_bias=layer.attr("bias"), name=layer.name)(x)
         if layer.op == "conv2d":
             k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
-            return nn.Conv(layer.attr("filters"), (k, k), strides=(s, s), padding=[(p, p), (p, p)],
-                           use_bias=layer.attr("bias"), name=layer.name)(x)
+            return nn.Conv(
+                layer.attr("filters"),
+                (k, k),
+                strides=(s, s),
+                padding=[(p, p), (p, p)],
+                use_bias=layer.attr("bias"),
+                name=layer.name,
+            )(x)
         if layer.op == "batch_norm":
-            return nn.BatchNorm(use_running_average=not train, momentum=layer.attr("momentum"),
-                                epsilon=layer.attr("epsilon"), name=layer.name)(x)
+            return nn.BatchNorm(
+                use_running_average=not train,
+                momentum=layer.attr("momentum"),
+                epsilon=layer.attr("epsilon"),
+                name=layer.name,
+            )(x)
         if layer.op in ("max_pool", "avg_pool"):
             pool = nn.max_pool if layer.op == "max_pool" else nn.avg_pool
             k, s = layer.attr("size"), layer.attr("stride")
@@ -87,9 +100,13 @@ class JaxAdapter(Adapter):
         # Threads come from PJRT_NPROC, set by the launcher before this process started.
         platform = "gpu" if device == "gpu" else "cpu"
         jax.config.update("jax_platforms", "cuda" if platform == "gpu" else "cpu")
-        return {"framework_version": jax.__version__, "flax": flax.__version__,
-                "optax": optax.__version__, "intra_op_threads": threads,
-                "device": str(jax.devices()[0])}
+        return {
+            "framework_version": jax.__version__,
+            "flax": flax.__version__,
+            "optax": optax.__version__,
+            "intra_op_threads": threads,
+            "device": str(jax.devices()[0]),
+        }
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
         self.model = GraphModule(workload.layers)
@@ -110,7 +127,9 @@ class JaxAdapter(Adapter):
 
     def _loss(self, params: Any, batch_stats: Any, x: jax.Array, y: jax.Array) -> Any:
         logits, updates = self.model.apply(
-            {"params": params, "batch_stats": batch_stats}, x, train=True,
+            {"params": params, "batch_stats": batch_stats},
+            x,
+            train=True,
             mutable=["batch_stats"],
         )
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()

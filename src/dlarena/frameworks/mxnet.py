@@ -15,23 +15,37 @@ from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
 
 _CONTEXT = mx.cpu()
 _GLUON_NAMES = {
-    "kernel": "weight", "bias": "bias", "gamma": "gamma", "beta": "beta",
-    "moving_mean": "running_mean", "moving_var": "running_var",
+    "kernel": "weight",
+    "bias": "bias",
+    "gamma": "gamma",
+    "beta": "beta",
+    "moving_mean": "running_mean",
+    "moving_var": "running_var",
 }
 
 
 def _block(layer: Layer, in_shape: tuple[int, ...]) -> gluon.Block | None:
     channels = in_shape[-1]
     if layer.op == "dense":
-        return nn.Dense(layer.attr("units"), use_bias=layer.attr("bias"), in_units=channels,
-                        flatten=False)
+        return nn.Dense(
+            layer.attr("units"), use_bias=layer.attr("bias"), in_units=channels, flatten=False
+        )
     if layer.op == "conv2d":
-        return nn.Conv2D(layer.attr("filters"), layer.attr("kernel"), strides=layer.attr("stride"),
-                         padding=layer.attr("padding"), use_bias=layer.attr("bias"),
-                         in_channels=channels)
+        return nn.Conv2D(
+            layer.attr("filters"),
+            layer.attr("kernel"),
+            strides=layer.attr("stride"),
+            padding=layer.attr("padding"),
+            use_bias=layer.attr("bias"),
+            in_channels=channels,
+        )
     if layer.op == "batch_norm":
-        return nn.BatchNorm(axis=1, momentum=layer.attr("momentum"),
-                            epsilon=layer.attr("epsilon"), in_channels=channels)
+        return nn.BatchNorm(
+            axis=1,
+            momentum=layer.attr("momentum"),
+            epsilon=layer.attr("epsilon"),
+            in_channels=channels,
+        )
     if layer.op in ("max_pool", "avg_pool"):
         pool = nn.MaxPool2D if layer.op == "max_pool" else nn.AvgPool2D
         return pool(pool_size=layer.attr("size"), strides=layer.attr("stride"))
@@ -92,8 +106,11 @@ class MxnetAdapter(Adapter):
         global _CONTEXT
         if device == "gpu":
             _CONTEXT = mx.gpu(0)
-        return {"framework_version": mx.__version__, "intra_op_threads": threads,
-                "device": str(_CONTEXT)}
+        return {
+            "framework_version": mx.__version__,
+            "intra_op_threads": threads,
+            "device": str(_CONTEXT),
+        }
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
         self.net = GraphBlock(workload)
@@ -115,14 +132,20 @@ class MxnetAdapter(Adapter):
         c = workload.optimizer
         if c.name == "sgd":
             return "sgd", {"learning_rate": c.learning_rate, "momentum": c.momentum}
-        return "adam", {"learning_rate": c.learning_rate, "beta1": c.beta1, "beta2": c.beta2,
-                        "epsilon": c.epsilon}
+        return "adam", {
+            "learning_rate": c.learning_rate,
+            "beta1": c.beta1,
+            "beta2": c.beta2,
+            "epsilon": c.epsilon,
+        }
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         if x.ndim == 4:
             x = x.transpose(0, 3, 1, 2)
-        return (mx.nd.array(np.ascontiguousarray(x), ctx=_CONTEXT),
-                mx.nd.array(y.astype(np.float32), ctx=_CONTEXT))
+        return (
+            mx.nd.array(np.ascontiguousarray(x), ctx=_CONTEXT),
+            mx.nd.array(y.astype(np.float32), ctx=_CONTEXT),
+        )
 
     def infer(self, batch: Any) -> Any:
         return self.net(batch[0])

@@ -40,16 +40,21 @@ class _GraphBuilder:
     def layer(self, layer: Layer, ins: list[str]) -> str:
         n, x = layer.name, ins[0]
         if layer.op == "dense":
-            out = self.node("MatMul", [x, self.const(f"{n}.kernel", self.weights[f"{n}.kernel"])],
-                            f"{n}_matmul" if layer.attr("bias") else n)
+            out = self.node(
+                "MatMul",
+                [x, self.const(f"{n}.kernel", self.weights[f"{n}.kernel"])],
+                f"{n}_matmul" if layer.attr("bias") else n,
+            )
             if layer.attr("bias"):
                 out = self.node("Add", [out, self.const(f"{n}.bias", self.weights[f"{n}.bias"])], n)
             return out
         if layer.op == "conv2d":
             return self._conv(layer, x)
         if layer.op == "batch_norm":
-            args = [self.const(f"{n}.{k}", self.weights[f"{n}.{k}"])
-                    for k in ("gamma", "beta", "moving_mean", "moving_var")]
+            args = [
+                self.const(f"{n}.{k}", self.weights[f"{n}.{k}"])
+                for k in ("gamma", "beta", "moving_mean", "moving_var")
+            ]
             return self.node("BatchNormalization", [x, *args], n, epsilon=layer.attr("epsilon"))
         if layer.op in ("max_pool", "avg_pool"):
             op = "MaxPool" if layer.op == "max_pool" else "AveragePool"
@@ -73,8 +78,9 @@ class _GraphBuilder:
 
     def _gelu(self, n: str, x: str) -> str:
         """Exact (erf) GELU from primitive ops; ONNX Runtime fuses it when optimizing."""
-        scaled = self.node("Mul", [x, self.const(f"{n}.rsqrt2", np.float32(1 / math.sqrt(2)))],
-                           f"{n}_scaled")
+        scaled = self.node(
+            "Mul", [x, self.const(f"{n}.rsqrt2", np.float32(1 / math.sqrt(2)))], f"{n}_scaled"
+        )
         erf = self.node("Erf", [scaled], f"{n}_erf")
         one_plus = self.node("Add", [erf, self.const(f"{n}.one", np.float32(1.0))], f"{n}_1p")
         half_x = self.node("Mul", [x, self.const(f"{n}.half", np.float32(0.5))], f"{n}_half")
@@ -90,10 +96,14 @@ def build_model(workload: Workload, weights: Arrays) -> onnx.ModelProto:
         values[layer.name] = builder.layer(layer, [values[n] for n in layer.inputs])
     batch = workload.batch_size
     graph = helper.make_graph(
-        builder.nodes, workload.name,
+        builder.nodes,
+        workload.name,
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [batch, *workload.input_shape])],
-        [helper.make_tensor_value_info(values[workload.layers[-1].name], TensorProto.FLOAT,
-                                       [batch, workload.num_classes])],
+        [
+            helper.make_tensor_value_info(
+                values[workload.layers[-1].name], TensorProto.FLOAT, [batch, workload.num_classes]
+            )
+        ],
         builder.initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -111,20 +121,27 @@ class OnnxruntimeAdapter(Adapter):
         cls.threads = threads
         if device == "gpu":
             _PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return {"framework_version": ort.__version__, "onnx": onnx.__version__,
-                "intra_op_threads": threads, "inter_op_threads": 1, "device": _PROVIDERS[0]}
+        return {
+            "framework_version": ort.__version__,
+            "onnx": onnx.__version__,
+            "intra_op_threads": threads,
+            "inter_op_threads": 1,
+            "device": _PROVIDERS[0],
+        }
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = (
-            ort.GraphOptimizationLevel.ORT_ENABLE_ALL if tier == "compiled"
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if tier == "compiled"
             else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         )
         model = build_model(workload, weights)
-        self.session = ort.InferenceSession(model.SerializeToString(), options,
-                                            providers=_PROVIDERS)
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=_PROVIDERS
+        )
         self.output = model.graph.output[0].name
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:

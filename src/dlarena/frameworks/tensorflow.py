@@ -33,18 +33,28 @@ def _layer(layer: Layer) -> keras.layers.Layer:
     if layer.op == "dense":
         return keras.layers.Dense(layer.attr("units"), use_bias=layer.attr("bias"), name=name)
     if layer.op == "conv2d":
-        return keras.Sequential([
-            keras.layers.ZeroPadding2D(layer.attr("padding")),
-            keras.layers.Conv2D(layer.attr("filters"), layer.attr("kernel"),
-                                strides=layer.attr("stride"), padding="valid",
-                                use_bias=layer.attr("bias"), name=f"{name}_conv"),
-        ], name=name)
+        return keras.Sequential(
+            [
+                keras.layers.ZeroPadding2D(layer.attr("padding")),
+                keras.layers.Conv2D(
+                    layer.attr("filters"),
+                    layer.attr("kernel"),
+                    strides=layer.attr("stride"),
+                    padding="valid",
+                    use_bias=layer.attr("bias"),
+                    name=f"{name}_conv",
+                ),
+            ],
+            name=name,
+        )
     if layer.op == "batch_norm":
         return keras.layers.BatchNormalization(
             momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
         )
     if layer.op in ("max_pool", "avg_pool"):
-        pool = keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
+        pool = (
+            keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
+        )
         return pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
     if layer.op == "add":
         return keras.layers.Add(name=name)
@@ -66,8 +76,12 @@ def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Laye
 def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
     """Canonical kind -> the Keras variable behind it."""
     if op == "batch_norm":
-        return {"gamma": block.gamma, "beta": block.beta,
-                "moving_mean": block.moving_mean, "moving_var": block.moving_variance}
+        return {
+            "gamma": block.gamma,
+            "beta": block.beta,
+            "moving_mean": block.moving_mean,
+            "moving_var": block.moving_variance,
+        }
     inner = block.layers[-1] if op == "conv2d" else block
     found = {"kernel": inner.kernel}
     if inner.bias is not None:
@@ -83,8 +97,13 @@ class TensorflowAdapter(Adapter):
         tf.config.threading.set_inter_op_parallelism_threads(1)
         if device == "gpu":
             _DEVICE = "/GPU:0"
-        return {"framework_version": tf.__version__, "keras": keras.__version__,
-                "intra_op_threads": threads, "inter_op_threads": 1, "device": _DEVICE}
+        return {
+            "framework_version": tf.__version__,
+            "keras": keras.__version__,
+            "intra_op_threads": threads,
+            "inter_op_threads": 1,
+            "device": _DEVICE,
+        }
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
         with tf.device(_DEVICE):
@@ -108,8 +127,9 @@ class TensorflowAdapter(Adapter):
         c = workload.optimizer
         if c.name == "sgd":
             return keras.optimizers.SGD(c.learning_rate, momentum=c.momentum)
-        return keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1, beta_2=c.beta2,
-                                     epsilon=c.epsilon)
+        return keras.optimizers.Adam(
+            c.learning_rate, beta_1=c.beta1, beta_2=c.beta2, epsilon=c.epsilon
+        )
 
     def _loss_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         with tf.GradientTape() as tape:

@@ -22,8 +22,12 @@ def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
         return nn.Linear(channels, layer.attr("units"), bias=layer.attr("bias"))
     if layer.op == "conv2d":
         return nn.Conv2d(
-            channels, layer.attr("filters"), layer.attr("kernel"), layer.attr("stride"),
-            layer.attr("padding"), bias=layer.attr("bias"),
+            channels,
+            layer.attr("filters"),
+            layer.attr("kernel"),
+            layer.attr("stride"),
+            layer.attr("padding"),
+            bias=layer.attr("bias"),
         )
     if layer.op == "batch_norm":
         norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
@@ -79,8 +83,12 @@ def _to_canonical(key: str, value: torch.Tensor) -> np.ndarray:
 
 
 _TORCH_NAMES = {
-    "kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
-    "moving_mean": "running_mean", "moving_var": "running_var",
+    "kernel": "weight",
+    "bias": "bias",
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_var": "running_var",
 }
 
 
@@ -92,8 +100,12 @@ class TorchAdapter(Adapter):
         torch.set_num_interop_threads(1)
         if device == "gpu":
             _DEVICE = torch.device("cuda")
-        return {"framework_version": torch.__version__, "intra_op_threads": threads,
-                "inter_op_threads": 1, "device": str(_DEVICE)}
+        return {
+            "framework_version": torch.__version__,
+            "intra_op_threads": threads,
+            "inter_op_threads": 1,
+            "device": str(_DEVICE),
+        }
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
         self.model = GraphModule(workload)
@@ -114,9 +126,7 @@ class TorchAdapter(Adapter):
         params = self.model.parameters()
         if c.name == "sgd":
             return torch.optim.SGD(params, lr=c.learning_rate, momentum=c.momentum)
-        return torch.optim.Adam(
-            params, lr=c.learning_rate, betas=(c.beta1, c.beta2), eps=c.epsilon
-        )
+        return torch.optim.Adam(params, lr=c.learning_rate, betas=(c.beta1, c.beta2), eps=c.epsilon)
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         if x.ndim == 4:

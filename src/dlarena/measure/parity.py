@@ -40,12 +40,19 @@ def tensors_relative_l2(actual: dict, reference: dict) -> tuple[float, float]:
     for key, ref in reference.items():
         delta = np.asarray(actual[key], np.float64) - ref
         worst_abs = max(worst_abs, float(np.max(np.abs(delta))))
-        worst_rel = max(worst_rel, float(np.linalg.norm(delta) / max(np.linalg.norm(ref), 1e-12)))
+        worst_rel = max(
+            worst_rel, float(np.linalg.norm(delta)) / max(float(np.linalg.norm(ref)), 1e-12)
+        )
     return worst_abs, worst_rel
 
 
 def check(name: str, max_abs: float, max_rel: float) -> dict:
     """One parity record: the figures, the tolerance and the verdict."""
     tolerance = TOLERANCES[name]
-    return {"check": name, "max_abs": max_abs, "max_rel": max_rel,
-            "tolerance": tolerance, "passed": bool(max_rel <= tolerance)}
+    return {
+        "check": name,
+        "max_abs": max_abs,
+        "max_rel": max_rel,
+        "tolerance": tolerance,
+        "passed": bool(max_rel <= tolerance),
+    }

@@ -47,8 +47,11 @@ class Environment:
 
 
 def requirement_files(home: Path) -> dict[str, Path]:
-    files = {p.stem: Path(str(p)) for p in resources.files("dlarena.envs").iterdir()
-             if p.name.endswith(".txt")}
+    files = {
+        Path(p.name).stem: Path(str(p))
+        for p in resources.files("dlarena.envs").iterdir()
+        if p.name.endswith(".txt")
+    }
     user_dir = home / "requirements"
     if user_dir.is_dir():
         files.update({p.stem: p for p in sorted(user_dir.glob("*.txt"))})
@@ -93,10 +96,20 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
         return False
     root = Path(env.python).parent.parent
     _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
-    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check"]
+    pip = [
+        env.python,
+        "-m",
+        "pip",
+        "install",
+        "--progress-bar",
+        "off",
+        "--disable-pip-version-check",
+    ]
     _run([*pip, "--upgrade", "pip"], on_line)
     _run([*pip, "-r", str(env.requirements)], on_line)
-    (root / MARKER).write_text(json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)}))
+    (root / MARKER).write_text(
+        json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)})
+    )
     return True
 
 
@@ -110,7 +123,8 @@ def _run(command: list[str], on_line: Callable[[str], None]) -> None:
     if proc.wait() != 0:
         raise DlarenaError(
             f"'{' '.join(command[:4])} ...' failed with exit code {proc.returncode}:\n"
-            + "\n".join(tail) + "\nfix the cause above (disk space, network, pins) and rerun"
+            + "\n".join(tail)
+            + "\nfix the cause above (disk space, network, pins) and rerun"
         )
 
 
@@ -125,8 +139,9 @@ def installed_versions(env: Environment) -> dict[str, str | None]:
         "    except m.PackageNotFoundError: out[k] = None\n"
         "print(json.dumps(out))\n"
     )
-    proc = subprocess.run([env.python, "-c", script, json.dumps(names)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [env.python, "-c", script, json.dumps(names)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise FrameworkUnavailable(f"env '{env.name}' does not run: {proc.stderr.strip()[-300:]}")
     return json.loads(proc.stdout)

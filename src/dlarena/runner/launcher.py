@@ -5,6 +5,7 @@ The launcher knows processes, environments and timeouts; nothing about framework
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -39,14 +40,16 @@ def worker_env(threads: int) -> dict[str, str]:
     """The same thread settings for every framework, plus the path to dlarena's code."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
-    env.update({
-        "OMP_NUM_THREADS": str(threads),  # MXNet (one thread by default), OpenMP-based kernels
-        "MKL_NUM_THREADS": str(threads),
-        "PJRT_NPROC": str(threads),  # JAX's CPU client; XLA_FLAGS thread settings are ignored
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "KERAS_BACKEND": "tensorflow",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "OMP_NUM_THREADS": str(threads),  # MXNet (one thread by default), OpenMP-based kernels
+            "MKL_NUM_THREADS": str(threads),
+            "PJRT_NPROC": str(threads),  # JAX's CPU client; XLA_FLAGS thread settings are ignored
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "KERAS_BACKEND": "tensorflow",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -60,8 +63,11 @@ def launch(
     with tempfile.TemporaryFile("w+b") as stderr:
         proc = subprocess.Popen(
             [python, "-m", "dlarena.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-            env=worker_env(task["threads"]), start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=worker_env(task["threads"]),
+            start_new_session=True,
         )
         try:
             assert proc.stdin is not None
@@ -76,7 +82,8 @@ def launch(
 
 
 def _read_events(
-    proc: subprocess.Popen, timeout_s: float,
+    proc: subprocess.Popen,
+    timeout_s: float,
     on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None,
 ) -> tuple[list[dict[str, Any]], bool]:
     assert proc.stdout is not None
@@ -107,10 +114,8 @@ def _read_events(
 def _kill(proc: subprocess.Popen) -> None:
     """Kill the worker's whole process group if it is still there."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     proc.wait()
 
 
@@ -127,7 +132,8 @@ def _outcome(
     else:
         error = next((e for e in events if e["event"] == "error"), None)
         reason = (
-            f"{error['type']}: {error['message']}" if error
+            f"{error['type']}: {error['message']}"
+            if error
             else f"worker exited with code {code} ({_signal_name(code)})"
         )
     return Outcome(False, None, reason, code, tail, parity)

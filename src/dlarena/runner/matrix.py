@@ -48,15 +48,18 @@ class Protocol:
     device: str = "cpu"
 
 
-QUICK = dict(warmup=2, repeats=3, min_repeat_s=0.15)
+QUICK: dict[str, Any] = {"warmup": 2, "repeats": 3, "min_repeat_s": 0.15}
 
 
 def plan(
     workloads: list[Workload], runtimes: list[str], tiers: list[str], modes: list[str]
 ) -> list[Cell]:
     """Every cell that exists: ONNX Runtime has no training, for example."""
-    for name, known, kind in ((runtimes, RUNTIMES, "runtime"), (tiers, TIERS, "tier"),
-                              (modes, MODES, "mode")):
+    for name, known, kind in (
+        (runtimes, RUNTIMES, "runtime"),
+        (tiers, TIERS, "tier"),
+        (modes, MODES, "mode"),
+    ):
         for value in name:
             if value not in known:
                 raise DlarenaError(f"unknown {kind} '{value}'; choose from {', '.join(known)}")
@@ -71,8 +74,9 @@ def write_reference(workload: Workload, path: Path) -> None:
     """Canonical weights, one batch, and the float64 expectations the parity gate uses."""
     weights = canonical_weights(workload)
     x, y = synthetic_batch(workload)
-    logits, _ = reference.forward(workload, {k: v.astype(np.float64) for k, v in weights.items()},
-                                  x, training=False)
+    logits, _ = reference.forward(
+        workload, {k: v.astype(np.float64) for k, v in weights.items()}, x, training=False
+    )
     trace = reference.train_trace(workload, weights, x, y, PARITY_STEPS)
     arrays = {"x": x, "y": y, "logits": logits, "losses": trace["losses"]}
     arrays.update({f"weights:{k}": v for k, v in weights.items()})
@@ -83,8 +87,12 @@ def write_reference(workload: Workload, path: Path) -> None:
 
 
 def git_sha() -> str | None:
-    proc = subprocess.run(["git", "-C", SRC_DIR, "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["git", "-C", SRC_DIR, "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return proc.stdout.strip() or None
 
 
@@ -93,14 +101,17 @@ def run_matrix(
     cells: list[Cell],
     protocol: Protocol,
     env_overrides: dict[str, str],
-    on_cell: Callable[[Cell, dict[str, Any] | None], None],
-    on_phase: Callable[[Cell, str], None] = lambda cell, phase: None,
+    on_cell: Callable[[Cell, dict[str, Any]], None],
+    on_phase: Callable[[Cell, str], None] | None = None,
 ) -> int:
     """Run every cell in turn, committing each to the store the moment it finishes."""
     home = envs.dlarena_home()
     sha = git_sha()
-    config = {"protocol": dataclasses.asdict(protocol), "cells": [c.label for c in cells],
-              "env_overrides": env_overrides}
+    config = {
+        "protocol": dataclasses.asdict(protocol),
+        "cells": [c.label for c in cells],
+        "env_overrides": env_overrides,
+    }
     run_id = store.start_run(config, sha)
     run_dir = home / "runs" / str(run_id)
     references: dict[str, Path] = {}
@@ -110,8 +121,14 @@ def run_matrix(
             if cell.workload.name not in references:
                 references[cell.workload.name] = run_dir / f"{cell.workload.name}.npz"
                 write_reference(cell.workload, references[cell.workload.name])
-            record = run_cell(cell, protocol, home, env_overrides, references[cell.workload.name],
-                              lambda phase, c=cell: on_phase(c, phase))
+            record = run_cell(
+                cell,
+                protocol,
+                home,
+                env_overrides,
+                references[cell.workload.name],
+                on_phase,
+            )
             record["environment"] = {**record.get("environment", {}), "dlarena_git_sha": sha}
             store.add_cell(run_id, record)
             on_cell(cell, record)
@@ -122,35 +139,55 @@ def run_matrix(
 
 
 def run_cell(
-    cell: Cell, protocol: Protocol, home: Path, env_overrides: dict[str, str], ref_path: Path,
-    on_phase: Callable[[str], None],
+    cell: Cell,
+    protocol: Protocol,
+    home: Path,
+    env_overrides: dict[str, str],
+    ref_path: Path,
+    on_phase: Callable[[Cell, str], None] | None,
 ) -> dict[str, Any]:
     """One cell in a fresh worker; an unavailable framework or a dead worker is a failed cell."""
-    record: dict[str, Any] = {"workload": cell.workload.name, "runtime": cell.runtime,
-                              "tier": cell.tier, "mode": cell.mode}
+    record: dict[str, Any] = {
+        "workload": cell.workload.name,
+        "runtime": cell.runtime,
+        "tier": cell.tier,
+        "mode": cell.mode,
+    }
     try:
         env = envs.resolve(cell.runtime, home, env_overrides)
     except FrameworkUnavailable as exc:
         return {**record, "status": "failed", "reason": str(exc)}
     task = {
-        "module": RUNTIMES[cell.runtime].module, "workload": cell.workload.to_dict(),
-        "tier": cell.tier, "mode": cell.mode, "threads": protocol.threads,
-        "device": protocol.device, "reference": str(ref_path), "warmup": protocol.warmup,
-        "repeats": protocol.repeats, "min_repeat_s": protocol.min_repeat_s,
+        "module": RUNTIMES[cell.runtime].module,
+        "workload": cell.workload.to_dict(),
+        "tier": cell.tier,
+        "mode": cell.mode,
+        "threads": protocol.threads,
+        "device": protocol.device,
+        "reference": str(ref_path),
+        "warmup": protocol.warmup,
+        "repeats": protocol.repeats,
+        "min_repeat_s": protocol.min_repeat_s,
     }
 
     def on_event(event: dict[str, Any], proc: Any) -> None:
-        if event["event"] == "progress":
-            on_phase(event["phase"])
+        if event["event"] == "progress" and on_phase is not None:
+            on_phase(cell, event["phase"])
 
     outcome = launch(env.python, task, protocol.timeout_s, on_event)
     record.update(env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity)
     if not outcome.ok or outcome.result is None:
-        return {**record, "status": "failed", "reason": outcome.reason,
-                "stderr_tail": outcome.stderr_tail}
+        return {
+            **record,
+            "status": "failed",
+            "reason": outcome.reason,
+            "stderr_tail": outcome.stderr_tail,
+        }
     result = outcome.result
     return {
-        **record, "status": "ok", "environment": result["environment"],
+        **record,
+        "status": "ok",
+        "environment": result["environment"],
         "phases": {**result["phases"], "peak_rss_mb": result["peak_rss_mb"]},
         "samples": result["samples"],
         "summary": summarize(result["samples"], cell.workload.batch_size),

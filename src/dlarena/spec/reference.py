@@ -26,7 +26,9 @@ def forward(workload: Workload, params: Arrays, x: np.ndarray, training: bool) -
     return values[workload.layers[-1].name], cache
 
 
-def backward(workload: Workload, params: Arrays, cache: dict[str, Any], dlogits: np.ndarray) -> Arrays:
+def backward(
+    workload: Workload, params: Arrays, cache: dict[str, Any], dlogits: np.ndarray
+) -> Arrays:
     """Gradients of the loss for every trainable parameter."""
     upstream: Arrays = {workload.layers[-1].name: dlogits}
     grads: Arrays = {}
@@ -51,7 +53,9 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     return loss, probs / len(labels)
 
 
-def train_trace(workload: Workload, weights: Arrays, x: np.ndarray, y: np.ndarray, steps: int) -> dict[str, Any]:
+def train_trace(
+    workload: Workload, weights: Arrays, x: np.ndarray, y: np.ndarray, steps: int
+) -> dict[str, Any]:
     """Losses of `steps` optimizer steps, the first step's gradients and the final parameters."""
     params = {k: v.astype(np.float64) for k, v in weights.items()}
     optimizer = _Optimizer(workload)
@@ -250,7 +254,9 @@ def _max_pool_back(layer: Layer, p: Arrays, cache: Any, dy: np.ndarray, grads: A
 
 def _avg_pool_back(layer: Layer, p: Arrays, shape: Any, dy: np.ndarray, grads: Arrays) -> list:
     k = layer.attr("size")
-    dpatches = np.broadcast_to(dy[:, :, :, None, None, :] / (k * k), (*dy.shape[:3], k, k, dy.shape[3]))
+    dpatches = np.broadcast_to(
+        dy[:, :, :, None, None, :] / (k * k), (*dy.shape[:3], k, k, dy.shape[3])
+    )
     return [_scatter_windows(dpatches, shape, k, layer.attr("stride"))]
 
 
@@ -258,7 +264,9 @@ def _add_back(layer: Layer, p: Arrays, cache: Any, dy: np.ndarray, grads: Arrays
     return [dy, dy]
 
 
-def _global_avg_pool_back(layer: Layer, p: Arrays, shape: Any, dy: np.ndarray, grads: Arrays) -> list:
+def _global_avg_pool_back(
+    layer: Layer, p: Arrays, shape: Any, dy: np.ndarray, grads: Arrays
+) -> list:
     return [np.broadcast_to(dy[:, None, None, :] / (shape[1] * shape[2]), shape)]
 
 

@@ -124,7 +124,8 @@ class Store:
 
     def finish_run(self, run_id: int, status: str) -> None:
         self.db.execute(
-            "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?", (time.time(), status, run_id)
+            "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
+            (time.time(), status, run_id),
         )
 
     def add_cell(self, run_id: int, cell: dict[str, Any]) -> int:
@@ -137,17 +138,31 @@ class Store:
                 "INSERT INTO cells (run_id, workload, runtime, tier, mode, env_name, status, "
                 "reason, exit_code, stderr_tail, parity_passed, environment, phases, summary, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, cell["workload"], cell["runtime"], cell["tier"], cell["mode"],
-                 cell.get("env_name"), cell["status"], cell.get("reason"), cell.get("exit_code"),
-                 cell.get("stderr_tail"), passed, json.dumps(cell.get("environment", {})),
-                 json.dumps(cell.get("phases", {})), json.dumps(cell.get("summary", {})),
-                 time.time()),
+                (
+                    run_id,
+                    cell["workload"],
+                    cell["runtime"],
+                    cell["tier"],
+                    cell["mode"],
+                    cell.get("env_name"),
+                    cell["status"],
+                    cell.get("reason"),
+                    cell.get("exit_code"),
+                    cell.get("stderr_tail"),
+                    passed,
+                    json.dumps(cell.get("environment", {})),
+                    json.dumps(cell.get("phases", {})),
+                    json.dumps(cell.get("summary", {})),
+                    time.time(),
+                ),
             )
             cell_id = int(cursor.lastrowid or 0)
             self.db.executemany(
                 "INSERT INTO parity VALUES (?, ?, ?, ?, ?, ?)",
-                [(cell_id, c["check"], c["max_abs"], c["max_rel"], c["tolerance"], c["passed"])
-                 for c in checks],
+                [
+                    (cell_id, c["check"], c["max_abs"], c["max_rel"], c["tolerance"], c["passed"])
+                    for c in checks
+                ],
             )
             self.db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?)",
@@ -175,7 +190,8 @@ class Store:
         rows = self.db.execute(
             "SELECT id, run_id, workload, runtime, tier, mode, env_name, status, reason, "
             "exit_code, stderr_tail, parity_passed, environment, phases, summary "
-            "FROM cells WHERE run_id = ? ORDER BY id", (run_id,),
+            "FROM cells WHERE run_id = ? ORDER BY id",
+            (run_id,),
         ).fetchall()
         return [self._cell(row) for row in rows]
 
@@ -185,14 +201,32 @@ class Store:
             (row[0],),
         ).fetchall()
         parity = tuple(
-            {"check": c[0], "max_abs": c[1], "max_rel": c[2], "tolerance": c[3], "passed": bool(c[4])}
+            {
+                "check": c[0],
+                "max_abs": c[1],
+                "max_rel": c[2],
+                "tolerance": c[3],
+                "passed": bool(c[4]),
+            }
             for c in checks
         )
         return CellRecord(
-            *row[:11],
+            id=row[0],
+            run_id=row[1],
+            workload=row[2],
+            runtime=row[3],
+            tier=row[4],
+            mode=row[5],
+            env_name=row[6],
+            status=row[7],
+            reason=row[8],
+            exit_code=row[9],
+            stderr_tail=row[10],
             parity_passed=None if row[11] is None else bool(row[11]),
-            environment=json.loads(row[12]), phases=json.loads(row[13]),
-            summary=json.loads(row[14]), parity=parity,
+            environment=json.loads(row[12]),
+            phases=json.loads(row[13]),
+            summary=json.loads(row[14]),
+            parity=parity,
         )
 
     def samples(self, cell_id: int) -> list[list[float]]:

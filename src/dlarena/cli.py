@@ -1,0 +1,282 @@
+"""The dlarena command line. No deep learning framework is imported here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dlarena.errors import DlarenaError
+from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.measure.parity import TOLERANCES
+from dlarena.report.rows import cell_row, fmt
+from dlarena.runner import envs
+
+app = typer.Typer(
+    help="Which deep learning framework should we use? Measured, not guessed.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+envs_app = typer.Typer(
+    help="Framework environments (virtualenvs from pinned requirement files).", no_args_is_help=True
+)
+app.add_typer(envs_app, name="envs")
+err = Console(stderr=True)
+out = Console()
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table, or one JSON document")]
+StoreOpt = Annotated[
+    Path | None, typer.Option(help="SQLite store (default: <home>/dlarena.sqlite)")
+]
+RunOpt = Annotated[int | None, typer.Option("--run", help="run id (default: the latest)")]
+
+
+def _store(path: Path | None) -> Any:
+    from dlarena.store import Store
+
+    return Store(path or envs.dlarena_home() / "dlarena.sqlite")
+
+
+def _emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def _parse_overrides(values: list[str]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        runtime, sep, env = value.partition("=")
+        if not sep or runtime not in RUNTIMES:
+            raise DlarenaError(
+                f"--env '{value}' is not RUNTIME=ENV with RUNTIME one of {', '.join(RUNTIMES)}"
+            )
+        overrides[runtime] = env
+    return overrides
+
+
+@app.command()
+def bench(
+    workload: Annotated[list[str], typer.Option(help="built-in name (mlp, cnn) or spec file")] = [
+        "mlp",
+        "cnn",
+    ],
+    runtime: Annotated[list[str], typer.Option(help="runtimes to run")] = list(RUNTIMES),
+    tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
+    mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
+    quick: Annotated[bool, typer.Option(help="fewer, shorter repeats")] = False,
+    threads: Annotated[int | None, typer.Option(help="threads for every framework")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds before a worker is killed")] = 900.0,
+    env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Run the benchmark matrix: every cell in a fresh worker, parity-gated, stored at once."""
+    from dlarena.runner.matrix import QUICK, Protocol, plan, run_matrix
+    from dlarena.spec.loader import load_workload
+
+    cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
+    protocol = dataclasses.replace(Protocol(**(QUICK if quick else {})), timeout_s=timeout)
+    if threads is not None:
+        protocol = dataclasses.replace(protocol, threads=threads)
+    db = _store(store)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=format == Format.json,
+    ) as bar:
+        task = bar.add_task("starting", total=len(cells))
+
+        def on_phase(cell: Any, phase: str) -> None:
+            bar.update(task, description=f"{cell.label} [dim]{phase}[/]")
+
+        def on_cell(cell: Any, record: dict[str, Any]) -> None:
+            bar.advance(task)
+            if record["status"] != "ok":
+                err.print(f"[red]failed[/] {cell.label}: {record['reason']}")
+
+        run_id = run_matrix(db, cells, protocol, _parse_overrides(env), on_cell, on_phase)
+    _show_cells(db, run_id, format, title=f"run {run_id}")
+
+
+def _show_cells(db: Any, run_id: int, format: Format, title: str) -> None:
+    rows = [cell_row(c) for c in db.cells(run_id)]
+    if format == Format.json:
+        _emit_json({"run": db.run_info(run_id), "cells": rows})
+        return
+    table = Table(title=title)
+    columns = (
+        "workload",
+        "runtime",
+        "tier",
+        "mode",
+        "status",
+        "parity",
+        "samples_per_s",
+        "median_ms",
+        "p99_ms",
+        "first_call_s",
+        "import_s",
+    )
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(fmt(row[c]) for c in columns))
+    out.print(table)
+
+
+def _run_id(db: Any, run: int | None) -> int:
+    run_id = run if run is not None else db.latest_run()
+    if run_id is None:
+        raise DlarenaError(f"no runs in {db.path}; run 'dlarena bench' first")
+    return int(run_id)
+
+
+@app.command()
+def parity(run: RunOpt = None, store: StoreOpt = None, format: FormatOpt = Format.table) -> None:
+    """The parity matrix: each cell's differences from the float64 reference, with tolerances."""
+    db = _store(store)
+    run_id = _run_id(db, run)
+    rows = [cell_row(c) for c in db.cells(run_id)]
+    if format == Format.json:
+        _emit_json(
+            {
+                "run_id": run_id,
+                "cells": [
+                    {
+                        k: r[k]
+                        for k in ("workload", "runtime", "tier", "mode", "parity", "parity_checks")
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    checks = ("forward", "loss", "grads", "params")
+    tolerances = ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items())
+    table = Table(
+        title=f"parity, run {run_id}: max relative difference from the float64 reference",
+        caption=f"tolerances: {tolerances}; '!' marks a check over its tolerance",
+    )
+    for column in ("workload", "runtime", "tier", "mode", *checks, "verdict"):
+        table.add_column(column)
+    for r in rows:
+        found = {c["check"]: c for c in r["parity_checks"]}
+        cells = [
+            f"{found[c]['max_rel']:.1e}{'' if found[c]['passed'] else ' !'}" if c in found else "-"
+            for c in checks
+        ]
+        table.add_row(r["workload"], r["runtime"], r["tier"], r["mode"], *cells, r["parity"])
+    out.print(table)
+
+
+@app.command()
+def report(
+    run: RunOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("dlarena-report"),
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Write the HTML report (with plots) and a Markdown summary of a run."""
+    from dlarena.report.html import write_html, write_markdown
+
+    db = _store(store)
+    run_id = _run_id(db, run)
+    info, rows = db.run_info(run_id), [cell_row(c) for c in db.cells(run_id)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
+    write_html(html_path, info, rows)
+    write_markdown(md_path, info, rows)
+    if format == Format.json:
+        _emit_json(
+            {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}
+        )
+    else:
+        out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")
+
+
+@envs_app.command("list")
+def envs_list(format: FormatOpt = Format.table) -> None:
+    """Known environments, where they live and whether they are created."""
+    home = envs.dlarena_home()
+    rows = [
+        {
+            "name": e.name,
+            "created": e.exists(),
+            "python": e.python,
+            "requirements": str(e.requirements) if e.requirements else None,
+        }
+        for e in envs.environments(home).values()
+    ]
+    if format == Format.json:
+        _emit_json(rows)
+        return
+    table = Table(title=f"environments in {home}")
+    for column in ("name", "created", "python", "requirements"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(fmt(row[c]) for c in ("name", "created", "python", "requirements")))
+    out.print(table)
+
+
+@envs_app.command("create")
+def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Create environments (all by default); an up-to-date one is left as it is."""
+    home = envs.dlarena_home()
+    targets = (
+        [envs.get(n, home) for n in name]
+        if name
+        else [e for e in envs.environments(home).values() if e.requirements is not None]
+    )
+    for env in targets:
+        with err.status(f"creating env '{env.name}'") as status:
+
+            def show(line: str, env_name: str = env.name, spinner: Any = status) -> None:
+                spinner.update(f"env '{env_name}': {line[:100]}")
+
+            created = envs.create(env, show)
+        err.print(f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})")
+
+
+@envs_app.command("check")
+def envs_check(format: FormatOpt = Format.table) -> None:
+    """Which runtime each environment can serve, with versions."""
+    home = envs.dlarena_home()
+    result = {
+        e.name: envs.installed_versions(e) if e.exists() else None
+        for e in envs.environments(home).values()
+    }
+    if format == Format.json:
+        _emit_json(result)
+        return
+    table = Table(title="runtime versions per environment")
+    table.add_column("env")
+    for runtime in RUNTIMES:
+        table.add_column(runtime)
+    for env_name, versions in result.items():
+        cells = [fmt((versions or {}).get(r)) if versions else "not created" for r in RUNTIMES]
+        table.add_row(env_name, *cells)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except DlarenaError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Reports from the store: rows shared by the CLI, HTML with plotly, Markdown."""
