@@ -76,6 +76,8 @@ def launch(
             events, timed_out = _read_events(proc, timeout_s, on_event)
         finally:
             _kill(proc)
+            assert proc.stdout is not None
+            proc.stdout.close()
         stderr.seek(0)
         tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
     return _outcome(events, timed_out, timeout_s, proc.returncode, tail)

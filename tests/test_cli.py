@@ -1,0 +1,83 @@
+"""The command line, run as a user runs it: the installed `dlarena` script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import SPECS
+
+DLARENA = shutil.which("dlarena") or str(Path(sys.executable).parent / "dlarena")
+
+
+def dlarena(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([DLARENA, *args], capture_output=True, text=True, timeout=900)
+
+
+def test_the_host_imports_no_framework() -> None:
+    code = (
+        "import sys, dlarena.cli, dlarena.runner.matrix, dlarena.report.html; "
+        "print(sorted({'torch', 'tensorflow', 'jax', 'mxnet', 'onnxruntime'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    bench = dlarena(
+        "bench",
+        "--workload",
+        "mlp",
+        "--runtime",
+        "onnxruntime",
+        "--quick",
+        "--store",
+        store,
+        "--format",
+        "json",
+    )
+    assert bench.returncode == 0, bench.stderr
+    document = json.loads(bench.stdout)
+    assert [(c["tier"], c["status"], c["parity"]) for c in document["cells"]] == [
+        ("eager", "ok", "pass"),
+        ("compiled", "ok", "pass"),
+    ]
+    assert all(
+        c["samples_per_s"] > 0 and c["framework_version"] == "1.32.0" for c in document["cells"]
+    )
+
+    parity = json.loads(dlarena("parity", "--store", store, "--format", "json").stdout)
+    assert parity["cells"][0]["parity_checks"][0]["check"] == "forward"
+
+    out = tmp_path / "report"
+    report = dlarena("report", "--store", store, "--out", str(out), "--format", "json")
+    assert json.loads(report.stdout)["html"] == str((out / "index.html").resolve())
+    page = (out / "index.html").read_text()
+    assert "plotly" in page and "onnxruntime" in page
+    assert "| mlp | onnxruntime | eager | infer | ok | pass |" in (out / "summary.md").read_text()
+
+
+def test_a_broken_spec_exits_2_with_the_field_named_and_no_traceback(tmp_path: Path) -> None:
+    result = dlarena(
+        "bench", "--workload", str(SPECS / "broken_op.yaml"), "--store", str(tmp_path / "s.sqlite")
+    )
+    assert result.returncode == 2
+    assert "layers[1].op: 'swish' is not supported; allowed: dense" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_report_without_runs_says_what_to_do(tmp_path: Path) -> None:
+    result = dlarena("report", "--store", str(tmp_path / "empty.sqlite"))
+    assert result.returncode == 2
+    assert "run 'dlarena bench' first" in result.stderr
+
+
+def test_envs_list_names_the_builtin_environments() -> None:
+    rows = json.loads(dlarena("envs", "list", "--format", "json").stdout)
+    assert {"embedded", "main", "mxnet"} <= {r["name"] for r in rows}

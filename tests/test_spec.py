@@ -1,0 +1,102 @@
+"""The workload spec: validation errors, serialization, weights and the float64 reference."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dlarena.errors import SpecError
+from dlarena.spec import canonical_weights, parameter_shapes, reference, synthetic_batch
+from dlarena.spec.loader import load_workload
+from dlarena.spec.model import Workload
+
+from .conftest import SPECS
+
+
+def mlp_dict() -> dict:
+    return load_workload("mlp").to_dict()
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", str(SPECS / "kitchen.yaml")])
+def test_spec_round_trips_through_its_dict(name: str) -> None:
+    workload = load_workload(name)
+    assert Workload.from_dict(workload.to_dict()) == workload
+
+
+def test_unknown_op_names_the_field_the_value_and_the_choices() -> None:
+    with pytest.raises(
+        SpecError, match=r"layers\[1\]\.op: 'swish' is not supported; allowed: dense"
+    ):
+        load_workload(str(SPECS / "broken_op.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("num_classes"), "missing field 'num_classes'"),
+        (lambda d: d.update(batch_size=0), "batch_size: 0 must be a positive integer"),
+        (lambda d: d.update(input_shape=[3, 4]), "input_shape: \\[3, 4\\] is not valid"),
+        (lambda d: d["layers"][0].update(units="many"), "units: 'many' is not a int"),
+        (lambda d: d["layers"][1].update(inputs=["nowhere"]), "'nowhere' is not an earlier layer"),
+        (lambda d: d["layers"][-1].update(units=7), "must give the logits, shape \\(10,\\)"),
+        (
+            lambda d: d["optimizer"].update(name="lamb"),
+            "'lamb' is not supported; allowed: sgd, adam",
+        ),
+        (lambda d: d.update(colour="red"), "unknown field 'colour'"),
+        (lambda d: d["layers"].insert(0, {"op": "conv2d", "filters": 4}), "needs an image input"),
+    ],
+)
+def test_broken_specs_are_rejected_with_the_field_named(change, message: str) -> None:
+    data = mlp_dict()
+    change(data)
+    with pytest.raises(SpecError, match=message):
+        Workload.from_dict(data)
+
+
+def test_missing_spec_file_says_what_is_accepted() -> None:
+    with pytest.raises(SpecError, match="neither built in \\(mlp, cnn\\) nor an existing spec"):
+        load_workload("no-such-workload.yaml")
+
+
+def test_canonical_weights_are_seeded_and_shaped_by_the_spec() -> None:
+    workload = load_workload("cnn")
+    first, second = canonical_weights(workload), canonical_weights(workload)
+    assert {k: v.shape for k, v in first.items()} == parameter_shapes(workload)
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    other = canonical_weights(dataclasses.replace(workload, seed=1))
+    assert not np.array_equal(first["stem.kernel"], other["stem.kernel"])
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", str(SPECS / "kitchen.yaml")])
+def test_reference_gradients_match_finite_differences(name: str) -> None:
+    workload = dataclasses.replace(load_workload(name), batch_size=3)
+    params = {k: v.astype(np.float64) for k, v in canonical_weights(workload).items()}
+    x, y = synthetic_batch(workload)
+
+    def loss_at(p: dict) -> float:
+        logits, _ = reference.forward(workload, p, x, training=True)
+        return reference.softmax_cross_entropy(logits, y)[0]
+
+    logits, cache = reference.forward(workload, params, x, training=True)
+    grads = reference.backward(
+        workload, params, cache, reference.softmax_cross_entropy(logits, y)[1]
+    )
+    rng = np.random.default_rng(0)
+    for key, grad in grads.items():
+        index = tuple(int(rng.integers(0, n)) for n in grad.shape)
+        bumped = {k: v.copy() for k, v in params.items()}
+        bumped[key][index] += 1e-6
+        up = loss_at(bumped)
+        bumped[key][index] -= 2e-6
+        numeric = (up - loss_at(bumped)) / 2e-6
+        assert abs(numeric - grad[index]) < 1e-7 + 1e-5 * abs(numeric), key
+
+
+def test_reference_training_lowers_the_loss() -> None:
+    workload = load_workload("mlp")
+    x, y = synthetic_batch(workload)
+    trace = reference.train_trace(workload, canonical_weights(workload), x, y, steps=5)
+    assert trace["losses"][-1] < trace["losses"][0]
