@@ -90,3 +90,25 @@ def test_unknown_runtime_is_refused_before_anything_runs():
 
     with pytest.raises(DlarenaError, match="unknown runtime 'pytorch'; choose from torch"):
         mlp_cells(["pytorch"])
+
+
+def test_the_gate_fails_a_cell_whose_math_differs(store, fast, monkeypatch):
+    """A reference made with a different bias stands in for a framework that got one wrong."""
+    import numpy as np
+
+    from dlarena.runner import matrix
+
+    original = matrix.write_reference
+
+    def shifted_reference(workload, path):
+        original(workload, path)
+        with np.load(path) as data:
+            arrays = dict(data)
+        arrays["logits"] = arrays["logits"] + 0.01 * np.abs(arrays["logits"]).max()
+        np.savez(path, **arrays)
+
+    monkeypatch.setattr(matrix, "write_reference", shifted_reference)
+    run_id = run_matrix(store, mlp_cells(["onnxruntime"]), fast, {}, lambda c, r: None)
+    (cell,) = store.cells(run_id)
+    assert cell.status == "ok" and cell.parity_passed is False and not cell.ranked
+    assert cell.parity[0]["max_rel"] == pytest.approx(0.01, rel=0.02)

@@ -1,0 +1,48 @@
+"""Every adapter builds every layer with the canonical weights and passes the parity gate.
+
+These run the real frameworks in real worker processes: a few minutes in all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.measure.parity import TOLERANCES
+from dlarena.runner.matrix import plan, run_matrix
+from dlarena.spec.loader import load_workload
+
+from .conftest import SPECS
+
+pytestmark = pytest.mark.slow
+
+
+def run_and_index(store, fast, workloads: list[str], tiers: tuple[str, ...]) -> dict:
+    cells = plan([load_workload(w) for w in workloads], list(RUNTIMES), list(tiers), list(MODES))
+    run_id = run_matrix(store, cells, fast, {}, lambda c, r: None)
+    return {(c.workload, c.runtime, c.tier, c.mode): c for c in store.cells(run_id)}
+
+
+def assert_all_pass(stored: dict) -> None:
+    for key, cell in stored.items():
+        assert cell.status == "ok", (key, cell.reason, cell.stderr_tail)
+        expected = {"forward"} if key[3] == "infer" else {"loss", "grads", "params"}
+        assert {c["check"] for c in cell.parity} == expected, key
+        for check in cell.parity:
+            assert check["max_rel"] <= TOLERANCES[check["check"]], (key, check)
+        assert cell.ranked and cell.summary["samples_per_s"] > 0, key
+
+
+def test_builtin_workloads_pass_parity_in_every_runtime_and_tier(store, fast):
+    stored = run_and_index(store, fast, ["mlp", "cnn"], TIERS)
+    # ONNX Runtime has no training cells; everything else has all four.
+    assert len(stored) == 2 * (4 * 2 * 2 + 2)
+    assert_all_pass(stored)
+    versions = {c.runtime: c.environment["framework_version"] for c in stored.values()}
+    assert versions["mxnet"] == "1.9.1" and versions["torch"].startswith("2.13.0")
+
+
+def test_layer_variants_and_adam_pass_parity_in_every_runtime(store, fast):
+    stored = run_and_index(store, fast, [str(SPECS / "kitchen.yaml")], ("eager",))
+    assert len(stored) == 4 * 2 + 1
+    assert_all_pass(stored)
