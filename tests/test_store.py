@@ -73,3 +73,18 @@ def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) ->
     reopened = Store(tmp_path / "s.sqlite")
     assert reopened.run_info(run_id)["status"] == "running"
     assert [c.runtime for c in reopened.cells(run_id)] == ["torch"]
+
+
+def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.start_run({"cells": []}, git_sha=None)
+    store.add_cell(run_id, a_cell("torch"))
+    # A page limit makes SQLite answer as it does on a full disk.
+    store.db.execute(
+        f"PRAGMA max_page_count = {store.db.execute('PRAGMA page_count').fetchone()[0]}"
+    )
+    big = a_cell("jax")
+    big["samples"] = [[0.001] * 50_000]
+    with pytest.raises(DlarenaError, match="could not write to the store .* free disk space"):
+        store.add_cell(run_id, big)
+    assert [c.runtime for c in store.cells(run_id)] == ["torch"]

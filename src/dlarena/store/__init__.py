@@ -130,6 +130,15 @@ class Store:
 
     def add_cell(self, run_id: int, cell: dict[str, Any]) -> int:
         """Insert one cell with its parity checks and samples in a single transaction."""
+        try:
+            return self._insert_cell(run_id, cell)
+        except sqlite3.OperationalError as exc:
+            raise DlarenaError(
+                f"could not write to the store {self.path} ({exc}); free disk space and rerun: "
+                "every cell finished before this one is kept"
+            ) from exc
+
+    def _insert_cell(self, run_id: int, cell: dict[str, Any]) -> int:
         checks = cell.get("parity", ())
         passed = all(c["passed"] for c in checks) if checks else None
         with self.db:
