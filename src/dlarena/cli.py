@@ -18,7 +18,7 @@ from rich.table import Table
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure.parity import TOLERANCES
-from dlarena.report.rows import cell_row, fmt
+from dlarena.report.rows import SUMMARY_COLUMNS, cell_row, fmt
 from dlarena.runner import envs
 
 app = typer.Typer(
@@ -121,19 +121,7 @@ def _show_cells(db: Any, run_id: int, format: Format, title: str) -> None:
         _emit_json({"run": db.run_info(run_id), "cells": rows})
         return
     table = Table(title=title)
-    columns = (
-        "workload",
-        "runtime",
-        "tier",
-        "mode",
-        "status",
-        "parity",
-        "samples_per_s",
-        "median_ms",
-        "p99_ms",
-        "first_call_s",
-        "import_s",
-    )
+    columns = SUMMARY_COLUMNS
     for column in columns:
         table.add_column(column)
     for row in rows:

@@ -10,24 +10,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dlarena.report.rows import fmt
+from dlarena.report.rows import SUMMARY_COLUMNS, fmt
 
-COLUMNS = (
-    "workload",
-    "runtime",
-    "tier",
-    "mode",
-    "status",
-    "parity",
-    "samples_per_s",
-    "median_ms",
-    "ci_low_ms",
-    "ci_high_ms",
-    "p99_ms",
-    "first_call_s",
-    "import_s",
-    "framework_version",
-)
+COLUMNS = (*SUMMARY_COLUMNS, "ci_low_ms", "ci_high_ms", "build_s", "framework_version")
 
 
 def throughput_figure(rows: list[dict[str, Any]]) -> go.Figure:

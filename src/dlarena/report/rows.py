@@ -6,6 +6,20 @@ from typing import Any
 
 from dlarena.store import CellRecord
 
+SUMMARY_COLUMNS = (
+    "workload",
+    "runtime",
+    "tier",
+    "mode",
+    "status",
+    "parity",
+    "samples_per_s",
+    "median_ms",
+    "p99_ms",
+    "first_call_s",
+    "import_s",
+)
+
 
 def parity_verdict(cell: CellRecord) -> str:
     if cell.parity_passed is None:
