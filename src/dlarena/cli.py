@@ -80,6 +80,7 @@ def bench(
     quick: Annotated[bool, typer.Option(help="fewer, shorter repeats")] = False,
     threads: Annotated[int | None, typer.Option(help="threads for every framework")] = None,
     timeout: Annotated[float, typer.Option(help="seconds before a worker is killed")] = 900.0,
+    device: Annotated[str, typer.Option(help="cpu, or gpu (CUDA) for every framework")] = "cpu",
     env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
@@ -89,7 +90,11 @@ def bench(
     from dlarena.spec.loader import load_workload
 
     cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
-    protocol = dataclasses.replace(Protocol(**(QUICK if quick else {})), timeout_s=timeout)
+    if device not in ("cpu", "gpu"):
+        raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
+    protocol = dataclasses.replace(
+        Protocol(**(QUICK if quick else {})), timeout_s=timeout, device=device
+    )
     if threads is not None:
         protocol = dataclasses.replace(protocol, threads=threads)
     db = _store(store)
