@@ -204,6 +204,47 @@ def report(
         out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")
 
 
+def _parse_git(values: list[str]) -> dict[str, Path]:
+    from dlarena.evidence.snapshot import FRAMEWORKS
+
+    clones = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or name not in FRAMEWORKS:
+            raise DlarenaError(
+                f"--git '{value}' is not NAME=PATH with NAME one of {', '.join(FRAMEWORKS)}"
+            )
+        clones[name] = Path(path)
+    return clones
+
+
+@app.command()
+def scan(
+    online: Annotated[bool, typer.Option(help="also ask GitHub, PyPI and pypistats now")] = False,
+    git: Annotated[
+        list[str], typer.Option(help="NAME=PATH of a local clone, e.g. jax=../jax")
+    ] = [],
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Ecosystem health, exclusion rules and risk per framework, every figure sourced and dated."""
+    import os
+
+    from dlarena.evidence import gather
+    from dlarena.evidence.report import evidence_document, evidence_tables
+
+    evidence = gather(
+        _store(store), online=online, git=_parse_git(git), token=os.environ.get("GITHUB_TOKEN")
+    )
+    for error in evidence.errors:
+        err.print(f"[yellow]collector:[/] {escape(error)}", soft_wrap=True)
+    if format == Format.json:
+        _emit_json(evidence_document(evidence))
+        return
+    for table in evidence_tables(evidence):
+        out.print(table)
+
+
 @envs_app.command("list")
 def envs_list(format: FormatOpt = Format.table) -> None:
     """Known environments, where they live and whether they are created."""

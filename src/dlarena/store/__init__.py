@@ -2,6 +2,7 @@
 
 Schema history (PRAGMA user_version):
   1 - runs, cells, parity, samples.
+  2 - evidence: every live figure with its source, date and collection time.
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -58,6 +59,18 @@ MIGRATIONS = (
         seconds TEXT NOT NULL          -- JSON list: per-call seconds of one repeat
     );
     CREATE INDEX cells_by_run ON cells(run_id);
+    """,
+    """
+    CREATE TABLE evidence (
+        framework TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value TEXT NOT NULL,           -- JSON
+        as_of TEXT NOT NULL,
+        source TEXT NOT NULL,
+        qualifier TEXT,
+        collected_at REAL NOT NULL
+    );
+    CREATE INDEX evidence_by_metric ON evidence(framework, metric);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -237,6 +250,36 @@ class Store:
             summary=json.loads(row[14]),
             parity=parity,
         )
+
+    def add_evidence(self, figures: list[Any]) -> None:
+        """Append collected figures; history accumulates, nothing is overwritten."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        f.framework,
+                        f.metric,
+                        json.dumps(f.value),
+                        f.as_of,
+                        f.source,
+                        f.qualifier,
+                        now,
+                    )
+                    for f in figures
+                ],
+            )
+
+    def evidence_figures(self) -> list[Any]:
+        from dlarena.evidence.snapshot import Figure
+
+        rows = self.db.execute(
+            "SELECT framework, metric, value, as_of, source, qualifier FROM evidence "
+            "ORDER BY collected_at"
+        ).fetchall()
+        return [Figure(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
 
     def samples(self, cell_id: int) -> list[list[float]]:
         rows = self.db.execute(

@@ -1,0 +1,106 @@
+"""S1/S4 evidence: the dated snapshot, live collectors, git metrics, health and risk.
+
+`gather` is the one way the rest of dlarena (scan, scoring, reports) reads these figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from dlarena.evidence import collect, gitmetrics, health
+from dlarena.evidence.snapshot import FRAMEWORKS, Figure, load_snapshot
+
+PAPER_SHARES = ("paper_share_neurips_2023", "paper_share_icml_2023", "paper_share_iclr_2024")
+LIVE_SOURCES = {
+    "github": {"title": "GitHub REST API", "where": "api.github.com", "published": "live"},
+    "pypi": {"title": "PyPI JSON API", "where": "pypi.org/pypi/NAME/json", "published": "live"},
+    "pypistats": {
+        "title": "pypistats recent downloads",
+        "where": "pypistats.org",
+        "published": "live",
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameworkEvidence:
+    framework: str
+    figures: tuple[Figure, ...]
+    assessment: health.Assessment
+
+    def newest(self, *metrics: str) -> Figure | None:
+        return newest_of(self.figures, *metrics)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    frameworks: dict[str, FrameworkEvidence]
+    sources: dict[str, dict[str, str]]
+    errors: tuple[str, ...]
+    today: dt.date
+
+
+def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
+    """The most recent figure among the metrics named (first-named wins a tie)."""
+    found = [
+        (f.as_of, -metrics.index(f.metric), i, f)
+        for i, f in enumerate(figures)
+        if f.metric in metrics
+    ]
+    return max(found, key=lambda t: t[:3])[3] if found else None
+
+
+def gather(
+    store: Any = None,
+    online: bool = False,
+    git: dict[str, Path] | None = None,
+    today: dt.date | None = None,
+    endpoints: collect.Endpoints = collect.Endpoints(),
+    token: str | None = None,
+    http: collect.Http | None = None,
+) -> Evidence:
+    """Snapshot figures, plus figures collected earlier (store), now (online) and from clones."""
+    today = today or dt.date.today()
+    sources, snapshot = load_snapshot()
+    sources = {**sources, **LIVE_SOURCES}
+    figures = list(snapshot) + (store.evidence_figures() if store is not None else [])
+    errors: list[str] = []
+    if online:
+        collected: list[Figure] = []
+        with collect.client() as client:
+            errors = collect.collect(
+                http or collect.Http(client, token=token, token_base=endpoints.github),
+                endpoints,
+                FRAMEWORKS,
+                today,
+                collected.append,
+            )
+        if store is not None:
+            store.add_evidence(collected)
+        figures += collected
+    for framework, path in (git or {}).items():
+        metrics = gitmetrics.git_metrics(path, dt.datetime.combine(today, dt.time(), dt.UTC))
+        source = f"git:{path}"
+        sources[source] = {
+            "title": f"local clone {path}",
+            "where": str(path),
+            "published": today.isoformat(),
+        }
+        figures += [
+            Figure(framework, k, v, today.isoformat(), source)
+            for k, v in metrics.items()
+            if v is not None
+        ]
+    return Evidence(
+        {fw: _framework(fw, figures, today) for fw in FRAMEWORKS}, sources, tuple(errors), today
+    )
+
+
+def _framework(framework: str, figures: list[Figure], today: dt.date) -> FrameworkEvidence:
+    own = tuple(f for f in figures if f.framework == framework)
+    shares = [f for m in PAPER_SHARES if (f := newest_of(own, m)) is not None]
+    assessment = health.assess(lambda *m: newest_of(own, *m), shares, today)
+    return FrameworkEvidence(framework, own, assessment)
