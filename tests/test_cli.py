@@ -81,3 +81,20 @@ def test_report_without_runs_says_what_to_do(tmp_path: Path) -> None:
 def test_envs_list_names_the_builtin_environments() -> None:
     rows = json.loads(dlarena("envs", "list", "--format", "json").stdout)
     assert {"embedded", "main", "mxnet"} <= {r["name"] for r in rows}
+
+
+def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
+    result = dlarena("scan", "--store", str(tmp_path / "s.sqlite"), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document["frameworks"]) == {"torch", "tensorflow", "jax", "mxnet"}
+    for framework in document["frameworks"].values():
+        assert all(f["source"] in document["sources"] and f["as_of"] for f in framework["figures"])
+    mxnet = document["frameworks"]["mxnet"]
+    assert mxnet["excluded"] and mxnet["risk_level"] == "high"
+
+
+def test_scan_rejects_a_malformed_git_option() -> None:
+    result = dlarena("scan", "--git", "pytorch:/tmp")
+    assert result.returncode == 2
+    assert "--git 'pytorch:/tmp' is not NAME=PATH with NAME one of torch" in result.stderr
