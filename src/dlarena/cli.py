@@ -245,6 +245,216 @@ def scan(
         out.print(table)
 
 
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="profile YAML (examples/)")]
+
+
+def _decision_inputs(profile_path: Path | None, store: Path | None, run: int | None) -> Any:
+    """Evidence, profile, the run measured and its cells, and the five criteria."""
+    from dlarena.decide.criteria import criteria
+    from dlarena.decide.profile import load_profile
+    from dlarena.evidence import gather
+
+    profile = load_profile(profile_path)
+    db = _store(store)
+    run_id = run if run is not None else db.latest_run()
+    cells = db.cells(run_id) if run_id is not None else []
+    evidence = gather(db)
+    return evidence, profile, run_id, cells, criteria(evidence, cells, run_id, profile)
+
+
+@app.command()
+def score(
+    profile: ProfileOpt = None,
+    published_only: Annotated[
+        bool, typer.Option(help="the comparison's own criterion values, equal weights")
+    ] = False,
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """The five criteria per framework (with their basis) and the Speed Score, with sensitivity."""
+    import numpy as np
+
+    from dlarena.decide.criteria import published_criteria
+    from dlarena.decide.profile import CRITERIA, Profile
+    from dlarena.decide.scoring import ranking, sensitivity, speed_scores
+    from dlarena.evidence.snapshot import FRAMEWORKS
+
+    evidence, chosen, run_id, _, crit = _decision_inputs(profile, store, run)
+    if published_only:
+        chosen, crit = Profile(name="published"), published_criteria(evidence)
+    values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+    weights = np.array(chosen.weight_vector())
+    ranked = ranking(list(FRAMEWORKS), speed_scores(values, weights))
+    sens = sensitivity(list(FRAMEWORKS), values, weights, CRITERIA)
+    if format == Format.json:
+        _emit_json(
+            {
+                "profile": chosen.name,
+                "weights": dict(chosen.weights),
+                "run_id": run_id,
+                "ranking": [{"framework": f, "speed_score": s} for f, s in ranked],
+                "criteria": {
+                    f: {c: dataclasses.asdict(v) for c, v in crit[f].items()} for f in FRAMEWORKS
+                },
+                "sensitivity": dataclasses.asdict(sens),
+            }
+        )
+        return
+    table = Table(
+        title=f"Speed Score, profile '{chosen.name}'",
+        caption="m = measured here, c = computed from evidence, p = the comparison's "
+        "own rating (seed, Jan 2024)",
+    )
+    for column in ("rank", "framework", *CRITERIA, "Speed Score", "P(first)"):
+        table.add_column(column)
+    for position, (framework, value) in enumerate(ranked, start=1):
+        cells = [f"{crit[framework][c].value:.1f} {crit[framework][c].basis[0]}" for c in CRITERIA]
+        table.add_row(
+            str(position), framework, *cells, f"{value:.2f}", f"{sens.p_first[framework]:.0%}"
+        )
+    out.print(table)
+    moved = [
+        f"{c} x{k:g} -> {leader}" for c, k, leader in sens.one_at_a_time if leader != ranked[0][0]
+    ]
+    out.print(
+        "one weight at a time (+-20%): "
+        + ("; ".join(moved) if moved else f"{ranked[0][0]} stays first in every case")
+    )
+    if sens.close_call:
+        err.print("[yellow]warning:[/] the top two are within the noise of the weights")
+
+
+@app.command()
+def advise(
+    profile: ProfileOpt = None,
+    focus: Annotated[str | None, typer.Option(help="research | production | both")] = None,
+    mobile_edge: Annotated[str | None, typer.Option(help="yes | no")] = None,
+    infrastructure: Annotated[
+        str | None, typer.Option(help="gcp | aws | azure | self-hosted")
+    ] = None,
+    team: Annotated[str | None, typer.Option(help="pytorch | tensorflow | none")] = None,
+    max_speed: Annotated[str | None, typer.Option(help="yes | no")] = None,
+    interactive: Annotated[bool, typer.Option(help="ask unanswered questions")] = True,
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """A recommendation for your situation: decision tree + Speed Score + evidence."""
+    from dlarena.decide.advisor import advise as run_advisor
+
+    evidence, chosen, _, _, crit = _decision_inputs(profile, store, run)
+    chosen = chosen.with_answers(
+        {
+            "focus": focus,
+            "mobile_edge": mobile_edge,
+            "infrastructure": infrastructure,
+            "team_expertise": team,
+            "max_training_speed": max_speed,
+        }
+    )
+    if interactive and sys.stdin.isatty() and format == Format.table:
+        chosen = chosen.with_answers(_ask(chosen))
+    advice = run_advisor(evidence, crit, chosen)
+    if format == Format.json:
+        _emit_json(dataclasses.asdict(advice))
+        return
+    out.print(
+        f"[bold]recommendation:[/] {advice.recommendation}   runner-up: "
+        f"{advice.runner_up}   confidence: {advice.confidence:.0%}"
+    )
+    for line in advice.rationale:
+        out.print(f"  - {escape(line)}", soft_wrap=True)
+    for warning in advice.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+
+
+def _ask(chosen: Any) -> dict[str, str]:
+    from rich.prompt import Prompt
+
+    from dlarena.decide.advisor import load_tree
+
+    answers = {}
+    for question in load_tree()[0]:
+        if chosen.answer(question["id"]) is None:
+            for answer, detail in question["answers"].items():
+                out.print(f"  [bold]{answer}[/]: {detail['meaning']}")
+            answers[question["id"]] = Prompt.ask(
+                question["text"], choices=list(question["answers"])
+            )
+    return answers
+
+
+@app.command()
+def cost(
+    profile: ProfileOpt = None,
+    years: Annotated[int, typer.Option(help="years of ownership")] = 3,
+    upfront: Annotated[float | None, typer.Option(help="your upfront cost (USD)")] = None,
+    compute: Annotated[float | None, typer.Option(help="your annual compute (USD)")] = None,
+    labor: Annotated[float | None, typer.Option(help="your annual labor (USD)")] = None,
+    samples: Annotated[float, typer.Option(help="training samples to price per framework")] = 1e9,
+    price_per_hour: Annotated[float, typer.Option(help="USD per machine-hour")] = 1.0,
+    workload: Annotated[str, typer.Option(help="measured workload to price")] = "cnn",
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Three-year cost scenarios (checked against the comparison) and measured training cost."""
+    from dlarena.decide.cost import PUBLISHED, Scenario, check, training_cost
+
+    _, chosen, _, cells, _ = _decision_inputs(profile, store, run)
+    scenarios = [check(s, years) for s in PUBLISHED]
+    if None not in (upfront, compute, labor):
+        scenarios.append(check(Scenario("yours", upfront or 0, compute or 0, labor or 0), years))
+    training = training_cost(cells, samples, price_per_hour, workload, chosen.tiers)
+    if format == Format.json:
+        _emit_json(
+            {
+                "scenarios": scenarios,
+                "training": training,
+                "samples": samples,
+                "price_per_hour": price_per_hour,
+                "workload": workload,
+            }
+        )
+        return
+    table = Table(title=f"{years}-year cost of ownership (USD)")
+    for column in ("scenario", "upfront", "compute/yr", "labor/yr", "total", "published"):
+        table.add_column(column)
+    for s in scenarios:
+        published = "-" if s["published_total"] is None else f"{s['published_total']:,.0f}"
+        table.add_row(
+            s["name"],
+            f"{s['upfront']:,.0f}",
+            f"{s['annual_compute']:,.0f}",
+            f"{s['annual_labor']:,.0f}",
+            f"{s['total']:,.0f}",
+            published + ("" if s["follows"] else " !"),
+        )
+    out.print(table)
+    for s in scenarios:
+        if not s["follows"]:
+            err.print(f"[yellow]warning:[/] {s['name']}: {s['note']}", soft_wrap=True)
+    table = Table(
+        title=f"training {samples:,.0f} samples of '{workload}' at "
+        f"${price_per_hour:g}/hour, from measured throughput"
+    )
+    for column in ("framework", "tier", "samples/s", "hours", "cost (USD)"):
+        table.add_column(column)
+    for row in training:
+        if row["measured"]:
+            table.add_row(
+                row["framework"],
+                row["tier"],
+                f"{row['samples_per_s']:,.0f}",
+                f"{row['hours']:,.1f}",
+                f"{row['cost']:,.2f}",
+            )
+        else:
+            table.add_row(row["framework"], "-", "not measured", "-", "-")
+    out.print(table)
+
+
 @envs_app.command("list")
 def envs_list(format: FormatOpt = Format.table) -> None:
     """Known environments, where they live and whether they are created."""

@@ -1,0 +1,1 @@
+"""S1/S3/S4 decisions: criteria from evidence, the Speed Score, sensitivity, the advisor, cost."""

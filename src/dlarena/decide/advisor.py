@@ -1,0 +1,181 @@
+"""The need-driven advisor (S3): the comparison's decision tree, read from data, combined with the
+Speed Score, with a confidence and rationale lines that each point to evidence."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dlarena.decide.criteria import Criterion
+from dlarena.decide.profile import CRITERIA, Profile
+from dlarena.decide.scoring import speed_scores
+from dlarena.evidence import Evidence
+from dlarena.evidence.snapshot import FRAMEWORKS
+
+MEETS = ("excellent", "good")
+SEED_CITE = "[seed, 2026-03-06]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaf:
+    question: str
+    text: str
+    answer: str
+    meaning: str
+    votes: tuple[tuple[str, float], ...]
+    because: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Advice:
+    recommendation: str | None
+    runner_up: str | None
+    confidence: float
+    scores: dict[str, float]  # combined 0-1
+    speed_scores: dict[str, float]
+    votes: dict[str, float]
+    trail: tuple[Leaf, ...]
+    rationale: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def load_tree() -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
+    text = resources.files("dlarena.decide").joinpath("tree.yaml").read_text()
+    data = yaml.safe_load(text)
+    return data["questions"], data["capabilities"]
+
+
+def leaves() -> list[Leaf]:
+    """Every (question, answer) of the tree."""
+    questions, _ = load_tree()
+    return [
+        Leaf(q["id"], q["text"], str(answer), a["meaning"], tuple(a["votes"].items()), a["because"])
+        for q in questions
+        for answer, a in q["answers"].items()
+    ]
+
+
+def walk(profile: Profile) -> list[Leaf]:
+    """The leaves the profile's answers reach, in question order."""
+    return [leaf for leaf in leaves() if profile.answer(leaf.question) == leaf.answer]
+
+
+def requirement_checks(profile: Profile) -> tuple[dict[str, list[str]], list[str]]:
+    """Frameworks ruled out by a hard requirement (with why), and warnings for unknowns."""
+    _, capabilities = load_tree()
+    out: dict[str, list[str]] = {}
+    warnings = []
+    for requirement in profile.requirements:
+        for framework, level in capabilities[requirement].items():
+            if level == "unknown":
+                warnings.append(
+                    f"{framework}: the comparison does not state its {requirement} "
+                    f"support; verify before relying on it {SEED_CITE}"
+                )
+            elif level not in MEETS:
+                out.setdefault(framework, []).append(
+                    f"requirement {requirement}: support is {level} {SEED_CITE}"
+                )
+    return out, warnings
+
+
+def _votes(trail: list[Leaf]) -> dict[str, float]:
+    votes = dict.fromkeys(FRAMEWORKS, 0.0)
+    for leaf in trail:
+        for framework, vote in leaf.votes:
+            votes[framework] += vote
+    return votes
+
+
+def _combined(speed: np.ndarray, votes: dict[str, float]) -> np.ndarray:
+    """Half the Speed Score (0-10 scaled to 0-1), half the tree's vote share, when answered."""
+    total = sum(votes.values())
+    if total == 0:
+        return speed / 10
+    share = np.array([votes[f] / total for f in FRAMEWORKS])
+    return 0.5 * speed / 10 + 0.5 * (share[:, None] if speed.ndim == 2 else share)
+
+
+def advise(evidence: Evidence, crit: dict[str, dict[str, Criterion]], profile: Profile) -> Advice:
+    values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+    weights = np.array(profile.weight_vector())
+    trail = walk(profile)
+    votes = _votes(trail)
+    speed = speed_scores(values, weights)
+    combined = _combined(speed, votes)
+    ruled_out, warnings = requirement_checks(profile)
+    for framework, fw in evidence.frameworks.items():
+        for rule in fw.assessment.exclusions:
+            if rule.verdict == "excluded":
+                ruled_out.setdefault(framework, []).append(
+                    f"S1 rule '{rule.name}': {rule.detail} "
+                    f"[{rule.figure.source if rule.figure else '-'}]"
+                )
+    candidates = [f for f in FRAMEWORKS if f not in ruled_out]
+    ranked = sorted(candidates, key=lambda f: -combined[FRAMEWORKS.index(f)])
+    confidence = _confidence(values, weights, votes, candidates, ranked)
+    warnings += [f"{f} is not a candidate: {'; '.join(why)}" for f, why in ruled_out.items()]
+    warnings += _antipattern(votes)
+    return Advice(
+        recommendation=ranked[0] if ranked else None,
+        runner_up=ranked[1] if len(ranked) > 1 else None,
+        confidence=confidence,
+        scores={f: round(float(combined[i]), 4) for i, f in enumerate(FRAMEWORKS)},
+        speed_scores={f: round(float(speed[i]), 3) for i, f in enumerate(FRAMEWORKS)},
+        votes=votes,
+        trail=tuple(trail),
+        rationale=tuple(_rationale(trail, crit, ranked[0] if ranked else None)),
+        warnings=tuple(warnings),
+    )
+
+
+def _confidence(
+    values: np.ndarray,
+    weights: np.ndarray,
+    votes: dict[str, float],
+    candidates: list[str],
+    ranked: list[str],
+) -> float:
+    """Share of Dirichlet weight draws in which the recommendation still ranks first."""
+    if not ranked:
+        return 0.0
+    index = [FRAMEWORKS.index(f) for f in candidates]
+    draws = np.random.default_rng(0).dirichlet(
+        np.maximum(50 * weights / weights.sum(), 1e-3), size=4000
+    )
+    combined = _combined(speed_scores(values, draws), votes)[index]
+    winners = np.argmax(combined, axis=0)
+    return round(float(np.mean(winners == candidates.index(ranked[0]))), 3)
+
+
+def _antipattern(votes: dict[str, float]) -> list[str]:
+    top = sorted(votes.items(), key=lambda kv: -kv[1])
+    if len(top) > 1 and top[1][1] > 0 and top[1][1] >= 0.75 * top[0][1]:
+        return [
+            f"your answers pull towards both {top[0][0]} ({top[0][1]:g} votes) and "
+            f"{top[1][0]} ({top[1][1]:g}): the comparison warns against running several "
+            f"frameworks (2-3x onboarding, split hiring, duplicate tooling) unless teams are "
+            f"truly distinct {SEED_CITE}"
+        ]
+    return []
+
+
+def _rationale(
+    trail: list[Leaf], crit: dict[str, dict[str, Criterion]], best: str | None
+) -> list[str]:
+    lines = [
+        f"{leaf.text} {leaf.answer} -> "
+        f"{', '.join(f'{f} +{v:g}' for f, v in leaf.votes)}: {leaf.because} {SEED_CITE}"
+        for leaf in trail
+    ]
+    if best is not None:
+        for criterion in crit[best].values():
+            lines.append(
+                f"{best} {criterion.name} {criterion.value:.1f} ({criterion.basis}): "
+                f"{' '.join(criterion.inputs[:2])}"
+            )
+    return lines

@@ -1,0 +1,88 @@
+"""Three-year cost of ownership (S4): the comparison's scenarios as a calculator, and measured
+throughput turned into compute hours and cost per framework."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from dlarena.evidence.snapshot import FRAMEWORKS
+
+# Tolerance for a published total rounded to $0.01M.
+ROUNDING_USD = 5_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    upfront: float
+    annual_compute: float
+    annual_labor: float
+    published_total: float | None = None  # what the comparison prints for 3 years
+
+    def total(self, years: int = 3) -> float:
+        return self.upfront + years * (self.annual_compute + self.annual_labor)
+
+
+# The comparison's table "Cost Structure (Typical ML Project)", 5 ML engineers [seed, 2026-03-06]
+PUBLISHED = (
+    Scenario("self-hosted PyTorch", 50_000, 120_000, 750_000, 2_660_000),
+    Scenario("cloud PyTorch (AWS EC2)", 10_000, 180_000, 700_000, 2_650_000),
+    Scenario("managed ML (SageMaker)", 5_000, 360_000, 600_000, 2_690_000),
+)
+
+
+def check(scenario: Scenario, years: int = 3) -> dict[str, Any]:
+    """The recomputed total beside the published one, and whether the published one follows."""
+    total = scenario.total(years)
+    published = scenario.published_total
+    follows, note = True, ""
+    if published is not None and abs(total - published) > ROUNDING_USD:
+        follows = False
+        note = (
+            f"the published total ${published:,.0f} does not follow from its inputs: "
+            f"{scenario.upfront:,.0f} + {years} x ({scenario.annual_compute:,.0f} + "
+            f"{scenario.annual_labor:,.0f}) = ${total:,.0f} (off by ${total - published:,.0f})"
+        )
+    return {
+        **dataclasses.asdict(scenario),
+        "years": years,
+        "total": total,
+        "follows": follows,
+        "note": note,
+    }
+
+
+def training_cost(
+    cells: list[Any], samples: float, price_per_hour: float, workload: str, tiers: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Hours and cost to train on `samples` samples, from each framework's best measured cell."""
+    rows = []
+    for framework in FRAMEWORKS:
+        mine = [
+            c
+            for c in cells
+            if c.ranked
+            and c.runtime == framework
+            and c.mode == "train"
+            and c.workload == workload
+            and c.tier in tiers
+        ]
+        if not mine:
+            rows.append({"framework": framework, "measured": False})
+            continue
+        best = max(mine, key=lambda c: c.summary["samples_per_s"])
+        hours = samples / best.summary["samples_per_s"] / 3600
+        rows.append(
+            {
+                "framework": framework,
+                "measured": True,
+                "tier": best.tier,
+                "cell_id": best.id,
+                "run_id": best.run_id,
+                "samples_per_s": best.summary["samples_per_s"],
+                "hours": hours,
+                "cost": hours * price_per_hour,
+            }
+        )
+    return rows

@@ -1,0 +1,125 @@
+"""The five 0-10 criteria per framework, each with the inputs it was computed from."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from dlarena.decide.profile import CRITERIA, Profile
+from dlarena.evidence import PAPER_SHARES, Evidence
+from dlarena.evidence.snapshot import FRAMEWORKS, Figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    name: str
+    value: float
+    basis: str  # measured | computed | published
+    inputs: tuple[str, ...]  # human-readable lines, each naming its source
+
+
+def _cite(figure: Figure) -> str:
+    return f"[{figure.source}, {figure.as_of}]"
+
+
+def published(evidence: Evidence, framework: str, name: str, why: str = "") -> Criterion:
+    figure = evidence.frameworks[framework].newest(f"criterion_{name}")
+    assert figure is not None, f"the snapshot lacks criterion_{name} for {framework}"
+    return Criterion(
+        name,
+        float(figure.value),
+        "published",
+        (f"the comparison's own rating {_cite(figure)}{why}",),
+    )
+
+
+def published_criteria(evidence: Evidence) -> dict[str, dict[str, Criterion]]:
+    """The comparison's own ratings for all five criteria (reproduces its Speed Scores)."""
+    return {fw: {c: published(evidence, fw, c) for c in CRITERIA} for fw in FRAMEWORKS}
+
+
+def ecosystem(evidence: Evidence, framework: str) -> Criterion:
+    assessment = evidence.frameworks[framework].assessment
+    if assessment.health is None:
+        return published(evidence, framework, "ecosystem", "; no health signals")
+    lines = tuple(
+        f"{signal} = {value:,.1f} {_cite(fig)}" for signal, value, fig in assessment.health_inputs
+    )
+    return Criterion(
+        "ecosystem", assessment.health, "computed", ("criticality-style health score of:", *lines)
+    )
+
+
+def adoption(evidence: Evidence, framework: str) -> Criterion:
+    """Research use: mean paper share s mapped as 10 ln(1 + 100 s) / ln(101)."""
+    shares = [f for m in PAPER_SHARES if (f := evidence.frameworks[framework].newest(m))]
+    if not shares:
+        return published(evidence, framework, "adoption", "; no paper shares")
+    mean = sum(f.value for f in shares) / len(shares)
+    value = 10 * math.log1p(100 * mean) / math.log(101)
+    lines = tuple(
+        f"{f.metric.removeprefix('paper_share_')}: {f.shown()} {_cite(f)}" for f in shares
+    )
+    return Criterion(
+        "adoption",
+        round(value, 2),
+        "computed",
+        (f"mean paper share {mean:.1%}, log-scaled to 0-10:", *lines),
+    )
+
+
+def performance_ratios(cells: list[Any], profile: Profile) -> dict[str, list[tuple[str, float]]]:
+    """Per framework: throughput relative to the best framework, for each comparable group."""
+    groups: dict[tuple[str, str, str], dict[str, float]] = {}
+    for cell in cells:
+        if (
+            cell.ranked
+            and cell.runtime in FRAMEWORKS
+            and cell.tier in profile.tiers
+            and (not profile.workloads or cell.workload in profile.workloads)
+        ):
+            key = (cell.workload, cell.mode, cell.tier)
+            groups.setdefault(key, {})[cell.runtime] = cell.summary["samples_per_s"]
+    ratios: dict[str, list[tuple[str, float]]] = {}
+    for key, by_framework in groups.items():
+        best = max(by_framework.values())
+        for framework, throughput in by_framework.items():
+            ratios.setdefault(framework, []).append(("/".join(key), throughput / best))
+    return ratios
+
+
+def performance(
+    evidence: Evidence, framework: str, ratios: dict[str, list], run_id: int | None
+) -> Criterion:
+    """10 x the geometric mean of throughput relative to the best, over cells that passed parity."""
+    mine = ratios.get(framework)
+    if not mine:
+        return published(
+            evidence, framework, "performance", "; nothing measured here yet (run 'dlarena bench')"
+        )
+    geomean = math.exp(sum(math.log(r) for _, r in mine) / len(mine))
+    lines = tuple(f"{group}: {ratio:.2f} of the best" for group, ratio in mine)
+    return Criterion(
+        "performance",
+        round(10 * geomean, 2),
+        "measured",
+        (f"geometric mean of throughput relative to the best, run {run_id}:", *lines),
+    )
+
+
+def criteria(
+    evidence: Evidence, cells: list[Any], run_id: int | None, profile: Profile
+) -> dict[str, dict[str, Criterion]]:
+    ratios = performance_ratios(cells, profile)
+    no_probe = "; dlarena has no deployment probes yet"
+    return {
+        fw: {
+            "ecosystem": ecosystem(evidence, fw),
+            "maturity": published(evidence, fw, "maturity", no_probe),
+            "adoption": adoption(evidence, fw),
+            "learning": published(evidence, fw, "learning", "; not measurable by a benchmark"),
+            "performance": performance(evidence, fw, ratios, run_id),
+        }
+        for fw in FRAMEWORKS
+    }
