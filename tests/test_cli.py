@@ -98,3 +98,76 @@ def test_scan_rejects_a_malformed_git_option() -> None:
     result = dlarena("scan", "--git", "pytorch:/tmp")
     assert result.returncode == 2
     assert "--git 'pytorch:/tmp' is not NAME=PATH with NAME one of torch" in result.stderr
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_score_published_only_prints_the_comparisons_table(tmp_path: Path) -> None:
+    result = dlarena(
+        "score", "--published-only", "--store", str(tmp_path / "s.sqlite"), "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    ranking = [
+        (r["framework"], round(r["speed_score"], 2)) for r in json.loads(result.stdout)["ranking"]
+    ]
+    assert ranking == [("torch", 8.96), ("tensorflow", 8.26), ("jax", 7.4), ("mxnet", 5.4)]
+
+
+def test_advise_and_cost_read_the_measured_store(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    bench = dlarena(
+        "bench",
+        "--workload",
+        "mlp",
+        "--runtime",
+        "torch",
+        "--runtime",
+        "jax",
+        "--tier",
+        "compiled",
+        "--mode",
+        "train",
+        "--quick",
+        "--store",
+        store,
+    )
+    assert bench.returncode == 0, bench.stderr
+    advice = json.loads(
+        dlarena(
+            "advise",
+            "--profile",
+            str(EXAMPLES / "research-team.yaml"),
+            "--store",
+            store,
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert advice["recommendation"] == "torch"
+    assert any("performance" in line and "(measured)" in line for line in advice["rationale"])
+    cost = json.loads(
+        dlarena(
+            "cost",
+            "--workload",
+            "mlp",
+            "--samples",
+            "3600000",
+            "--store",
+            store,
+            "--format",
+            "json",
+        ).stdout
+    )
+    measured = {r["framework"]: r for r in cost["training"] if r["measured"]}
+    assert set(measured) == {"torch", "jax"}
+    assert measured["jax"]["hours"] == 3600000 / measured["jax"]["samples_per_s"] / 3600
+    assert not next(s for s in cost["scenarios"] if s["name"].startswith("managed"))["follows"]
+
+
+def test_advise_rejects_an_answer_that_is_not_offered(tmp_path: Path) -> None:
+    result = dlarena("advise", "--focus", "fun", "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 2
+    assert "answer.focus: 'fun' is not an answer; choose research, production, both" in (
+        result.stderr
+    )

@@ -1,0 +1,200 @@
+"""Decisions: the Speed Score table, scoring properties, the advisor's tree, profiles, cost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dlarena.decide import advisor
+from dlarena.decide.cost import PUBLISHED, Scenario, check
+from dlarena.decide.criteria import criteria, performance_ratios, published_criteria
+from dlarena.decide.profile import ANSWERS, CRITERIA, Profile, load_profile, profile_from_dict
+from dlarena.decide.scoring import ranking, sensitivity, speed_scores
+from dlarena.errors import DlarenaError
+from dlarena.evidence import gather
+from dlarena.evidence.snapshot import FRAMEWORKS
+from dlarena.store import CellRecord
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+EVIDENCE = gather(today=dt.date(2026, 11, 25))
+
+
+def matrix(crit: dict) -> np.ndarray:
+    return np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+
+
+def test_published_criteria_reproduce_the_comparisons_speed_scores() -> None:
+    scores = speed_scores(matrix(published_criteria(EVIDENCE)), np.ones(5))
+    assert [round(float(s), 2) for s in scores] == [8.96, 8.26, 7.40, 5.40]
+    assert [round(float(s), 1) for s in scores] == [9.0, 8.3, 7.4, 5.4]
+    assert [name for name, _ in ranking(list(FRAMEWORKS), scores)] == list(FRAMEWORKS)
+
+
+weights_st = st.lists(st.floats(0.01, 10), min_size=5, max_size=5)
+values_st = st.lists(st.lists(st.floats(0, 10), min_size=5, max_size=5), min_size=4, max_size=4)
+
+
+@given(values_st, weights_st, st.floats(0.01, 100))
+def test_scores_do_not_change_when_all_weights_are_scaled(values, weights, factor) -> None:
+    v, w = np.array(values), np.array(weights)
+    assert np.allclose(speed_scores(v, w), speed_scores(v, w * factor))
+
+
+@given(values_st, weights_st, st.lists(st.floats(0, 3), min_size=5, max_size=5))
+def test_a_framework_at_least_as_good_everywhere_never_ranks_below(values, weights, gains) -> None:
+    v = np.array(values)
+    v[1] = np.minimum(v[0] + np.array(gains), 10.0)  # framework 1 dominates framework 0
+    v[1] = np.maximum(v[1], v[0])
+    order = [name for name, _ in ranking(["a", "b", "c", "d"], speed_scores(v, np.array(weights)))]
+    assert order.index("b") < order.index("a") or np.allclose(v[0], v[1])
+
+
+def test_sensitivity_flags_a_close_call_and_not_a_clear_lead() -> None:
+    clear = sensitivity(
+        list(FRAMEWORKS), matrix(published_criteria(EVIDENCE)), np.ones(5), CRITERIA
+    )
+    assert clear.p_first["torch"] > 0.9 and not clear.close_call
+    close = np.array([[8, 8, 8, 8, 8], [9, 7, 8, 8, 8], [1] * 5, [1] * 5], dtype=float)
+    tight = sensitivity(list(FRAMEWORKS), close, np.ones(5), CRITERIA)
+    assert tight.close_call and 0.2 <= tight.p_first["tensorflow"] <= 0.8
+    assert len(tight.one_at_a_time) == 10
+
+
+def cell(
+    cell_id: int, runtime: str, workload: str, mode: str, tier: str, sps: float, passed: bool = True
+) -> CellRecord:
+    return CellRecord(
+        cell_id,
+        7,
+        workload,
+        runtime,
+        tier,
+        mode,
+        "main",
+        "ok",
+        None,
+        0,
+        None,
+        passed,
+        {},
+        {},
+        {"samples_per_s": sps},
+        (),
+    )
+
+
+def test_performance_is_the_geometric_mean_relative_to_the_best_over_parity_passing_cells() -> None:
+    cells = [
+        cell(1, "torch", "mlp", "train", "compiled", 100.0),
+        cell(2, "jax", "mlp", "train", "compiled", 200.0),
+        cell(3, "torch", "cnn", "train", "compiled", 50.0),
+        cell(4, "jax", "cnn", "train", "compiled", 25.0),
+        cell(5, "mxnet", "cnn", "train", "compiled", 999.0, passed=False),  # never counts
+        cell(6, "onnxruntime", "cnn", "infer", "compiled", 1e6),  # not a framework
+        cell(7, "torch", "cnn", "train", "eager", 1.0),
+    ]  # tier not chosen
+    ratios = performance_ratios(cells, Profile())
+    assert dict(ratios["torch"]) == {"mlp/train/compiled": 0.5, "cnn/train/compiled": 1.0}
+    crit = criteria(EVIDENCE, cells, 7, Profile())
+    assert crit["torch"]["performance"].value == pytest.approx(10 * 0.5**0.5, abs=0.01)
+    assert crit["jax"]["performance"].basis == "measured"
+    assert crit["mxnet"]["performance"].basis == "published"  # its only cell failed parity
+
+
+def answers_reaching(question: str, answer: str) -> Profile:
+    return Profile().with_answers({question: answer})
+
+
+@pytest.mark.parametrize("leaf", advisor.leaves(), ids=lambda x: f"{x.question}={x.answer}")
+def test_every_leaf_of_the_tree_is_reached_and_votes(leaf) -> None:
+    profile = answers_reaching(leaf.question, leaf.answer)
+    advice = advisor.advise(EVIDENCE, published_criteria(EVIDENCE), profile)
+    assert advice.trail == (leaf,)
+    for framework, vote in leaf.votes:
+        assert advice.votes[framework] == vote
+    assert any(leaf.because in line for line in advice.rationale)
+
+
+def test_the_tree_covers_every_answer_the_profile_accepts() -> None:
+    reached = {(leaf.question, leaf.answer) for leaf in advisor.leaves()}
+    assert reached == {(q, a) for q, answers in ANSWERS.items() for a in answers}
+
+
+def test_research_profile_recommends_pytorch_with_evidence() -> None:
+    profile = load_profile(EXAMPLES / "research-team.yaml")
+    advice = advisor.advise(EVIDENCE, criteria(EVIDENCE, [], None, profile), profile)
+    assert (advice.recommendation, advice.runner_up) == ("torch", "tensorflow")
+    assert advice.confidence > 0.9
+    assert any("mxnet is not a candidate" in w and "S1 rule" in w for w in advice.warnings)
+
+
+def test_mobile_profile_excludes_frameworks_without_edge_support() -> None:
+    profile = load_profile(EXAMPLES / "mobile-product.yaml")
+    advice = advisor.advise(EVIDENCE, criteria(EVIDENCE, [], None, profile), profile)
+    assert advice.recommendation == "tensorflow"
+    assert any(
+        w.startswith("jax is not a candidate: requirement mobile_edge: support is poor")
+        for w in advice.warnings
+    )
+
+
+def test_answers_that_pull_two_ways_warn_of_the_multi_framework_antipattern() -> None:
+    profile = Profile().with_answers(
+        {
+            "focus": "research",
+            "mobile_edge": "yes",
+            "infrastructure": "azure",
+            "team_expertise": "tensorflow",
+        }
+    )
+    advice = advisor.advise(EVIDENCE, published_criteria(EVIDENCE), profile)
+    assert advice.votes["torch"] == advice.votes["tensorflow"] == 2.5
+    assert any("pull towards both" in w for w in advice.warnings)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"weights": {"speed": 1}}, "weights.speed is not a criterion"),
+        ({"weights": {"learning": -1}}, "weights.learning = -1 must be a number >= 0"),
+        ({"weights": dict.fromkeys(CRITERIA, 0)}, "all weights are zero"),
+        ({"requirements": ["quantum"]}, "requirement 'quantum' is unknown"),
+        ({"answers": {"focus": "fun"}}, "answers.focus: 'fun' is not an answer; choose research"),
+        ({"answers": {"budget": "big"}}, "unknown question 'budget'"),
+        ({"colour": "blue"}, "unknown field 'colour'"),
+    ],
+)
+def test_profile_errors_name_the_field_and_the_fix(data, message) -> None:
+    with pytest.raises(DlarenaError, match=message):
+        profile_from_dict(data, "p.yaml")
+
+
+def test_a_missing_profile_file_points_to_the_examples(tmp_path) -> None:
+    with pytest.raises(DlarenaError, match="see examples/"):
+        load_profile(tmp_path / "nope.yaml")
+
+
+def test_cost_model_recomputes_the_table_and_flags_the_managed_total() -> None:
+    checked = {s.name: check(s) for s in PUBLISHED}
+    assert checked["self-hosted PyTorch"]["total"] == 2_660_000
+    assert checked["self-hosted PyTorch"]["follows"]
+    assert checked["cloud PyTorch (AWS EC2)"]["follows"]
+    managed = checked["managed ML (SageMaker)"]
+    assert managed["total"] == 2_885_000 and not managed["follows"]
+    assert "off by $195,000" in managed["note"]
+    assert Scenario("mine", 1, 2, 3).total(years=5) == 26
+
+
+def test_every_combination_of_answers_gives_a_recommendation() -> None:
+    crit = published_criteria(EVIDENCE)
+    for combo in itertools.product(*ANSWERS.values()):
+        profile = Profile().with_answers(dict(zip(ANSWERS, combo, strict=True)))
+        advice = advisor.advise(EVIDENCE, crit, profile)
+        assert advice.recommendation in ("torch", "tensorflow", "jax")
+        assert 0.0 <= advice.confidence <= 1.0
