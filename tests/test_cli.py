@@ -97,7 +97,7 @@ def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path
 def test_scan_rejects_a_malformed_git_option() -> None:
     result = dlarena("scan", "--git", "pytorch:/tmp")
     assert result.returncode == 2
-    assert "--git 'pytorch:/tmp' is not NAME=PATH with NAME one of torch" in result.stderr
+    assert "--git 'pytorch:/tmp' is not NAME=VALUE with NAME one of torch" in result.stderr
 
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -56,16 +56,17 @@ def _emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def _parse_overrides(values: list[str]) -> dict[str, str]:
-    overrides = {}
+def _parse_pairs(values: list[str], option: str, known: Any) -> dict[str, str]:
+    """NAME=VALUE options, NAME one of `known`."""
+    pairs = {}
     for value in values:
-        runtime, sep, env = value.partition("=")
-        if not sep or runtime not in RUNTIMES:
+        name, sep, rest = value.partition("=")
+        if not sep or name not in known:
             raise DlarenaError(
-                f"--env '{value}' is not RUNTIME=ENV with RUNTIME one of {', '.join(RUNTIMES)}"
+                f"{option} '{value}' is not NAME=VALUE with NAME one of {', '.join(known)}"
             )
-        overrides[runtime] = env
-    return overrides
+        pairs[name] = rest
+    return pairs
 
 
 @app.command()
@@ -116,7 +117,9 @@ def bench(
             if record["status"] != "ok":
                 err.print(f"[red]failed[/] {cell.label}: {record['reason']}")
 
-        run_id = run_matrix(db, cells, protocol, _parse_overrides(env), on_cell, on_phase)
+        run_id = run_matrix(
+            db, cells, protocol, _parse_pairs(env, "--env", RUNTIMES), on_cell, on_phase
+        )
     _show_cells(db, run_id, format, title=f"run {run_id}")
 
 
@@ -204,20 +207,6 @@ def report(
         out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")
 
 
-def _parse_git(values: list[str]) -> dict[str, Path]:
-    from dlarena.evidence.snapshot import FRAMEWORKS
-
-    clones = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or name not in FRAMEWORKS:
-            raise DlarenaError(
-                f"--git '{value}' is not NAME=PATH with NAME one of {', '.join(FRAMEWORKS)}"
-            )
-        clones[name] = Path(path)
-    return clones
-
-
 @app.command()
 def scan(
     online: Annotated[bool, typer.Option(help="also ask GitHub, PyPI and pypistats now")] = False,
@@ -232,9 +221,11 @@ def scan(
 
     from dlarena.evidence import gather
     from dlarena.evidence.report import evidence_document, evidence_tables
+    from dlarena.evidence.snapshot import FRAMEWORKS
 
+    clones = {k: Path(v) for k, v in _parse_pairs(git, "--git", FRAMEWORKS).items()}
     evidence = gather(
-        _store(store), online=online, git=_parse_git(git), token=os.environ.get("GITHUB_TOKEN")
+        _store(store), online=online, git=clones, token=os.environ.get("GITHUB_TOKEN")
     )
     for error in evidence.errors:
         err.print(f"[yellow]collector:[/] {escape(error)}", soft_wrap=True)
