@@ -171,3 +171,29 @@ def test_advise_rejects_an_answer_that_is_not_offered(tmp_path: Path) -> None:
     assert "answer.focus: 'fun' is not an answer; choose research, production, both" in (
         result.stderr
     )
+
+
+def test_weight_flags_move_the_score_and_bad_ones_are_named(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    only_maturity = json.loads(
+        dlarena(
+            "score",
+            "--weight",
+            "maturity=1",
+            "--weight",
+            "ecosystem=0",
+            "--weight",
+            "adoption=0",
+            "--weight",
+            "learning=0",
+            "--weight",
+            "performance=0",
+            "--store",
+            store,
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert only_maturity["ranking"][0] == {"framework": "tensorflow", "speed_score": 9.8}
+    bad = dlarena("score", "--weight", "performance=lots", "--store", store)
+    assert bad.returncode == 2 and "'lots' is not a number" in bad.stderr

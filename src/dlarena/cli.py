@@ -239,13 +239,20 @@ def scan(
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="profile YAML (examples/)")]
 
 
-def _decision_inputs(profile_path: Path | None, store: Path | None, run: int | None) -> Any:
+WeightOpt = Annotated[
+    list[str], typer.Option("--weight", help="CRITERION=NUMBER, over the profile")
+]
+
+
+def _decision_inputs(
+    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str] = []
+) -> Any:
     """Evidence, profile, the run measured and its cells, and the five criteria."""
     from dlarena.decide.criteria import criteria
-    from dlarena.decide.profile import load_profile
+    from dlarena.decide.profile import CRITERIA, load_profile, with_weights
     from dlarena.evidence import gather
 
-    profile = load_profile(profile_path)
+    profile = with_weights(load_profile(profile_path), _parse_pairs(weights, "--weight", CRITERIA))
     db = _store(store)
     run_id = run if run is not None else db.latest_run()
     cells = db.cells(run_id) if run_id is not None else []
@@ -256,6 +263,7 @@ def _decision_inputs(profile_path: Path | None, store: Path | None, run: int | N
 @app.command()
 def score(
     profile: ProfileOpt = None,
+    weight: WeightOpt = [],
     published_only: Annotated[
         bool, typer.Option(help="the comparison's own criterion values, equal weights")
     ] = False,
@@ -271,7 +279,7 @@ def score(
     from dlarena.decide.scoring import ranking, sensitivity, speed_scores
     from dlarena.evidence.snapshot import FRAMEWORKS
 
-    evidence, chosen, run_id, _, crit = _decision_inputs(profile, store, run)
+    evidence, chosen, run_id, _, crit = _decision_inputs(profile, store, run, weight)
     if published_only:
         chosen, crit = Profile(name="published"), published_criteria(evidence)
     values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
@@ -319,6 +327,7 @@ def score(
 @app.command()
 def advise(
     profile: ProfileOpt = None,
+    weight: WeightOpt = [],
     focus: Annotated[str | None, typer.Option(help="research | production | both")] = None,
     mobile_edge: Annotated[str | None, typer.Option(help="yes | no")] = None,
     infrastructure: Annotated[
@@ -334,7 +343,7 @@ def advise(
     """A recommendation for your situation: decision tree + Speed Score + evidence."""
     from dlarena.decide.advisor import advise as run_advisor
 
-    evidence, chosen, _, _, crit = _decision_inputs(profile, store, run)
+    evidence, chosen, _, _, crit = _decision_inputs(profile, store, run, weight)
     chosen = chosen.with_answers(
         {
             "focus": focus,

@@ -102,6 +102,24 @@ def profile_from_dict(data: Any, name: str) -> Profile:
     )
 
 
+def with_weights(profile: Profile, overrides: dict[str, str]) -> Profile:
+    """The profile with some weights replaced (from --weight flags), validated like the file."""
+    weights = {**dict(profile.weights)}
+    for criterion, text in overrides.items():
+        try:
+            weights[criterion] = float(text)
+        except ValueError:
+            raise DlarenaError(f"--weight {criterion}={text}: {text!r} is not a number") from None
+    data = {
+        "weights": weights,
+        "requirements": list(profile.requirements),
+        "answers": dict(profile.answers),
+        "workloads": list(profile.workloads),
+        "tiers": list(profile.tiers),
+    }
+    return profile_from_dict(data, profile.name)
+
+
 def load_profile(path: Path | None) -> Profile:
     if path is None:
         return Profile()
