@@ -59,7 +59,8 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     report = dlarena("report", "--store", store, "--out", str(out), "--format", "json")
     assert json.loads(report.stdout)["html"] == str((out / "index.html").resolve())
     page = (out / "index.html").read_text()
-    assert "plotly" in page and "onnxruntime" in page
+    assert "plotly" in page and "onnxruntime" in page and "Speed Score" in page
+    assert "| mxnet |" in (out / "summary.md").read_text()  # the decision table
     assert "| mlp | onnxruntime | eager | infer | ok | pass |" in (out / "summary.md").read_text()
 
 

@@ -190,15 +190,17 @@ def report(
     format: FormatOpt = Format.table,
 ) -> None:
     """Write the HTML report (with plots) and a Markdown summary of a run."""
+    from dlarena.report.decision import decision_rows
     from dlarena.report.html import write_html, write_markdown
 
     db = _store(store)
     run_id = _run_id(db, run)
     info, rows = db.run_info(run_id), [cell_row(c) for c in db.cells(run_id)]
+    decision = decision_rows(db, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
-    write_html(html_path, info, rows)
-    write_markdown(md_path, info, rows)
+    write_html(html_path, info, rows, decision)
+    write_markdown(md_path, info, rows, decision)
     if format == Format.json:
         _emit_json(
             {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}

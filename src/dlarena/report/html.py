@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dlarena.report.decision import DECISION_COLUMNS
 from dlarena.report.rows import SUMMARY_COLUMNS, fmt
 
 COLUMNS = (*SUMMARY_COLUMNS, "ci_low_ms", "ci_high_ms", "build_s", "framework_version")
@@ -52,16 +53,21 @@ def throughput_figure(rows: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
+    head = "".join(f"<th>{c}</th>" for c in columns)
     body = "".join(
         "<tr class='{}'>{}</tr>".format(
-            "fail" if r["status"] != "ok" or r["parity"] == "FAIL" else "",
-            "".join(f"<td>{html.escape(fmt(r[c]))}</td>" for c in COLUMNS),
+            "fail" if r.get("status", "ok") != "ok" or r.get("parity") == "FAIL" else "",
+            "".join(f"<td>{html.escape(fmt(r[c]))}</td>" for c in columns),
         )
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
 
 
 def _failures(rows: list[dict[str, Any]]) -> str:
@@ -74,7 +80,9 @@ def _failures(rows: list[dict[str, Any]]) -> str:
     return f"<h2>Failed cells</h2><ul>{''.join(items)}</ul>" if items else ""
 
 
-def write_html(path: Path, run: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def write_html(
+    path: Path, run: dict[str, Any], rows: list[dict[str, Any]], decision: list[dict[str, Any]]
+) -> None:
     chart = throughput_figure(rows).to_html(include_plotlyjs=True, full_html=False)
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
     path.write_text(f"""<!doctype html>
@@ -90,21 +98,26 @@ Cells that failed parity or did not finish are never ranked.</p>
 <h2>All cells</h2>
 {_table(rows)}
 {_failures(rows)}
+<h2>Speed Score (equal weights)</h2>
+<p>Criteria: m = measured in this run, c = computed from dated evidence, p = the comparison's own
+rating (Jan 2024). <code>dlarena score</code>, <code>dlarena scan</code> and
+<code>dlarena advise</code> show every input with its source.</p>
+{_table(decision, DECISION_COLUMNS)}
 </body></html>
 """)
 
 
-def write_markdown(path: Path, run: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def write_markdown(
+    path: Path, run: dict[str, Any], rows: list[dict[str, Any]], decision: list[dict[str, Any]]
+) -> None:
     lines = [
         f"# dlarena run {run['id']}",
         "",
         f"Status {run['status']}; dlarena git sha {run['git_sha']}; "
         f"threads {run['config']['protocol']['threads']}.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        *_markdown_table(rows, COLUMNS),
     ]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
         lines += ["", "## Failed cells", ""]
@@ -112,4 +125,10 @@ def write_markdown(path: Path, run: dict[str, Any], rows: list[dict[str, Any]]) 
             f"- {r['workload']}/{r['runtime']}/{r['tier']}/{r['mode']}: {r['reason']}"
             for r in failed
         ]
+    lines += [
+        "",
+        "## Speed Score (equal weights)",
+        "",
+        *_markdown_table(decision, DECISION_COLUMNS),
+    ]
     path.write_text("\n".join(lines) + "\n")
