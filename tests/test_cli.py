@@ -17,6 +17,10 @@ def dlarena(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([DLARENA, *args], capture_output=True, text=True, timeout=900)
 
 
+def quick_bench(store: str, *args: str) -> subprocess.CompletedProcess:
+    return dlarena("bench", "--quick", "--workload", "mlp", "--store", store, *args)
+
+
 def test_the_host_imports_no_framework() -> None:
     code = (
         "import sys, dlarena.cli, dlarena.runner.matrix, dlarena.report.html; "
@@ -30,18 +34,7 @@ def test_the_host_imports_no_framework() -> None:
 
 def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
-    bench = dlarena(
-        "bench",
-        "--workload",
-        "mlp",
-        "--runtime",
-        "onnxruntime",
-        "--quick",
-        "--store",
-        store,
-        "--format",
-        "json",
-    )
+    bench = quick_bench(store, "--runtime", "onnxruntime", "--format", "json")
     assert bench.returncode == 0, bench.stderr
     document = json.loads(bench.stdout)
     assert [(c["tier"], c["status"], c["parity"]) for c in document["cells"]] == [
@@ -117,21 +110,8 @@ def test_score_published_only_prints_the_comparisons_table(tmp_path: Path) -> No
 
 def test_advise_and_cost_read_the_measured_store(tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
-    bench = dlarena(
-        "bench",
-        "--workload",
-        "mlp",
-        "--runtime",
-        "torch",
-        "--runtime",
-        "jax",
-        "--tier",
-        "compiled",
-        "--mode",
-        "train",
-        "--quick",
-        "--store",
-        store,
+    bench = quick_bench(
+        store, "--runtime", "torch", "--runtime", "jax", "--tier", "compiled", "--mode", "train"
     )
     assert bench.returncode == 0, bench.stderr
     advice = json.loads(

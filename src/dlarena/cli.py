@@ -195,8 +195,9 @@ def report(
 
     db = _store(store)
     run_id = _run_id(db, run)
-    info, rows = db.run_info(run_id), [cell_row(c) for c in db.cells(run_id)]
-    decision = decision_rows(db, run_id)
+    cells = db.cells(run_id)
+    info, rows = db.run_info(run_id), [cell_row(c) for c in cells]
+    decision = decision_rows(db, run_id, cells)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
     write_html(html_path, info, rows, decision)
@@ -246,20 +247,28 @@ WeightOpt = Annotated[
 ]
 
 
-def _decision_inputs(
-    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str] = []
+def _measured(
+    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str]
 ) -> Any:
-    """Evidence, profile, the run measured and its cells, and the five criteria."""
-    from dlarena.decide.criteria import criteria
+    """The profile (with --weight overrides), the store, the run measured and its cells."""
     from dlarena.decide.profile import CRITERIA, load_profile, with_weights
-    from dlarena.evidence import gather
 
     profile = with_weights(load_profile(profile_path), _parse_pairs(weights, "--weight", CRITERIA))
     db = _store(store)
     run_id = run if run is not None else db.latest_run()
-    cells = db.cells(run_id) if run_id is not None else []
+    return profile, db, run_id, db.cells(run_id) if run_id is not None else []
+
+
+def _decision_inputs(
+    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str]
+) -> Any:
+    """Evidence, profile, the run measured, and the five criteria."""
+    from dlarena.decide.criteria import criteria
+    from dlarena.evidence import gather
+
+    profile, db, run_id, cells = _measured(profile_path, store, run, weights)
     evidence = gather(db)
-    return evidence, profile, run_id, cells, criteria(evidence, cells, run_id, profile)
+    return evidence, profile, run_id, criteria(evidence, cells, run_id, profile)
 
 
 @app.command()
@@ -281,7 +290,7 @@ def score(
     from dlarena.decide.scoring import ranking, sensitivity, speed_scores
     from dlarena.evidence.snapshot import FRAMEWORKS
 
-    evidence, chosen, run_id, _, crit = _decision_inputs(profile, store, run, weight)
+    evidence, chosen, run_id, crit = _decision_inputs(profile, store, run, weight)
     if published_only:
         chosen, crit = Profile(name="published"), published_criteria(evidence)
     values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
@@ -345,7 +354,7 @@ def advise(
     """A recommendation for your situation: decision tree + Speed Score + evidence."""
     from dlarena.decide.advisor import advise as run_advisor
 
-    evidence, chosen, _, _, crit = _decision_inputs(profile, store, run, weight)
+    evidence, chosen, _, crit = _decision_inputs(profile, store, run, weight)
     chosen = chosen.with_answers(
         {
             "focus": focus,
@@ -404,7 +413,7 @@ def cost(
     """Three-year cost scenarios (checked against the comparison) and measured training cost."""
     from dlarena.decide.cost import PUBLISHED, Scenario, check, training_cost
 
-    _, chosen, _, cells, _ = _decision_inputs(profile, store, run)
+    chosen, _, _, cells = _measured(profile, store, run, [])
     scenarios = [check(s, years) for s in PUBLISHED]
     if None not in (upfront, compute, labor):
         scenarios.append(check(Scenario("yours", upfront or 0, compute or 0, labor or 0), years))

@@ -15,9 +15,10 @@ from dlarena.evidence.snapshot import FRAMEWORKS
 DECISION_COLUMNS = ("framework", *CRITERIA, "speed_score", "health", "risk", "excluded_by")
 
 
-def decision_rows(store: Any, run_id: int) -> list[dict[str, Any]]:
+def decision_rows(store: Any, run_id: int, cells: list[Any]) -> list[dict[str, Any]]:
+    """Equal-weight Speed Scores from the run's cells and the evidence (snapshot and store)."""
     evidence = gather(store)
-    crit = criteria(evidence, store.cells(run_id), run_id, Profile())
+    crit = criteria(evidence, cells, run_id, Profile())
     values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
     rows = []
     for framework, score in ranking(list(FRAMEWORKS), speed_scores(values, np.ones(len(CRITERIA)))):
