@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dlarena.runner import envs
 from dlarena.runner.matrix import Protocol
 from dlarena.store import Store
 
@@ -26,3 +27,21 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def fast() -> Protocol:
     return dataclasses.replace(FAST)
+
+
+def _home_files() -> dict[str, float]:
+    """Every file in the data folder outside the environments, with its modification time."""
+    home = envs.dlarena_home()
+    return {
+        str(p): p.stat().st_mtime
+        for p in home.rglob("*")
+        if p.is_file() and "envs" not in p.relative_to(home).parts[:1]
+    }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def data_folder_untouched():
+    """Tests use the environments in the data folder and write only under tmp_path."""
+    before = _home_files()
+    yield
+    assert _home_files() == before, "a test wrote into the data folder; use tmp_path"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from dlarena.frameworks import RUNTIMES
+from dlarena.runner import envs
 
 from .conftest import SPECS
 
@@ -21,15 +25,49 @@ def quick_bench(store: str, *args: str) -> subprocess.CompletedProcess:
     return dlarena("bench", "--quick", "--workload", "mlp", "--store", store, *args)
 
 
-def test_the_host_imports_no_framework() -> None:
+FRAMEWORK_PACKAGES = sorted(
+    {r.framework_module for r in RUNTIMES.values()} | {"flax", "optax", "keras", "onnx"}
+)
+HOST_MODULES = (
+    "dlarena.cli",
+    "dlarena.runner.matrix",
+    "dlarena.report.html",
+    "dlarena.decide.advisor",
+    "dlarena.evidence",
+    "dlarena.store",
+)
+
+
+def site_packages(env_name: str) -> str:
+    python = envs.get(env_name, envs.dlarena_home()).python
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def test_the_host_imports_no_framework_even_where_every_framework_is_importable() -> None:
+    # The environments' packages go after the host's own: every framework becomes importable.
+    path = [
+        str(Path(__file__).parent.parent / "src"),
+        site_packages("main"),
+        site_packages("mxnet"),
+    ]
     code = (
-        "import sys, dlarena.cli, dlarena.runner.matrix, dlarena.report.html; "
-        "print(sorted({'torch', 'tensorflow', 'jax', 'mxnet', 'onnxruntime'} & set(sys.modules)))"
+        "import importlib, importlib.util, json, sys\n"
+        "packages = json.loads(sys.argv[1])\n"
+        "importable = [p for p in packages if importlib.util.find_spec(p)]\n"
+        "for module in json.loads(sys.argv[2]): importlib.import_module(module)\n"
+        "print(json.dumps([importable, sorted(set(packages) & set(sys.modules))]))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, json.dumps(FRAMEWORK_PACKAGES), json.dumps(HOST_MODULES)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
     )
-    assert result.stdout.strip() == "[]"
+    assert result.returncode == 0, result.stderr
+    importable, imported = json.loads(result.stdout)
+    assert importable == FRAMEWORK_PACKAGES
+    assert imported == []
 
 
 def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ import pytest
 from dlarena.errors import DlarenaError
 from dlarena.evidence import collect, gather
 from dlarena.evidence.gitmetrics import git_metrics
-from dlarena.evidence.snapshot import FRAMEWORKS, load_snapshot, validate
+from dlarena.evidence.snapshot import load_snapshot, validate
+from dlarena.frameworks import FRAMEWORKS
 from dlarena.store import Store
 
 RECORDED = json.loads((Path(__file__).parent / "recorded" / "pytorch.json").read_text())

@@ -9,6 +9,7 @@ import pytest
 
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure.parity import TOLERANCES
+from dlarena.runner import envs
 from dlarena.runner.matrix import plan, run_matrix
 from dlarena.spec.loader import load_workload
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def run_and_index(store, fast, workloads: list[str], tiers: tuple[str, ...]) -> dict:
     cells = plan([load_workload(w) for w in workloads], list(RUNTIMES), list(tiers), list(MODES))
-    run_id = run_matrix(store, cells, fast, {}, lambda c, r: None)
+    run_id = run_matrix(store, cells, fast, envs.dlarena_home(), {}, lambda c, r: None)
     return {(c.workload, c.runtime, c.tier, c.mode): c for c in store.cells(run_id)}
 
 
@@ -27,22 +28,22 @@ def assert_all_pass(stored: dict) -> None:
     for key, cell in stored.items():
         assert cell.status == "ok", (key, cell.reason, cell.stderr_tail)
         expected = {"forward"} if key[3] == "infer" else {"loss", "grads", "params"}
-        assert {c["check"] for c in cell.parity} == expected, key
+        assert {c.check for c in cell.parity} == expected, key
         for check in cell.parity:
-            assert check["max_rel"] <= TOLERANCES[check["check"]], (key, check)
-        assert cell.ranked and cell.summary["samples_per_s"] > 0, key
+            assert check.max_rel <= TOLERANCES[check.check], (key, check)
+        assert cell.ranked and cell.samples_per_s > 0, key
 
 
 def test_builtin_workloads_pass_parity_in_every_runtime_and_tier(store, fast):
     stored = run_and_index(store, fast, ["mlp", "cnn"], TIERS)
-    # ONNX Runtime has no training cells; everything else has all four.
-    assert len(stored) == 2 * (4 * 2 * 2 + 2)
+    expected = sum(len(r.tiers) * len(r.modes) for r in RUNTIMES.values())
+    assert len(stored) == 2 * expected  # ONNX Runtime has no training cells
     assert_all_pass(stored)
-    versions = {c.runtime: c.environment["framework_version"] for c in stored.values()}
+    versions = {c.runtime: c.environment.framework_version for c in stored.values()}
     assert versions["mxnet"] == "1.9.1" and versions["torch"].startswith("2.13.0")
 
 
 def test_layer_variants_and_adam_pass_parity_in_every_runtime(store, fast):
     stored = run_and_index(store, fast, [str(SPECS / "kitchen.yaml")], ("eager",))
-    assert len(stored) == 4 * 2 + 1
+    assert len(stored) == sum(len(r.modes) for r in RUNTIMES.values())
     assert_all_pass(stored)

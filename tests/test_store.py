@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from dlarena.errors import DlarenaError
+from dlarena.measure.stats import summarize
+from dlarena.records import CellResult, Environment, ParityCheck, Phases, Setup
+from dlarena.spec.loader import load_workload
+from dlarena.spec.model import Workload
 from dlarena.store import SCHEMA_VERSION, Store
+from dlarena.store.schema import MIGRATIONS
+
+MLP = load_workload("mlp")
 
 
-def a_cell(runtime: str, passed: bool = True) -> dict:
-    return {
-        "workload": "mlp",
-        "runtime": runtime,
-        "tier": "eager",
-        "mode": "infer",
-        "status": "ok",
-        "env_name": "main",
-        "environment": {"framework_version": "1.0", "threads": 2},
-        "phases": {"import_s": 1.5},
-        "summary": {"median_ms": 2.0},
-        "parity": [
-            {
-                "check": "forward",
-                "max_abs": 1e-6,
-                "max_rel": 1e-7,
-                "tolerance": 1e-4,
-                "passed": passed,
-            }
-        ],
-        "samples": [[0.002, 0.0021], [0.0019]],
-    }
+def a_cell(runtime: str, passed: bool = True, samples: tuple = ((0.002, 0.0021), (0.0019,))):
+    return CellResult(
+        workload="mlp",
+        runtime=runtime,
+        tier="eager",
+        mode="infer",
+        status="ok",
+        spec=MLP.canonical_json(),
+        spec_hash=MLP.content_hash,
+        env_name="main",
+        environment=Environment(setup=Setup("1.0", "cpu", 2, 1), threads=2),
+        phases=Phases(import_s=1.5, warmup_s=(0.1, 0.2)),
+        summary=summarize(samples, MLP.batch_size),
+        parity=(ParityCheck("forward", 1e-6, 1e-7, 1e-4, passed),),
+        samples=samples,
+    )
 
 
 def test_new_store_has_the_current_schema_version(tmp_path: Path) -> None:
@@ -60,9 +63,11 @@ def test_cells_round_trip_with_parity_and_samples(tmp_path: Path) -> None:
     store.add_cell(run_id, a_cell("jax", passed=False))
     torch_cell, jax_cell = store.cells(run_id)
     assert torch_cell.ranked and not jax_cell.ranked
-    assert jax_cell.parity[0]["max_rel"] == 1e-7 and jax_cell.parity_passed is False
+    assert jax_cell.parity[0].max_rel == 1e-7 and jax_cell.parity_passed is False
     assert store.samples(torch_cell.id) == [[0.002, 0.0021], [0.0019]]
-    assert torch_cell.environment["framework_version"] == "1.0"
+    stored = dataclasses.replace(torch_cell, samples=a_cell("torch").samples, id=0, run_id=0)
+    assert stored == a_cell("torch")  # every field comes back as it went in
+    assert Workload.from_dict(json.loads(torch_cell.spec)) == MLP
 
 
 def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) -> None:
@@ -83,8 +88,69 @@ def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) 
     store.db.execute(
         f"PRAGMA max_page_count = {store.db.execute('PRAGMA page_count').fetchone()[0]}"
     )
-    big = a_cell("jax")
-    big["samples"] = [[0.001] * 50_000]
+    big = a_cell("jax", samples=((0.001,) * 50_000,))
     with pytest.raises(DlarenaError, match="could not write to the store .* free disk space"):
         store.add_cell(run_id, big)
     assert [c.runtime for c in store.cells(run_id)] == ["torch"]
+
+
+def test_a_schema_2_store_migrates_and_its_cells_read_as_records(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version = 2;")
+    db.execute("INSERT INTO runs VALUES (1, 0, 1, 'finished', 'abc', '{}')")
+    old_environment = {
+        "framework_version": "2.13.0",
+        "device": "cpu",
+        "intra_op_threads": 2,
+        "inter_op_threads": 1,
+        "python": "3.11.7",
+        "threads": 2,
+    }
+    old_summary = dict(
+        zip(
+            (
+                "calls",
+                "repeats",
+                "median_ms",
+                "ci_low_ms",
+                "ci_high_ms",
+                "p50_ms",
+                "p90_ms",
+                "p99_ms",
+                "samples_per_s",
+                "repeat_cv",
+                "unstable",
+            ),
+            (10, 2, 2.0, 1.9, 2.1, 2.0, 2.2, 2.5, 32000.0, 0.01, False),
+            strict=True,
+        )
+    )
+    db.execute(
+        "INSERT INTO cells (run_id, workload, runtime, tier, mode, status, parity_passed, "
+        "environment, phases, summary, created_at) VALUES "
+        "(1, 'mlp', 'torch', 'eager', 'train', 'ok', 1, ?, ?, ?, 0),"
+        "(1, 'mlp', 'jax', 'eager', 'train', 'failed', NULL, '{}', '{}', '{}', 0)",
+        (
+            json.dumps(old_environment),
+            json.dumps({"import_s": 1.2, "warmup_s": [0.1]}),
+            json.dumps(old_summary),
+        ),
+    )
+    db.execute("INSERT INTO parity VALUES (1, 'loss', 1e-7, 1e-8, 1e-4, 1)")
+    db.commit()
+    db.close()
+
+    ok, failed = Store(path).cells(1)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert ok.environment.setup == Setup("2.13.0", "cpu", 2, 1)
+    assert ok.environment.python == "3.11.7" and ok.environment.framework_version == "2.13.0"
+    assert ok.summary is not None and ok.summary.samples_per_s == 32000.0 and ok.ranked
+    assert ok.phases.warmup_s == (0.1,) and ok.spec is None and ok.spec_hash is None
+    assert failed.summary is None and failed.environment.setup is None and not failed.ranked
+
+
+def test_references_live_beside_their_store_one_folder_per_run(tmp_path: Path) -> None:
+    first, second = Store(tmp_path / "a" / "s.sqlite"), Store(tmp_path / "b" / "s.sqlite")
+    assert first.reference_dir(1) == tmp_path / "a" / "s.runs" / "1"
+    assert first.reference_dir(1) != second.reference_dir(1)

@@ -4,17 +4,45 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+from pathlib import Path
 
 import pytest
 
+from dlarena.frameworks import RUNTIMES, Runtime
+from dlarena.records import WorkerTask
 from dlarena.runner import envs
 from dlarena.runner.launcher import launch
 from dlarena.runner.matrix import plan, run_matrix, write_reference
 from dlarena.spec.loader import load_workload
 
+ROOT = Path(__file__).parent.parent
+HOME = envs.dlarena_home()
+
 
 def mlp_cells(runtimes: list[str], mode: str = "infer") -> list:
     return plan([load_workload("mlp")], runtimes, ["eager"], [mode])
+
+
+@pytest.fixture
+def fake_runtime(monkeypatch):
+    """Registers a test adapter from tests/fakes as a runtime: one registry entry, nothing else."""
+
+    def register(name: str) -> str:
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
+        runtime = Runtime(
+            name=name,
+            display=name,
+            module=f"tests.fakes.{name}",
+            framework_module="numpy",
+            distribution="numpy",
+            api="numpy",
+            compiled_as="-",
+            modes=("infer",),
+        )
+        monkeypatch.setitem(RUNTIMES, name, runtime)
+        return name
+
+    return register
 
 
 def test_missing_environment_is_a_failed_cell_naming_the_fix(store, fast, tmp_path, monkeypatch):
@@ -27,6 +55,7 @@ def test_missing_environment_is_a_failed_cell_naming_the_fix(store, fast, tmp_pa
         store,
         mlp_cells(["onnxruntime"]),
         fast,
+        tmp_path / "home",
         {"onnxruntime": "never-made"},
         lambda cell, record: records.append(record),
     )
@@ -38,30 +67,31 @@ def test_missing_environment_is_a_failed_cell_naming_the_fix(store, fast, tmp_pa
     assert store.run_info(run_id)["status"] == "finished"
 
 
-def mxnet_infer_task(name: str) -> dict:
+def mxnet_infer_task(folder: Path) -> WorkerTask:
     workload = load_workload("mlp")
-    ref = envs.dlarena_home() / "runs" / name / "mlp.npz"
+    ref = folder / "mlp.npz"
     write_reference(workload, ref)
-    return {
-        "module": "dlarena.frameworks.mxnet",
-        "workload": workload.to_dict(),
-        "tier": "eager",
-        "mode": "infer",
-        "threads": 2,
-        "reference": str(ref),
-        "warmup": 1,
-        "repeats": 1,
-        "min_repeat_s": 0.0,
-    }
+    return WorkerTask(
+        module="dlarena.frameworks.mxnet",
+        workload=workload.to_dict(),
+        tier="eager",
+        mode="infer",
+        threads=2,
+        device="cpu",
+        reference=str(ref),
+        warmup=1,
+        repeats=1,
+        min_repeat_s=0.0,
+    )
 
 
-def test_a_worker_killed_mid_run_comes_back_with_its_signal():
+def test_a_worker_killed_mid_run_comes_back_with_its_signal(tmp_path):
     def kill_during_build(event, proc):
         if event.get("phase") == "build":
             proc.send_signal(signal.SIGKILL)
 
-    python = envs.get("mxnet", envs.dlarena_home()).python
-    outcome = launch(python, mxnet_infer_task("test-crash"), 120, kill_during_build)
+    python = envs.get("mxnet", HOME).python
+    outcome = launch(python, mxnet_infer_task(tmp_path), 120, kill_during_build)
     assert not outcome.ok and outcome.exit_code == -signal.SIGKILL
     assert outcome.reason == "worker exited with code -9 (killed by SIGKILL)"
 
@@ -69,7 +99,7 @@ def test_a_worker_killed_mid_run_comes_back_with_its_signal():
 def test_a_failing_worker_is_stored_with_its_stderr_and_the_matrix_goes_on(store, fast):
     # torch is sent to the MXNet environment, which has no torch: the worker fails on import.
     cells = mlp_cells(["torch", "onnxruntime"])
-    run_id = run_matrix(store, cells, fast, {"torch": "mxnet"}, lambda c, r: None)
+    run_id = run_matrix(store, cells, fast, HOME, {"torch": "mxnet"}, lambda c, r: None)
     failed, passed = store.cells(run_id)
     assert failed.status == "failed" and failed.exit_code == 1
     assert failed.reason == "ModuleNotFoundError: No module named 'torch'"
@@ -77,12 +107,26 @@ def test_a_failing_worker_is_stored_with_its_stderr_and_the_matrix_goes_on(store
     assert passed.status == "ok" and passed.ranked
 
 
-def test_a_hung_worker_is_killed_at_its_timeout(store, fast):
-    slow = dataclasses.replace(fast, timeout_s=1.0)  # importing torch alone takes longer
-    run_id = run_matrix(store, mlp_cells(["torch"]), slow, {}, lambda c, r: None)
+def test_a_hung_worker_is_killed_at_its_timeout(store, fast, fake_runtime):
+    slow = dataclasses.replace(fast, timeout_s=2.0)
+    run_id = run_matrix(store, mlp_cells([fake_runtime("sleepy")]), slow, HOME, {}, print)
     (cell,) = store.cells(run_id)
-    assert cell.status == "failed"
-    assert cell.reason.startswith("timed out after 1s in phase ")
+    assert cell.status == "failed" and cell.exit_code == -signal.SIGKILL
+    assert cell.reason == "timed out after 2s in phase 'build'"
+
+
+def test_framework_chatter_on_stdout_never_reaches_the_event_stream(store, fast, fake_runtime):
+    run_id = run_matrix(store, mlp_cells([fake_runtime("chatty")]), fast, HOME, {}, print)
+    (cell,) = store.cells(run_id)
+    assert cell.status == "ok" and cell.ranked, cell.reason
+    assert cell.summary is not None and cell.summary.calls >= 2
+
+
+def test_a_task_that_is_not_the_protocol_is_a_clear_failure(tmp_path):
+    task = dataclasses.replace(mxnet_infer_task(tmp_path), module="dlarena.frameworks.nothing")
+    outcome = launch(envs.get("mxnet", HOME).python, task, 120)
+    assert not outcome.ok and outcome.exit_code == 1
+    assert outcome.reason == "ModuleNotFoundError: No module named 'dlarena.frameworks.nothing'"
 
 
 def test_unknown_runtime_is_refused_before_anything_runs():
@@ -108,7 +152,19 @@ def test_the_gate_fails_a_cell_whose_math_differs(store, fast, monkeypatch):
         np.savez(path, **arrays)
 
     monkeypatch.setattr(matrix, "write_reference", shifted_reference)
-    run_id = run_matrix(store, mlp_cells(["onnxruntime"]), fast, {}, lambda c, r: None)
+    run_id = run_matrix(store, mlp_cells(["onnxruntime"]), fast, HOME, {}, lambda c, r: None)
     (cell,) = store.cells(run_id)
     assert cell.status == "ok" and cell.parity_passed is False and not cell.ranked
-    assert cell.parity[0]["max_rel"] == pytest.approx(0.01, rel=0.02)
+    assert cell.parity[0].max_rel == pytest.approx(0.01, rel=0.02)
+
+
+def test_same_named_specs_get_references_of_their_own(store, fast, tmp_path):
+    mlp = load_workload("mlp")
+    wider = dataclasses.replace(mlp, batch_size=mlp.batch_size * 2)  # same name, other spec
+    cells = plan([mlp, wider], ["onnxruntime"], ["eager"], ["infer"])
+    run_id = run_matrix(store, cells, fast, HOME, {}, lambda c, r: None)
+    stored = store.cells(run_id)
+    assert [c.status for c in stored] == ["ok", "ok"] and all(c.ranked for c in stored)
+    assert {c.spec_hash for c in stored} == {mlp.content_hash, wider.content_hash}
+    files = sorted(p.name for p in store.reference_dir(run_id).iterdir())
+    assert files == sorted(f"{w.content_hash}.npz" for w in (mlp, wider))

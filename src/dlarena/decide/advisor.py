@@ -11,10 +11,11 @@ import numpy as np
 import yaml
 
 from dlarena.decide.criteria import Criterion
-from dlarena.decide.profile import CRITERIA, Profile
-from dlarena.decide.scoring import speed_scores
+from dlarena.decide.profile import Profile
+from dlarena.decide.scorecard import Scorecard
+from dlarena.decide.scoring import first_place_shares, speed_scores, weight_draws
 from dlarena.evidence import Evidence
-from dlarena.evidence.snapshot import FRAMEWORKS
+from dlarena.frameworks import FRAMEWORKS
 
 MEETS = ("excellent", "good")
 SEED_CITE = "[seed, 2026-03-06]"
@@ -70,7 +71,8 @@ def requirement_checks(profile: Profile) -> tuple[dict[str, list[str]], list[str
     out: dict[str, list[str]] = {}
     warnings = []
     for requirement in profile.requirements:
-        for framework, level in capabilities[requirement].items():
+        for framework in FRAMEWORKS:
+            level = capabilities[requirement].get(framework, "unknown")
             if level == "unknown":
                 warnings.append(
                     f"{framework}: the comparison does not state its {requirement} "
@@ -100,9 +102,9 @@ def _combined(speed: np.ndarray, votes: dict[str, float]) -> np.ndarray:
     return 0.5 * speed / 10 + 0.5 * (share[:, None] if speed.ndim == 2 else share)
 
 
-def advise(evidence: Evidence, crit: dict[str, dict[str, Criterion]], profile: Profile) -> Advice:
-    values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
-    weights = np.array(profile.weight_vector())
+def advise(evidence: Evidence, card: Scorecard) -> Advice:
+    """The recommendation for the scorecard's profile (its answers, requirements and weights)."""
+    values, weights, profile, crit = card.values, card.weights, card.profile, card.criteria
     trail = walk(profile)
     votes = _votes(trail)
     speed = speed_scores(values, weights)
@@ -144,12 +146,8 @@ def _confidence(
     if not ranked:
         return 0.0
     index = [FRAMEWORKS.index(f) for f in candidates]
-    draws = np.random.default_rng(0).dirichlet(
-        np.maximum(50 * weights / weights.sum(), 1e-3), size=4000
-    )
-    combined = _combined(speed_scores(values, draws), votes)[index]
-    winners = np.argmax(combined, axis=0)
-    return round(float(np.mean(winners == candidates.index(ranked[0]))), 3)
+    combined = _combined(speed_scores(values, weight_draws(weights)), votes)[index]
+    return round(first_place_shares(candidates, combined)[ranked[0]], 3)
 
 
 def _antipattern(votes: dict[str, float]) -> list[str]:

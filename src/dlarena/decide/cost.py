@@ -4,9 +4,11 @@ throughput turned into compute hours and cost per framework."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from dlarena.evidence.snapshot import FRAMEWORKS
+from dlarena.frameworks import FRAMEWORKS
+from dlarena.records import CellResult
 
 # Tolerance for a published total rounded to $0.01M.
 ROUNDING_USD = 5_000
@@ -54,7 +56,11 @@ def check(scenario: Scenario, years: int = 3) -> dict[str, Any]:
 
 
 def training_cost(
-    cells: list[Any], samples: float, price_per_hour: float, workload: str, tiers: tuple[str, ...]
+    cells: Sequence[CellResult],
+    samples: float,
+    price_per_hour: float,
+    workload: str,
+    tiers: tuple[str, ...],
 ) -> list[dict[str, Any]]:
     """Hours and cost to train on `samples` samples, from each framework's best measured cell."""
     rows = []
@@ -71,8 +77,8 @@ def training_cost(
         if not mine:
             rows.append({"framework": framework, "measured": False})
             continue
-        best = max(mine, key=lambda c: c.summary["samples_per_s"])
-        hours = samples / best.summary["samples_per_s"] / 3600
+        best = max(mine, key=lambda c: c.samples_per_s)
+        hours = samples / best.samples_per_s / 3600
         rows.append(
             {
                 "framework": framework,
@@ -80,7 +86,7 @@ def training_cost(
                 "tier": best.tier,
                 "cell_id": best.id,
                 "run_id": best.run_id,
-                "samples_per_s": best.summary["samples_per_s"],
+                "samples_per_s": best.samples_per_s,
                 "hours": hours,
                 "cost": hours * price_per_hour,
             }

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Sequence
 
 from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.evidence import PAPER_SHARES, Evidence
-from dlarena.evidence.snapshot import FRAMEWORKS, Figure
+from dlarena.evidence.snapshot import Figure
+from dlarena.frameworks import FRAMEWORKS
+from dlarena.records import CellResult
 
 
 @dataclasses.dataclass(frozen=True)
 class Criterion:
     name: str
     value: float
-    basis: str  # measured | computed | published
+    basis: str  # measured | computed | published | none
     inputs: tuple[str, ...]  # human-readable lines, each naming its source
+
+    def short(self) -> str:
+        """The value and its basis letter, as tables show it: '9.3 m'."""
+        return f"{self.value:.1f} {self.basis[0]}"
 
 
 def _cite(figure: Figure) -> str:
@@ -25,7 +31,13 @@ def _cite(figure: Figure) -> str:
 
 def published(evidence: Evidence, framework: str, name: str, why: str = "") -> Criterion:
     figure = evidence.frameworks[framework].newest(f"criterion_{name}")
-    assert figure is not None, f"the snapshot lacks criterion_{name} for {framework}"
+    if figure is None:
+        return Criterion(
+            name,
+            0.0,
+            "none",
+            (f"no rating: add criterion_{name} for {framework} to evidence/snapshot.json",),
+        )
     return Criterion(
         name,
         float(figure.value),
@@ -69,7 +81,9 @@ def adoption(evidence: Evidence, framework: str) -> Criterion:
     )
 
 
-def performance_ratios(cells: list[Any], profile: Profile) -> dict[str, list[tuple[str, float]]]:
+def performance_ratios(
+    cells: Sequence[CellResult], profile: Profile
+) -> dict[str, list[tuple[str, float]]]:
     """Per framework: throughput relative to the best framework, for each comparable group."""
     groups: dict[tuple[str, str, str], dict[str, float]] = {}
     for cell in cells:
@@ -80,7 +94,7 @@ def performance_ratios(cells: list[Any], profile: Profile) -> dict[str, list[tup
             and (not profile.workloads or cell.workload in profile.workloads)
         ):
             key = (cell.workload, cell.mode, cell.tier)
-            groups.setdefault(key, {})[cell.runtime] = cell.summary["samples_per_s"]
+            groups.setdefault(key, {})[cell.runtime] = cell.samples_per_s
     ratios: dict[str, list[tuple[str, float]]] = {}
     for key, by_framework in groups.items():
         best = max(by_framework.values())
@@ -109,7 +123,7 @@ def performance(
 
 
 def criteria(
-    evidence: Evidence, cells: list[Any], run_id: int | None, profile: Profile
+    evidence: Evidence, cells: Sequence[CellResult], run_id: int | None, profile: Profile
 ) -> dict[str, dict[str, Criterion]]:
     ratios = performance_ratios(cells, profile)
     no_probe = "; dlarena has no deployment probes yet"

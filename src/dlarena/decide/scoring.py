@@ -44,21 +44,25 @@ def one_at_a_time(
     return rows
 
 
-def monte_carlo(
-    names: list[str],
-    values: np.ndarray,
-    weights: np.ndarray,
-    draws: int = 4000,
-    concentration: float = 50.0,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Probability of ranking first when weights are drawn from a Dirichlet around the profile."""
+def weight_draws(
+    weights: np.ndarray, draws: int = 4000, concentration: float = 50.0, seed: int = 0
+) -> np.ndarray:
+    """(draws, criteria) weight vectors from a Dirichlet centred on the profile's weights."""
     w = np.asarray(weights, dtype=np.float64)
     alpha = np.maximum(concentration * w / w.sum(), 1e-3)
-    samples = np.random.default_rng(seed).dirichlet(alpha, size=draws)
-    winners = np.argmax(speed_scores(values, samples), axis=0)
+    return np.random.default_rng(seed).dirichlet(alpha, size=draws)
+
+
+def first_place_shares(names: list[str], scores: np.ndarray) -> dict[str, float]:
+    """Share of the draws (columns of `scores`, one row per name) that each name wins."""
+    winners = np.argmax(scores, axis=0)
     counts = np.bincount(winners, minlength=len(names))
-    return {name: float(count) / draws for name, count in zip(names, counts, strict=True)}
+    return {name: float(count) / scores.shape[1] for name, count in zip(names, counts, strict=True)}
+
+
+def monte_carlo(names: list[str], values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Probability of ranking first when weights are drawn from a Dirichlet around the profile."""
+    return first_place_shares(names, speed_scores(values, weight_draws(weights)))
 
 
 def sensitivity(

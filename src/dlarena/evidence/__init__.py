@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dlarena.evidence import collect, gitmetrics, health
-from dlarena.evidence.snapshot import FRAMEWORKS, Figure, load_snapshot
+from dlarena.evidence.snapshot import Figure, load_snapshot
+from dlarena.frameworks import FRAMEWORKS
 
 PAPER_SHARES = ("paper_share_neurips_2023", "paper_share_icml_2023", "paper_share_iclr_2024")
 LIVE_SOURCES = {

@@ -17,14 +17,7 @@ import httpx
 
 from dlarena.errors import DlarenaError
 from dlarena.evidence.snapshot import Figure
-
-REPOS = {
-    "torch": "pytorch/pytorch",
-    "tensorflow": "tensorflow/tensorflow",
-    "jax": "jax-ml/jax",
-    "mxnet": "apache/mxnet",
-}
-PACKAGES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "mxnet": "mxnet"}
+from dlarena.frameworks import RUNTIMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +110,7 @@ def _figure(framework: str, metric: str, value: Any, source: str, today: str) ->
 
 def github(http: Http, base: str, framework: str, today: dt.date) -> Iterator[Figure]:
     """Repository figures, one at a time, so an error keeps what came before it."""
-    repo, day = REPOS[framework], today.isoformat()
+    repo, day = str(RUNTIMES[framework].repo), today.isoformat()  # compared: repo is set
     info = http.json(f"{base}/repos/{repo}")
     for metric, key in (
         ("stars", "stargazers_count"),
@@ -158,7 +151,7 @@ def _contributors(http: Http, base: str, repo: str) -> int:
 
 def pypi(http: Http, base: str, framework: str, today: dt.date) -> Iterator[Figure]:
     """Release history: the last release, releases in the last year, median days between them."""
-    data = http.json(f"{base}/pypi/{PACKAGES[framework]}/json")
+    data = http.json(f"{base}/pypi/{RUNTIMES[framework].package}/json")
     uploads = sorted(
         min(f["upload_time_iso_8601"][:10] for f in files)
         for files in data["releases"].values()
@@ -179,7 +172,7 @@ def pypi(http: Http, base: str, framework: str, today: dt.date) -> Iterator[Figu
 
 
 def pypistats(http: Http, base: str, framework: str, today: dt.date) -> Iterator[Figure]:
-    data = http.json(f"{base}/api/packages/{PACKAGES[framework]}/recent")
+    data = http.json(f"{base}/api/packages/{RUNTIMES[framework].package}/recent")
     yield _figure(
         framework,
         "downloads_last_month",

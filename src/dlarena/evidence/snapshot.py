@@ -14,9 +14,9 @@ from importlib import resources
 from typing import Any
 
 from dlarena.errors import DlarenaError
+from dlarena.frameworks import FRAMEWORKS
 
 FORMAT_VERSION = 1
-FRAMEWORKS = ("torch", "tensorflow", "jax", "mxnet")
 QUALIFIERS = (">=", "<", "~")
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 

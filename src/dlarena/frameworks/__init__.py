@@ -1,67 +1,98 @@
-"""The runtimes dlarena knows: one adapter module each, described here without importing it.
+"""The one registry of runtimes dlarena knows; every other part derives its list from here.
 
-This registry is host-safe: it names modules and capabilities, and imports no framework.
+Adding a framework is one `Runtime` entry below plus its adapter module (frameworks/<name>.py).
+Host-safe: it names modules and capabilities, and imports no framework.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+TIERS = ("eager", "compiled")
+MODES = ("train", "infer")
+
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
     name: str
+    display: str
     module: str  # the adapter module, imported only inside a worker
     framework_module: str  # what must be importable in the environment
     distribution: str  # the pip distribution whose version is recorded
-    modes: tuple[str, ...]
+    api: str  # the API level the adapter is written in
     compiled_as: str  # what the 'compiled' tier means for this runtime
-    default_env: str
+    default_env: str = "main"
+    modes: tuple[str, ...] = MODES
+    tiers: tuple[str, ...] = TIERS
+    repo: str | None = None  # GitHub owner/name, for the evidence collectors
+    package: str | None = None  # PyPI package, for the evidence collectors
+
+    @property
+    def compared(self) -> bool:
+        """Part of the framework decision (evidence, scoring), not only a runtime to measure."""
+        return self.repo is not None
 
 
 RUNTIMES: dict[str, Runtime] = {
     r.name: r
     for r in (
         Runtime(
-            "torch",
-            "dlarena.frameworks.torch",
-            "torch",
-            "torch",
-            ("train", "infer"),
-            "torch.compile",
-            "main",
+            name="torch",
+            display="PyTorch",
+            module="dlarena.frameworks.torch",
+            framework_module="torch",
+            distribution="torch",
+            api="nn.Module",
+            compiled_as="torch.compile",
+            repo="pytorch/pytorch",
+            package="torch",
         ),
         Runtime(
-            "tensorflow",
-            "dlarena.frameworks.tensorflow",
-            "tensorflow",
-            "tensorflow-cpu",
-            ("train", "infer"),
-            "tf.function(jit_compile=True)",
-            "main",
+            name="tensorflow",
+            display="TensorFlow",
+            module="dlarena.frameworks.tensorflow",
+            framework_module="tensorflow",
+            distribution="tensorflow-cpu",
+            api="keras3",
+            compiled_as="tf.function(jit_compile=True)",
+            repo="tensorflow/tensorflow",
+            package="tensorflow",
         ),
         Runtime(
-            "jax", "dlarena.frameworks.jax", "jax", "jax", ("train", "infer"), "jax.jit", "main"
+            name="jax",
+            display="JAX",
+            module="dlarena.frameworks.jax",
+            framework_module="jax",
+            distribution="jax",
+            api="flax.linen",
+            compiled_as="jax.jit",
+            repo="jax-ml/jax",
+            package="jax",
         ),
         Runtime(
-            "mxnet",
-            "dlarena.frameworks.mxnet",
-            "mxnet",
-            "mxnet",
-            ("train", "infer"),
-            "HybridBlock.hybridize(static_alloc, static_shape)",
-            "mxnet",
+            name="mxnet",
+            display="Apache MXNet",
+            module="dlarena.frameworks.mxnet",
+            framework_module="mxnet",
+            distribution="mxnet",
+            api="gluon",
+            compiled_as="HybridBlock.hybridize(static_alloc, static_shape)",
+            default_env="mxnet",
+            repo="apache/mxnet",
+            package="mxnet",
         ),
         Runtime(
-            "onnxruntime",
-            "dlarena.frameworks.onnxruntime",
-            "onnxruntime",
-            "onnxruntime",
-            ("infer",),
-            "graph_optimization_level=ORT_ENABLE_ALL",
-            "main",
+            name="onnxruntime",
+            display="ONNX Runtime",
+            module="dlarena.frameworks.onnxruntime",
+            framework_module="onnxruntime",
+            distribution="onnxruntime",
+            api="onnx",
+            compiled_as="graph_optimization_level=ORT_ENABLE_ALL",
+            modes=("infer",),
         ),
     )
 }
-TIERS = ("eager", "compiled")
-MODES = ("train", "infer")
+
+# The frameworks the decision compares (ONNX Runtime is measured, never recommended).
+FRAMEWORKS: tuple[str, ...] = tuple(name for name, r in RUNTIMES.items() if r.compared)

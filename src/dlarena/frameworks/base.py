@@ -1,4 +1,8 @@
-"""The adapter contract: what every framework module implements (worker side only)."""
+"""The adapter contract: what every framework module implements (worker side only).
+
+Two abstract levels: an `InferenceAdapter` builds and runs a model (ONNX Runtime stops here), a
+`TrainingAdapter` also trains it. Each adapter module ends with `ADAPTER = <its class>`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.records import Setup
 from dlarena.spec.model import Workload
 
 Arrays = dict[str, np.ndarray]
 
 
-class Adapter(abc.ABC):
+class InferenceAdapter(abc.ABC):
     """One framework building one workload in one tier ('eager' or 'compiled').
 
     Canonical arrays (weights in, parameters and gradients out) use the spec's layouts:
@@ -21,12 +26,12 @@ class Adapter(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
-        """Set thread pools and device before the first op; return what was set, with versions."""
+    def configure(cls, threads: int, device: str) -> Setup:
+        """Set process-wide thread pools before the first op; return what was set."""
 
     @abc.abstractmethod
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str) -> None:
-        """Build the model natively and load the canonical weights."""
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        """Build the model natively on `setup.device` and load the canonical weights."""
 
     @abc.abstractmethod
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
@@ -37,16 +42,20 @@ class Adapter(abc.ABC):
         """Logits for the batch in inference mode (may return before the work is done)."""
 
     @abc.abstractmethod
-    def train_step(self, batch: Any) -> Any:
-        """One optimizer step; returns a handle that `sync` can wait on."""
-
-    @abc.abstractmethod
     def sync(self, handle: Any) -> None:
         """Block until the work behind `handle` has really finished."""
 
     @abc.abstractmethod
     def to_numpy(self, handle: Any) -> np.ndarray:
         """Logits (from infer) or the loss (from train_step) as a NumPy array."""
+
+
+class TrainingAdapter(InferenceAdapter):
+    """An adapter that also trains: optimizer steps, gradients and parameters."""
+
+    @abc.abstractmethod
+    def train_step(self, batch: Any) -> Any:
+        """One optimizer step; returns a handle that `sync` can wait on."""
 
     @abc.abstractmethod
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:

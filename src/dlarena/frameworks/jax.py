@@ -11,7 +11,8 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from dlarena.frameworks.base import Adapter, Arrays
+from dlarena.frameworks.base import Arrays, TrainingAdapter
+from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload
 
 _ACTIVATIONS = {
@@ -94,21 +95,19 @@ def _canonical(params: dict[str, Any]) -> Arrays:
     return out
 
 
-class JaxAdapter(Adapter):
+class JaxAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
+    def configure(cls, threads: int, device: str) -> Setup:
         # Threads come from PJRT_NPROC, set by the launcher before this process started.
-        platform = "gpu" if device == "gpu" else "cpu"
-        jax.config.update("jax_platforms", "cuda" if platform == "gpu" else "cpu")
-        return {
-            "framework_version": jax.__version__,
-            "flax": flax.__version__,
-            "optax": optax.__version__,
-            "intra_op_threads": threads,
-            "device": str(jax.devices()[0]),
-        }
+        jax.config.update("jax_platforms", "cuda" if device == "gpu" else "cpu")
+        return Setup(
+            framework_version=jax.__version__,
+            device=str(jax.devices()[0]),
+            intra_op_threads=threads,
+            extras=(("flax", flax.__version__), ("optax", optax.__version__)),
+        )
 
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.model = GraphModule(workload.layers)
         variables = _variables(weights)
         self.params, self.batch_stats = variables["params"], variables["batch_stats"]

@@ -10,10 +10,10 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from dlarena.frameworks.base import Adapter, Arrays
+from dlarena.frameworks.base import Arrays, TrainingAdapter
+from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
 
-_CONTEXT = mx.cpu()
 _GLUON_NAMES = {
     "kernel": "weight",
     "bias": "bias",
@@ -86,10 +86,10 @@ class GraphBlock(gluon.HybridBlock):
         return F.Activation(ins[0], act_type=layer.op)
 
 
-def _to_mxnet(key: str, value: np.ndarray) -> mx.nd.NDArray:
+def _to_mxnet(key: str, value: np.ndarray, context: mx.Context) -> mx.nd.NDArray:
     if key.endswith(".kernel"):
         value = value.T if value.ndim == 2 else value.transpose(3, 2, 0, 1)
-    return mx.nd.array(np.ascontiguousarray(value), ctx=_CONTEXT)
+    return mx.nd.array(np.ascontiguousarray(value), ctx=context)
 
 
 def _to_canonical(key: str, value: mx.nd.NDArray) -> np.ndarray:
@@ -99,27 +99,25 @@ def _to_canonical(key: str, value: mx.nd.NDArray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-class MxnetAdapter(Adapter):
+class MxnetAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
+    def configure(cls, threads: int, device: str) -> Setup:
         # Threads come from OMP_NUM_THREADS, set by the launcher before this process started.
-        global _CONTEXT
-        if device == "gpu":
-            _CONTEXT = mx.gpu(0)
-        return {
-            "framework_version": mx.__version__,
-            "intra_op_threads": threads,
-            "device": str(_CONTEXT),
-        }
+        return Setup(
+            framework_version=mx.__version__,
+            device=str(mx.gpu(0) if device == "gpu" else mx.cpu()),
+            intra_op_threads=threads,
+        )
 
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        self.context = mx.gpu(0) if setup.device.startswith("gpu") else mx.cpu()
         self.net = GraphBlock(workload)
-        self.net.initialize(ctx=_CONTEXT)
+        self.net.initialize(ctx=self.context)
         self.params = {}
         for key, value in weights.items():
             layer, kind = key.rsplit(".", 1)
             param = getattr(self.net.named[layer], _GLUON_NAMES[kind])
-            param.set_data(_to_mxnet(key, value))
+            param.set_data(_to_mxnet(key, value, self.context))
             self.params[key] = param
         self.trainable = {k: p for k, p in self.params.items() if p.grad_req != "null"}
         self.trainer = gluon.Trainer(self.net.collect_params(), *self._optimizer(workload))
@@ -143,8 +141,8 @@ class MxnetAdapter(Adapter):
         if x.ndim == 4:
             x = x.transpose(0, 3, 1, 2)
         return (
-            mx.nd.array(np.ascontiguousarray(x), ctx=_CONTEXT),
-            mx.nd.array(y.astype(np.float32), ctx=_CONTEXT),
+            mx.nd.array(np.ascontiguousarray(x), ctx=self.context),
+            mx.nd.array(y.astype(np.float32), ctx=self.context),
         )
 
     def infer(self, batch: Any) -> Any:
@@ -170,11 +168,11 @@ class MxnetAdapter(Adapter):
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         loss = self._loss(batch)
         return float(loss.asscalar()), {
-            k: _to_canonical(k, p.grad(_CONTEXT)) for k, p in self.trainable.items()
+            k: _to_canonical(k, p.grad(self.context)) for k, p in self.trainable.items()
         }
 
     def parameters(self) -> Arrays:
-        return {k: _to_canonical(k, p.data(_CONTEXT)) for k, p in self.trainable.items()}
+        return {k: _to_canonical(k, p.data(self.context)) for k, p in self.trainable.items()}
 
 
 ADAPTER = MxnetAdapter

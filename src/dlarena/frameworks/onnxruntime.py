@@ -14,11 +14,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from dlarena.frameworks.base import Adapter, Arrays
+from dlarena.frameworks.base import Arrays, InferenceAdapter
+from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload
 
 OPSET = 17
-_PROVIDERS = ["CPUExecutionProvider"]
 
 
 class _GraphBuilder:
@@ -112,36 +112,32 @@ def build_model(workload: Workload, weights: Arrays) -> onnx.ModelProto:
     return model
 
 
-class OnnxruntimeAdapter(Adapter):
-    threads = 1
+class OnnxruntimeAdapter(InferenceAdapter):
+    """Inference only: ONNX Runtime has no training API that fits a native comparison."""
 
     @classmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
-        global _PROVIDERS
-        cls.threads = threads
-        if device == "gpu":
-            _PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return {
-            "framework_version": ort.__version__,
-            "onnx": onnx.__version__,
-            "intra_op_threads": threads,
-            "inter_op_threads": 1,
-            "device": _PROVIDERS[0],
-        }
+    def configure(cls, threads: int, device: str) -> Setup:
+        provider = "CUDAExecutionProvider" if device == "gpu" else "CPUExecutionProvider"
+        return Setup(
+            framework_version=ort.__version__,
+            device=provider,
+            intra_op_threads=threads,
+            inter_op_threads=1,
+            extras=(("onnx", onnx.__version__),),
+        )
 
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = setup.intra_op_threads or 0
+        options.inter_op_num_threads = setup.inter_op_threads or 0
         options.graph_optimization_level = (
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if tier == "compiled"
             else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         )
         model = build_model(workload, weights)
-        self.session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=_PROVIDERS
-        )
+        providers = list(dict.fromkeys([setup.device, "CPUExecutionProvider"]))
+        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         self.output = model.graph.output[0].name
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
@@ -150,20 +146,11 @@ class OnnxruntimeAdapter(Adapter):
     def infer(self, batch: Any) -> Any:
         return self.session.run([self.output], batch[0])[0]
 
-    def train_step(self, batch: Any) -> Any:
-        raise NotImplementedError("ONNX Runtime is benchmarked for inference only")
-
     def sync(self, handle: Any) -> None:
         """session.run returns only when its outputs are in host memory."""
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return np.asarray(handle)
-
-    def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
-        raise NotImplementedError("ONNX Runtime is benchmarked for inference only")
-
-    def parameters(self) -> Arrays:
-        raise NotImplementedError("ONNX Runtime is benchmarked for inference only")
 
 
 ADAPTER = OnnxruntimeAdapter

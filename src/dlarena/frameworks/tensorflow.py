@@ -17,10 +17,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dlarena.frameworks.base import Adapter, Arrays  # noqa: E402
+from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
+from dlarena.records import Setup  # noqa: E402
 from dlarena.spec.model import INPUT, Layer, Workload  # noqa: E402
 
-_DEVICE = "/CPU:0"
 _ACTIVATIONS = {
     "relu": tf.nn.relu,
     "gelu": lambda x: tf.nn.gelu(x, approximate=False),
@@ -89,24 +89,22 @@ def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
     return found
 
 
-class TensorflowAdapter(Adapter):
+class TensorflowAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
-        global _DEVICE
+    def configure(cls, threads: int, device: str) -> Setup:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        if device == "gpu":
-            _DEVICE = "/GPU:0"
-        return {
-            "framework_version": tf.__version__,
-            "keras": keras.__version__,
-            "intra_op_threads": threads,
-            "inter_op_threads": 1,
-            "device": _DEVICE,
-        }
+        return Setup(
+            framework_version=tf.__version__,
+            device="/GPU:0" if device == "gpu" else "/CPU:0",
+            intra_op_threads=threads,
+            inter_op_threads=1,
+            extras=(("keras", keras.__version__),),
+        )
 
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
-        with tf.device(_DEVICE):
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        self.device = setup.device
+        with tf.device(self.device):
             self.model, blocks = _build(workload)
             self.vars = {}
             for layer in workload.layers:
@@ -145,7 +143,7 @@ class TensorflowAdapter(Adapter):
         return loss
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
-        with tf.device(_DEVICE):
+        with tf.device(self.device):
             return tf.constant(x), tf.constant(y)
 
     def infer(self, batch: Any) -> Any:

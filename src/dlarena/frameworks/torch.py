@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlarena.frameworks.base import Adapter, Arrays
+from dlarena.frameworks.base import Arrays, TrainingAdapter
+from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
 
-_DEVICE = torch.device("cpu")
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
@@ -92,27 +92,25 @@ _TORCH_NAMES = {
 }
 
 
-class TorchAdapter(Adapter):
+class TorchAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> dict[str, Any]:
-        global _DEVICE
+    def configure(cls, threads: int, device: str) -> Setup:
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
-        if device == "gpu":
-            _DEVICE = torch.device("cuda")
-        return {
-            "framework_version": torch.__version__,
-            "intra_op_threads": threads,
-            "inter_op_threads": 1,
-            "device": str(_DEVICE),
-        }
+        return Setup(
+            framework_version=torch.__version__,
+            device="cuda" if device == "gpu" else "cpu",
+            intra_op_threads=threads,
+            inter_op_threads=1,
+        )
 
-    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str):
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        self.device = torch.device(setup.device)
         self.model = GraphModule(workload)
         self.keys = {self._torch_key(k): k for k in weights}
         state = {self._torch_key(k): _to_torch(k, v) for k, v in weights.items()}
         self.model.load_state_dict(state, strict=False)
-        self.model.to(_DEVICE).train(mode == "train")
+        self.model.to(self.device).train(mode == "train")
         self.optimizer = self._optimizer(workload)
         self.run = torch.compile(self.model) if tier == "compiled" else self.model
 
@@ -131,8 +129,8 @@ class TorchAdapter(Adapter):
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         if x.ndim == 4:
             x = x.transpose(0, 3, 1, 2)
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(_DEVICE)
-        return xt, torch.from_numpy(y.astype(np.int64)).to(_DEVICE)
+        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        return xt, torch.from_numpy(y.astype(np.int64)).to(self.device)
 
     def infer(self, batch: Any) -> Any:
         with torch.inference_mode():
@@ -146,7 +144,7 @@ class TorchAdapter(Adapter):
         return loss
 
     def sync(self, handle: Any) -> None:
-        if _DEVICE.type == "cuda":
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
 
     def to_numpy(self, handle: Any) -> np.ndarray:

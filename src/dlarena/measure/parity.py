@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlarena.records import ParityCheck
+
 PARITY_STEPS = 3
 TOLERANCES = {
     "forward": 1e-4,  # max |a - b| / max |ref|
@@ -46,13 +48,7 @@ def tensors_relative_l2(actual: dict, reference: dict) -> tuple[float, float]:
     return worst_abs, worst_rel
 
 
-def check(name: str, max_abs: float, max_rel: float) -> dict:
+def check(name: str, max_abs: float, max_rel: float) -> ParityCheck:
     """One parity record: the figures, the tolerance and the verdict."""
     tolerance = TOLERANCES[name]
-    return {
-        "check": name,
-        "max_abs": max_abs,
-        "max_rel": max_rel,
-        "tolerance": tolerance,
-        "passed": bool(max_rel <= tolerance),
-    }
+    return ParityCheck(name, float(max_abs), float(max_rel), tolerance, bool(max_rel <= tolerance))

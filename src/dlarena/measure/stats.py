@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats
+
+from dlarena.records import TimingSummary
 
 UNSTABLE_CV = 0.10  # repeat-to-repeat variation above this earns a stability warning
 
@@ -19,7 +23,7 @@ def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     return float(ordered[max(low - 1, 0)]), float(ordered[min(high, n - 1)])
 
 
-def summarize(samples: list[list[float]], batch_size: int) -> dict[str, float | bool | int]:
+def summarize(samples: Sequence[Sequence[float]], batch_size: int) -> TimingSummary:
     """Median step time with its CI, latency percentiles, throughput and a stability flag."""
     calls = np.concatenate([np.asarray(s, np.float64) for s in samples])
     repeat_medians = np.array([np.median(s) for s in samples])
@@ -27,16 +31,16 @@ def summarize(samples: list[list[float]], batch_size: int) -> dict[str, float | 
     ci_low, ci_high = median_ci(calls)
     cv = float(np.std(repeat_medians) / np.mean(repeat_medians)) if len(samples) > 1 else 0.0
     p50, p90, p99 = (float(v) * 1e3 for v in np.percentile(calls, [50, 90, 99]))
-    return {
-        "calls": int(calls.size),
-        "repeats": len(samples),
-        "median_ms": median_s * 1e3,
-        "ci_low_ms": ci_low * 1e3,
-        "ci_high_ms": ci_high * 1e3,
-        "p50_ms": p50,
-        "p90_ms": p90,
-        "p99_ms": p99,
-        "samples_per_s": batch_size / median_s,
-        "repeat_cv": cv,
-        "unstable": cv > UNSTABLE_CV,
-    }
+    return TimingSummary(
+        calls=int(calls.size),
+        repeats=len(samples),
+        median_ms=median_s * 1e3,
+        ci_low_ms=ci_low * 1e3,
+        ci_high_ms=ci_high * 1e3,
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        samples_per_s=batch_size / median_s,
+        repeat_cv=cv,
+        unstable=cv > UNSTABLE_CV,
+    )

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from dlarena.decide.criteria import criteria
 from dlarena.decide.profile import CRITERIA, Profile
-from dlarena.decide.scoring import ranking, speed_scores
+from dlarena.decide.scorecard import scorecard
 from dlarena.evidence import gather
-from dlarena.evidence.snapshot import FRAMEWORKS
+from dlarena.records import CellResult
 
 DECISION_COLUMNS = ("framework", *CRITERIA, "speed_score", "health", "risk", "excluded_by")
 
 
-def decision_rows(store: Any, run_id: int, cells: list[Any]) -> list[dict[str, Any]]:
+def decision_rows(store: Any, run_id: int, cells: Sequence[CellResult]) -> list[dict[str, Any]]:
     """Equal-weight Speed Scores from the run's cells and the evidence (snapshot and store)."""
     evidence = gather(store)
-    crit = criteria(evidence, cells, run_id, Profile())
-    values = np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+    card = scorecard(evidence, cells, run_id, Profile())
     rows = []
-    for framework, score in ranking(list(FRAMEWORKS), speed_scores(values, np.ones(len(CRITERIA)))):
+    for framework, score in card.ranking:
         assessment = evidence.frameworks[framework].assessment
         excluded = [r.name for r in assessment.exclusions if r.verdict == "excluded"]
+        crit = card.criteria[framework]
         rows.append(
             {
                 "framework": framework,
-                **{
-                    c: f"{crit[framework][c].value:.1f} {crit[framework][c].basis[0]}"
-                    for c in CRITERIA
-                },
+                **{c: crit[c].short() for c in CRITERIA},
                 "speed_score": round(score, 2),
                 "health": assessment.health,
                 "risk": assessment.risk_level,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlarena.store import CellRecord
+from dlarena.records import CellResult
 
 SUMMARY_COLUMNS = (
     "workload",
@@ -21,18 +21,19 @@ SUMMARY_COLUMNS = (
 )
 
 
-def parity_verdict(cell: CellRecord) -> str:
+def parity_verdict(cell: CellResult) -> str:
     if cell.parity_passed is None:
         return "not run"
     return "pass" if cell.parity_passed else "FAIL"
 
 
-def cell_row(cell: CellRecord) -> dict[str, Any]:
-    s, env = cell.summary, cell.environment
+def cell_row(cell: CellResult) -> dict[str, Any]:
+    s, env, phases = cell.summary, cell.environment, cell.phases
     return {
         "cell_id": cell.id,
         "run_id": cell.run_id,
         "workload": cell.workload,
+        "spec_hash": cell.spec_hash,
         "runtime": cell.runtime,
         "tier": cell.tier,
         "mode": cell.mode,
@@ -40,23 +41,32 @@ def cell_row(cell: CellRecord) -> dict[str, Any]:
         "reason": cell.reason,
         "parity": parity_verdict(cell),
         "ranked": cell.ranked,
-        "parity_checks": list(cell.parity),
-        "median_ms": s.get("median_ms"),
-        "ci_low_ms": s.get("ci_low_ms"),
-        "ci_high_ms": s.get("ci_high_ms"),
-        "p90_ms": s.get("p90_ms"),
-        "p99_ms": s.get("p99_ms"),
-        "samples_per_s": s.get("samples_per_s"),
-        "unstable": s.get("unstable"),
-        "import_s": cell.phases.get("import_s"),
-        "build_s": cell.phases.get("build_s"),
-        "first_call_s": cell.phases.get("first_call_s"),
-        "peak_rss_mb": cell.phases.get("peak_rss_mb"),
+        "parity_checks": [
+            {
+                "check": c.check,
+                "max_abs": c.max_abs,
+                "max_rel": c.max_rel,
+                "tolerance": c.tolerance,
+                "passed": c.passed,
+            }
+            for c in cell.parity
+        ],
+        "median_ms": s.median_ms if s else None,
+        "ci_low_ms": s.ci_low_ms if s else None,
+        "ci_high_ms": s.ci_high_ms if s else None,
+        "p90_ms": s.p90_ms if s else None,
+        "p99_ms": s.p99_ms if s else None,
+        "samples_per_s": s.samples_per_s if s else None,
+        "unstable": s.unstable if s else None,
+        "import_s": phases.import_s,
+        "build_s": phases.build_s,
+        "first_call_s": phases.first_call_s,
+        "peak_rss_mb": phases.peak_rss_mb,
         "env_name": cell.env_name,
-        "framework_version": env.get("framework_version"),
-        "python": env.get("python"),
-        "threads": env.get("threads"),
-        "git_sha": env.get("dlarena_git_sha"),
+        "framework_version": env.framework_version,
+        "python": env.python,
+        "threads": env.threads,
+        "git_sha": env.dlarena_git_sha,
     }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dlarena
+from dlarena.records import PROTOCOL_VERSION, ParityCheck, WorkerResult, WorkerTask, decode, encode
 
 SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
 STDERR_TAIL_CHARS = 2000
@@ -29,11 +30,11 @@ class Outcome:
     """What came back from one worker: its result, or why there is none."""
 
     ok: bool
-    result: dict[str, Any] | None
+    result: WorkerResult | None
     reason: str | None = None
     exit_code: int | None = None
     stderr_tail: str = ""
-    parity: tuple[dict[str, Any], ...] = ()
+    parity: tuple[ParityCheck, ...] = ()
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -55,7 +56,7 @@ def worker_env(threads: int) -> dict[str, str]:
 
 def launch(
     python: str,
-    task: dict[str, Any],
+    task: WorkerTask,
     timeout_s: float,
     on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
 ) -> Outcome:
@@ -66,12 +67,12 @@ def launch(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=worker_env(task["threads"]),
+            env=worker_env(task.threads),
             start_new_session=True,
         )
         try:
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps(task).encode())
+            proc.stdin.write(json.dumps(encode(task)).encode())
             proc.stdin.close()
             events, timed_out = _read_events(proc, timeout_s, on_event)
         finally:
@@ -107,10 +108,29 @@ def _read_events(
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in filter(None, lines):
-                event = json.loads(line)
+                event = _event(line)
                 events.append(event)
                 if on_event is not None:
                     on_event(event, proc)
+
+
+def _event(line: bytes) -> dict[str, Any]:
+    """One JSON line from the worker; a line that is not this protocol becomes an error event."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return _protocol_error(f"the worker wrote a line that is not JSON: {line[:200]!r}")
+    spoken = event.get("protocol") if isinstance(event, dict) else None
+    if spoken != PROTOCOL_VERSION:
+        return _protocol_error(
+            f"the worker speaks protocol {spoken}, this dlarena {PROTOCOL_VERSION}; "
+            "recreate its environment"
+        )
+    return event
+
+
+def _protocol_error(message: str) -> dict[str, Any]:
+    return {"event": "error", "type": "ProtocolError", "message": message}
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -124,15 +144,22 @@ def _kill(proc: subprocess.Popen) -> None:
 def _outcome(
     events: list[dict[str, Any]], timed_out: bool, timeout_s: float, code: int, tail: str
 ) -> Outcome:
-    parity = next((tuple(e["checks"]) for e in events if e["event"] == "parity"), ())
-    result = next((e for e in events if e["event"] == "result"), None)
-    if result is not None and code == 0:
-        return Outcome(True, result, exit_code=code, stderr_tail=tail, parity=parity)
+    parity = next(
+        (
+            tuple(decode(ParityCheck, c) for c in e["checks"])
+            for e in events
+            if e["event"] == "parity"
+        ),
+        (),
+    )
+    result = next((e["result"] for e in events if e["event"] == "result"), None)
+    error = next((e for e in events if e["event"] == "error"), None)
+    if result is not None and code == 0 and error is None:
+        return Outcome(True, decode(WorkerResult, result), None, code, tail, parity)
     if timed_out:
         phase = next((e["phase"] for e in reversed(events) if e["event"] == "progress"), "start")
         reason = f"timed out after {timeout_s:g}s in phase '{phase}'"
     else:
-        error = next((e for e in events if e["event"] == "error"), None)
         reason = (
             f"{error['type']}: {error['message']}"
             if error

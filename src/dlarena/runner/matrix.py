@@ -16,6 +16,7 @@ from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure.parity import PARITY_STEPS
 from dlarena.measure.stats import summarize
+from dlarena.records import PROTOCOL_VERSION, CellResult, WorkerTask
 from dlarena.runner import envs
 from dlarena.runner.launcher import SRC_DIR, launch
 from dlarena.spec import reference
@@ -78,7 +79,13 @@ def write_reference(workload: Workload, path: Path) -> None:
         workload, {k: v.astype(np.float64) for k, v in weights.items()}, x, training=False
     )
     trace = reference.train_trace(workload, weights, x, y, PARITY_STEPS)
-    arrays = {"x": x, "y": y, "logits": logits, "losses": trace["losses"]}
+    arrays = {
+        "format_version": np.array(PROTOCOL_VERSION),
+        "x": x,
+        "y": y,
+        "logits": logits,
+        "losses": trace["losses"],
+    }
     arrays.update({f"weights:{k}": v for k, v in weights.items()})
     arrays.update({f"grads:{k}": v for k, v in trace["grads"].items()})
     arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
@@ -96,16 +103,24 @@ def git_sha() -> str | None:
     return proc.stdout.strip() or None
 
 
+OnCell = Callable[[Cell, CellResult], None]
+OnPhase = Callable[[Cell, str], None]
+
+
 def run_matrix(
     store: Store,
     cells: list[Cell],
     protocol: Protocol,
+    home: Path,
     env_overrides: dict[str, str],
-    on_cell: Callable[[Cell, dict[str, Any]], None],
-    on_phase: Callable[[Cell, str], None] | None = None,
+    on_cell: OnCell,
+    on_phase: OnPhase | None = None,
 ) -> int:
-    """Run every cell in turn, committing each to the store the moment it finishes."""
-    home = envs.dlarena_home()
+    """Run every cell in turn, committing each to the store the moment it finishes.
+
+    `home` holds the environments; reference files go beside the store, one folder per run,
+    one file per spec content hash (same-named specs never share one).
+    """
     sha = git_sha()
     config = {
         "protocol": dataclasses.asdict(protocol),
@@ -113,25 +128,18 @@ def run_matrix(
         "env_overrides": env_overrides,
     }
     run_id = store.start_run(config, sha)
-    run_dir = home / "runs" / str(run_id)
     references: dict[str, Path] = {}
     status = "interrupted"
     try:
         for cell in cells:
-            if cell.workload.name not in references:
-                references[cell.workload.name] = run_dir / f"{cell.workload.name}.npz"
-                write_reference(cell.workload, references[cell.workload.name])
-            record = run_cell(
-                cell,
-                protocol,
-                home,
-                env_overrides,
-                references[cell.workload.name],
-                on_phase,
-            )
-            record["environment"] = {**record.get("environment", {}), "dlarena_git_sha": sha}
-            store.add_cell(run_id, record)
-            on_cell(cell, record)
+            spec_hash = cell.workload.content_hash
+            if spec_hash not in references:
+                references[spec_hash] = store.reference_dir(run_id) / f"{spec_hash}.npz"
+                write_reference(cell.workload, references[spec_hash])
+            result = run_cell(cell, protocol, home, env_overrides, references[spec_hash], on_phase)
+            environment = dataclasses.replace(result.environment, dlarena_git_sha=sha)
+            store.add_cell(run_id, dataclasses.replace(result, environment=environment))
+            on_cell(cell, result)
         status = "finished"
     finally:
         store.finish_run(run_id, status)
@@ -144,51 +152,51 @@ def run_cell(
     home: Path,
     env_overrides: dict[str, str],
     ref_path: Path,
-    on_phase: Callable[[Cell, str], None] | None,
-) -> dict[str, Any]:
+    on_phase: OnPhase | None = None,
+) -> CellResult:
     """One cell in a fresh worker; an unavailable framework or a dead worker is a failed cell."""
-    record: dict[str, Any] = {
-        "workload": cell.workload.name,
-        "runtime": cell.runtime,
-        "tier": cell.tier,
-        "mode": cell.mode,
-    }
+    record = CellResult(
+        workload=cell.workload.name,
+        runtime=cell.runtime,
+        tier=cell.tier,
+        mode=cell.mode,
+        status="failed",
+        spec=cell.workload.canonical_json(),
+        spec_hash=cell.workload.content_hash,
+    )
     try:
         env = envs.resolve(cell.runtime, home, env_overrides)
     except FrameworkUnavailable as exc:
-        return {**record, "status": "failed", "reason": str(exc)}
-    task = {
-        "module": RUNTIMES[cell.runtime].module,
-        "workload": cell.workload.to_dict(),
-        "tier": cell.tier,
-        "mode": cell.mode,
-        "threads": protocol.threads,
-        "device": protocol.device,
-        "reference": str(ref_path),
-        "warmup": protocol.warmup,
-        "repeats": protocol.repeats,
-        "min_repeat_s": protocol.min_repeat_s,
-    }
+        return dataclasses.replace(record, reason=str(exc))
+    task = WorkerTask(
+        module=RUNTIMES[cell.runtime].module,
+        workload=cell.workload.to_dict(),
+        tier=cell.tier,
+        mode=cell.mode,
+        threads=protocol.threads,
+        device=protocol.device,
+        reference=str(ref_path),
+        warmup=protocol.warmup,
+        repeats=protocol.repeats,
+        min_repeat_s=protocol.min_repeat_s,
+    )
 
     def on_event(event: dict[str, Any], proc: Any) -> None:
         if event["event"] == "progress" and on_phase is not None:
             on_phase(cell, event["phase"])
 
     outcome = launch(env.python, task, protocol.timeout_s, on_event)
-    record.update(env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity)
+    record = dataclasses.replace(
+        record, env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity
+    )
     if not outcome.ok or outcome.result is None:
-        return {
-            **record,
-            "status": "failed",
-            "reason": outcome.reason,
-            "stderr_tail": outcome.stderr_tail,
-        }
+        return dataclasses.replace(record, reason=outcome.reason, stderr_tail=outcome.stderr_tail)
     result = outcome.result
-    return {
-        **record,
-        "status": "ok",
-        "environment": result["environment"],
-        "phases": {**result["phases"], "peak_rss_mb": result["peak_rss_mb"]},
-        "samples": result["samples"],
-        "summary": summarize(result["samples"], cell.workload.batch_size),
-    }
+    return dataclasses.replace(
+        record,
+        status="ok",
+        environment=result.environment,
+        phases=result.phases,
+        samples=result.samples,
+        summary=summarize(result.samples, cell.workload.batch_size),
+    )

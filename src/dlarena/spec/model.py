@@ -8,6 +8,8 @@ kept at each update (Keras, Flax and MXNet convention; PyTorch uses 1 - momentum
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from dlarena.errors import SpecError
@@ -90,6 +92,15 @@ class Workload:
             "dtype": self.dtype,
             "seed": self.seed,
         }
+
+    def canonical_json(self) -> str:
+        """The spec as canonical JSON (sorted keys, no spaces): what a stored cell keeps."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON, shortened: names the spec whatever its `name` says."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, data: Any) -> Workload:

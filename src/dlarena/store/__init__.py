@@ -1,14 +1,10 @@
-"""The SQLite store: a versioned schema of runs, cells, parity checks and timing samples.
+"""The SQLite store: runs, cells (typed records), parity checks, timing samples, evidence.
 
-Schema history (PRAGMA user_version):
-  1 - runs, cells, parity, samples.
-  2 - evidence: every live figure with its source, date and collection time.
-Each migration is applied once, in order, inside a transaction.
+The schema and its history are in `store/schema.py`; every write is its own transaction.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import time
@@ -16,91 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from dlarena.errors import DlarenaError
-
-MIGRATIONS = (
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        status TEXT NOT NULL,          -- running | finished | interrupted
-        git_sha TEXT,
-        config TEXT NOT NULL           -- JSON: workloads, runtimes, tiers, threads, protocol
-    );
-    CREATE TABLE cells (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER NOT NULL REFERENCES runs(id),
-        workload TEXT NOT NULL,
-        runtime TEXT NOT NULL,
-        tier TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        env_name TEXT,
-        status TEXT NOT NULL,          -- ok | failed
-        reason TEXT,
-        exit_code INTEGER,
-        stderr_tail TEXT,
-        parity_passed INTEGER,         -- 1, 0, or NULL when parity never ran
-        environment TEXT,              -- JSON: versions, CPU, threads, python, git sha
-        phases TEXT,                   -- JSON: import_s, build_s, first_call_s, warmup_s
-        summary TEXT,                  -- JSON: medians, CIs, throughput, latency percentiles
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE parity (
-        cell_id INTEGER NOT NULL REFERENCES cells(id),
-        check_name TEXT NOT NULL,
-        max_abs REAL NOT NULL,
-        max_rel REAL NOT NULL,
-        tolerance REAL NOT NULL,
-        passed INTEGER NOT NULL
-    );
-    CREATE TABLE samples (
-        cell_id INTEGER NOT NULL REFERENCES cells(id),
-        repeat INTEGER NOT NULL,
-        seconds TEXT NOT NULL          -- JSON list: per-call seconds of one repeat
-    );
-    CREATE INDEX cells_by_run ON cells(run_id);
-    """,
-    """
-    CREATE TABLE evidence (
-        framework TEXT NOT NULL,
-        metric TEXT NOT NULL,
-        value TEXT NOT NULL,           -- JSON
-        as_of TEXT NOT NULL,
-        source TEXT NOT NULL,
-        qualifier TEXT,
-        collected_at REAL NOT NULL
-    );
-    CREATE INDEX evidence_by_metric ON evidence(framework, metric);
-    """,
+from dlarena.records import (
+    CellResult,
+    Environment,
+    ParityCheck,
+    Phases,
+    TimingSummary,
+    decode,
+    encode,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+from dlarena.store.schema import MIGRATIONS, SCHEMA_VERSION
 
+__all__ = ["SCHEMA_VERSION", "Store"]
 
-@dataclasses.dataclass(frozen=True)
-class CellRecord:
-    """A finished cell as stored (JSON columns decoded)."""
-
-    id: int
-    run_id: int
-    workload: str
-    runtime: str
-    tier: str
-    mode: str
-    env_name: str | None
-    status: str
-    reason: str | None
-    exit_code: int | None
-    stderr_tail: str | None
-    parity_passed: bool | None
-    environment: dict[str, Any]
-    phases: dict[str, Any]
-    summary: dict[str, Any]
-    parity: tuple[dict[str, Any], ...]
-
-    @property
-    def ranked(self) -> bool:
-        """Only cells that ran and passed parity are ever compared for speed."""
-        return self.status == "ok" and self.parity_passed is True
+_CELL_COLUMNS = (
+    "id, run_id, workload, runtime, tier, mode, env_name, status, reason, exit_code, "
+    "stderr_tail, environment, phases, summary, spec, spec_hash"
+)
 
 
 class Store:
@@ -141,7 +69,7 @@ class Store:
             (time.time(), status, run_id),
         )
 
-    def add_cell(self, run_id: int, cell: dict[str, Any]) -> int:
+    def add_cell(self, run_id: int, cell: CellResult) -> int:
         """Insert one cell with its parity checks and samples in a single transaction."""
         try:
             return self._insert_cell(run_id, cell)
@@ -151,30 +79,31 @@ class Store:
                 "every cell finished before this one is kept"
             ) from exc
 
-    def _insert_cell(self, run_id: int, cell: dict[str, Any]) -> int:
-        checks = cell.get("parity", ())
-        passed = all(c["passed"] for c in checks) if checks else None
+    def _insert_cell(self, run_id: int, cell: CellResult) -> int:
         with self.db:
             self.db.execute("BEGIN")
             cursor = self.db.execute(
                 "INSERT INTO cells (run_id, workload, runtime, tier, mode, env_name, status, "
                 "reason, exit_code, stderr_tail, parity_passed, environment, phases, summary, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "spec, spec_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
-                    cell["workload"],
-                    cell["runtime"],
-                    cell["tier"],
-                    cell["mode"],
-                    cell.get("env_name"),
-                    cell["status"],
-                    cell.get("reason"),
-                    cell.get("exit_code"),
-                    cell.get("stderr_tail"),
-                    passed,
-                    json.dumps(cell.get("environment", {})),
-                    json.dumps(cell.get("phases", {})),
-                    json.dumps(cell.get("summary", {})),
+                    cell.workload,
+                    cell.runtime,
+                    cell.tier,
+                    cell.mode,
+                    cell.env_name,
+                    cell.status,
+                    cell.reason,
+                    cell.exit_code,
+                    cell.stderr_tail,
+                    cell.parity_passed,
+                    json.dumps(encode(cell.environment)),
+                    json.dumps(encode(cell.phases)),
+                    json.dumps(encode(cell.summary)) if cell.summary else None,
+                    cell.spec,
+                    cell.spec_hash,
                     time.time(),
                 ),
             )
@@ -182,13 +111,13 @@ class Store:
             self.db.executemany(
                 "INSERT INTO parity VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (cell_id, c["check"], c["max_abs"], c["max_rel"], c["tolerance"], c["passed"])
-                    for c in checks
+                    (cell_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed)
+                    for c in cell.parity
                 ],
             )
             self.db.executemany(
                 "INSERT INTO samples VALUES (?, ?, ?)",
-                [(cell_id, i, json.dumps(s)) for i, s in enumerate(cell.get("samples", ()))],
+                [(cell_id, i, json.dumps(s)) for i, s in enumerate(cell.samples)],
             )
         return cell_id
 
@@ -208,31 +137,24 @@ class Store:
         info["config"] = json.loads(info["config"])
         return info
 
-    def cells(self, run_id: int) -> list[CellRecord]:
+    def reference_dir(self, run_id: int) -> Path:
+        """Where a run's reference files live: beside this store, one folder per run."""
+        return self.path.parent / f"{self.path.stem}.runs" / str(run_id)
+
+    def cells(self, run_id: int) -> list[CellResult]:
+        """The run's cells in the order they finished (samples: see `samples`)."""
         rows = self.db.execute(
-            "SELECT id, run_id, workload, runtime, tier, mode, env_name, status, reason, "
-            "exit_code, stderr_tail, parity_passed, environment, phases, summary "
-            "FROM cells WHERE run_id = ? ORDER BY id",
-            (run_id,),
+            f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
         return [self._cell(row) for row in rows]
 
-    def _cell(self, row: tuple) -> CellRecord:
+    def _cell(self, row: tuple) -> CellResult:
         checks = self.db.execute(
             "SELECT check_name, max_abs, max_rel, tolerance, passed FROM parity WHERE cell_id = ?",
             (row[0],),
         ).fetchall()
-        parity = tuple(
-            {
-                "check": c[0],
-                "max_abs": c[1],
-                "max_rel": c[2],
-                "tolerance": c[3],
-                "passed": bool(c[4]),
-            }
-            for c in checks
-        )
-        return CellRecord(
+        environment, phases, summary = (json.loads(v) if v else None for v in row[11:14])
+        return CellResult(
             id=row[0],
             run_id=row[1],
             workload=row[2],
@@ -244,11 +166,12 @@ class Store:
             reason=row[8],
             exit_code=row[9],
             stderr_tail=row[10],
-            parity_passed=None if row[11] is None else bool(row[11]),
-            environment=json.loads(row[12]),
-            phases=json.loads(row[13]),
-            summary=json.loads(row[14]),
-            parity=parity,
+            environment=decode(Environment, environment or {}),
+            phases=decode(Phases, phases or {}),
+            summary=decode(TimingSummary, summary) if summary else None,
+            spec=row[14],
+            spec_hash=row[15],
+            parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 
     def add_evidence(self, figures: list[Any]) -> None:

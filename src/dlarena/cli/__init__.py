@@ -1,0 +1,22 @@
+"""The dlarena command line: one module per command group. No deep learning framework is
+imported here (`dlarena --help` must not pay for TensorFlow)."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+
+# Importing a command group registers its commands on the shared app.
+from dlarena.cli import bench, decision, envs, evidence  # noqa: F401
+from dlarena.cli.common import app, err
+from dlarena.errors import DlarenaError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console script: a DlarenaError is printed without a traceback and exits 2."""
+    try:
+        app()
+    except DlarenaError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise SystemExit(2) from None

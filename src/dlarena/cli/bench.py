@@ -1,0 +1,156 @@
+"""bench, parity and report: measure the matrix, show its parity, write the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dlarena.cli.common import (
+    Format,
+    FormatOpt,
+    RunOpt,
+    StoreOpt,
+    app,
+    emit_json,
+    err,
+    open_store,
+    out,
+    parse_pairs,
+    print_table,
+    run_id_of,
+)
+from dlarena.errors import DlarenaError
+from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.measure.parity import TOLERANCES
+from dlarena.records import CellResult
+from dlarena.report.rows import SUMMARY_COLUMNS, cell_row, fmt
+from dlarena.runner import envs
+from dlarena.store import Store
+
+if TYPE_CHECKING:
+    from dlarena.runner.matrix import Cell
+
+PARITY_CHECKS = tuple(TOLERANCES)
+
+
+@app.command()
+def bench(
+    workload: Annotated[list[str], typer.Option(help="built-in name (mlp, cnn) or spec file")] = [
+        "mlp",
+        "cnn",
+    ],
+    runtime: Annotated[list[str], typer.Option(help="runtimes to run")] = list(RUNTIMES),
+    tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
+    mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
+    quick: Annotated[bool, typer.Option(help="fewer, shorter repeats")] = False,
+    threads: Annotated[int | None, typer.Option(help="threads for every framework")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds before a worker is killed")] = 900.0,
+    device: Annotated[str, typer.Option(help="cpu, or gpu (CUDA) for every framework")] = "cpu",
+    env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Run the benchmark matrix: every cell in a fresh worker, parity-gated, stored at once."""
+    from dlarena.runner.matrix import QUICK, Protocol, plan, run_matrix
+    from dlarena.spec.loader import load_workload
+
+    cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
+    if device not in ("cpu", "gpu"):
+        raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
+    protocol = dataclasses.replace(
+        Protocol(**(QUICK if quick else {})), timeout_s=timeout, device=device
+    )
+    if threads is not None:
+        protocol = dataclasses.replace(protocol, threads=threads)
+    overrides = parse_pairs(env, "--env", RUNTIMES)
+    db = open_store(store)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=format == Format.json,
+    ) as bar:
+        task = bar.add_task("starting", total=len(cells))
+
+        def on_phase(cell: Cell, phase: str) -> None:
+            bar.update(task, description=f"{cell.label} [dim]{phase}[/]")
+
+        def on_cell(cell: Cell, result: CellResult) -> None:
+            bar.advance(task)
+            if result.status != "ok":
+                err.print(f"[red]failed[/] {result.label}: {result.reason}")
+
+        run_id = run_matrix(db, cells, protocol, envs.dlarena_home(), overrides, on_cell, on_phase)
+    show_cells(db, run_id, format, title=f"run {run_id}")
+
+
+def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
+    rows = [cell_row(c) for c in db.cells(run_id)]
+    if format == Format.json:
+        emit_json({"run": db.run_info(run_id), "cells": rows})
+        return
+    print_table(title, SUMMARY_COLUMNS, ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows))
+
+
+def _parity_cells(cell: CellResult) -> list[str]:
+    found = {c.check: c for c in cell.parity}
+    return [
+        f"{found[c].max_rel:.1e}{'' if found[c].passed else ' !'}" if c in found else "-"
+        for c in PARITY_CHECKS
+    ]
+
+
+@app.command()
+def parity(run: RunOpt = None, store: StoreOpt = None, format: FormatOpt = Format.table) -> None:
+    """The parity matrix: each cell's differences from the float64 reference, with tolerances."""
+    db = open_store(store)
+    run_id = run_id_of(db, run)
+    cells = db.cells(run_id)
+    if format == Format.json:
+        keys = ("workload", "spec_hash", "runtime", "tier", "mode", "parity", "parity_checks")
+        emit_json({"run_id": run_id, "cells": [{k: cell_row(c)[k] for k in keys} for c in cells]})
+        return
+    tolerances = ", ".join(f"{k} {v:g}" for k, v in TOLERANCES.items())
+    print_table(
+        f"parity, run {run_id}: max relative difference from the float64 reference",
+        ("workload", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict"),
+        (
+            [c.workload, c.runtime, c.tier, c.mode, *_parity_cells(c), cell_row(c)["parity"]]
+            for c in cells
+        ),
+        caption=f"tolerances: {tolerances}; '!' marks a check over its tolerance",
+    )
+
+
+@app.command()
+def report(
+    run: RunOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("dlarena-report"),
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Write the HTML report (with plots) and a Markdown summary of a run."""
+    from dlarena.report.decision import decision_rows
+    from dlarena.report.html import write_html, write_markdown
+
+    db = open_store(store)
+    run_id = run_id_of(db, run)
+    cells = db.cells(run_id)
+    info, rows = db.run_info(run_id), [cell_row(c) for c in cells]
+    decision = decision_rows(db, run_id, cells)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
+    write_html(html_path, info, rows, decision)
+    write_markdown(md_path, info, rows, decision)
+    if format == Format.json:
+        emit_json(
+            {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}
+        )
+    else:
+        out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")

@@ -1,0 +1,86 @@
+"""What every command group shares: the app, consoles, options, the store, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dlarena.errors import DlarenaError
+from dlarena.runner import envs
+from dlarena.store import Store
+
+app = typer.Typer(
+    help="Which deep learning framework should we use? Measured, not guessed.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table, or one JSON document")]
+StoreOpt = Annotated[
+    Path | None, typer.Option(help="SQLite store (default: <home>/dlarena.sqlite)")
+]
+RunOpt = Annotated[int | None, typer.Option("--run", help="run id (default: the latest)")]
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="profile YAML (examples/)")]
+WeightOpt = Annotated[
+    list[str], typer.Option("--weight", help="CRITERION=NUMBER, over the profile")
+]
+
+
+def open_store(path: Path | None) -> Store:
+    return Store(path or envs.dlarena_home() / "dlarena.sqlite")
+
+
+def run_id_of(db: Store, run: int | None) -> int:
+    """The run asked for, else the latest; an empty store names the command that fills it."""
+    run_id = run if run is not None else db.latest_run()
+    if run_id is None:
+        raise DlarenaError(f"no runs in {db.path}; run 'dlarena bench' first")
+    return int(run_id)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    caption: str | None = None,
+) -> None:
+    table = Table(title=title, caption=caption)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def parse_pairs(values: list[str], option: str, known: Iterable[str]) -> dict[str, str]:
+    """NAME=VALUE options, NAME one of `known`."""
+    allowed = tuple(known)
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or name not in allowed:
+            raise DlarenaError(
+                f"{option} '{value}' is not NAME=VALUE with NAME one of {', '.join(allowed)}"
+            )
+        pairs[name] = rest
+    return pairs

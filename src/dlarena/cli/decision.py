@@ -1,0 +1,248 @@
+"""score, advise and cost: the decision, from the scorecard every one of them shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from dlarena.cli.common import (
+    Format,
+    FormatOpt,
+    ProfileOpt,
+    RunOpt,
+    StoreOpt,
+    WeightOpt,
+    app,
+    emit_json,
+    err,
+    open_store,
+    out,
+    parse_pairs,
+    print_table,
+)
+from dlarena.records import CellResult
+
+if TYPE_CHECKING:
+    from dlarena.decide.profile import Profile
+    from dlarena.decide.scorecard import Scorecard
+    from dlarena.evidence import Evidence
+
+
+def measured(
+    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str]
+) -> tuple[Profile, int | None, list[CellResult], Any]:
+    """The profile (with --weight overrides), the run measured, its cells and the store."""
+    from dlarena.decide.profile import CRITERIA, load_profile, with_weights
+
+    profile = with_weights(load_profile(profile_path), parse_pairs(weights, "--weight", CRITERIA))
+    db = open_store(store)
+    run_id = run if run is not None else db.latest_run()
+    return profile, run_id, db.cells(run_id) if run_id is not None else [], db
+
+
+def decision_inputs(
+    profile: Profile, run_id: int | None, cells: list[CellResult], db: Any, published: bool
+) -> tuple[Evidence, Scorecard]:
+    """The evidence and the one scorecard computed from it and the measured cells."""
+    from dlarena.decide.scorecard import scorecard
+    from dlarena.evidence import gather
+
+    evidence = gather(db)
+    return evidence, scorecard(evidence, cells, run_id, profile, published_only=published)
+
+
+@app.command()
+def score(
+    profile: ProfileOpt = None,
+    weight: WeightOpt = [],
+    published_only: Annotated[
+        bool, typer.Option(help="the comparison's own criterion values, equal weights")
+    ] = False,
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """The five criteria per framework (with their basis) and the Speed Score, with sensitivity."""
+    from dlarena.decide.profile import CRITERIA
+
+    _, card = decision_inputs(*measured(profile, store, run, weight), published_only)
+    sens = card.sensitivity
+    if format == Format.json:
+        emit_json(
+            {
+                "profile": card.profile.name,
+                "weights": dict(card.profile.weights),
+                "run_id": card.run_id,
+                "ranking": [{"framework": f, "speed_score": s} for f, s in card.ranking],
+                "criteria": {
+                    f: {c: dataclasses.asdict(v) for c, v in crit.items()}
+                    for f, crit in card.criteria.items()
+                },
+                "sensitivity": dataclasses.asdict(sens),
+            }
+        )
+        return
+    print_table(
+        f"Speed Score, profile '{card.profile.name}'",
+        ("rank", "framework", *CRITERIA, "Speed Score", "P(first)"),
+        (
+            [
+                str(position),
+                framework,
+                *(card.criteria[framework][c].short() for c in CRITERIA),
+                f"{value:.2f}",
+                f"{sens.p_first[framework]:.0%}",
+            ]
+            for position, (framework, value) in enumerate(card.ranking, start=1)
+        ),
+        caption="m = measured here, c = computed from evidence, p = the comparison's "
+        "own rating (seed, Jan 2024), n = no figure",
+    )
+    leader = card.ranking[0][0]
+    moved = [f"{c} x{k:g} -> {top}" for c, k, top in sens.one_at_a_time if top != leader]
+    out.print(
+        "one weight at a time (+-20%): "
+        + ("; ".join(moved) if moved else f"{leader} stays first in every case")
+    )
+    if sens.close_call:
+        err.print("[yellow]warning:[/] the top two are within the noise of the weights")
+
+
+@app.command()
+def advise(
+    profile: ProfileOpt = None,
+    weight: WeightOpt = [],
+    focus: Annotated[str | None, typer.Option(help="research | production | both")] = None,
+    mobile_edge: Annotated[str | None, typer.Option(help="yes | no")] = None,
+    infrastructure: Annotated[
+        str | None, typer.Option(help="gcp | aws | azure | self-hosted")
+    ] = None,
+    team: Annotated[str | None, typer.Option(help="pytorch | tensorflow | none")] = None,
+    max_speed: Annotated[str | None, typer.Option(help="yes | no")] = None,
+    interactive: Annotated[bool, typer.Option(help="ask unanswered questions")] = True,
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """A recommendation for your situation: decision tree + Speed Score + evidence."""
+    from dlarena.decide.advisor import advise as run_advisor
+
+    chosen, run_id, cells, db = measured(profile, store, run, weight)
+    chosen = chosen.with_answers(
+        {
+            "focus": focus,
+            "mobile_edge": mobile_edge,
+            "infrastructure": infrastructure,
+            "team_expertise": team,
+            "max_training_speed": max_speed,
+        }
+    )
+    if interactive and sys.stdin.isatty() and format == Format.table:
+        chosen = chosen.with_answers(_ask(chosen))
+    evidence, card = decision_inputs(chosen, run_id, cells, db, published=False)
+    advice = run_advisor(evidence, card)
+    if format == Format.json:
+        emit_json(dataclasses.asdict(advice))
+        return
+    out.print(
+        f"[bold]recommendation:[/] {advice.recommendation}   runner-up: "
+        f"{advice.runner_up}   confidence: {advice.confidence:.0%}"
+    )
+    for line in advice.rationale:
+        out.print(f"  - {escape(line)}", soft_wrap=True)
+    for warning in advice.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+
+
+def _ask(chosen: Profile) -> dict[str, str | None]:
+    from rich.prompt import Prompt
+
+    from dlarena.decide.advisor import load_tree
+
+    answers: dict[str, str | None] = {}
+    for question in load_tree()[0]:
+        if chosen.answer(question["id"]) is None:
+            for answer, detail in question["answers"].items():
+                out.print(f"  [bold]{answer}[/]: {detail['meaning']}")
+            answers[question["id"]] = Prompt.ask(
+                question["text"], choices=list(question["answers"])
+            )
+    return answers
+
+
+@app.command()
+def cost(
+    profile: ProfileOpt = None,
+    years: Annotated[int, typer.Option(help="years of ownership")] = 3,
+    upfront: Annotated[float | None, typer.Option(help="your upfront cost (USD)")] = None,
+    compute: Annotated[float | None, typer.Option(help="your annual compute (USD)")] = None,
+    labor: Annotated[float | None, typer.Option(help="your annual labor (USD)")] = None,
+    samples: Annotated[float, typer.Option(help="training samples to price per framework")] = 1e9,
+    price_per_hour: Annotated[float, typer.Option(help="USD per machine-hour")] = 1.0,
+    workload: Annotated[str, typer.Option(help="measured workload to price")] = "cnn",
+    run: RunOpt = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Three-year cost scenarios (checked against the comparison) and measured training cost."""
+    from dlarena.decide.cost import PUBLISHED, Scenario, check, training_cost
+
+    chosen, _, cells, _ = measured(profile, store, run, [])
+    scenarios = [check(s, years) for s in PUBLISHED]
+    if None not in (upfront, compute, labor):
+        scenarios.append(check(Scenario("yours", upfront or 0, compute or 0, labor or 0), years))
+    training = training_cost(cells, samples, price_per_hour, workload, chosen.tiers)
+    if format == Format.json:
+        emit_json(
+            {
+                "scenarios": scenarios,
+                "training": training,
+                "samples": samples,
+                "price_per_hour": price_per_hour,
+                "workload": workload,
+            }
+        )
+        return
+    _scenario_table(scenarios, years)
+    print_table(
+        f"training {samples:,.0f} samples of '{workload}' at "
+        f"${price_per_hour:g}/hour, from measured throughput",
+        ("framework", "tier", "samples/s", "hours", "cost (USD)"),
+        (_training_row(row) for row in training),
+    )
+
+
+def _scenario_table(scenarios: list[dict[str, Any]], years: int) -> None:
+    print_table(
+        f"{years}-year cost of ownership (USD)",
+        ("scenario", "upfront", "compute/yr", "labor/yr", "total", "published"),
+        (
+            [
+                s["name"],
+                *(f"{s[k]:,.0f}" for k in ("upfront", "annual_compute", "annual_labor", "total")),
+                ("-" if s["published_total"] is None else f"{s['published_total']:,.0f}")
+                + ("" if s["follows"] else " !"),
+            ]
+            for s in scenarios
+        ),
+    )
+    for s in scenarios:
+        if not s["follows"]:
+            err.print(f"[yellow]warning:[/] {s['name']}: {s['note']}", soft_wrap=True)
+
+
+def _training_row(row: dict[str, Any]) -> list[str]:
+    if not row["measured"]:
+        return [row["framework"], "-", "not measured", "-", "-"]
+    return [
+        row["framework"],
+        row["tier"],
+        f"{row['samples_per_s']:,.0f}",
+        f"{row['hours']:,.1f}",
+        f"{row['cost']:,.2f}",
+    ]

@@ -1,0 +1,77 @@
+"""envs list | create | check: the framework environments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
+from dlarena.frameworks import RUNTIMES
+from dlarena.report.rows import fmt
+from dlarena.runner import envs
+
+envs_app = typer.Typer(
+    help="Framework environments (virtualenvs from pinned requirement files).", no_args_is_help=True
+)
+app.add_typer(envs_app, name="envs")
+
+
+@envs_app.command("list")
+def envs_list(format: FormatOpt = Format.table) -> None:
+    """Known environments, where they live and whether they are created."""
+    home = envs.dlarena_home()
+    rows = [
+        {
+            "name": e.name,
+            "created": e.exists(),
+            "python": e.python,
+            "requirements": str(e.requirements) if e.requirements else None,
+        }
+        for e in envs.environments(home).values()
+    ]
+    if format == Format.json:
+        emit_json(rows)
+        return
+    columns = ("name", "created", "python", "requirements")
+    print_table(f"environments in {home}", columns, ([fmt(r[c]) for c in columns] for r in rows))
+
+
+@envs_app.command("create")
+def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+    """Create environments (all by default); an up-to-date one is left as it is."""
+    home = envs.dlarena_home()
+    targets = (
+        [envs.get(n, home) for n in name]
+        if name
+        else [e for e in envs.environments(home).values() if e.requirements is not None]
+    )
+    for env in targets:
+        with err.status(f"creating env '{env.name}'") as status:
+
+            def show(line: str, env_name: str = env.name, spinner: Any = status) -> None:
+                spinner.update(f"env '{env_name}': {line[:100]}")
+
+            created = envs.create(env, show)
+        err.print(f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})")
+
+
+@envs_app.command("check")
+def envs_check(format: FormatOpt = Format.table) -> None:
+    """Which runtime each environment can serve, with versions."""
+    home = envs.dlarena_home()
+    result = {
+        e.name: envs.installed_versions(e) if e.exists() else None
+        for e in envs.environments(home).values()
+    }
+    if format == Format.json:
+        emit_json(result)
+        return
+    print_table(
+        "runtime versions per environment",
+        ("env", *RUNTIMES),
+        (
+            [name, *(fmt(versions.get(r)) if versions else "not created" for r in RUNTIMES)]
+            for name, versions in result.items()
+        ),
+    )

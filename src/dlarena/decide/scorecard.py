@@ -1,0 +1,64 @@
+"""The scorecard: criteria, Speed Score, ranking and sensitivity, computed once for every reader
+(`score`, `advise`, the report)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from dlarena.decide.criteria import Criterion, criteria, published_criteria
+from dlarena.decide.profile import CRITERIA, Profile
+from dlarena.decide.scoring import Sensitivity, ranking, sensitivity, speed_scores
+from dlarena.evidence import Evidence
+from dlarena.frameworks import FRAMEWORKS
+from dlarena.records import CellResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorecard:
+    profile: Profile
+    run_id: int | None
+    criteria: dict[str, dict[str, Criterion]]  # framework -> criterion -> value with its basis
+    values: np.ndarray  # (frameworks, criteria), rows in FRAMEWORKS order
+    weights: np.ndarray  # (criteria,)
+    ranking: tuple[tuple[str, float], ...]  # best first
+    sensitivity: Sensitivity
+
+    @property
+    def speed_scores(self) -> dict[str, float]:
+        return dict(self.ranking)
+
+
+def criteria_matrix(crit: dict[str, dict[str, Criterion]]) -> np.ndarray:
+    """(frameworks, criteria) values in FRAMEWORKS and CRITERIA order."""
+    return np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+
+
+def scorecard(
+    evidence: Evidence,
+    cells: Sequence[CellResult],
+    run_id: int | None,
+    profile: Profile,
+    published_only: bool = False,
+) -> Scorecard:
+    """Measured, computed and published criteria weighed by the profile; or, with
+    `published_only`, the comparison's own ratings with equal weights (answers and
+    requirements kept)."""
+    if published_only:
+        profile = dataclasses.replace(profile, name="published", weights=Profile().weights)
+        crit = published_criteria(evidence)
+    else:
+        crit = criteria(evidence, cells, run_id, profile)
+    values = criteria_matrix(crit)
+    weights = np.array(profile.weight_vector())
+    return Scorecard(
+        profile=profile,
+        run_id=run_id,
+        criteria=crit,
+        values=values,
+        weights=weights,
+        ranking=tuple(ranking(list(FRAMEWORKS), speed_scores(values, weights))),
+        sensitivity=sensitivity(list(FRAMEWORKS), values, weights, CRITERIA),
+    )

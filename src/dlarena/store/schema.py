@@ -1,0 +1,90 @@
+"""The store's schema as a list of migrations (PRAGMA user_version is how many are applied).
+
+Schema history:
+  1 - runs, cells, parity, samples.
+  2 - evidence: every live figure with its source, date and collection time.
+  3 - cells.spec (the workload spec, canonical JSON) and cells.spec_hash; the JSON columns hold
+      versioned records (dlarena.records): environment nests the framework setup, a cell that
+      never measured has summary NULL. Cells stored before 3 keep spec NULL: their spec is lost.
+Each migration is applied once, in order, inside a transaction.
+"""
+
+MIGRATIONS = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL,          -- running | finished | interrupted
+        git_sha TEXT,
+        config TEXT NOT NULL           -- JSON: workloads, runtimes, tiers, threads, protocol
+    );
+    CREATE TABLE cells (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        workload TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        env_name TEXT,
+        status TEXT NOT NULL,          -- ok | failed
+        reason TEXT,
+        exit_code INTEGER,
+        stderr_tail TEXT,
+        parity_passed INTEGER,         -- 1, 0, or NULL when parity never ran
+        environment TEXT,              -- JSON: versions, CPU, threads, python, git sha
+        phases TEXT,                   -- JSON: import_s, build_s, first_call_s, warmup_s
+        summary TEXT,                  -- JSON: medians, CIs, throughput, latency percentiles
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE parity (
+        cell_id INTEGER NOT NULL REFERENCES cells(id),
+        check_name TEXT NOT NULL,
+        max_abs REAL NOT NULL,
+        max_rel REAL NOT NULL,
+        tolerance REAL NOT NULL,
+        passed INTEGER NOT NULL
+    );
+    CREATE TABLE samples (
+        cell_id INTEGER NOT NULL REFERENCES cells(id),
+        repeat INTEGER NOT NULL,
+        seconds TEXT NOT NULL          -- JSON list: per-call seconds of one repeat
+    );
+    CREATE INDEX cells_by_run ON cells(run_id);
+    """,
+    """
+    CREATE TABLE evidence (
+        framework TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        value TEXT NOT NULL,           -- JSON
+        as_of TEXT NOT NULL,
+        source TEXT NOT NULL,
+        qualifier TEXT,
+        collected_at REAL NOT NULL
+    );
+    CREATE INDEX evidence_by_metric ON evidence(framework, metric);
+    """,
+    """
+    ALTER TABLE cells ADD COLUMN spec TEXT;
+    ALTER TABLE cells ADD COLUMN spec_hash TEXT;
+    UPDATE cells SET summary = NULL WHERE summary = '{}';
+    UPDATE cells SET environment = json_object(
+        'version', 1,
+        'setup', json(CASE WHEN json_extract(environment, '$.framework_version') IS NULL
+            THEN NULL ELSE json_object(
+                'version', 1,
+                'framework_version', json_extract(environment, '$.framework_version'),
+                'device', json_extract(environment, '$.device'),
+                'intra_op_threads', json_extract(environment, '$.intra_op_threads'),
+                'inter_op_threads', json_extract(environment, '$.inter_op_threads')) END),
+        'python', json_extract(environment, '$.python'),
+        'numpy', json_extract(environment, '$.numpy'),
+        'platform', json_extract(environment, '$.platform'),
+        'machine', json_extract(environment, '$.machine'),
+        'cpu_count', json_extract(environment, '$.cpu_count'),
+        'threads', json_extract(environment, '$.threads'),
+        'executable', json_extract(environment, '$.executable'),
+        'dlarena_git_sha', json_extract(environment, '$.dlarena_git_sha'));
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)

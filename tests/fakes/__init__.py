@@ -1,0 +1,1 @@
+"""Adapters that misbehave on purpose, imported inside real worker processes by the tests."""
