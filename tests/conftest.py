@@ -14,7 +14,16 @@ from dlarena.store import Store
 SPECS = Path(__file__).parent / "specs"
 
 # One short measurement per cell: these tests check behaviour, never speed.
-FAST = Protocol(threads=2, warmup=1, repeats=2, min_repeat_s=0.0, timeout_s=600.0)
+FAST = Protocol(
+    threads=2,
+    processes=1,
+    warmup=1,
+    blocks=2,
+    min_block_s=0.0,
+    min_block_steps=2,
+    latency_s=0.0,
+    timeout_s=600.0,
+)
 
 
 @pytest.fixture

@@ -92,7 +92,10 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     page = (out / "index.html").read_text()
     assert "plotly" in page and "onnxruntime" in page and "Speed Score" in page
     assert "| mxnet |" in (out / "summary.md").read_text()  # the decision table
-    assert "| mlp | onnxruntime | eager | infer | ok | pass |" in (out / "summary.md").read_text()
+    assert (
+        "| mlp | onnxruntime | eager | infer | fair 2x1 on 2 cpus | ok | pass |"
+        in (out / "summary.md").read_text()
+    )
 
 
 def test_a_broken_spec_exits_2_with_the_field_named_and_no_traceback(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def cell(
         mode=mode,
         status="ok",
         parity=(ParityCheck("forward", 0.0, 0.0, 1e-4, passed),),
-        summary=TimingSummary(1, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, sps, 0.0, False),
+        summary=TimingSummary(1.0, 1.0, 1.0, sps),
         id=cell_id,
         run_id=7,
     )

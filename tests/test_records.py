@@ -6,26 +6,36 @@ import json
 
 import pytest
 
+from dlarena.codec import decode, encode
 from dlarena.errors import DlarenaError
 from dlarena.measure.stats import summarize
 from dlarena.records import (
+    Block,
     CellResult,
     Environment,
+    MachineLoad,
+    Memory,
     ParityCheck,
     Phases,
     Setup,
     WorkerResult,
     WorkerTask,
-    decode,
-    encode,
 )
+from dlarena.runner.threads import fair
 
 RESULT = WorkerResult(
     environment=Environment(
-        setup=Setup("2.13.0", "cpu", 2, 1, (("onnx", "1.20.0"),)), python="3.11.7", threads=2
+        setup=Setup("2.13.0", "cpu", 2, 1, (("onnx", "1.20.0"),)),
+        affinity=(0, 1),
+        speed_env=(("OMP_NUM_THREADS", "2"),),
+        python="3.11.7",
+        threads=2,
     ),
     phases=Phases(1.2, 0.3, 0.05, (0.01, 0.02), 512.0),
-    samples=((0.001, 0.002), (0.0015,)),
+    blocks=(Block(0, 10, 0.01), Block(0, 10, 0.012)),
+    latency=((1, (0.001, 0.002)), (64, (0.0015,))),
+    load=MachineLoad(0.01, 0.0, 0.1, 0.2),
+    memory=Memory(400.0, None),
 )
 
 
@@ -33,7 +43,7 @@ RESULT = WorkerResult(
     "record",
     [
         RESULT,
-        WorkerTask("m", {"name": "mlp", "layers": [1]}, "eager", "train", 2, "cpu", "r", 1, 2, 0.1),
+        WorkerTask("m", {"name": "mlp", "layers": [1]}, "eager", "train", fair(2), "cpu", "r"),
         CellResult(
             "mlp",
             "torch",
@@ -41,8 +51,9 @@ RESULT = WorkerResult(
             "train",
             "ok",
             parity=(ParityCheck("loss", 1e-7, 1e-8, 1e-4, True),),
-            summary=summarize(RESULT.samples, 64),
+            summary=summarize(RESULT.blocks, 64, RESULT.latency),
             environment=RESULT.environment,
+            threading=fair(2),
         ),
     ],
     ids=lambda r: type(r).__name__,
@@ -65,7 +76,7 @@ def test_a_record_from_a_newer_dlarena_is_refused_with_the_fix() -> None:
 
 def test_a_cell_is_ranked_only_when_it_ran_and_passed_every_check() -> None:
     passed, failed = (ParityCheck("forward", 0, 0, 1e-4, ok) for ok in (True, False))
-    summary = summarize(RESULT.samples, 64)
+    summary = summarize(RESULT.blocks, 64)
     cell = CellResult("mlp", "torch", "eager", "infer", "ok", summary=summary, parity=(passed,))
     assert cell.ranked and cell.parity_passed is True
     assert not CellResult("mlp", "t", "eager", "infer", "ok", summary=summary).ranked

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlarena.measure.stats import UNSTABLE_CV, median_ci, summarize
+from dlarena.measure.stats import (
+    UNSTABLE_CV,
+    compare_throughput,
+    median_ci,
+    stability_warnings,
+    summarize,
+)
+from dlarena.records import Block
 
 
 def test_median_ci_picks_the_binomial_order_statistics() -> None:
@@ -24,17 +31,44 @@ def test_median_ci_covers_the_true_median_about_95_percent_of_the_time() -> None
     assert 0.93 <= np.mean(hits) <= 0.99
 
 
-def test_summarize_gives_throughput_percentiles_and_flags_unstable_repeats() -> None:
-    summary = summarize([[0.001] * 3, [0.002] * 3], batch_size=64)
-    assert (summary.calls, summary.repeats) == (6, 2)
+def blocks(*step_ms: float, process: int = 0, steps: int = 10) -> list[Block]:
+    return [Block(process, steps, ms * steps / 1e3) for ms in step_ms]
+
+
+def test_summarize_pools_blocks_of_every_process_and_flags_the_spread() -> None:
+    summary_blocks = blocks(1, 1, 1) + blocks(2, 2, 2, process=1)
+    summary = summarize(summary_blocks, 64, [(1, [0.001] * 99 + [0.005])])
+    assert (summary.blocks, summary.processes, summary.steps) == (6, 2, 60)
     assert summary.median_ms == pytest.approx(1.5)
     assert summary.samples_per_s == pytest.approx(64 / 0.0015)
-    assert summary.p50_ms == pytest.approx(1.5) and summary.p99_ms == pytest.approx(2.0)
-    assert summary.repeat_cv == pytest.approx(0.5 / 1.5)
-    assert summary.unstable and summary.repeat_cv > UNSTABLE_CV
+    assert summary.block_cv == pytest.approx(0.5 / 1.5)
+    assert summary.process_cv == pytest.approx(0.5 / 1.5)
+    latency = summary.latency_at(1)
+    assert latency is not None and latency.calls == 100 and latency.p50_ms == pytest.approx(1.0)
+    assert latency.mean_ms == pytest.approx(1.04)
+    assert [w.split(":")[0] for w in stability_warnings(summary, summary_blocks)] == [
+        "unstable",
+        "unstable",
+    ]
+    spiky = blocks(1, 1, 1, 1, 1, 1, 1, 1, 1, 3)
+    codes = [w.split(":")[0] for w in stability_warnings(summarize(spiky, 64), spiky)]
+    assert codes == ["unstable", "outlier"]
 
 
-def test_summarize_of_steady_repeats_is_stable() -> None:
-    summary = summarize([[0.010, 0.011, 0.009]] * 3, batch_size=32)
-    assert summary.repeat_cv == 0.0 and not summary.unstable
+def test_steady_blocks_earn_no_warning_and_a_tight_interval() -> None:
+    steady = blocks(10.0, 10.1, 9.9, 10.0, 10.05, 9.95)
+    summary = summarize(steady, batch_size=32)
+    assert summary.block_cv < UNSTABLE_CV and stability_warnings(summary, steady) == []
     assert summary.ci_low_ms <= summary.median_ms <= summary.ci_high_ms
+    assert summary.samples_per_s_low <= summary.samples_per_s <= summary.samples_per_s_high
+    assert "few_samples" in stability_warnings(summarize(steady[:2], 32), steady[:2])[0]
+
+
+def test_a_faster_claim_needs_a_significant_difference() -> None:
+    rng = np.random.default_rng(0)
+    faster = compare_throughput(rng.normal(105, 2, 30), rng.normal(100, 2, 30))
+    assert faster.verdict == "faster" and faster.ci_low > 1.0 and faster.p_value < 0.05
+    assert faster.claim("jax", "torch").startswith(f"jax is {faster.ratio:.2f}x as fast as torch")
+    same = compare_throughput(rng.normal(100, 2, 30), rng.normal(100, 2, 30))
+    assert same.verdict == "no significant difference"
+    assert same.claim("jax", "torch").startswith("jax vs torch: no significant difference")

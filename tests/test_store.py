@@ -11,7 +11,17 @@ import pytest
 
 from dlarena.errors import DlarenaError
 from dlarena.measure.stats import summarize
-from dlarena.records import CellResult, Environment, ParityCheck, Phases, Setup
+from dlarena.records import (
+    Block,
+    CellResult,
+    Environment,
+    MachineLoad,
+    Memory,
+    ParityCheck,
+    Phases,
+    Setup,
+)
+from dlarena.runner.threads import fair
 from dlarena.spec.loader import load_workload
 from dlarena.spec.model import Workload
 from dlarena.store import SCHEMA_VERSION, Store
@@ -20,7 +30,11 @@ from dlarena.store.schema import MIGRATIONS
 MLP = load_workload("mlp")
 
 
-def a_cell(runtime: str, passed: bool = True, samples: tuple = ((0.002, 0.0021), (0.0019,))):
+BLOCKS = (Block(0, 10, 0.02), Block(0, 10, 0.021), Block(1, 10, 0.019))
+LATENCY = ((1, (0.001, 0.0012)), (64, (0.002, 0.0021, 0.0019)))
+
+
+def a_cell(runtime: str, passed: bool = True, blocks: tuple = BLOCKS):
     return CellResult(
         workload="mlp",
         runtime=runtime,
@@ -32,9 +46,14 @@ def a_cell(runtime: str, passed: bool = True, samples: tuple = ((0.002, 0.0021),
         env_name="main",
         environment=Environment(setup=Setup("1.0", "cpu", 2, 1), threads=2),
         phases=Phases(import_s=1.5, warmup_s=(0.1, 0.2)),
-        summary=summarize(samples, MLP.batch_size),
+        summary=summarize(blocks, MLP.batch_size, LATENCY),
         parity=(ParityCheck("forward", 1e-6, 1e-7, 1e-4, passed),),
-        samples=samples,
+        threading=fair(2),
+        warnings=("unstable: block-to-block CV 12% (over 10%)",),
+        blocks=blocks,
+        latency=LATENCY,
+        load=(MachineLoad(0.01, 0.0, 0.2, 0.3),),
+        memory=Memory(300.0, None),
     )
 
 
@@ -64,10 +83,21 @@ def test_cells_round_trip_with_parity_and_samples(tmp_path: Path) -> None:
     torch_cell, jax_cell = store.cells(run_id)
     assert torch_cell.ranked and not jax_cell.ranked
     assert jax_cell.parity[0].max_rel == 1e-7 and jax_cell.parity_passed is False
-    assert store.samples(torch_cell.id) == [[0.002, 0.0021], [0.0019]]
-    stored = dataclasses.replace(torch_cell, samples=a_cell("torch").samples, id=0, run_id=0)
-    assert stored == a_cell("torch")  # every field comes back as it went in
-    assert Workload.from_dict(json.loads(torch_cell.spec)) == MLP
+    assert dataclasses.replace(torch_cell, id=0, run_id=0) == dataclasses.replace(
+        a_cell("torch"), blocks=(), latency=()
+    )  # every field comes back as it went in; blocks and latencies when asked for
+    raw = store.cells(run_id, raw=True)[0]
+    assert (raw.blocks, raw.latency) == (BLOCKS, LATENCY)
+    assert Workload.from_dict(json.loads(torch_cell.spec or "")) == MLP
+
+
+def test_a_cell_rewritten_after_each_process_keeps_its_id_and_one_copy(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.start_run({"cells": []}, git_sha=None)
+    cell_id = store.save_cell(run_id, a_cell("torch", blocks=BLOCKS[:1]))
+    assert store.save_cell(run_id, a_cell("torch"), cell_id) == cell_id
+    (cell,) = store.cells(run_id, raw=True)
+    assert cell.id == cell_id and cell.blocks == BLOCKS
 
 
 def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) -> None:
@@ -88,7 +118,7 @@ def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) 
     store.db.execute(
         f"PRAGMA max_page_count = {store.db.execute('PRAGMA page_count').fetchone()[0]}"
     )
-    big = a_cell("jax", samples=((0.001,) * 50_000,))
+    big = a_cell("jax", blocks=(Block(0, 1, 0.001),) * 50_000)
     with pytest.raises(DlarenaError, match="could not write to the store .* free disk space"):
         store.add_cell(run_id, big)
     assert [c.runtime for c in store.cells(run_id)] == ["torch"]
@@ -146,6 +176,7 @@ def test_a_schema_2_store_migrates_and_its_cells_read_as_records(tmp_path: Path)
     assert ok.environment.setup == Setup("2.13.0", "cpu", 2, 1)
     assert ok.environment.python == "3.11.7" and ok.environment.framework_version == "2.13.0"
     assert ok.summary is not None and ok.summary.samples_per_s == 32000.0 and ok.ranked
+    assert ok.threading is None and ok.warnings == () and ok.memory is None
     assert ok.phases.warmup_s == (0.1,) and ok.spec is None and ok.spec_hash is None
     assert failed.summary is None and failed.environment.setup is None and not failed.ranked
 

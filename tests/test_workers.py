@@ -13,6 +13,7 @@ from dlarena.records import WorkerTask
 from dlarena.runner import envs
 from dlarena.runner.launcher import launch
 from dlarena.runner.matrix import plan, run_matrix, write_reference
+from dlarena.runner.threads import fair
 from dlarena.spec.loader import load_workload
 
 ROOT = Path(__file__).parent.parent
@@ -76,12 +77,12 @@ def mxnet_infer_task(folder: Path) -> WorkerTask:
         workload=workload.to_dict(),
         tier="eager",
         mode="infer",
-        threads=2,
+        threading=fair(2),
         device="cpu",
         reference=str(ref),
         warmup=1,
-        repeats=1,
-        min_repeat_s=0.0,
+        blocks=1,
+        min_block_s=0.0,
     )
 
 
@@ -119,7 +120,7 @@ def test_framework_chatter_on_stdout_never_reaches_the_event_stream(store, fast,
     run_id = run_matrix(store, mlp_cells([fake_runtime("chatty")]), fast, HOME, {}, print)
     (cell,) = store.cells(run_id)
     assert cell.status == "ok" and cell.ranked, cell.reason
-    assert cell.summary is not None and cell.summary.calls >= 2
+    assert cell.summary is not None and cell.summary.blocks == 2
 
 
 def test_a_task_that_is_not_the_protocol_is_a_clear_failure(tmp_path):

@@ -1,28 +1,29 @@
 """What a cell produces, as immutable records: from the worker, over the pipe, into the store.
 
 Standard library only: the worker (numpy 1.23 or 2, any framework environment) imports it too.
-Records travel as JSON objects carrying their record version; `decode` refuses a newer one.
+Records travel as JSON objects carrying their record version (see codec.py).
 
 Format history (PROTOCOL_VERSION, the worker protocol and the reference file):
   1 - task JSON on stdin; JSON lines {"event": progress | parity | result | error} on stdout;
       every task and event carries "protocol"; the reference .npz holds "format_version".
+  2 - the task names its thread settings (Threading) and a block protocol (blocks of steps
+      with one sync each, cycling over several batches); the result carries blocks, per-call
+      latencies, the machine's load and memory instead of per-call step samples.
 Record history (each class's VERSION):
   ParityCheck 1, Phases 1, TimingSummary 1, Setup 1, Environment 1, WorkerResult 1,
   WorkerTask 1, CellResult 1 - the first typed records (store schema 3).
+  TimingSummary 2 - throughput from blocks with its CI, process and block spread, latencies.
+  Environment 2 - CPU model, affinity, the environment variables that change speed.
+  WorkerTask 2, WorkerResult 2, CellResult 2 - thread settings, blocks, latency, load,
+  memory, warnings (store schema 4).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from dlarena.errors import DlarenaError
-
-PROTOCOL_VERSION = 1
-
-R = TypeVar("R")
+PROTOCOL_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,21 +51,89 @@ class Phases:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class TimingSummary:
-    """Median step time with its confidence interval, latency percentiles and throughput."""
+class Block:
+    """Steps run back to back with one synchronization at the end, in one worker process."""
 
     VERSION: ClassVar[int] = 1
+    process: int
+    steps: int
+    seconds: float
+
+    @property
+    def step_s(self) -> float:
+        return self.seconds / self.steps
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Latency:
+    """Per-call inference latency at one batch size, each call synchronized."""
+
+    VERSION: ClassVar[int] = 1
+    batch_size: int
     calls: int
-    repeats: int
-    median_ms: float
-    ci_low_ms: float
-    ci_high_ms: float
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    mean_ms: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimingSummary:
+    """Steady-state throughput from blocks (median and its CI), spread, and latencies."""
+
+    VERSION: ClassVar[int] = 2
+    median_ms: float  # per step, median over every block of every process
+    ci_low_ms: float
+    ci_high_ms: float
     samples_per_s: float
-    repeat_cv: float
-    unstable: bool
+    samples_per_s_low: float = 0.0
+    samples_per_s_high: float = 0.0
+    blocks: int = 0
+    processes: int = 1
+    steps: int = 0
+    block_cv: float = 0.0  # block-to-block coefficient of variation
+    process_cv: float = 0.0  # of the per-process medians
+    latency: tuple[Latency, ...] = ()
+
+    def latency_at(self, batch_size: int) -> Latency | None:
+        return next((lat for lat in self.latency if lat.batch_size == batch_size), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Threading:
+    """The thread settings of a cell, within its CPU budget (pinned by affinity)."""
+
+    VERSION: ClassVar[int] = 1
+    policy: str  # fair | tuned
+    intra_op: int
+    inter_op: int = 1
+    cpus: tuple[int, ...] = ()  # CPU affinity of the worker
+    sweep: tuple[tuple[str, float], ...] = ()  # tuned: each candidate and its samples/s
+
+    @property
+    def label(self) -> str:
+        """'fair 2x1 on 2 cpus': policy, intra x inter threads, CPUs allowed."""
+        return f"{self.policy} {self.intra_op}x{self.inter_op} on {len(self.cpus)} cpus"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MachineLoad:
+    """What else used the worker's CPUs while it measured (from /proc)."""
+
+    VERSION: ClassVar[int] = 1
+    other_share: float  # CPU time of other processes / (wall time x CPUs allowed)
+    steal_share: float  # hypervisor steal, same scale
+    loadavg_before: float
+    loadavg_after: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Memory:
+    """Memory during the steady phase: sampled resident set, and the allocator's own peak."""
+
+    VERSION: ClassVar[int] = 1
+    peak_rss_mb: float
+    allocator_peak_mb: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,15 +145,18 @@ class Setup:
     device: str  # in the framework's own words: 'cpu', 'cuda', '/GPU:0', 'gpu(0)', a provider
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
-    extras: tuple[tuple[str, str], ...] = ()  # other versions that matter (onnx, flax, keras)
+    extras: tuple[tuple[str, str], ...] = ()  # versions and builds that matter (onnx, oneDNN)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Environment:
     """Where a cell ran: the framework setup plus interpreter, machine and dlarena version."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     setup: Setup | None = None
+    cpu_model: str | None = None
+    affinity: tuple[int, ...] = ()
+    speed_env: tuple[tuple[str, str], ...] = ()  # OMP_*, XLA_FLAGS, TF_*, PJRT_NPROC, ...
     python: str | None = None
     numpy: str | None = None
     platform: str | None = None
@@ -101,36 +173,43 @@ class Environment:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkerTask:
-    """One cell for one worker: what to build, where the reference is, how to measure."""
+    """One cell for one worker process: what to build, where the reference is, how to measure."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     module: str
     workload: dict[str, Any]
     tier: str
     mode: str
-    threads: int
+    threading: Threading
     device: str
     reference: str
-    warmup: int
-    repeats: int
-    min_repeat_s: float
+    process: int = 0  # which of the cell's worker processes this is
+    warmup: int = 3  # synchronized calls before measuring
+    blocks: int = 5
+    min_block_s: float = 0.2
+    min_block_steps: int = 10
+    batches: int = 4  # distinct pre-placed batches the steps cycle over
+    latency_s: float = 0.3  # per batch size, inference cells only
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkerResult:
     """The worker's 'result' event."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     environment: Environment
     phases: Phases
-    samples: tuple[tuple[float, ...], ...]
+    blocks: tuple[Block, ...]
+    latency: tuple[tuple[int, tuple[float, ...]], ...]  # (batch size, per-call seconds)
+    load: MachineLoad
+    memory: Memory
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CellResult:
     """One cell as measured and stored; `id` and `run_id` are 0 until the store assigns them."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     workload: str
     runtime: str
     tier: str
@@ -146,7 +225,12 @@ class CellResult:
     environment: Environment = Environment()
     phases: Phases = Phases()
     summary: TimingSummary | None = None
-    samples: tuple[tuple[float, ...], ...] = ()
+    threading: Threading | None = None
+    warnings: tuple[str, ...] = ()  # 'code: detail', e.g. 'machine_busy: ...'
+    blocks: tuple[Block, ...] = ()
+    latency: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (batch size, per-call seconds)
+    load: tuple[MachineLoad, ...] = ()  # one per worker process
+    memory: Memory | None = None
     id: int = 0
     run_id: int = 0
 
@@ -169,50 +253,6 @@ class CellResult:
     def label(self) -> str:
         return f"{self.workload}/{self.runtime}/{self.tier}/{self.mode}"
 
-
-def encode(record: Any) -> Any:
-    """A record (or a tuple of them) as JSON-ready data, each record with its version."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        fields = {f.name: encode(getattr(record, f.name)) for f in dataclasses.fields(record)}
-        return {"version": type(record).VERSION, **fields}  # type: ignore[attr-defined]
-    if isinstance(record, tuple | list):
-        return [encode(item) for item in record]
-    return record
-
-
-def decode(cls: type[R], data: Any) -> R:
-    """The record of type `cls` from `encode`'s output; unknown keys from later minor additions
-    are ignored, missing ones take their defaults, a newer version is refused."""
-    if not isinstance(data, dict):
-        raise DlarenaError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    version = data.get("version", 1)
-    if version > cls.VERSION:  # type: ignore[attr-defined]
-        raise DlarenaError(
-            f"{cls.__name__} version {version} is newer than this dlarena understands "
-            f"({cls.VERSION}); upgrade dlarena"  # type: ignore[attr-defined]
-        )
-    hints = typing.get_type_hints(cls)
-    values = {
-        f.name: _value(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in data
-    }
-    return cls(**values)
-
-
-def _value(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _value(inner, value)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        item = args[0]
-        return tuple(_value(item, v) for v in value)
-    if dataclasses.is_dataclass(hint):
-        return decode(hint, value)  # type: ignore[arg-type]
-    if hint is float:
-        return float(value)
-    return value
+    @property
+    def warning_codes(self) -> tuple[str, ...]:
+        return tuple(w.split(":", 1)[0] for w in self.warnings)

@@ -16,27 +16,28 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode, encode
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
-from dlarena.measure import parity, timing
+from dlarena.measure import machine, parity, timing
 from dlarena.records import (
     PROTOCOL_VERSION,
+    Block,
     Environment,
+    Memory,
     ParityCheck,
     Phases,
     Setup,
     WorkerResult,
     WorkerTask,
-    decode,
-    encode,
 )
 from dlarena.spec.model import Workload
 
 _OUT = sys.stdout
+SPEED_ENV = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "XLA_", "TF_", "PJRT_", "MXNET_", "CUDA_")
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -80,18 +81,15 @@ def check_training(
         losses.append(float(adapter.to_numpy(adapter.train_step(batch))))
     moved = {k: v - start[k] for k, v in adapter.parameters().items()}
     ref_moved = {k: v - ref["weights"][k].astype(np.float64) for k, v in ref["params"].items()}
-    loss_abs, _ = parity.scaled_max_diff(np.array(losses), ref["losses"])
-    loss_rel = float(np.max(np.abs(np.array(losses) - ref["losses"]) / np.abs(ref["losses"])))
-    return first_call_s, [
-        parity.check("loss", max(loss_abs, abs(loss0 - ref["losses"][0])), loss_rel),
-        parity.check("grads", *parity.tensors_relative_l2(grads, ref["grads"])),
-        parity.check("params", *parity.tensors_relative_l2(moved, ref_moved)),
-    ]
+    return first_call_s, parity.training_checks(loss0, losses, grads, moved, ref, ref_moved)
 
 
 def environment(setup: Setup, threads: int) -> Environment:
     return Environment(
         setup=setup,
+        cpu_model=machine.cpu_model(),
+        affinity=tuple(sorted(os.sched_getaffinity(0))),
+        speed_env=tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(SPEED_ENV))),
         python=platform.python_version(),
         numpy=np.__version__,
         platform=platform.platform(),
@@ -102,12 +100,19 @@ def environment(setup: Setup, threads: int) -> Environment:
     )
 
 
-def build(task: WorkerTask) -> tuple[InferenceAdapter, Setup, Any, dict[str, Any], Phases]:
-    """Import the framework, configure it, build the model and place the batch."""
+def timing_batches(ref: dict[str, Any], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The parity batch first, then rolled copies: steps cycle over distinct pre-placed data."""
+    x, y = ref["x"], ref["y"]
+    shift = max(1, len(x) // count)
+    return [(np.roll(x, i * shift, axis=0), np.roll(y, i * shift, axis=0)) for i in range(count)]
+
+
+def build(task: WorkerTask) -> tuple[InferenceAdapter, Setup, dict[str, Any], Phases]:
+    """Import the framework, configure it, build the model."""
     emit("progress", phase="import")
     start = time.perf_counter()
     adapter_cls = importlib.import_module(task.module).ADAPTER
-    setup = adapter_cls.configure(task.threads, task.device)
+    setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
     import_s = time.perf_counter() - start
 
     emit("progress", phase="build")
@@ -117,33 +122,61 @@ def build(task: WorkerTask) -> tuple[InferenceAdapter, Setup, Any, dict[str, Any
     adapter = adapter_cls(workload, ref["weights"], task.tier, task.mode, setup)
     if task.mode == "train" and not isinstance(adapter, TrainingAdapter):
         raise TypeError(f"{task.module} runs inference only; it has no 'train' mode")
-    batch = adapter.prepare(ref["x"], ref["y"])
-    return adapter, setup, batch, ref, Phases(import_s, time.perf_counter() - start)
+    return adapter, setup, ref, Phases(import_s, time.perf_counter() - start)
+
+
+def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, Any]) -> list:
+    """Per-call latency at batch 1 and at the workload's batch, each call synchronized."""
+    out = []
+    for size in sorted({1, len(ref["x"])}):
+        batch = adapter.prepare(ref["x"][:size], ref["y"][:size])
+        call = functools.partial(adapter.infer, batch)
+        timing.warm_up(lambda b: adapter.infer(b), adapter.sync, [batch], task.warmup)
+        out.append((size, tuple(timing.latencies(call, adapter.sync, task.latency_s))))
+    return out
 
 
 def run(task: WorkerTask) -> None:
-    adapter, setup, batch, ref, phases = build(task)
+    adapter, setup, ref, phases = build(task)
+    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
     emit("progress", phase="parity")
-    call: Callable[[], Any]
-    if isinstance(adapter, TrainingAdapter) and task.mode == "train":
-        first_call_s, checks = check_training(adapter, batch, ref)
-        call = functools.partial(adapter.train_step, batch)
+    training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
+    if isinstance(adapter, TrainingAdapter) and training:
+        first_call_s, checks = check_training(adapter, batches[0], ref)
+        call = adapter.train_step
     else:
-        first_call_s, checks = check_forward(adapter, batch, ref)
-        call = functools.partial(adapter.infer, batch)
+        first_call_s, checks = check_forward(adapter, batches[0], ref)
+        call = adapter.infer
     emit("parity", checks=encode(checks))
 
     emit("progress", phase="warmup")
-    warmup = timing.warm_up(call, adapter.sync, task.warmup)
-    emit("progress", phase="measure")
-    samples = timing.measure_repeats(
-        call, adapter.sync, task.repeats, task.min_repeat_s, float(np.median(warmup))
+    warmup = timing.warm_up(call, adapter.sync, batches, task.warmup)
+    steps = timing.calibrate(
+        call, adapter.sync, batches, task.min_block_s, task.min_block_steps, not training
     )
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    emit("progress", phase="measure")
+    before = machine.snapshot()
+    with machine.RssSampler() as rss:
+        keep_all = not training
+        blocks = tuple(
+            Block(task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all))
+            for _ in range(task.blocks)
+        )
+        latency = () if training else tuple(measure_latency(adapter, task, ref))
+    load = machine.load_between(before, machine.snapshot())
     result = WorkerResult(
-        environment=environment(setup, task.threads),
-        phases=Phases(phases.import_s, phases.build_s, first_call_s, tuple(warmup), peak_rss_mb),
-        samples=tuple(tuple(s) for s in samples),
+        environment=environment(setup, task.threading.intra_op),
+        phases=Phases(
+            phases.import_s,
+            phases.build_s,
+            first_call_s,
+            tuple(warmup),
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        ),
+        blocks=blocks,
+        latency=latency,
+        load=load,
+        memory=Memory(rss.peak_kb / 1024.0, adapter.allocator_peak_mb()),
     )
     emit("result", result=encode(result))
 

@@ -14,8 +14,8 @@ from dlarena.spec.model import Workload
 
 class NumpyAdapter(InferenceAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
-        return Setup(framework_version=np.__version__, device="cpu", intra_op_threads=threads)
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
+        return Setup(framework_version=np.__version__, device="cpu", intra_op_threads=intra_op)
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.workload = workload
@@ -32,3 +32,6 @@ class NumpyAdapter(InferenceAdapter):
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return np.asarray(handle)
+
+    def allocator_peak_mb(self) -> float | None:
+        return None

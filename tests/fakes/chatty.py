@@ -12,11 +12,11 @@ from tests.fakes.base import NumpyAdapter
 
 class ChattyAdapter(NumpyAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         print("python-level chatter")
         sys.stdout.flush()
         os.write(1, b"C-level chatter on fd 1\n")
-        return super().configure(threads, device)
+        return super().configure(intra_op, inter_op, device)
 
     def infer(self, batch: Any) -> Any:
         print('{"event": "result", "not": "from the worker"}')

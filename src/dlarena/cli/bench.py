@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -32,7 +32,7 @@ from dlarena.runner import envs
 from dlarena.store import Store
 
 if TYPE_CHECKING:
-    from dlarena.runner.matrix import Cell
+    from dlarena.runner.matrix import Cell, Protocol
 
 PARITY_CHECKS = tuple(TOLERANCES)
 
@@ -46,8 +46,21 @@ def bench(
     runtime: Annotated[list[str], typer.Option(help="runtimes to run")] = list(RUNTIMES),
     tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
     mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
-    quick: Annotated[bool, typer.Option(help="fewer, shorter repeats")] = False,
-    threads: Annotated[int | None, typer.Option(help="threads for every framework")] = None,
+    quick: Annotated[
+        bool, typer.Option(help="the quick profile: one worker process per cell, fewer blocks")
+    ] = False,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU budget per worker (default: every CPU allowed)")
+    ] = None,
+    threading: Annotated[
+        str, typer.Option(help="fair: one thread count for all; tuned: each framework's best")
+    ] = "fair",
+    processes: Annotated[
+        int | None, typer.Option(help="worker processes per cell (default 3, quick 1)")
+    ] = None,
+    wait_quiet: Annotated[
+        bool, typer.Option(help="before each worker, wait (up to 5 min) for quiet CPUs")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="seconds before a worker is killed")] = 900.0,
     device: Annotated[str, typer.Option(help="cpu, or gpu (CUDA) for every framework")] = "cpu",
     env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
@@ -55,17 +68,11 @@ def bench(
     format: FormatOpt = Format.table,
 ) -> None:
     """Run the benchmark matrix: every cell in a fresh worker, parity-gated, stored at once."""
-    from dlarena.runner.matrix import QUICK, Protocol, plan, run_matrix
+    from dlarena.runner.matrix import plan, run_matrix
     from dlarena.spec.loader import load_workload
 
     cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
-    if device not in ("cpu", "gpu"):
-        raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
-    protocol = dataclasses.replace(
-        Protocol(**(QUICK if quick else {})), timeout_s=timeout, device=device
-    )
-    if threads is not None:
-        protocol = dataclasses.replace(protocol, threads=threads)
+    protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
     overrides = parse_pairs(env, "--env", RUNTIMES)
     db = open_store(store)
     with Progress(
@@ -88,6 +95,34 @@ def bench(
 
         run_id = run_matrix(db, cells, protocol, envs.dlarena_home(), overrides, on_cell, on_phase)
     show_cells(db, run_id, format, title=f"run {run_id}")
+
+
+def bench_protocol(
+    quick: bool,
+    threads: int | None,
+    threading: str,
+    processes: int | None,
+    wait_quiet: bool,
+    timeout: float,
+    device: str,
+) -> Protocol:
+    """The measurement protocol from the bench options, each checked."""
+    from dlarena.runner.matrix import PROFILES, Protocol
+    from dlarena.runner.threads import POLICIES
+
+    if device not in ("cpu", "gpu"):
+        raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
+    if threading not in POLICIES:
+        raise DlarenaError(f"--threading '{threading}' is unknown; choose {' or '.join(POLICIES)}")
+    protocol = Protocol(**PROFILES["quick" if quick else "default"])
+    changes: dict[str, Any] = {"timeout_s": timeout, "device": device, "threading": threading}
+    if threads is not None:
+        changes["threads"] = threads
+    if processes is not None:
+        changes["processes"] = processes
+    if wait_quiet:
+        changes["wait_quiet_s"] = 300.0
+    return dataclasses.replace(protocol, **changes)
 
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:

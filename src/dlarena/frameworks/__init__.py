@@ -24,6 +24,9 @@ class Runtime:
     default_env: str = "main"
     modes: tuple[str, ...] = MODES
     tiers: tuple[str, ...] = TIERS
+    # What `--threading tuned` sweeps: intra/inter-op pools, or only the CPUs allowed (a
+    # runtime that sizes its pools from OMP_NUM_THREADS or from its affinity).
+    thread_knobs: tuple[str, ...] = ("intra", "inter")
     repo: str | None = None  # GitHub owner/name, for the evidence collectors
     package: str | None = None  # PyPI package, for the evidence collectors
 
@@ -66,6 +69,7 @@ RUNTIMES: dict[str, Runtime] = {
             distribution="jax",
             api="flax.linen",
             compiled_as="jax.jit",
+            thread_knobs=("cpus",),
             repo="jax-ml/jax",
             package="jax",
         ),
@@ -78,6 +82,7 @@ RUNTIMES: dict[str, Runtime] = {
             api="gluon",
             compiled_as="HybridBlock.hybridize(static_alloc, static_shape)",
             default_env="mxnet",
+            thread_knobs=("intra",),
             repo="apache/mxnet",
             package="mxnet",
         ),

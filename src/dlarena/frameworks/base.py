@@ -26,8 +26,11 @@ class InferenceAdapter(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def configure(cls, threads: int, device: str) -> Setup:
-        """Set process-wide thread pools before the first op; return what was set."""
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
+        """Set process-wide thread pools before the first op; return what was set.
+
+        Knobs a framework reads from the environment (OMP_NUM_THREADS, affinity) are set by the
+        launcher before the process starts."""
 
     @abc.abstractmethod
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
@@ -48,6 +51,10 @@ class InferenceAdapter(abc.ABC):
     @abc.abstractmethod
     def to_numpy(self, handle: Any) -> np.ndarray:
         """Logits (from infer) or the loss (from train_step) as a NumPy array."""
+
+    @abc.abstractmethod
+    def allocator_peak_mb(self) -> float | None:
+        """The framework allocator's peak so far (device memory), or None where it keeps none."""
 
 
 class TrainingAdapter(InferenceAdapter):

@@ -97,13 +97,13 @@ def _canonical(params: dict[str, Any]) -> Arrays:
 
 class JaxAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         # Threads come from PJRT_NPROC, set by the launcher before this process started.
         jax.config.update("jax_platforms", "cuda" if device == "gpu" else "cpu")
         return Setup(
             framework_version=jax.__version__,
             device=str(jax.devices()[0]),
-            intra_op_threads=threads,
+            intra_op_threads=intra_op,
             extras=(("flax", flax.__version__), ("optax", optax.__version__)),
         )
 
@@ -161,6 +161,12 @@ class JaxAdapter(TrainingAdapter):
     def to_numpy(self, handle: Any) -> np.ndarray:
         value = handle[-1] if isinstance(handle, tuple) else handle
         return np.asarray(value)
+
+    def allocator_peak_mb(self) -> float | None:
+        stats = jax.devices()[0].memory_stats()  # None on the CPU client
+        if not stats or "peak_bytes_in_use" not in stats:
+            return None
+        return stats["peak_bytes_in_use"] / 2**20
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(

@@ -101,12 +101,13 @@ def _to_canonical(key: str, value: mx.nd.NDArray) -> np.ndarray:
 
 class MxnetAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         # Threads come from OMP_NUM_THREADS, set by the launcher before this process started.
         return Setup(
             framework_version=mx.__version__,
             device=str(mx.gpu(0) if device == "gpu" else mx.cpu()),
-            intra_op_threads=threads,
+            intra_op_threads=intra_op,
+            extras=(("mkldnn", str(mx.runtime.Features().is_enabled("MKLDNN"))),),
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
@@ -164,6 +165,9 @@ class MxnetAdapter(TrainingAdapter):
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return handle.asnumpy()
+
+    def allocator_peak_mb(self) -> float | None:
+        return None  # MXNet reports free and total device memory, never a peak
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         loss = self._loss(batch)

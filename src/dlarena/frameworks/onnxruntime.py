@@ -94,7 +94,7 @@ def build_model(workload: Workload, weights: Arrays) -> onnx.ModelProto:
         values[INPUT] = builder.node("Transpose", [INPUT], "input_nchw", perm=[0, 3, 1, 2])
     for layer in workload.layers:
         values[layer.name] = builder.layer(layer, [values[n] for n in layer.inputs])
-    batch = workload.batch_size
+    batch = "batch"  # symbolic: the same graph serves the workload's batch and batch 1
     graph = helper.make_graph(
         builder.nodes,
         workload.name,
@@ -116,13 +116,13 @@ class OnnxruntimeAdapter(InferenceAdapter):
     """Inference only: ONNX Runtime has no training API that fits a native comparison."""
 
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         provider = "CUDAExecutionProvider" if device == "gpu" else "CPUExecutionProvider"
         return Setup(
             framework_version=ort.__version__,
             device=provider,
-            intra_op_threads=threads,
-            inter_op_threads=1,
+            intra_op_threads=intra_op,
+            inter_op_threads=inter_op,
             extras=(("onnx", onnx.__version__),),
         )
 
@@ -151,6 +151,9 @@ class OnnxruntimeAdapter(InferenceAdapter):
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return np.asarray(handle)
+
+    def allocator_peak_mb(self) -> float | None:
+        return None  # ONNX Runtime's arena reports no peak through the Python API
 
 
 ADAPTER = OnnxruntimeAdapter

@@ -91,15 +91,20 @@ def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
 
 class TensorflowAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        build = tf.sysconfig.get_build_info()
         return Setup(
             framework_version=tf.__version__,
             device="/GPU:0" if device == "gpu" else "/CPU:0",
-            intra_op_threads=threads,
-            inter_op_threads=1,
-            extras=(("keras", keras.__version__),),
+            intra_op_threads=intra_op,
+            inter_op_threads=inter_op,
+            extras=(
+                ("keras", keras.__version__),
+                ("onednn", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")),
+                ("cuda", str(build.get("cuda_version", "none"))),
+            ),
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
@@ -157,6 +162,11 @@ class TensorflowAdapter(TrainingAdapter):
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return handle.numpy()
+
+    def allocator_peak_mb(self) -> float | None:
+        if not self.device.startswith("/GPU"):
+            return None  # TensorFlow tracks peaks for GPU memory only
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         loss, grads = self._loss_grads(*batch)

@@ -94,14 +94,18 @@ _TORCH_NAMES = {
 
 class TorchAdapter(TrainingAdapter):
     @classmethod
-    def configure(cls, threads: int, device: str) -> Setup:
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(1)
+    def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
+        torch.set_num_threads(intra_op)
+        torch.set_num_interop_threads(inter_op)
         return Setup(
             framework_version=torch.__version__,
             device="cuda" if device == "gpu" else "cpu",
-            intra_op_threads=threads,
-            inter_op_threads=1,
+            intra_op_threads=torch.get_num_threads(),
+            inter_op_threads=torch.get_num_interop_threads(),
+            extras=(
+                ("mkldnn", str(torch.backends.mkldnn.is_available())),
+                ("blas", torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0]),
+            ),
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
@@ -149,6 +153,11 @@ class TorchAdapter(TrainingAdapter):
 
     def to_numpy(self, handle: Any) -> np.ndarray:
         return handle.detach().cpu().numpy()
+
+    def allocator_peak_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None  # the CPU allocator keeps no peak: the worker samples its RSS
+        return torch.cuda.max_memory_allocated(self.device) / 2**20
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         self.model.zero_grad(set_to_none=True)

@@ -52,3 +52,21 @@ def check(name: str, max_abs: float, max_rel: float) -> ParityCheck:
     """One parity record: the figures, the tolerance and the verdict."""
     tolerance = TOLERANCES[name]
     return ParityCheck(name, float(max_abs), float(max_rel), tolerance, bool(max_rel <= tolerance))
+
+
+def training_checks(
+    loss0: float,
+    losses: list[float],
+    grads: dict,
+    moved: dict,
+    ref: dict,
+    ref_moved: dict,
+) -> list[ParityCheck]:
+    """Loss over the steps, gradients at the canonical weights, displacement after the steps."""
+    loss_abs, _ = scaled_max_diff(np.array(losses), ref["losses"])
+    loss_rel = float(np.max(np.abs(np.array(losses) - ref["losses"]) / np.abs(ref["losses"])))
+    return [
+        check("loss", max(loss_abs, abs(loss0 - ref["losses"][0])), loss_rel),
+        check("grads", *tensors_relative_l2(grads, ref["grads"])),
+        check("params", *tensors_relative_l2(moved, ref_moved)),
+    ]

@@ -1,20 +1,27 @@
-"""Statistics over timing samples (host side): medians, confidence intervals, percentiles."""
+"""Statistics over timing blocks (host side): medians with confidence intervals, spread,
+stability warnings, and significance before any "faster" claim."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 
-from dlarena.records import TimingSummary
+from dlarena.records import Block, Latency, TimingSummary
 
-UNSTABLE_CV = 0.10  # repeat-to-repeat variation above this earns a stability warning
+UNSTABLE_CV = 0.10  # block-to-block variation above this earns a stability warning
+OUTLIER = 0.5  # a block 50% away from the median: something else ran
+MIN_BLOCKS = 5
+ALPHA = 0.05
 
 
-def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+def median_ci(
+    values: Sequence[float] | np.ndarray, confidence: float = 0.95
+) -> tuple[float, float]:
     """Distribution-free confidence interval of the median, from binomial order statistics."""
-    ordered = np.sort(values)
+    ordered = np.sort(np.asarray(values, np.float64))
     n = len(ordered)
     if n < 3:
         return float(ordered[0]), float(ordered[-1])
@@ -23,24 +30,109 @@ def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     return float(ordered[max(low - 1, 0)]), float(ordered[min(high, n - 1)])
 
 
-def summarize(samples: Sequence[Sequence[float]], batch_size: int) -> TimingSummary:
-    """Median step time with its CI, latency percentiles, throughput and a stability flag."""
-    calls = np.concatenate([np.asarray(s, np.float64) for s in samples])
-    repeat_medians = np.array([np.median(s) for s in samples])
-    median_s = float(np.median(calls))
-    ci_low, ci_high = median_ci(calls)
-    cv = float(np.std(repeat_medians) / np.mean(repeat_medians)) if len(samples) > 1 else 0.0
-    p50, p90, p99 = (float(v) * 1e3 for v in np.percentile(calls, [50, 90, 99]))
+def _cv(values: np.ndarray) -> float:
+    return float(np.std(values) / np.mean(values)) if len(values) > 1 else 0.0
+
+
+def latency_summary(batch_size: int, seconds: Sequence[float]) -> Latency:
+    ms = np.asarray(seconds, np.float64) * 1e3
+    p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
+    return Latency(batch_size, int(ms.size), p50, p90, p99, float(ms.mean()))
+
+
+def summarize(
+    blocks: Sequence[Block],
+    batch_size: int,
+    latency: Sequence[tuple[int, Sequence[float]]] = (),
+) -> TimingSummary:
+    """Median step time over every block of every process, its CI, throughput and spread."""
+    step_s = np.array([b.step_s for b in blocks])
+    median_s = float(np.median(step_s))
+    ci_low, ci_high = median_ci(step_s)
+    processes = sorted({b.process for b in blocks})
+    process_medians = np.array(
+        [np.median([b.step_s for b in blocks if b.process == p]) for p in processes]
+    )
     return TimingSummary(
-        calls=int(calls.size),
-        repeats=len(samples),
         median_ms=median_s * 1e3,
         ci_low_ms=ci_low * 1e3,
         ci_high_ms=ci_high * 1e3,
-        p50_ms=p50,
-        p90_ms=p90,
-        p99_ms=p99,
         samples_per_s=batch_size / median_s,
-        repeat_cv=cv,
-        unstable=cv > UNSTABLE_CV,
+        samples_per_s_low=batch_size / ci_high,
+        samples_per_s_high=batch_size / ci_low,
+        blocks=len(blocks),
+        processes=len(processes),
+        steps=sum(b.steps for b in blocks),
+        block_cv=_cv(step_s),
+        process_cv=_cv(process_medians),
+        latency=tuple(latency_summary(size, seconds) for size, seconds in latency),
     )
+
+
+def stability_warnings(summary: TimingSummary, blocks: Sequence[Block]) -> list[str]:
+    """pyperf-style warnings: spread, outlying blocks, too few blocks."""
+    warnings = []
+    if summary.block_cv > UNSTABLE_CV:
+        warnings.append(
+            f"unstable: block-to-block CV {summary.block_cv:.1%} (over {UNSTABLE_CV:.0%})"
+        )
+    if summary.process_cv > UNSTABLE_CV:
+        warnings.append(f"unstable: process-to-process CV {summary.process_cv:.1%}")
+    step_ms = np.array([b.step_s for b in blocks]) * 1e3
+    if step_ms.size and (step_ms.max() - summary.median_ms) / summary.median_ms > OUTLIER:
+        warnings.append(
+            f"outlier: slowest block {step_ms.max():.3g} ms/step against a median of "
+            f"{summary.median_ms:.3g}"
+        )
+    if step_ms.size and (summary.median_ms - step_ms.min()) / summary.median_ms > OUTLIER:
+        warnings.append(f"outlier: fastest block {step_ms.min():.3g} ms/step")
+    if summary.blocks < MIN_BLOCKS:
+        warnings.append(f"few_samples: {summary.blocks} blocks (fewer than {MIN_BLOCKS})")
+    return warnings
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Throughput of A over B: the ratio of medians, its bootstrap CI, and a Mann-Whitney U test."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def verdict(self) -> str:
+        if self.p_value >= ALPHA or self.ci_low <= 1.0 <= self.ci_high:
+            return "no significant difference"
+        return "faster" if self.ratio > 1 else "slower"
+
+    def claim(self, a: str, b: str) -> str:
+        """The only sentence dlarena prints about two throughputs."""
+        if self.verdict == "no significant difference":
+            return f"{a} vs {b}: no significant difference (p = {self.p_value:.2g})"
+        return (
+            f"{a} is {self.ratio:.2f}x as fast as {b} "
+            f"(95% CI {self.ci_low:.2f}-{self.ci_high:.2f}, Mann-Whitney p = {self.p_value:.2g})"
+        )
+
+
+def compare_throughput(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """Compare two sets of per-block throughputs (samples/s); A/B > 1 means A is faster."""
+    a_arr, b_arr = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ratio = float(np.median(a_arr) / np.median(b_arr))
+    if len(a_arr) < 2 or len(b_arr) < 2:
+        return Comparison(ratio, 0.0, float("inf"), 1.0)
+    boot = stats.bootstrap(
+        (a_arr, b_arr),
+        lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
+        n_resamples=2000,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
+    p_value = float(stats.mannwhitneyu(a_arr, b_arr, alternative="two-sided").pvalue)
+    interval = boot.confidence_interval
+    return Comparison(ratio, float(interval.low), float(interval.high), p_value)
+
+
+def block_throughputs(blocks: Sequence[Block], batch_size: int) -> list[float]:
+    return [batch_size / b.step_s for b in blocks]

@@ -1,17 +1,24 @@
-"""The timing protocol, run inside a worker: first call, warm-up, then timed repeats.
+"""The timing protocol, run inside a worker (standard library only).
 
-Every timed call ends with the adapter's `sync`, so asynchronous dispatch (JAX, MXNet, CUDA)
-is never mistaken for finished work.
+Throughput comes from blocks: many steps run back to back, cycling over several pre-placed
+batches, with one synchronization at the end of the block. A training loop never waits for each
+step, so neither does dlarena; asynchronous runtimes (JAX, TensorFlow, MXNet, CUDA) are still
+never mistaken for finished work, because the block ends with a sync on what it produced.
+Latency is measured apart: one call, one sync, one figure.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+Call = Callable[[Any], Any]  # one step or one inference on a batch; returns a handle
+Sync = Callable[[Any], None]
 
-def timed(call: Callable[[], Any], sync: Callable[[Any], None]) -> tuple[float, Any]:
+
+def timed(call: Callable[[], Any], sync: Sync) -> tuple[float, Any]:
     """Seconds for one call, synchronized; and what it returned."""
     start = time.perf_counter()
     handle = call()
@@ -19,17 +26,57 @@ def timed(call: Callable[[], Any], sync: Callable[[Any], None]) -> tuple[float, 
     return time.perf_counter() - start, handle
 
 
-def warm_up(call: Callable[[], Any], sync: Callable[[Any], None], calls: int) -> list[float]:
-    return [timed(call, sync)[0] for _ in range(calls)]
+def warm_up(call: Call, sync: Sync, batches: Sequence[Any], calls: int) -> list[float]:
+    """Synchronized calls over the batches (compiles every shape); their seconds."""
+    seconds = []
+    for i in range(calls):
+        start = time.perf_counter()
+        sync(call(batches[i % len(batches)]))
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
-def measure_repeats(
-    call: Callable[[], Any],
-    sync: Callable[[Any], None],
-    repeats: int,
-    min_repeat_s: float,
-    per_call_estimate_s: float,
-) -> list[list[float]]:
-    """`repeats` groups of per-call seconds; each group lasts about `min_repeat_s`."""
-    calls = max(1, min(1000, int(min_repeat_s / max(per_call_estimate_s, 1e-6))))
-    return [[timed(call, sync)[0] for _ in range(calls)] for _ in range(repeats)]
+def block(call: Call, sync: Sync, batches: Sequence[Any], steps: int, keep_all: bool) -> float:
+    """Seconds for `steps` calls back to back with one synchronization at the end.
+
+    A training step depends on the previous one through the parameters, so waiting on the last
+    handle waits on all of them; inference calls are independent (`keep_all`): every output is
+    waited on at the end.
+    """
+    count = len(batches)
+    handles: list[Any] = []
+    start = time.perf_counter()
+    for i in range(steps):
+        last = call(batches[i % count])
+        if keep_all:
+            handles.append(last)
+    for pending in handles if keep_all else [last]:
+        sync(pending)
+    return time.perf_counter() - start
+
+
+def block_steps(step_estimate_s: float, min_block_s: float, min_steps: int) -> int:
+    """Steps per block: at least `min_steps`, and enough to last about `min_block_s`."""
+    return max(min_steps, math.ceil(min_block_s / max(step_estimate_s, 1e-7)))
+
+
+def calibrate(
+    call: Call, sync: Sync, batches: Sequence[Any], min_block_s: float, min_steps: int, keep: bool
+) -> int:
+    """Steps per block from one trial block (warm-up estimates include sync costs)."""
+    steps = min_steps
+    seconds = block(call, sync, batches, steps, keep)
+    return block_steps(seconds / steps, min_block_s, min_steps)
+
+
+def latencies(
+    call: Callable[[], Any], sync: Sync, budget_s: float, min_calls: int = 20
+) -> list[float]:
+    """Per-call seconds, each call synchronized, for about `budget_s` (at least `min_calls`)."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(samples) < min_calls or time.perf_counter() < deadline:
+        samples.append(timed(call, sync)[0])
+        if len(samples) >= 10_000:
+            break
+    return samples

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from dlarena.codec import encode
 from dlarena.records import CellResult
 
 SUMMARY_COLUMNS = (
@@ -11,13 +13,16 @@ SUMMARY_COLUMNS = (
     "runtime",
     "tier",
     "mode",
+    "threads",
     "status",
     "parity",
     "samples_per_s",
-    "median_ms",
+    "ci_95",
+    "p50_ms",
     "p99_ms",
+    "p50_b1_ms",
     "first_call_s",
-    "import_s",
+    "warnings",
 )
 
 
@@ -29,6 +34,8 @@ def parity_verdict(cell: CellResult) -> str:
 
 def cell_row(cell: CellResult) -> dict[str, Any]:
     s, env, phases = cell.summary, cell.environment, cell.phases
+    batch = s.latency_at(json.loads(cell.spec)["batch_size"]) if s and cell.spec else None
+    single = s.latency_at(1) if s else None
     return {
         "cell_id": cell.id,
         "run_id": cell.run_id,
@@ -54,10 +61,22 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "median_ms": s.median_ms if s else None,
         "ci_low_ms": s.ci_low_ms if s else None,
         "ci_high_ms": s.ci_high_ms if s else None,
-        "p90_ms": s.p90_ms if s else None,
-        "p99_ms": s.p99_ms if s else None,
         "samples_per_s": s.samples_per_s if s else None,
-        "unstable": s.unstable if s else None,
+        "ci_95": f"{fmt(s.samples_per_s_low)}-{fmt(s.samples_per_s_high)}" if s else None,
+        "blocks": s.blocks if s else None,
+        "processes": s.processes if s else None,
+        "block_cv": s.block_cv if s else None,
+        "p50_ms": batch.p50_ms if batch else None,
+        "p90_ms": batch.p90_ms if batch else None,
+        "p99_ms": batch.p99_ms if batch else None,
+        "p50_b1_ms": single.p50_ms if single else None,
+        "p99_b1_ms": single.p99_ms if single else None,
+        "warnings": ", ".join(dict.fromkeys(cell.warning_codes)) or None,
+        "warning_details": list(cell.warnings),
+        "threads": cell.threading.label if cell.threading else env.threads,
+        "threading": encode(cell.threading) if cell.threading else None,
+        "peak_steady_rss_mb": cell.memory.peak_rss_mb if cell.memory else None,
+        "allocator_peak_mb": cell.memory.allocator_peak_mb if cell.memory else None,
         "import_s": phases.import_s,
         "build_s": phases.build_s,
         "first_call_s": phases.first_call_s,
@@ -65,7 +84,6 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "env_name": cell.env_name,
         "framework_version": env.framework_version,
         "python": env.python,
-        "threads": env.threads,
         "git_sha": env.dlarena_git_sha,
     }
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import dlarena
-from dlarena.records import PROTOCOL_VERSION, ParityCheck, WorkerResult, WorkerTask, decode, encode
+from dlarena.codec import decode, encode
+from dlarena.records import PROTOCOL_VERSION, ParityCheck, Threading, WorkerResult, WorkerTask
 
 SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
 STDERR_TAIL_CHARS = 2000
@@ -37,21 +38,30 @@ class Outcome:
     parity: tuple[ParityCheck, ...] = ()
 
 
-def worker_env(threads: int) -> dict[str, str]:
-    """The same thread settings for every framework, plus the path to dlarena's code."""
+def worker_env(threading: Threading) -> dict[str, str]:
+    """The thread settings a framework reads from its environment, and dlarena's code path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
+    threads = str(threading.intra_op)
     env.update(
         {
-            "OMP_NUM_THREADS": str(threads),  # MXNet (one thread by default), OpenMP-based kernels
-            "MKL_NUM_THREADS": str(threads),
-            "PJRT_NPROC": str(threads),  # JAX's CPU client; XLA_FLAGS thread settings are ignored
+            "OMP_NUM_THREADS": threads,  # MXNet (one thread by default), OpenMP-based kernels
+            "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "PJRT_NPROC": threads,  # JAX's CPU client; XLA_FLAGS thread settings are ignored
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "KERAS_BACKEND": "tensorflow",
             "PYTHONUNBUFFERED": "1",
         }
     )
     return env
+
+
+def _pin(cpus: tuple[int, ...]) -> Callable[[], None] | None:
+    """Runs in the child before exec: every thread the framework starts inherits the CPUs."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def launch(
@@ -67,8 +77,9 @@ def launch(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=worker_env(task.threads),
+            env=worker_env(task.threading),
             start_new_session=True,
+            preexec_fn=_pin(task.threading.cpus),
         )
         try:
             assert proc.stdin is not None

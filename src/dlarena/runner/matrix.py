@@ -1,4 +1,5 @@
-"""The benchmark matrix: workloads x runtimes x tiers x modes, one worker per cell, in turn."""
+"""The benchmark matrix: workloads x runtimes x tiers x modes, several worker processes per
+cell, interleaved in rounds so slow drift of the machine spreads over every framework."""
 
 from __future__ import annotations
 
@@ -10,46 +11,53 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from dlarena.errors import DlarenaError, FrameworkUnavailable
+from dlarena.errors import DlarenaError
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
-from dlarena.measure.parity import PARITY_STEPS
-from dlarena.measure.stats import summarize
-from dlarena.records import PROTOCOL_VERSION, CellResult, WorkerTask
-from dlarena.runner import envs
-from dlarena.runner.launcher import SRC_DIR, launch
-from dlarena.spec import reference
+from dlarena.measure import machine
+from dlarena.records import CellResult, Threading
+from dlarena.runner import threads
+from dlarena.runner.cell import Cell, OnPhase, merge, run_process, task_for
+from dlarena.runner.launcher import SRC_DIR
+from dlarena.runner.reference import write_reference
 from dlarena.spec.model import Workload
-from dlarena.spec.weights import canonical_weights, synthetic_batch
 from dlarena.store import Store
 
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    workload: Workload
-    runtime: str
-    tier: str
-    mode: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.workload.name}/{self.runtime}/{self.tier}/{self.mode}"
+__all__ = ["PROFILES", "Cell", "Protocol", "plan", "run_matrix", "write_reference"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """How each cell is measured; the same for every framework."""
 
-    threads: int = os.cpu_count() or 1
-    warmup: int = 3
-    repeats: int = 5
-    min_repeat_s: float = 0.3
+    threads: int = len(os.sched_getaffinity(0))
+    threading: str = "fair"  # fair | tuned
+    processes: int = 3  # worker processes per cell, in rounds across the matrix
+    warmup: int = 5
+    blocks: int = 10  # per process
+    min_block_s: float = 0.2
+    min_block_steps: int = 10
+    latency_s: float = 0.3
     timeout_s: float = 900.0
     device: str = "cpu"
+    wait_quiet_s: float = 0.0  # > 0: before each process, wait up to this for quiet CPUs
+
+    def worker_fields(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "warmup": self.warmup,
+            "blocks": self.blocks,
+            "min_block_s": self.min_block_s,
+            "min_block_steps": self.min_block_steps,
+            "latency_s": self.latency_s,
+        }
 
 
-QUICK: dict[str, Any] = {"warmup": 2, "repeats": 3, "min_repeat_s": 0.15}
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2},
+}
+# A tuned sweep trial: enough to rank settings, not to publish a figure.
+SWEEP = {"warmup": 2, "blocks": 3, "min_block_s": 0.1, "latency_s": 0.0}
 
 
 def plan(
@@ -67,30 +75,8 @@ def plan(
     return [
         Cell(w, r, t, m)
         for w, r, t, m in itertools.product(workloads, runtimes, tiers, modes)
-        if m in RUNTIMES[r].modes
+        if m in RUNTIMES[r].modes and t in RUNTIMES[r].tiers
     ]
-
-
-def write_reference(workload: Workload, path: Path) -> None:
-    """Canonical weights, one batch, and the float64 expectations the parity gate uses."""
-    weights = canonical_weights(workload)
-    x, y = synthetic_batch(workload)
-    logits, _ = reference.forward(
-        workload, {k: v.astype(np.float64) for k, v in weights.items()}, x, training=False
-    )
-    trace = reference.train_trace(workload, weights, x, y, PARITY_STEPS)
-    arrays = {
-        "format_version": np.array(PROTOCOL_VERSION),
-        "x": x,
-        "y": y,
-        "logits": logits,
-        "losses": trace["losses"],
-    }
-    arrays.update({f"weights:{k}": v for k, v in weights.items()})
-    arrays.update({f"grads:{k}": v for k, v in trace["grads"].items()})
-    arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
 
 
 def git_sha() -> str | None:
@@ -104,7 +90,46 @@ def git_sha() -> str | None:
 
 
 OnCell = Callable[[Cell, CellResult], None]
-OnPhase = Callable[[Cell, str], None]
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one run needs for each process it starts."""
+
+    store: Store
+    run_id: int
+    protocol: Protocol
+    home: Path
+    env_overrides: dict[str, str]
+    on_phase: OnPhase | None
+    references: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+    def reference(self, workload: Workload) -> Path:
+        """One reference per spec content, in the run's own folder beside the store."""
+        key = workload.content_hash
+        if key not in self.references:
+            self.references[key] = self.store.reference_dir(self.run_id) / f"{key}.npz"
+            write_reference(workload, self.references[key])
+        return self.references[key]
+
+    def process(self, cell: Cell, threading: Threading, index: int, **fields: Any) -> CellResult:
+        if self.protocol.wait_quiet_s > 0:
+            machine.wait_quiet(self.protocol.wait_quiet_s)
+        worker = {**self.protocol.worker_fields(), **fields}
+        task = task_for(cell, threading, self.reference(cell.workload), index, **worker)
+        return run_process(
+            cell, task, self.home, self.env_overrides, self.protocol.timeout_s, self.on_phase
+        )
+
+    def threading(self, cell: Cell) -> Threading:
+        if self.protocol.threading == "fair":
+            return threads.fair(self.protocol.threads)
+
+        def trial(setting: Threading) -> float | None:
+            result = merge(None, self.process(cell, setting, 0, **SWEEP), cell.workload.batch_size)
+            return result.samples_per_s if result.ranked else None
+
+        return threads.tune(cell.runtime, self.protocol.threads, trial)
 
 
 def run_matrix(
@@ -116,7 +141,8 @@ def run_matrix(
     on_cell: OnCell,
     on_phase: OnPhase | None = None,
 ) -> int:
-    """Run every cell in turn, committing each to the store the moment it finishes.
+    """Run every cell `protocol.processes` times, in rounds; each cell is committed to the store
+    after every process, so an interrupted run keeps everything measured so far.
 
     `home` holds the environments; reference files go beside the store, one folder per run,
     one file per spec content hash (same-named specs never share one).
@@ -127,76 +153,26 @@ def run_matrix(
         "cells": [c.label for c in cells],
         "env_overrides": env_overrides,
     }
-    run_id = store.start_run(config, sha)
-    references: dict[str, Path] = {}
+    run = _Run(store, store.start_run(config, sha), protocol, home, env_overrides, on_phase)
+    results: dict[int, CellResult] = {}
+    cell_ids: dict[int, int] = {}
+    settings: dict[int, Threading] = {}
     status = "interrupted"
     try:
-        for cell in cells:
-            spec_hash = cell.workload.content_hash
-            if spec_hash not in references:
-                references[spec_hash] = store.reference_dir(run_id) / f"{spec_hash}.npz"
-                write_reference(cell.workload, references[spec_hash])
-            result = run_cell(cell, protocol, home, env_overrides, references[spec_hash], on_phase)
-            environment = dataclasses.replace(result.environment, dlarena_git_sha=sha)
-            store.add_cell(run_id, dataclasses.replace(result, environment=environment))
-            on_cell(cell, result)
+        for index in range(protocol.processes):
+            for i, cell in enumerate(cells):
+                if i in results and results[i].status != "ok":
+                    continue  # a failed cell is not run again
+                setting = settings.setdefault(i, run.threading(cell))
+                part = run.process(cell, setting, index)
+                part = dataclasses.replace(
+                    part,
+                    environment=dataclasses.replace(part.environment, dlarena_git_sha=sha),
+                )
+                results[i] = merge(results.get(i), part, cell.workload.batch_size)
+                cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
+                on_cell(cell, results[i])
         status = "finished"
     finally:
-        store.finish_run(run_id, status)
-    return run_id
-
-
-def run_cell(
-    cell: Cell,
-    protocol: Protocol,
-    home: Path,
-    env_overrides: dict[str, str],
-    ref_path: Path,
-    on_phase: OnPhase | None = None,
-) -> CellResult:
-    """One cell in a fresh worker; an unavailable framework or a dead worker is a failed cell."""
-    record = CellResult(
-        workload=cell.workload.name,
-        runtime=cell.runtime,
-        tier=cell.tier,
-        mode=cell.mode,
-        status="failed",
-        spec=cell.workload.canonical_json(),
-        spec_hash=cell.workload.content_hash,
-    )
-    try:
-        env = envs.resolve(cell.runtime, home, env_overrides)
-    except FrameworkUnavailable as exc:
-        return dataclasses.replace(record, reason=str(exc))
-    task = WorkerTask(
-        module=RUNTIMES[cell.runtime].module,
-        workload=cell.workload.to_dict(),
-        tier=cell.tier,
-        mode=cell.mode,
-        threads=protocol.threads,
-        device=protocol.device,
-        reference=str(ref_path),
-        warmup=protocol.warmup,
-        repeats=protocol.repeats,
-        min_repeat_s=protocol.min_repeat_s,
-    )
-
-    def on_event(event: dict[str, Any], proc: Any) -> None:
-        if event["event"] == "progress" and on_phase is not None:
-            on_phase(cell, event["phase"])
-
-    outcome = launch(env.python, task, protocol.timeout_s, on_event)
-    record = dataclasses.replace(
-        record, env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity
-    )
-    if not outcome.ok or outcome.result is None:
-        return dataclasses.replace(record, reason=outcome.reason, stderr_tail=outcome.stderr_tail)
-    result = outcome.result
-    return dataclasses.replace(
-        record,
-        status="ok",
-        environment=result.environment,
-        phases=result.phases,
-        samples=result.samples,
-        summary=summarize(result.samples, cell.workload.batch_size),
-    )
+        store.finish_run(run.run_id, status)
+    return run.run_id

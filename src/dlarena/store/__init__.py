@@ -5,21 +5,25 @@ The schema and its history are in `store/schema.py`; every write is its own tran
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import decode, encode
 from dlarena.errors import DlarenaError
 from dlarena.records import (
+    Block,
     CellResult,
     Environment,
+    MachineLoad,
+    Memory,
     ParityCheck,
     Phases,
+    Threading,
     TimingSummary,
-    decode,
-    encode,
 )
 from dlarena.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -27,7 +31,8 @@ __all__ = ["SCHEMA_VERSION", "Store"]
 
 _CELL_COLUMNS = (
     "id, run_id, workload, runtime, tier, mode, env_name, status, reason, exit_code, "
-    "stderr_tail, environment, phases, summary, spec, spec_hash"
+    "stderr_tail, environment, phases, summary, spec, spec_hash, threading, warnings, load, "
+    "memory"
 )
 
 
@@ -69,57 +74,77 @@ class Store:
             (time.time(), status, run_id),
         )
 
-    def add_cell(self, run_id: int, cell: CellResult) -> int:
-        """Insert one cell with its parity checks and samples in a single transaction."""
+    def save_cell(self, run_id: int, cell: CellResult, cell_id: int | None = None) -> int:
+        """Insert a cell (or rewrite cell `cell_id`) with its parity checks, blocks and latency,
+        in a single transaction."""
         try:
-            return self._insert_cell(run_id, cell)
+            with self.db:
+                self.db.execute("BEGIN")
+                if cell_id is not None:
+                    self._delete_cell(cell_id)
+                return self._insert_cell(run_id, cell, cell_id)
         except sqlite3.OperationalError as exc:
             raise DlarenaError(
                 f"could not write to the store {self.path} ({exc}); free disk space and rerun: "
                 "every cell finished before this one is kept"
             ) from exc
 
-    def _insert_cell(self, run_id: int, cell: CellResult) -> int:
-        with self.db:
-            self.db.execute("BEGIN")
-            cursor = self.db.execute(
-                "INSERT INTO cells (run_id, workload, runtime, tier, mode, env_name, status, "
-                "reason, exit_code, stderr_tail, parity_passed, environment, phases, summary, "
-                "spec, spec_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    cell.workload,
-                    cell.runtime,
-                    cell.tier,
-                    cell.mode,
-                    cell.env_name,
-                    cell.status,
-                    cell.reason,
-                    cell.exit_code,
-                    cell.stderr_tail,
-                    cell.parity_passed,
-                    json.dumps(encode(cell.environment)),
-                    json.dumps(encode(cell.phases)),
-                    json.dumps(encode(cell.summary)) if cell.summary else None,
-                    cell.spec,
-                    cell.spec_hash,
-                    time.time(),
-                ),
-            )
-            cell_id = int(cursor.lastrowid or 0)
-            self.db.executemany(
-                "INSERT INTO parity VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (cell_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed)
-                    for c in cell.parity
-                ],
-            )
-            self.db.executemany(
-                "INSERT INTO samples VALUES (?, ?, ?)",
-                [(cell_id, i, json.dumps(s)) for i, s in enumerate(cell.samples)],
-            )
-        return cell_id
+    def add_cell(self, run_id: int, cell: CellResult) -> int:
+        return self.save_cell(run_id, cell)
+
+    def _delete_cell(self, cell_id: int) -> None:
+        for table in ("parity", "samples", "blocks", "latency"):
+            self.db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell_id,))
+        self.db.execute("DELETE FROM cells WHERE id = ?", (cell_id,))
+
+    def _insert_cell(self, run_id: int, cell: CellResult, cell_id: int | None) -> int:
+        def as_json(record: object) -> str | None:
+            return None if record is None else json.dumps(encode(record))
+
+        cursor = self.db.execute(
+            "INSERT INTO cells (id, run_id, workload, runtime, tier, mode, env_name, status, "
+            "reason, exit_code, stderr_tail, parity_passed, environment, phases, summary, "
+            "spec, spec_hash, threading, warnings, load, memory, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cell_id,
+                run_id,
+                cell.workload,
+                cell.runtime,
+                cell.tier,
+                cell.mode,
+                cell.env_name,
+                cell.status,
+                cell.reason,
+                cell.exit_code,
+                cell.stderr_tail,
+                cell.parity_passed,
+                as_json(cell.environment),
+                as_json(cell.phases),
+                as_json(cell.summary),
+                cell.spec,
+                cell.spec_hash,
+                as_json(cell.threading),
+                json.dumps(list(cell.warnings)),
+                as_json(cell.load),
+                as_json(cell.memory),
+                time.time(),
+            ),
+        )
+        new_id = int(cursor.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO parity VALUES (?, ?, ?, ?, ?, ?)",
+            [(new_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed) for c in cell.parity],
+        )
+        self.db.executemany(
+            "INSERT INTO blocks VALUES (?, ?, ?, ?)",
+            [(new_id, b.process, b.steps, b.seconds) for b in cell.blocks],
+        )
+        self.db.executemany(
+            "INSERT INTO latency VALUES (?, ?, ?)",
+            [(new_id, size, json.dumps(list(seconds))) for size, seconds in cell.latency],
+        )
+        return new_id
 
     def latest_run(self) -> int | None:
         row = self.db.execute("SELECT max(id) FROM runs").fetchone()
@@ -141,12 +166,27 @@ class Store:
         """Where a run's reference files live: beside this store, one folder per run."""
         return self.path.parent / f"{self.path.stem}.runs" / str(run_id)
 
-    def cells(self, run_id: int) -> list[CellResult]:
-        """The run's cells in the order they finished (samples: see `samples`)."""
+    def cells(self, run_id: int, raw: bool = False) -> list[CellResult]:
+        """The run's cells in plan order; `raw` also loads each cell's blocks and latencies."""
         rows = self.db.execute(
             f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
-        return [self._cell(row) for row in rows]
+        cells = [self._cell(row) for row in rows]
+        return [self._with_raw(c) for c in cells] if raw else cells
+
+    def _with_raw(self, cell: CellResult) -> CellResult:
+        blocks = self.db.execute(
+            "SELECT process, steps, seconds FROM blocks WHERE cell_id = ? ORDER BY rowid",
+            (cell.id,),
+        ).fetchall()
+        latency = self.db.execute(
+            "SELECT batch_size, seconds FROM latency WHERE cell_id = ? ORDER BY rowid", (cell.id,)
+        ).fetchall()
+        return dataclasses.replace(
+            cell,
+            blocks=tuple(Block(*row) for row in blocks),
+            latency=tuple((size, tuple(json.loads(s))) for size, s in latency),
+        )
 
     def _cell(self, row: tuple) -> CellResult:
         checks = self.db.execute(
@@ -171,6 +211,10 @@ class Store:
             summary=decode(TimingSummary, summary) if summary else None,
             spec=row[14],
             spec_hash=row[15],
+            threading=decode(Threading, json.loads(row[16])) if row[16] else None,
+            warnings=tuple(json.loads(row[17])),
+            load=tuple(decode(MachineLoad, v) for v in json.loads(row[18])),
+            memory=decode(Memory, json.loads(row[19])) if row[19] else None,
             parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 

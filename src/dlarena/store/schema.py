@@ -6,6 +6,9 @@ Schema history:
   3 - cells.spec (the workload spec, canonical JSON) and cells.spec_hash; the JSON columns hold
       versioned records (dlarena.records): environment nests the framework setup, a cell that
       never measured has summary NULL. Cells stored before 3 keep spec NULL: their spec is lost.
+  4 - cells.threading, warnings, load, memory (JSON records); blocks (steps and seconds of each
+      timed block, per worker process) and latency (per-call seconds per batch size) replace
+      samples for new cells. A cell is rewritten after each of its worker processes.
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -85,6 +88,24 @@ MIGRATIONS = (
         'threads', json_extract(environment, '$.threads'),
         'executable', json_extract(environment, '$.executable'),
         'dlarena_git_sha', json_extract(environment, '$.dlarena_git_sha'));
+    """,
+    """
+    ALTER TABLE cells ADD COLUMN threading TEXT;
+    ALTER TABLE cells ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE cells ADD COLUMN load TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE cells ADD COLUMN memory TEXT;
+    CREATE TABLE blocks (
+        cell_id INTEGER NOT NULL REFERENCES cells(id),
+        process INTEGER NOT NULL,
+        steps INTEGER NOT NULL,
+        seconds REAL NOT NULL
+    );
+    CREATE TABLE latency (
+        cell_id INTEGER NOT NULL REFERENCES cells(id),
+        batch_size INTEGER NOT NULL,
+        seconds TEXT NOT NULL          -- JSON list: per-call seconds
+    );
+    CREATE INDEX blocks_by_cell ON blocks(cell_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,128 @@
+"""How busy the machine is, from /proc (standard library only: workers and the host use it).
+
+A figure measured while other processes took a share of the same CPUs is slower than the
+framework is; dlarena flags it (machine_busy) instead of ranking on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import time
+from pathlib import Path
+
+from dlarena.records import MachineLoad
+
+BUSY_SHARE = 0.10  # other processes above 10% of the worker's CPUs: the figure is suspect
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+# /proc/stat fields after the cpu name: user nice system idle iowait irq softirq steal ...
+_IDLE_FIELDS, _STEAL = (3, 4), 7
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    wall_s: float
+    busy_s: float  # non-idle CPU time of the CPUs watched, every process
+    steal_s: float
+    own_s: float  # CPU time of this process (all its threads)
+    loadavg: float
+    cpus: int
+
+
+def _cpu_times(cpus: set[int]) -> tuple[float, float]:
+    busy = steal = 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+            continue
+        ticks = [int(v) for v in fields[:8]]
+        busy += sum(t for i, t in enumerate(ticks) if i not in _IDLE_FIELDS)
+        steal += ticks[_STEAL]
+    return busy * _TICK_S, steal * _TICK_S
+
+
+def snapshot() -> Snapshot:
+    """CPU time on this process's allowed CPUs, its own CPU time, and the load average."""
+    cpus = os.sched_getaffinity(0)
+    busy, steal = _cpu_times(cpus)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return Snapshot(
+        time.monotonic(),
+        busy,
+        steal,
+        usage.ru_utime + usage.ru_stime,
+        os.getloadavg()[0],
+        len(cpus),
+    )
+
+
+def load_between(before: Snapshot, after: Snapshot) -> MachineLoad:
+    """The share of the watched CPUs that other processes (and the hypervisor) took."""
+    capacity = max(after.wall_s - before.wall_s, 1e-9) * before.cpus
+    others = (after.busy_s - before.busy_s) - (after.own_s - before.own_s)
+    return MachineLoad(
+        other_share=max(0.0, others / capacity),
+        steal_share=max(0.0, (after.steal_s - before.steal_s) / capacity),
+        loadavg_before=before.loadavg,
+        loadavg_after=after.loadavg,
+    )
+
+
+def busy_warning(load: MachineLoad) -> str | None:
+    """'machine_busy: ...' when others took a noticeable share of the CPUs, else None."""
+    taken = load.other_share + load.steal_share
+    if taken <= BUSY_SHARE:
+        return None
+    return (
+        f"machine_busy: other processes took {taken:.0%} of this cell's CPUs while it measured "
+        f"(load average {load.loadavg_after:.2f}); rerun on a quiet machine or with --wait-quiet"
+    )
+
+
+def wait_quiet(max_wait_s: float, sample_s: float = 1.0) -> MachineLoad:
+    """Sample the CPUs until others leave them alone (or `max_wait_s` passes); the last load."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = snapshot()
+        time.sleep(sample_s)
+        load = load_between(before, snapshot())
+        if busy_warning(load) is None or time.monotonic() >= deadline:
+            return load
+
+
+def cpu_model() -> str | None:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+class RssSampler:
+    """Peak resident set size of this process, sampled by a daemon thread every `period_s`."""
+
+    def __init__(self, period_s: float = 0.05):
+        import threading
+
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(period_s,), daemon=True)
+
+    def _run(self, period_s: float) -> None:
+        while not self._stop.wait(period_s):
+            self.sample()
+
+    def sample(self) -> None:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+
+    def __enter__(self) -> RssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()

@@ -1,0 +1,151 @@
+"""One cell: run one worker process for it, and merge the processes into one stored result."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dlarena.errors import FrameworkUnavailable
+from dlarena.frameworks import RUNTIMES
+from dlarena.measure import machine
+from dlarena.measure.stats import stability_warnings, summarize
+from dlarena.records import CellResult, Memory, ParityCheck, Threading, WorkerTask
+from dlarena.runner import envs
+from dlarena.runner.launcher import launch
+from dlarena.spec.model import Workload
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    workload: Workload
+    runtime: str
+    tier: str
+    mode: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload.name}/{self.runtime}/{self.tier}/{self.mode}"
+
+    def empty(self) -> CellResult:
+        """The cell's record before anything ran: failed until a worker says otherwise."""
+        return CellResult(
+            workload=self.workload.name,
+            runtime=self.runtime,
+            tier=self.tier,
+            mode=self.mode,
+            status="failed",
+            spec=self.workload.canonical_json(),
+            spec_hash=self.workload.content_hash,
+        )
+
+
+OnPhase = Callable[[Cell, str], None]
+
+
+def run_process(
+    cell: Cell,
+    task: WorkerTask,
+    home: Path,
+    env_overrides: dict[str, str],
+    timeout_s: float,
+    on_phase: OnPhase | None = None,
+) -> CellResult:
+    """One worker process for the cell; an unavailable framework or a dead worker: failed."""
+    record = dataclasses.replace(cell.empty(), threading=task.threading)
+    try:
+        env = envs.resolve(cell.runtime, home, env_overrides)
+    except FrameworkUnavailable as exc:
+        return dataclasses.replace(record, reason=str(exc))
+
+    def on_event(event: dict[str, Any], proc: Any) -> None:
+        if event["event"] == "progress" and on_phase is not None:
+            on_phase(cell, event["phase"])
+
+    outcome = launch(env.python, task, timeout_s, on_event)
+    record = dataclasses.replace(
+        record, env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity
+    )
+    if not outcome.ok or outcome.result is None:
+        prefix = f"process {task.process + 1}: " if task.process else ""
+        return dataclasses.replace(
+            record, reason=f"{prefix}{outcome.reason}", stderr_tail=outcome.stderr_tail
+        )
+    result = outcome.result
+    return dataclasses.replace(
+        record,
+        status="ok",
+        environment=result.environment,
+        phases=result.phases,
+        blocks=result.blocks,
+        latency=result.latency,
+        load=(result.load,),
+        memory=result.memory,
+    )
+
+
+def task_for(cell: Cell, threading: Threading, reference: Path, process: int, **protocol: Any):
+    return WorkerTask(
+        module=RUNTIMES[cell.runtime].module,
+        workload=cell.workload.to_dict(),
+        tier=cell.tier,
+        mode=cell.mode,
+        threading=threading,
+        reference=str(reference),
+        process=process,
+        **protocol,
+    )
+
+
+def _worst(checks: tuple[ParityCheck, ...]) -> tuple[ParityCheck, ...]:
+    """Per check, the process that differed most from the reference."""
+    worst: dict[str, ParityCheck] = {}
+    for check in checks:
+        if check.check not in worst or check.max_rel > worst[check.check].max_rel:
+            worst[check.check] = check
+    return tuple(worst.values())
+
+
+def merge(earlier: CellResult | None, part: CellResult, batch_size: int) -> CellResult:
+    """The cell over every process so far: blocks pooled, worst parity, first phases."""
+    if earlier is None:
+        merged = part
+    elif part.status != "ok":
+        return dataclasses.replace(
+            earlier,
+            status="failed",
+            reason=part.reason,
+            stderr_tail=part.stderr_tail,
+            exit_code=part.exit_code,
+        )
+    else:
+        merged = dataclasses.replace(
+            earlier,
+            parity=_worst(earlier.parity + part.parity),
+            blocks=earlier.blocks + part.blocks,
+            latency=earlier.latency + part.latency,
+            load=earlier.load + part.load,
+            memory=_peak(earlier.memory, part.memory),
+        )
+    if merged.status != "ok" or not merged.blocks:
+        return merged
+    latency = _pooled(merged.latency)
+    summary = summarize(merged.blocks, batch_size, latency)
+    warnings = stability_warnings(summary, merged.blocks)
+    warnings += [w for load in merged.load if (w := machine.busy_warning(load))][:1]
+    return dataclasses.replace(merged, summary=summary, warnings=tuple(warnings))
+
+
+def _pooled(latency: tuple[tuple[int, tuple[float, ...]], ...]) -> list[tuple[int, list[float]]]:
+    sizes: dict[int, list[float]] = {}
+    for size, seconds in latency:
+        sizes.setdefault(size, []).extend(seconds)
+    return sorted(sizes.items())
+
+
+def _peak(a: Memory | None, b: Memory | None) -> Memory | None:
+    if a is None or b is None:
+        return a or b
+    allocator = [m for m in (a.allocator_peak_mb, b.allocator_peak_mb) if m is not None]
+    return Memory(max(a.peak_rss_mb, b.peak_rss_mb), max(allocator) if allocator else None)

@@ -1,0 +1,35 @@
+"""The reference file a cell's workers read: canonical weights, the batch, float64 expectations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlarena.measure.parity import PARITY_STEPS
+from dlarena.records import PROTOCOL_VERSION
+from dlarena.spec import reference
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights, synthetic_batch
+
+
+def write_reference(workload: Workload, path: Path) -> None:
+    """Canonical weights, one batch, and the float64 expectations the parity gate uses."""
+    weights = canonical_weights(workload)
+    x, y = synthetic_batch(workload)
+    logits, _ = reference.forward(
+        workload, {k: v.astype(np.float64) for k, v in weights.items()}, x, training=False
+    )
+    trace = reference.train_trace(workload, weights, x, y, PARITY_STEPS)
+    arrays = {
+        "format_version": np.array(PROTOCOL_VERSION),
+        "x": x,
+        "y": y,
+        "logits": logits,
+        "losses": trace["losses"],
+    }
+    arrays.update({f"weights:{k}": v for k, v in weights.items()})
+    arrays.update({f"grads:{k}": v for k, v in trace["grads"].items()})
+    arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)

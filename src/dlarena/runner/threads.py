@@ -1,0 +1,61 @@
+"""Thread policies: `fair` (one intra-op count for every framework) and `tuned` (each framework's
+fastest knobs, found by a short sweep), both inside the same CPUs, pinned by affinity."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from dlarena.frameworks import RUNTIMES
+from dlarena.records import Threading
+
+POLICIES = ("fair", "tuned")
+
+
+def budget_cpus(threads: int) -> tuple[int, ...]:
+    """The first `threads` CPUs this process may use: every worker's CPU budget."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return tuple(allowed[: max(1, min(threads, len(allowed)))])
+
+
+def fair(threads: int) -> Threading:
+    cpus = budget_cpus(threads)
+    return Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus)
+
+
+def _counts(budget: int) -> list[int]:
+    """1, 2, 4, ... up to the budget, and the budget itself."""
+    counts = {budget}
+    value = 1
+    while value < budget:
+        counts.add(value)
+        value *= 2
+    return sorted(counts)
+
+
+def candidates(runtime: str, threads: int) -> list[Threading]:
+    """Every setting the runtime's knobs allow within the CPU budget."""
+    cpus = budget_cpus(threads)
+    knobs = RUNTIMES[runtime].thread_knobs
+    if "cpus" in knobs:
+        return [Threading("tuned", n, 1, cpus[:n]) for n in _counts(len(cpus))]
+    inters = _counts(min(2, len(cpus))) if "inter" in knobs else [1]
+    return [
+        Threading("tuned", intra, inter, cpus) for intra in _counts(len(cpus)) for inter in inters
+    ]
+
+
+def tune(runtime: str, threads: int, measure: Callable[[Threading], float | None]) -> Threading:
+    """The fastest candidate by `measure` (samples/s, None when the trial failed)."""
+    sweep = [(setting, measure(setting)) for setting in candidates(runtime, threads)]
+    measured = [(s, v) for s, v in sweep if v is not None]
+    if not measured:
+        return fair(threads)
+    best = max(measured, key=lambda pair: pair[1])[0]
+    return Threading(
+        "tuned",
+        best.intra_op,
+        best.inter_op,
+        best.cpus,
+        tuple((setting.label, value or 0.0) for setting, value in sweep),
+    )
