@@ -57,7 +57,7 @@ def worker_env(threading: Threading) -> dict[str, str]:
     return env
 
 
-def _pin(cpus: tuple[int, ...]) -> Callable[[], None] | None:
+def pin_cpus(cpus: tuple[int, ...]) -> Callable[[], None] | None:
     """Runs in the child before exec: every thread the framework starts inherits the CPUs."""
     if not cpus:
         return None
@@ -79,7 +79,7 @@ def launch(
             stderr=stderr,
             env=worker_env(task.threading),
             start_new_session=True,
-            preexec_fn=_pin(task.threading.cpus),
+            preexec_fn=pin_cpus(task.threading.cpus),
         )
         try:
             assert proc.stdin is not None

@@ -1,0 +1,79 @@
+"""selfcheck: is dlarena's harness as fast as a hand-written loop?"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
+from dlarena.frameworks import TIERS
+from dlarena.runner import envs
+
+
+@app.command()
+def selfcheck(
+    runtime: Annotated[list[str], typer.Option(help="frameworks to check")] = [
+        "torch",
+        "tensorflow",
+        "jax",
+        "mxnet",
+    ],
+    tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
+    rounds: Annotated[int, typer.Option(min=1, help="ABBA rounds of both loops")] = 3,
+    blocks: Annotated[int, typer.Option(min=2, help="timed blocks per process")] = 10,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU budget")] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Train the mlp with dlarena and with a hand-written loop per framework and tier, in the
+    same session and CPUs; overhead_ratio = hand-written / dlarena throughput (1.0: none)."""
+    from dlarena.errors import DlarenaError
+    from dlarena.runner.threads import fair
+    from dlarena.selfcheck.run import LOOPS, Selfcheck
+
+    unknown = [r for r in runtime if r not in LOOPS] + [t for t in tier if t not in TIERS]
+    if unknown:
+        raise DlarenaError(f"selfcheck has no loop for '{unknown[0]}'; choose from {LOOPS}")
+    threading = fair(threads or len(os.sched_getaffinity(0)))
+    with err.status("selfcheck") as status:
+        check = Selfcheck(envs.dlarena_home(), threading, rounds, blocks, on_progress=status.update)
+        rows = check.run(runtime, tier)
+    if format == Format.json:
+        emit_json(
+            [
+                {
+                    "runtime": r.runtime,
+                    "tier": r.tier,
+                    "threading": r.threading,
+                    "dlarena_samples_per_s": r.dlarena_samples_per_s,
+                    "hand_samples_per_s": r.hand_samples_per_s,
+                    "overhead_ratio": r.overhead_ratio,
+                    "ratio_ci": [r.comparison.ci_low, r.comparison.ci_high],
+                    "p_value": r.comparison.p_value,
+                    "verdict": r.comparison.verdict,
+                    "error": r.error,
+                }
+                for r in rows
+            ]
+        )
+        return
+    print_table(
+        f"selfcheck: mlp training, {threading.label}, hand-written / dlarena",
+        ("runtime", "tier", "dlarena samples/s", "hand samples/s", "overhead_ratio", "95% CI", "p"),
+        (
+            [r.runtime, r.tier, "-", "-", "failed", "-", (r.error or "")[:200]]
+            if r.error
+            else [
+                r.runtime,
+                r.tier,
+                f"{r.dlarena_samples_per_s:,.0f}",
+                f"{r.hand_samples_per_s:,.0f}",
+                f"{r.overhead_ratio:.3f}",
+                f"{r.comparison.ci_low:.3f}-{r.comparison.ci_high:.3f}",
+                f"{r.comparison.p_value:.2g}",
+            ]
+            for r in rows
+        ),
+        caption="overhead_ratio above 1: the hand-written loop is faster than dlarena's harness",
+    )

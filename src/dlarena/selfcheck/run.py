@@ -1,0 +1,134 @@
+"""selfcheck: dlarena's throughput against hand-written loops of the same model, measured in the
+same invocation, under the same threads and CPUs, interleaved in rounds (ABBA).
+
+overhead_ratio = hand-written throughput / dlarena throughput; 1.0 means the harness adds
+nothing. The hand-written loops live in selfcheck/loops/, one per framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from dlarena.errors import FrameworkUnavailable
+from dlarena.measure.stats import Comparison, compare_throughput
+from dlarena.records import CellResult, Threading
+from dlarena.runner import envs
+from dlarena.runner.cell import Cell, merge, run_process, task_for
+from dlarena.runner.launcher import pin_cpus, worker_env
+from dlarena.runner.reference import write_reference
+from dlarena.spec.loader import load_workload
+
+LOOPS = ("torch", "tensorflow", "jax", "mxnet")
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfcheckRow:
+    runtime: str
+    tier: str
+    dlarena_samples_per_s: float
+    hand_samples_per_s: float
+    comparison: Comparison  # hand over dlarena
+    threading: str
+    error: str | None = None
+
+    @property
+    def overhead_ratio(self) -> float:
+        return self.comparison.ratio
+
+
+def run_hand_loop(
+    python: str, runtime: str, task: dict, threading: Threading, timeout_s: float
+) -> list[float]:
+    """Seconds of each block of the hand-written loop, run like a worker (same env, CPUs)."""
+    env = worker_env(threading)
+    proc = subprocess.run(
+        [python, "-m", f"dlarena.selfcheck.loops.{runtime}"],
+        input=json.dumps(task),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+        preexec_fn=pin_cpus(threading.cpus),
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"block_seconds"')]
+    if proc.returncode != 0 or not lines:
+        raise FrameworkUnavailable(
+            f"the hand-written {runtime} loop failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip()[-400:]}"
+        )
+    return json.loads(lines[-1])["block_seconds"]
+
+
+@dataclasses.dataclass
+class Selfcheck:
+    """One selfcheck session: the mlp, its reference, the CPUs and the protocol."""
+
+    home: Path
+    threading: Threading
+    rounds: int = 3
+    blocks: int = 10
+    min_block_s: float = 0.2
+    timeout_s: float = 900.0
+    on_progress: Callable[[str], None] = print
+
+    def row(self, runtime: str, tier: str, reference: Path) -> SelfcheckRow:
+        workload = load_workload("mlp")
+        cell = Cell(workload, runtime, tier, "train")
+        python = envs.resolve(runtime, self.home, {}).python
+        ours: CellResult | None = None
+        hand: list[float] = []
+        for index in range(self.rounds):
+            for side in ("dlarena", "hand") if index % 2 == 0 else ("hand", "dlarena"):
+                self.on_progress(f"{runtime}/{tier} round {index + 1}: {side}")
+                if side == "dlarena":
+                    ours = merge(ours, self._dlarena(cell, reference, index), workload.batch_size)
+                    if ours.status != "ok":
+                        raise FrameworkUnavailable(f"{cell.label}: {ours.reason}")
+                else:
+                    steps = ours.blocks[0].steps if ours else 50
+                    task = {
+                        "reference": str(reference),
+                        "tier": tier,
+                        "steps": steps,
+                        "blocks": self.blocks,
+                        "intra_op": self.threading.intra_op,
+                        "inter_op": self.threading.inter_op,
+                    }
+                    seconds = run_hand_loop(python, runtime, task, self.threading, self.timeout_s)
+                    hand += [workload.batch_size * steps / s for s in seconds]
+        assert ours is not None
+        theirs = [workload.batch_size / b.step_s for b in ours.blocks]
+        comparison = compare_throughput(hand, theirs)
+        return SelfcheckRow(
+            runtime,
+            tier,
+            ours.samples_per_s,
+            sorted(hand)[len(hand) // 2],
+            comparison,
+            self.threading.label,
+        )
+
+    def _dlarena(self, cell: Cell, reference: Path, index: int) -> CellResult:
+        fields = {"device": "cpu", "blocks": self.blocks, "min_block_s": self.min_block_s}
+        task = task_for(cell, self.threading, reference, index, **fields)
+        return run_process(cell, task, self.home, {}, self.timeout_s)
+
+    def run(self, runtimes: list[str], tiers: list[str]) -> list[SelfcheckRow]:
+        with tempfile.TemporaryDirectory(prefix="dlarena-selfcheck-") as folder:
+            reference = Path(folder) / "mlp.npz"
+            write_reference(load_workload("mlp"), reference)
+            rows = []
+            for runtime in runtimes:
+                for tier in tiers:
+                    try:
+                        rows.append(self.row(runtime, tier, reference))
+                    except (FrameworkUnavailable, subprocess.TimeoutExpired) as exc:
+                        failed = Comparison(0.0, 0.0, 0.0, 1.0)
+                        rows.append(SelfcheckRow(runtime, tier, 0, 0, failed, "", str(exc)))
+            return rows

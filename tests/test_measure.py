@@ -1,0 +1,82 @@
+"""The measurement protocol in real workers: processes in rounds, blocks, latency, thread
+policies, a busy machine flagged, and the selfcheck against hand-written loops."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from dlarena.runner import envs
+from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.threads import budget_cpus, candidates, fair
+from dlarena.selfcheck.run import Selfcheck
+from dlarena.spec.loader import load_workload
+
+pytestmark = pytest.mark.slow
+HOME = envs.dlarena_home()
+
+
+def mlp_cells(runtimes: list[str], modes: list[str]) -> list:
+    return plan([load_workload("mlp")], runtimes, ["eager"], modes)
+
+
+def test_each_cell_pools_its_processes_and_inference_cells_carry_latency(store, fast):
+    protocol = dataclasses.replace(fast, processes=2, blocks=3, latency_s=0.05)
+    seen = []
+    cells = mlp_cells(["onnxruntime", "torch"], ["infer"])
+    run_id = run_matrix(store, cells, protocol, HOME, {}, lambda c, r: seen.append(c.runtime))
+    assert seen == ["onnxruntime", "torch", "onnxruntime", "torch"]  # rounds, interleaved
+    for cell in store.cells(run_id, raw=True):
+        assert cell.ranked and cell.summary is not None
+        assert (cell.summary.processes, cell.summary.blocks) == (2, 6)
+        assert {b.process for b in cell.blocks} == {0, 1} and len(cell.load) == 2
+        assert [lat.batch_size for lat in cell.summary.latency] == [1, 64]
+        assert cell.summary.latency[0].p50_ms > 0 and cell.memory and cell.memory.peak_rss_mb > 0
+        assert cell.threading is not None and cell.threading.label == "fair 2x1 on 2 cpus"
+        assert cell.environment.affinity == budget_cpus(2)
+        assert ("OMP_NUM_THREADS", "2") in cell.environment.speed_env
+
+
+def test_tuned_threading_sweeps_the_knobs_and_records_the_choice(store, fast):
+    protocol = dataclasses.replace(fast, threading="tuned")
+    run_id = run_matrix(store, mlp_cells(["torch"], ["train"]), protocol, HOME, {}, print)
+    (cell,) = store.cells(run_id)
+    assert cell.ranked and cell.threading is not None and cell.threading.policy == "tuned"
+    tried = [label for label, _ in cell.threading.sweep]
+    assert tried == [c.label for c in candidates("torch", 2)]
+    assert all(throughput > 0 for _, throughput in cell.threading.sweep)
+    assert cell.environment.setup is not None
+    assert cell.environment.setup.intra_op_threads == cell.threading.intra_op
+
+
+HOG = "import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1:]})\nwhile True: pass"
+
+
+def test_a_cell_measured_beside_a_cpu_hog_is_flagged_machine_busy(store, fast):
+    cpus = [str(c) for c in budget_cpus(2)]
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG, *cpus]) for _ in range(len(cpus))]
+    try:
+        protocol = dataclasses.replace(fast, blocks=4, min_block_s=0.3)
+        run_id = run_matrix(store, mlp_cells(["onnxruntime"], ["infer"]), protocol, HOME, {}, print)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    (cell,) = store.cells(run_id)
+    assert "machine_busy" in cell.warning_codes, cell.warnings
+    assert cell.load[0].other_share > 0.2
+
+
+def test_selfcheck_measures_both_loops_on_the_same_cpus():
+    (row,) = Selfcheck(HOME, fair(2), rounds=2, blocks=2).run(["torch"], ["eager"])
+    assert row.error is None and row.threading == "fair 2x1 on 2 cpus"
+    assert row.dlarena_samples_per_s > 0 and row.hand_samples_per_s > 0
+    assert row.comparison.ci_low <= row.overhead_ratio <= row.comparison.ci_high
+
+
+def test_selfcheck_names_a_loop_that_cannot_run(tmp_path):
+    (row,) = Selfcheck(tmp_path / "no-home", fair(2), 1, 2).run(["mxnet"], ["eager"])
+    assert row.error is not None and "dlarena envs create mxnet" in row.error
