@@ -62,26 +62,25 @@ def load_reference(path: str) -> dict[str, Any]:
 
 
 def check_forward(
-    adapter: InferenceAdapter, batch: Any, ref: dict[str, Any]
+    adapter: InferenceAdapter, batch: Any, ref: dict[str, Any], bounds: dict[str, float]
 ) -> tuple[float, list[ParityCheck]]:
+    """Logits of the full batch against the float64 reference (the first call timed)."""
     seconds, handle = timing.timed(lambda: adapter.infer(batch), adapter.sync)
-    logits = adapter.to_numpy(handle)
-    return seconds, [parity.check("forward", *parity.scaled_max_diff(logits, ref["logits"]))]
+    return seconds, parity.forward_checks(adapter.to_numpy(handle), ref, bounds)
 
 
 def check_training(
-    adapter: TrainingAdapter, batch: Any, ref: dict[str, Any]
-) -> tuple[float, list[ParityCheck]]:
-    """Gradients at the canonical weights, then the first steps (the first one timed)."""
+    adapter: TrainingAdapter, ref: dict[str, Any], bounds: dict[str, float]
+) -> list[ParityCheck]:
+    """Gradients at the canonical weights, then the first steps, on the conditioned batch."""
+    batch = adapter.prepare(ref["parity_x"], ref["parity_y"])
     loss0, grads = adapter.loss_and_grads(batch)
     start = {k: np.array(v, copy=True) for k, v in adapter.parameters().items()}
-    first_call_s, handle = timing.timed(lambda: adapter.train_step(batch), adapter.sync)
-    losses = [float(adapter.to_numpy(handle))]
-    for _ in range(parity.PARITY_STEPS - 1):
-        losses.append(float(adapter.to_numpy(adapter.train_step(batch))))
+    losses = [
+        float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(parity.PARITY_STEPS)
+    ]
     moved = {k: v - start[k] for k, v in adapter.parameters().items()}
-    ref_moved = {k: v - ref["weights"][k].astype(np.float64) for k, v in ref["params"].items()}
-    return first_call_s, parity.training_checks(loss0, losses, grads, moved, ref, ref_moved)
+    return parity.training_checks(loss0, losses, grads, moved, ref, bounds)
 
 
 def environment(setup: Setup, threads: int) -> Environment:
@@ -107,7 +106,9 @@ def timing_batches(ref: dict[str, Any], count: int) -> list[tuple[np.ndarray, np
     return [(np.roll(x, i * shift, axis=0), np.roll(y, i * shift, axis=0)) for i in range(count)]
 
 
-def build(task: WorkerTask) -> tuple[InferenceAdapter, Setup, dict[str, Any], Phases]:
+def build(
+    task: WorkerTask,
+) -> tuple[InferenceAdapter, Workload, Setup, dict[str, Any], Phases]:
     """Import the framework, configure it, build the model."""
     emit("progress", phase="import")
     start = time.perf_counter()
@@ -122,7 +123,7 @@ def build(task: WorkerTask) -> tuple[InferenceAdapter, Setup, dict[str, Any], Ph
     adapter = adapter_cls(workload, ref["weights"], task.tier, task.mode, setup)
     if task.mode == "train" and not isinstance(adapter, TrainingAdapter):
         raise TypeError(f"{task.module} runs inference only; it has no 'train' mode")
-    return adapter, setup, ref, Phases(import_s, time.perf_counter() - start)
+    return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
 
 
 def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, Any]) -> list:
@@ -137,15 +138,17 @@ def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, 
 
 
 def run(task: WorkerTask) -> None:
-    adapter, setup, ref, phases = build(task)
+    adapter, workload, setup, ref, phases = build(task)
     batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
     emit("progress", phase="parity")
+    bounds = parity.tolerances(workload)
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
     if isinstance(adapter, TrainingAdapter) and training:
-        first_call_s, checks = check_training(adapter, batches[0], ref)
+        checks = check_training(adapter, ref, bounds)
         call = adapter.train_step
+        first_call_s = timing.timed(lambda: call(batches[0]), adapter.sync)[0]
     else:
-        first_call_s, checks = check_forward(adapter, batches[0], ref)
+        first_call_s, checks = check_forward(adapter, batches[0], ref, bounds)
         call = adapter.infer
     emit("parity", checks=encode(checks))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,16 @@ from torch import nn
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
+from dlarena.spec.graph import is_chain
 from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
+_ACTIVATION_MODULES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
 
 
 def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
@@ -38,6 +46,23 @@ def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
     if layer.op == "avg_pool":
         return nn.AvgPool2d(layer.attr("size"), layer.attr("stride"))
     return None
+
+
+def build_model(workload: Workload) -> tuple[nn.Module, str]:
+    """A chain as nn.Sequential (what a user writes), any other graph as a GraphModule; and the
+    prefix of its parameter names."""
+    if not is_chain(workload):
+        return GraphModule(workload), "blocks."
+    shapes = infer_shapes(workload)
+    modules = OrderedDict(
+        (layer.name, _module(layer, shapes[layer.inputs[0]]) or _stateless(layer.op))
+        for layer in workload.layers
+    )
+    return nn.Sequential(modules), ""
+
+
+def _stateless(op: str) -> nn.Module:
+    return GlobalAvgPool() if op == "global_avg_pool" else _ACTIVATION_MODULES[op]()
 
 
 class GraphModule(nn.Module):
@@ -110,18 +135,21 @@ class TorchAdapter(TrainingAdapter):
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.device = torch.device(setup.device)
-        self.model = GraphModule(workload)
+        self.model, self.prefix = build_model(workload)
         self.keys = {self._torch_key(k): k for k in weights}
         state = {self._torch_key(k): _to_torch(k, v) for k, v in weights.items()}
-        self.model.load_state_dict(state, strict=False)
+        loaded = self.model.load_state_dict(state, strict=False)
+        missed = [k for k in loaded.missing_keys if not k.endswith("num_batches_tracked")]
+        if missed or loaded.unexpected_keys:  # only BatchNorm's step counter may be missing
+            raise ValueError(f"weights do not fit: {missed + loaded.unexpected_keys}")
         self.model.to(self.device).train(mode == "train")
         self.optimizer = self._optimizer(workload)
-        self.run = torch.compile(self.model) if tier == "compiled" else self.model
+        # dynamic=False: one static graph per shape (the batch, batch 1), as a serving loop has.
+        self.run = torch.compile(self.model, dynamic=False) if tier == "compiled" else self.model
 
-    @staticmethod
-    def _torch_key(key: str) -> str:
+    def _torch_key(self, key: str) -> str:
         layer, kind = key.rsplit(".", 1)
-        return f"blocks.{layer}.{_TORCH_NAMES[kind]}"
+        return f"{self.prefix}{layer}.{_TORCH_NAMES[kind]}"
 
     def _optimizer(self, workload: Workload) -> torch.optim.Optimizer:
         c = workload.optimizer

@@ -1,33 +1,63 @@
-"""Parity metrics and the tolerances of the gate.
+"""Parity metrics and the tolerances of the gate, derived from float32 rounding.
 
-Why these checks and tolerances:
+Why these checks:
 - Forward logits are compared elementwise with a float64 NumPy reference, scaled by the
-  reference's largest magnitude: float32 accumulation over a few hundred terms stays well under
-  1e-5 of that scale, while a wrong layout or a missing bias is off by 1e-1 or more.
-- Gradients (at the canonical weights) and parameter displacement after a few optimizer steps
-  are compared as relative L2 errors per tensor, ||a - b|| / ||b||. An elementwise test would be
-  dominated by the few ReLU pre-activations that sit within float32 rounding of zero and flip,
-  letting one hidden unit drift (2e-5 after 200 steps was seen), or by Adam's near-sign updates
-  of gradients that are almost zero; the L2 ratio stays meaningful and still catches a wrong
-  learning rate, momentum convention or batch-norm formula (errors of 1e-2 or more).
-- Displacement (params_after - params_before) is compared, not the parameters, because after
-  three small steps the parameters are still dominated by their identical starting values.
-- Only three steps: parity asks "same math", and longer runs compound rounding chaotically.
+  reference's largest magnitude (on the full batch: ReLU and max-pool are continuous, so a
+  decision that flips on rounding moves the output by no more than the rounding).
+- Gradients (at the canonical weights) and parameter displacement after PARITY_STEPS optimizer
+  steps are relative L2 errors per tensor, ||a - b|| / ||b||, on the parity batch, whose
+  decisions are conditioned away from their boundaries (spec/conditioning.py): a flipped ReLU
+  would otherwise move one tensor by about 1/sqrt(rows x units).
+- Displacement (params_after - params_before) is compared, not the parameters, because after a
+  few small steps the parameters are still dominated by their identical starting values. The
+  displacement is a difference of float32 numbers much larger than it: each step rounds the
+  parameter to u |p|, so the displacement carries PARITY_STEPS * u * ||p|| / ||displacement||
+  of cancellation on top of the gradients' error (5.9e-6 on `mlp`, 1.7e-4 on `cnn`, in every
+  framework alike); each tensor's params tolerance adds that term, computed from the reference.
+
+Why these tolerances (see `tolerances`): float32 has unit roundoff u = 2^-24. A dot product of
+fan-in K accumulates a relative error of about u * sqrt(K) (random-walk rounding; sgemm's
+blocked sums do no worse), and each layer on the way adds its own: about u * sqrt(K) * depth for
+the logits. The loss and gradients see the same, and backpropagation walks the depth once more:
+twice that. Each optimizer step adds the gradient's error again: the displacement after n steps
+carries about n times it. Every bound is SAFETY times that estimate: correct implementations
+measured here sit 6-100x below it (worst: MXNet's cnn gradients, 1.9e-5 against 1.1e-4), while
+the mistakes the gate exists for (a tanh-approximate GELU, a 1e-3 error in one layer, a
+transposed kernel, a missing bias, momentum, Nesterov or Adam epsilon conventions) are above it.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dlarena.records import ParityCheck
+from dlarena.spec.model import Workload, parameter_shapes
 
 PARITY_STEPS = 3
-TOLERANCES = {
-    "forward": 1e-4,  # max |a - b| / max |ref|
-    "loss": 1e-4,  # max relative error of the losses over the steps
-    "grads": 1e-3,  # max over tensors of relative L2 error
-    "params": 1e-2,  # max over tensors of relative L2 error of the displacement
-}
+U = 2.0**-24  # float32 unit roundoff
+SAFETY = 8.0
+FLOOR = 1e-6  # below this, float64 vs float32 transcendental functions alone differ
+
+
+def shape_of_error(workload: Workload) -> tuple[int, int]:
+    """(largest fan-in, number of layers with a kernel): what float32 error grows with."""
+    kernels = [s for k, s in parameter_shapes(workload).items() if k.endswith(".kernel")]
+    fan_in = max((int(np.prod(s[:-1])) for s in kernels), default=1)
+    return fan_in, max(len(kernels), 1)
+
+
+def tolerances(workload: Workload) -> dict[str, float]:
+    """Each check's bound for this workload (see the module docstring for the derivation)."""
+    fan_in, depth = shape_of_error(workload)
+    forward = U * math.sqrt(fan_in) * depth
+    return {
+        "forward": max(FLOOR, SAFETY * forward),
+        "loss": max(FLOOR, SAFETY * forward),
+        "grads": max(FLOOR, SAFETY * 2 * forward),
+        "params": max(FLOOR, SAFETY * 2 * forward * PARITY_STEPS),
+    }
 
 
 def scaled_max_diff(actual: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -48,10 +78,14 @@ def tensors_relative_l2(actual: dict, reference: dict) -> tuple[float, float]:
     return worst_abs, worst_rel
 
 
-def check(name: str, max_abs: float, max_rel: float) -> ParityCheck:
+def check(name: str, max_abs: float, max_rel: float, bounds: dict[str, float]) -> ParityCheck:
     """One parity record: the figures, the tolerance and the verdict."""
-    tolerance = TOLERANCES[name]
+    tolerance = bounds[name]
     return ParityCheck(name, float(max_abs), float(max_rel), tolerance, bool(max_rel <= tolerance))
+
+
+def forward_checks(logits: np.ndarray, ref: dict, bounds: dict[str, float]) -> list[ParityCheck]:
+    return [check("forward", *scaled_max_diff(logits, ref["logits"]), bounds)]
 
 
 def training_checks(
@@ -60,13 +94,35 @@ def training_checks(
     grads: dict,
     moved: dict,
     ref: dict,
-    ref_moved: dict,
+    bounds: dict[str, float],
 ) -> list[ParityCheck]:
     """Loss over the steps, gradients at the canonical weights, displacement after the steps."""
-    loss_abs, _ = scaled_max_diff(np.array(losses), ref["losses"])
-    loss_rel = float(np.max(np.abs(np.array(losses) - ref["losses"]) / np.abs(ref["losses"])))
+    ref_losses = ref["losses"]
+    ref_moved = {k: v - ref["weights"][k].astype(np.float64) for k, v in ref["params"].items()}
+    ours = np.array([loss0, *losses])
+    theirs = np.array([ref_losses[0], *ref_losses])
+    loss_abs = float(np.max(np.abs(ours - theirs)))
+    loss_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
     return [
-        check("loss", max(loss_abs, abs(loss0 - ref["losses"][0])), loss_rel),
-        check("grads", *tensors_relative_l2(grads, ref["grads"])),
-        check("params", *tensors_relative_l2(moved, ref_moved)),
+        check("loss", loss_abs, loss_rel, bounds),
+        check("grads", *tensors_relative_l2(grads, ref["grads"]), bounds),
+        displacement_check(moved, ref_moved, ref["params"], bounds["params"]),
     ]
+
+
+def displacement_check(moved: dict, ref_moved: dict, ref_params: dict, bound: float) -> ParityCheck:
+    """Each tensor against the bound plus its own cancellation term; the worst one reported."""
+    worst: ParityCheck | None = None
+    for key, expected in ref_moved.items():
+        delta = np.asarray(moved[key], np.float64) - expected
+        scale = max(float(np.linalg.norm(expected)), 1e-30)
+        rel = float(np.linalg.norm(delta)) / scale
+        cancel = PARITY_STEPS * U * float(np.linalg.norm(ref_params[key])) / scale
+        tolerance = bound + cancel  # cancel is already twice the worst case of the roundings
+        found = ParityCheck(
+            "params", float(np.max(np.abs(delta))), rel, tolerance, rel <= tolerance
+        )
+        if worst is None or rel / tolerance > worst.max_rel / worst.tolerance:
+            worst = found
+    assert worst is not None, "a trainable workload has parameters"
+    return worst

@@ -103,14 +103,24 @@ class _Run:
     env_overrides: dict[str, str]
     on_phase: OnPhase | None
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
+    ambiguous: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def reference(self, workload: Workload) -> Path:
         """One reference per spec content, in the run's own folder beside the store."""
         key = workload.content_hash
         if key not in self.references:
             self.references[key] = self.store.reference_dir(self.run_id) / f"{key}.npz"
-            write_reference(workload, self.references[key])
+            self.ambiguous[key] = write_reference(workload, self.references[key])
         return self.references[key]
+
+    def parity_warnings(self, cell: Cell) -> tuple[str, ...]:
+        rows = self.ambiguous.get(cell.workload.content_hash, 0)
+        if not rows or cell.mode != "train":
+            return ()
+        return (
+            f"parity_ambiguous: {rows} rows of the parity batch keep a decision within float32 "
+            "rounding of its boundary; a training check may fail a correct framework",
+        )
 
     def process(self, cell: Cell, threading: Threading, index: int, **fields: Any) -> CellResult:
         if self.protocol.wait_quiet_s > 0:
@@ -169,7 +179,9 @@ def run_matrix(
                     part,
                     environment=dataclasses.replace(part.environment, dlarena_git_sha=sha),
                 )
-                results[i] = merge(results.get(i), part, cell.workload.batch_size)
+                merged = merge(results.get(i), part, cell.workload.batch_size)
+                warnings = tuple(dict.fromkeys(merged.warnings + run.parity_warnings(cell)))
+                results[i] = dataclasses.replace(merged, warnings=warnings)
                 cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
                 on_cell(cell, results[i])
         status = "finished"

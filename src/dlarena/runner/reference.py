@@ -9,23 +9,30 @@ import numpy as np
 from dlarena.measure.parity import PARITY_STEPS
 from dlarena.records import PROTOCOL_VERSION
 from dlarena.spec import reference
+from dlarena.spec.conditioning import parity_batch
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
 
-def write_reference(workload: Workload, path: Path) -> None:
-    """Canonical weights, one batch, and the float64 expectations the parity gate uses."""
+def write_reference(workload: Workload, path: Path) -> int:
+    """Canonical weights, the workload's batch with its float64 logits, and the conditioned
+    parity batch with its float64 training trace. Returns how many parity rows stayed ambiguous
+    (0 unless conditioning gave up)."""
     weights = canonical_weights(workload)
     x, y = synthetic_batch(workload)
     logits, _ = reference.forward(
         workload, {k: v.astype(np.float64) for k, v in weights.items()}, x, training=False
     )
-    trace = reference.train_trace(workload, weights, x, y, PARITY_STEPS)
+    parity_x, parity_y, ambiguous = parity_batch(workload, weights, PARITY_STEPS)
+    trace = reference.train_trace(workload, weights, parity_x, parity_y, PARITY_STEPS)
     arrays = {
         "format_version": np.array(PROTOCOL_VERSION),
         "x": x,
         "y": y,
         "logits": logits,
+        "parity_x": parity_x,
+        "parity_y": parity_y,
+        "ambiguous_rows": np.array(ambiguous),
         "losses": trace["losses"],
     }
     arrays.update({f"weights:{k}": v for k, v in weights.items()})
@@ -33,3 +40,4 @@ def write_reference(workload: Workload, path: Path) -> None:
     arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
+    return ambiguous

@@ -7,6 +7,7 @@ parameters after a few optimizer steps are compared with what this module comput
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,23 @@ from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
 Arrays = dict[str, np.ndarray]
 
 
-def forward(workload: Workload, params: Arrays, x: np.ndarray, training: bool) -> tuple[Any, Any]:
-    """Logits and the per-layer cache that `backward` needs."""
+Observer = Callable[[Layer, list[np.ndarray]], None]
+
+
+def forward(
+    workload: Workload,
+    params: Arrays,
+    x: np.ndarray,
+    training: bool,
+    observe: Observer | None = None,
+) -> tuple[Any, Any]:
+    """Logits and the per-layer cache that `backward` needs; `observe` sees each layer's inputs."""
     values: Arrays = {INPUT: np.asarray(x, np.float64)}
     cache: dict[str, Any] = {}
     for layer in workload.layers:
         ins = [values[name] for name in layer.inputs]
+        if observe is not None:
+            observe(layer, ins)
         values[layer.name], cache[layer.name] = _FORWARD[layer.op](layer, params, ins, training)
     return values[workload.layers[-1].name], cache
 
@@ -54,14 +66,19 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 
 
 def train_trace(
-    workload: Workload, weights: Arrays, x: np.ndarray, y: np.ndarray, steps: int
+    workload: Workload,
+    weights: Arrays,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int,
+    observe: Observer | None = None,
 ) -> dict[str, Any]:
     """Losses of `steps` optimizer steps, the first step's gradients and the final parameters."""
     params = {k: v.astype(np.float64) for k, v in weights.items()}
     optimizer = _Optimizer(workload)
     losses, first_grads = [], None
     for _ in range(steps):
-        logits, cache = forward(workload, params, x, training=True)
+        logits, cache = forward(workload, params, x, training=True, observe=observe)
         loss, dlogits = softmax_cross_entropy(logits, y)
         grads = backward(workload, params, cache, dlogits)
         first_grads = grads if first_grads is None else first_grads

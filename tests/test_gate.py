@@ -1,0 +1,128 @@
+"""The parity gate's power: the mistakes it exists for fail it, in training and in inference.
+
+Each mistake is made in the float64 reference itself, so what the gate sees is the mistake's
+effect alone; real float32 frameworks passing the same gate is tests/test_parity.py.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlarena.measure import parity
+from dlarena.runner.reference import write_reference
+from dlarena.spec import reference
+from dlarena.spec.loader import load_workload
+from dlarena.worker import load_reference
+
+from .conftest import SPECS
+
+
+def verdicts(workload, ref, weights) -> dict[str, bool]:
+    """Which checks pass for a 'framework' that computes like the (patched) reference."""
+    bounds = parity.tolerances(workload)
+    w64 = {k: v.astype(np.float64) for k, v in weights.items()}
+    logits, _ = reference.forward(workload, w64, ref["x"], training=False)
+    trace = reference.train_trace(
+        workload, weights, ref["parity_x"], ref["parity_y"], parity.PARITY_STEPS
+    )
+    moved = {k: v - w64[k] for k, v in trace["params"].items()}
+    losses = list(trace["losses"])
+    checks = parity.forward_checks(logits, ref, bounds) + parity.training_checks(
+        losses[0], losses, trace["grads"], moved, ref, bounds
+    )
+    return {c.check: c.passed for c in checks}
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    workload = load_workload("mlp")
+    path = tmp_path_factory.mktemp("ref") / "mlp.npz"
+    write_reference(workload, path)
+    return workload, load_reference(str(path))
+
+
+def test_the_reference_itself_passes_every_check(mlp):
+    workload, ref = mlp
+    assert verdicts(workload, ref, ref["weights"]) == dict.fromkeys(
+        ("forward", "loss", "grads", "params"), True
+    )
+
+
+def tanh_gelu(layer, p, ins, training):
+    x = ins[0]
+    inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+    return 0.5 * x * (1 + np.tanh(inner)), x
+
+
+def one_layer_off(layer, p, ins, training):
+    out, cache = DENSE(layer, p, ins, training)
+    return (out * (1 + 1e-3) if layer.name == "fc2" else out), cache
+
+
+DENSE = reference._FORWARD["dense"]
+
+
+@pytest.mark.parametrize(
+    ("op", "patched"), [("gelu", tanh_gelu), ("dense", one_layer_off)], ids=["tanh_gelu", "1e-3"]
+)
+def test_a_different_forward_fails_in_inference_and_in_training(mlp, monkeypatch, op, patched):
+    workload, ref = mlp
+    monkeypatch.setitem(reference._FORWARD, op, patched)
+    found = verdicts(workload, ref, ref["weights"])
+    assert not found["forward"] and not found["grads"], found
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        lambda w: {**w, "fc2.kernel": np.ascontiguousarray(w["fc2.kernel"].T)},
+        lambda w: {**w, "fc1.bias": np.zeros_like(w["fc1.bias"])},
+    ],
+    ids=["transposed_kernel", "missing_bias"],
+)
+def test_wrong_weights_fail_in_inference_and_in_training(mlp, mistake):
+    workload, ref = mlp
+    found = verdicts(workload, ref, mistake(ref["weights"]))
+    assert not found["forward"] and not found["grads"] and not found["params"], found
+
+
+def dampened_momentum(self, key, grad):
+    c = self.config
+    velocity = self.state.setdefault(key, [np.zeros_like(grad)])
+    velocity[0] = c.momentum * velocity[0] + (1 - c.momentum) * grad  # TF1-style dampening
+    return c.learning_rate * velocity[0]
+
+
+def nesterov(self, key, grad):
+    c = self.config
+    velocity = self.state.setdefault(key, [np.zeros_like(grad)])
+    velocity[0] = c.momentum * velocity[0] + grad
+    return c.learning_rate * (grad + c.momentum * velocity[0])
+
+
+def epsilon_inside_sqrt(self, key, grad):
+    c = self.config
+    m, v = self.state.setdefault(key, [np.zeros_like(grad), np.zeros_like(grad)])
+    m[:] = c.beta1 * m + (1 - c.beta1) * grad
+    v[:] = c.beta2 * v + (1 - c.beta2) * grad**2
+    m_hat, v_hat = m / (1 - c.beta1**self.step), v / (1 - c.beta2**self.step)
+    return c.learning_rate * m_hat / np.sqrt(v_hat + c.epsilon)
+
+
+@pytest.mark.parametrize(
+    ("spec", "update"),
+    [("mlp", dampened_momentum), ("mlp", nesterov), ("kitchen", epsilon_inside_sqrt)],
+    ids=["momentum_dampening", "nesterov", "adam_epsilon_inside_sqrt"],
+)
+def test_a_wrong_optimizer_fails_the_training_checks(tmp_path: Path, monkeypatch, spec, update):
+    workload = load_workload(spec if spec == "mlp" else str(SPECS / f"{spec}.yaml"))
+    write_reference(workload, tmp_path / "ref.npz")
+    ref = load_reference(str(tmp_path / "ref.npz"))
+    monkeypatch.setattr(reference._Optimizer, "_update", update)
+    found = verdicts(workload, ref, ref["weights"])
+    assert found["forward"] and found["grads"]  # the model is right, the optimizer is not
+    assert not found["params"], found
