@@ -80,3 +80,33 @@ def test_selfcheck_measures_both_loops_on_the_same_cpus():
 def test_selfcheck_names_a_loop_that_cannot_run(tmp_path):
     (row,) = Selfcheck(tmp_path / "no-home", fair(2), 1, 2).run(["mxnet"], ["eager"])
     assert row.error is not None and "dlarena envs create mxnet" in row.error
+
+
+def test_runs_compare_cell_by_cell_and_refuse_other_environments(store, fast):
+    from dlarena.errors import DlarenaError
+    from dlarena.measure.compare import compare_runs
+
+    cells = mlp_cells(["onnxruntime"], ["infer"])
+    protocol = dataclasses.replace(fast, blocks=4)
+    first, second = (run_matrix(store, cells, protocol, HOME, {}, print) for _ in range(2))
+    rows, geomean = compare_runs(store.cells(first, raw=True), store.cells(second, raw=True))
+    (row,) = rows
+    assert row.key == "mlp/onnxruntime/eager/infer" and geomean == pytest.approx(
+        row.comparison.ratio
+    )
+    assert row.comparison.verdict in ("faster", "slower", "no significant difference")
+    narrow = run_matrix(store, cells, dataclasses.replace(protocol, threads=1), HOME, {}, print)
+    with pytest.raises(DlarenaError, match="CPUs allowed 2 vs 1.*pass --force"):
+        compare_runs(store.cells(first, raw=True), store.cells(narrow, raw=True))
+    assert compare_runs(store.cells(first, raw=True), store.cells(narrow, raw=True), force=True)[0]
+
+
+def test_each_cell_reads_its_utilization_against_the_runs_gemm_peak(store, fast):
+    run_id = run_matrix(store, mlp_cells(["onnxruntime"], ["infer"]), fast, HOME, {}, print)
+    peak = store.run_info(run_id)["config"]["peak_gflops"]
+    (cell,) = store.cells(run_id)
+    assert peak > 0 and cell.summary is not None
+    assert cell.summary.gflops == pytest.approx(
+        21_217_920 * cell.samples_per_s / 64 / 1e9
+    )  # the spec's FLOPs per inference step at batch 64, times steps per second
+    assert cell.summary.peak_fraction == pytest.approx(cell.summary.gflops / peak)

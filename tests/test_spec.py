@@ -100,3 +100,19 @@ def test_reference_training_lowers_the_loss() -> None:
     x, y = synthetic_batch(workload)
     trace = reference.train_trace(workload, canonical_weights(workload), x, y, steps=5)
     assert trace["losses"][-1] < trace["losses"][0]
+
+
+def test_flops_per_layer_match_hand_counts() -> None:
+    from dlarena.spec.flops import forward_flops, step_flops
+
+    mlp, cnn = load_workload("mlp"), load_workload("cnn")
+    counted = forward_flops(mlp)
+    assert counted["fc1"] == 256 * (2 * 256 + 1)  # 256 outputs, 256 multiply-adds and a bias
+    assert counted["act1"] == 256 and counted["logits"] == 10 * (2 * 128 + 1)
+    assert forward_flops(cnn)["stem"] == 32 * 32 * 16 * 2 * 3 * 3 * 3  # no bias
+    assert forward_flops(cnn)["b2_conv1"] == 8 * 8 * 32 * 2 * 3 * 3 * 16  # 16x16 in, stride 2
+    assert forward_flops(cnn)["pool"] == 16 * 16 * 16 * 4
+    forward = sum(counted.values()) * mlp.batch_size
+    assert step_flops(mlp, "infer") == forward
+    parameters = 256 * 256 + 256 + 256 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
+    assert step_flops(mlp, "train") == 3 * forward + 4 * parameters

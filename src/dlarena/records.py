@@ -21,6 +21,7 @@ Record history (each class's VERSION):
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 2
@@ -94,6 +95,8 @@ class TimingSummary:
     block_cv: float = 0.0  # block-to-block coefficient of variation
     process_cv: float = 0.0  # of the per-process medians
     latency: tuple[Latency, ...] = ()
+    gflops: float = 0.0  # achieved: the spec's FLOPs per step x steps per second
+    peak_fraction: float | None = None  # of the run's float32 GEMM peak on the same CPUs
 
     def latency_at(self, batch_size: int) -> Latency | None:
         return next((lat for lat in self.latency if lat.batch_size == batch_size), None)
@@ -252,6 +255,11 @@ class CellResult:
     @property
     def label(self) -> str:
         return f"{self.workload}/{self.runtime}/{self.tier}/{self.mode}"
+
+    @property
+    def batch_size(self) -> int | None:
+        """The batch the cell measured, from its stored spec (None for cells stored before 3)."""
+        return int(json.loads(self.spec)["batch_size"]) if self.spec else None
 
     @property
     def warning_codes(self) -> tuple[str, ...]:

@@ -154,13 +154,14 @@ def run(task: WorkerTask) -> None:
 
     emit("progress", phase="warmup")
     warmup = timing.warm_up(call, adapter.sync, batches, task.warmup)
+    keep_all = not training
     steps = timing.calibrate(
-        call, adapter.sync, batches, task.min_block_s, task.min_block_steps, not training
+        call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all
     )
+    timing.block(call, adapter.sync, batches, steps, keep_all)  # a full block, untimed: steady
     emit("progress", phase="measure")
     before = machine.snapshot()
     with machine.RssSampler() as rss:
-        keep_all = not training
         blocks = tuple(
             Block(task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all))
             for _ in range(task.blocks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.markup import escape
 
 # Importing a command group registers its commands on the shared app.
-from dlarena.cli import bench, decision, envs, evidence, selfcheck  # noqa: F401
+from dlarena.cli import bench, compare, decision, envs, evidence, selfcheck  # noqa: F401
 from dlarena.cli.common import app, err
 from dlarena.errors import DlarenaError
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dlarena.codec import encode
@@ -21,6 +20,7 @@ SUMMARY_COLUMNS = (
     "p50_ms",
     "p99_ms",
     "p50_b1_ms",
+    "pct_peak",
     "first_call_s",
     "warnings",
 )
@@ -34,7 +34,7 @@ def parity_verdict(cell: CellResult) -> str:
 
 def cell_row(cell: CellResult) -> dict[str, Any]:
     s, env, phases = cell.summary, cell.environment, cell.phases
-    batch = s.latency_at(json.loads(cell.spec)["batch_size"]) if s and cell.spec else None
+    batch = s.latency_at(cell.batch_size) if s and cell.batch_size else None
     single = s.latency_at(1) if s else None
     return {
         "cell_id": cell.id,
@@ -70,6 +70,8 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "p90_ms": batch.p90_ms if batch else None,
         "p99_ms": batch.p99_ms if batch else None,
         "p50_b1_ms": single.p50_ms if single else None,
+        "gflops": s.gflops if s else None,
+        "pct_peak": 100 * s.peak_fraction if s and s.peak_fraction is not None else None,
         "p99_b1_ms": single.p99_ms if single else None,
         "warnings": ", ".join(dict.fromkeys(cell.warning_codes)) or None,
         "warning_details": list(cell.warnings),

@@ -107,7 +107,16 @@ def _worst(checks: tuple[ParityCheck, ...]) -> tuple[ParityCheck, ...]:
     return tuple(worst.values())
 
 
-def merge(earlier: CellResult | None, part: CellResult, batch_size: int) -> CellResult:
+@dataclasses.dataclass(frozen=True)
+class Yardstick:
+    """What a cell's throughput is read against: its batch, FLOPs per step, the machine's peak."""
+
+    batch_size: int
+    flops_per_step: int = 0
+    peak_gflops: float | None = None
+
+
+def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) -> CellResult:
     """The cell over every process so far: blocks pooled, worst parity, first phases."""
     if earlier is None:
         merged = part
@@ -130,8 +139,12 @@ def merge(earlier: CellResult | None, part: CellResult, batch_size: int) -> Cell
         )
     if merged.status != "ok" or not merged.blocks:
         return merged
-    latency = _pooled(merged.latency)
-    summary = summarize(merged.blocks, batch_size, latency)
+    summary = summarize(merged.blocks, yardstick.batch_size, _pooled(merged.latency))
+    gflops = yardstick.flops_per_step * summary.samples_per_s / yardstick.batch_size / 1e9
+    peak = yardstick.peak_gflops
+    summary = dataclasses.replace(
+        summary, gflops=gflops, peak_fraction=gflops / peak if peak else None
+    )
     warnings = stability_warnings(summary, merged.blocks)
     warnings += [w for load in merged.load if (w := machine.busy_warning(load))][:1]
     return dataclasses.replace(merged, summary=summary, warnings=tuple(warnings))

@@ -14,11 +14,13 @@ from typing import Any
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
+from dlarena.measure.peak import probe as probe_peak
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
-from dlarena.runner.cell import Cell, OnPhase, merge, run_process, task_for
+from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, run_process, task_for
 from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.reference import write_reference
+from dlarena.spec.flops import step_flops
 from dlarena.spec.model import Workload
 from dlarena.store import Store
 
@@ -136,7 +138,8 @@ class _Run:
             return threads.fair(self.protocol.threads)
 
         def trial(setting: Threading) -> float | None:
-            result = merge(None, self.process(cell, setting, 0, **SWEEP), cell.workload.batch_size)
+            yardstick = Yardstick(cell.workload.batch_size)
+            result = merge(None, self.process(cell, setting, 0, **SWEEP), yardstick)
             return result.samples_per_s if result.ranked else None
 
         return threads.tune(cell.runtime, self.protocol.threads, trial)
@@ -158,10 +161,12 @@ def run_matrix(
     one file per spec content hash (same-named specs never share one).
     """
     sha = git_sha()
+    peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
     config = {
         "protocol": dataclasses.asdict(protocol),
         "cells": [c.label for c in cells],
         "env_overrides": env_overrides,
+        "peak_gflops": peak,
     }
     run = _Run(store, store.start_run(config, sha), protocol, home, env_overrides, on_phase)
     results: dict[int, CellResult] = {}
@@ -179,7 +184,10 @@ def run_matrix(
                     part,
                     environment=dataclasses.replace(part.environment, dlarena_git_sha=sha),
                 )
-                merged = merge(results.get(i), part, cell.workload.batch_size)
+                yardstick = Yardstick(
+                    cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak
+                )
+                merged = merge(results.get(i), part, yardstick)
                 warnings = tuple(dict.fromkeys(merged.warnings + run.parity_warnings(cell)))
                 results[i] = dataclasses.replace(merged, warnings=warnings)
                 cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))

@@ -18,7 +18,7 @@ from dlarena.errors import FrameworkUnavailable
 from dlarena.measure.stats import Comparison, compare_throughput
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
-from dlarena.runner.cell import Cell, merge, run_process, task_for
+from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
 from dlarena.runner.launcher import pin_cpus, worker_env
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
@@ -87,7 +87,8 @@ class Selfcheck:
             for side in ("dlarena", "hand") if index % 2 == 0 else ("hand", "dlarena"):
                 self.on_progress(f"{runtime}/{tier} round {index + 1}: {side}")
                 if side == "dlarena":
-                    ours = merge(ours, self._dlarena(cell, reference, index), workload.batch_size)
+                    part = self._dlarena(cell, reference, index)
+                    ours = merge(ours, part, Yardstick(workload.batch_size))
                     if ours.status != "ok":
                         raise FrameworkUnavailable(f"{cell.label}: {ours.reason}")
                 else:

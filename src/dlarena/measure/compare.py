@@ -1,0 +1,80 @@
+"""Two runs cell by cell: throughput ratio with its CI and a Mann-Whitney test, and whether the
+runs may be compared at all (the same software on the same machine)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from dlarena.errors import DlarenaError
+from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
+from dlarena.records import CellResult
+
+# What must match for two cells' figures to be comparable; each names where it is recorded.
+_CHECKED = {
+    "framework version": lambda c: c.environment.framework_version,
+    "device": lambda c: c.environment.setup.device if c.environment.setup else None,
+    "python": lambda c: c.environment.python,
+    "numpy": lambda c: c.environment.numpy,
+    "CPU model": lambda c: c.environment.cpu_model,
+    "CPUs allowed": lambda c: len(c.environment.affinity),
+    "thread settings": lambda c: c.threading.label if c.threading else None,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CellComparison:
+    key: str  # workload/runtime/tier/mode
+    comparison: Comparison  # run B over run A
+
+
+def key_of(cell: CellResult) -> tuple[str, str, str, str, str]:
+    return (cell.spec_hash or cell.workload, cell.runtime, cell.tier, cell.mode, cell.label)
+
+
+def differences(a: Sequence[CellResult], b: Sequence[CellResult]) -> list[str]:
+    """Each environment field that differs between matching cells, named with both values."""
+    found = []
+    ours = {key_of(c)[:4]: c for c in a}
+    for cell in b:
+        other = ours.get(key_of(cell)[:4])
+        if other is None:
+            continue
+        for name, read in _CHECKED.items():
+            if read(other) != read(cell):
+                found.append(f"{cell.label}: {name} {read(other)} vs {read(cell)}")
+    return found
+
+
+def compare_runs(
+    a: Sequence[CellResult], b: Sequence[CellResult], force: bool = False
+) -> tuple[list[CellComparison], float | None]:
+    """Per matching ranked cell, B's throughput over A's; and their geometric mean."""
+    different = differences(a, b)
+    if different and not force:
+        shown = "; ".join(different[:5]) + (
+            f"; and {len(different) - 5} more" if len(different) > 5 else ""
+        )
+        raise DlarenaError(
+            f"the runs were measured in different environments ({shown}); "
+            "compare like with like, or pass --force to compare anyway"
+        )
+    ours = {key_of(c)[:4]: c for c in a if c.ranked}
+    rows = []
+    for cell in b:
+        other = ours.get(key_of(cell)[:4])
+        batch = cell.batch_size
+        if other is None or not cell.ranked or batch is None:
+            continue
+        rows.append(
+            CellComparison(
+                cell.label,
+                compare_throughput(
+                    block_throughputs(cell.blocks, batch), block_throughputs(other.blocks, batch)
+                ),
+            )
+        )
+    ratios = [r.comparison.ratio for r in rows if r.comparison.ratio > 0]
+    geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
+    return rows, geomean
