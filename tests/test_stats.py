@@ -72,3 +72,15 @@ def test_a_faster_claim_needs_a_significant_difference() -> None:
     same = compare_throughput(rng.normal(100, 2, 30), rng.normal(100, 2, 30))
     assert same.verdict == "no significant difference"
     assert same.claim("jax", "torch").startswith("jax vs torch: no significant difference")
+
+
+def test_one_slow_worker_process_in_three_moves_nothing() -> None:
+    steady = blocks(1.0, 1.0, 1.0) + blocks(1.0, 1.0, 1.0, process=1)
+    slow = blocks(1.5, 1.5, 1.5, process=2)  # the whole process landed badly
+    summary = summarize(steady + slow, batch_size=64)
+    assert summary.median_ms == pytest.approx(1.0) and summary.processes == 3
+    assert summary.ci_low_ms <= summary.median_ms <= summary.ci_high_ms
+    assert any(
+        w.startswith("unstable: process-to-process")
+        for w in stability_warnings(summary, steady + slow)
+    )

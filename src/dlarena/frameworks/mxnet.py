@@ -1,4 +1,5 @@
-"""Apache MXNet: a Gluon HybridBlock over the spec's layer graph and a Gluon Trainer;
+"""Apache MXNet: Gluon HybridSequential for a chain (else a HybridBlock over the spec's graph)
+and a Gluon Trainer;
 'compiled' is hybridize(static_alloc=True, static_shape=True). Runs on numpy 1.23."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""PyTorch: an nn.Module walking the spec's layer graph; 'compiled' is torch.compile."""
+"""PyTorch: nn.Sequential for a chain of layers, else an nn.Module walking the spec's graph;
+'compiled' is torch.compile."""
 
 from __future__ import annotations
 

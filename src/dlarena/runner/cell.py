@@ -85,7 +85,10 @@ def run_process(
     )
 
 
-def task_for(cell: Cell, threading: Threading, reference: Path, process: int, **protocol: Any):
+def task_for(
+    cell: Cell, threading: Threading, reference: Path, process: int, **protocol: Any
+) -> WorkerTask:
+    """The task of one worker process of the cell."""
     return WorkerTask(
         module=RUNTIMES[cell.runtime].module,
         workload=cell.workload.to_dict(),

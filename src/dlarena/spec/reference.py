@@ -66,13 +66,9 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 
 
 def train_trace(
-    workload: Workload,
-    weights: Arrays,
-    x: np.ndarray,
-    y: np.ndarray,
-    steps: int,
+    workload: Workload, weights: Arrays, x: np.ndarray, y: np.ndarray, steps: int,
     observe: Observer | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Losses of `steps` optimizer steps, the first step's gradients and the final parameters."""
     params = {k: v.astype(np.float64) for k, v in weights.items()}
     optimizer = _Optimizer(workload)

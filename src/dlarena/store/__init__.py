@@ -1,4 +1,4 @@
-"""The SQLite store: runs, cells (typed records), parity checks, timing samples, evidence.
+"""The SQLite store: runs, cells (typed records), parity, timing blocks, latencies, evidence.
 
 The schema and its history are in `store/schema.py`; every write is its own transaction.
 """
