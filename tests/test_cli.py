@@ -93,7 +93,7 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert "plotly" in page and "onnxruntime" in page and "Speed Score" in page
     assert "| mxnet |" in (out / "summary.md").read_text()  # the decision table
     assert (
-        "| mlp | onnxruntime | eager | infer | fair 2x1 on 2 cpus | ok | pass |"
+        "| mlp | onnxruntime | onnx | eager | infer | fair 2x1 on 2 cpus | ok | pass |"
         in (out / "summary.md").read_text()
     )
 

@@ -36,6 +36,7 @@ def test_each_cell_pools_its_processes_and_inference_cells_carry_latency(store, 
         assert [lat.batch_size for lat in cell.summary.latency] == [1, 64]
         assert cell.summary.latency[0].p50_ms > 0 and cell.memory and cell.memory.peak_rss_mb > 0
         assert cell.threading is not None and cell.threading.label == "fair 2x1 on 2 cpus"
+        assert cell.api == {"onnxruntime": "onnx", "torch": "nn.Module"}[cell.runtime]
         assert cell.environment.affinity == budget_cpus(2)
         assert ("OMP_NUM_THREADS", "2") in cell.environment.speed_env
 

@@ -43,6 +43,7 @@ def a_cell(runtime: str, passed: bool = True, blocks: tuple = BLOCKS):
         status="ok",
         spec=MLP.canonical_json(),
         spec_hash=MLP.content_hash,
+        api="nn.Module",
         env_name="main",
         environment=Environment(setup=Setup("1.0", "cpu", 2, 1), threads=2),
         phases=Phases(import_s=1.5, warmup_s=(0.1, 0.2)),
@@ -176,7 +177,7 @@ def test_a_schema_2_store_migrates_and_its_cells_read_as_records(tmp_path: Path)
     assert ok.environment.setup == Setup("2.13.0", "cpu", 2, 1)
     assert ok.environment.python == "3.11.7" and ok.environment.framework_version == "2.13.0"
     assert ok.summary is not None and ok.summary.samples_per_s == 32000.0 and ok.ranked
-    assert ok.threading is None and ok.warnings == () and ok.memory is None
+    assert ok.threading is None and ok.warnings == () and ok.memory is None and ok.api is None
     assert ok.phases.warmup_s == (0.1,) and ok.spec is None and ok.spec_hash is None
     assert failed.summary is None and failed.environment.setup is None and not failed.ranked
 

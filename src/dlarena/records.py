@@ -220,6 +220,7 @@ class CellResult:
     status: str  # ok | failed
     spec: str | None = None  # the workload spec, canonical JSON
     spec_hash: str | None = None
+    api: str | None = None  # the API level the adapter is written in: nn.Module, keras3, ...
     env_name: str | None = None
     reason: str | None = None
     exit_code: int | None = None

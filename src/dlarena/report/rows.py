@@ -10,6 +10,7 @@ from dlarena.records import CellResult
 SUMMARY_COLUMNS = (
     "workload",
     "runtime",
+    "api",
     "tier",
     "mode",
     "threads",
@@ -42,6 +43,7 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "workload": cell.workload,
         "spec_hash": cell.spec_hash,
         "runtime": cell.runtime,
+        "api": cell.api,
         "tier": cell.tier,
         "mode": cell.mode,
         "status": cell.status,

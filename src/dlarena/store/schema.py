@@ -6,7 +6,7 @@ Schema history:
   3 - cells.spec (the workload spec, canonical JSON) and cells.spec_hash; the JSON columns hold
       versioned records (dlarena.records): environment nests the framework setup, a cell that
       never measured has summary NULL. Cells stored before 3 keep spec NULL: their spec is lost.
-  4 - cells.threading, warnings, load, memory (JSON records); blocks (steps and seconds of each
+  4 - cells.api, threading, warnings, load, memory (JSON records); blocks (steps and seconds of each
       timed block, per worker process) and latency (per-call seconds per batch size) replace
       samples for new cells. A cell is rewritten after each of its worker processes.
 Each migration is applied once, in order, inside a transaction.
@@ -94,6 +94,7 @@ MIGRATIONS = (
     ALTER TABLE cells ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE cells ADD COLUMN load TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE cells ADD COLUMN memory TEXT;
+    ALTER TABLE cells ADD COLUMN api TEXT;
     CREATE TABLE blocks (
         cell_id INTEGER NOT NULL REFERENCES cells(id),
         process INTEGER NOT NULL,
