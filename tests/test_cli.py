@@ -219,3 +219,14 @@ def test_weight_flags_move_the_score_and_bad_ones_are_named(tmp_path: Path) -> N
     assert only_maturity["ranking"][0] == {"framework": "tensorflow", "speed_score": 9.8}
     bad = dlarena("score", "--weight", "performance=lots", "--store", store)
     assert bad.returncode == 2 and "'lots' is not a number" in bad.stderr
+
+
+def test_selfcheck_names_what_it_has_no_loop_for() -> None:
+    result = dlarena("selfcheck", "--runtime", "onnxruntime")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "selfcheck has no runtime 'onnxruntime'; choose from torch, tensorflow" in result.stderr
+
+
+def test_compare_names_a_run_that_is_not_there(tmp_path: Path) -> None:
+    result = dlarena("compare", "1", "2", "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 2 and "run 1 is not in" in result.stderr

@@ -32,9 +32,12 @@ def selfcheck(
     from dlarena.runner.threads import fair
     from dlarena.selfcheck.run import LOOPS, Selfcheck
 
-    unknown = [r for r in runtime if r not in LOOPS] + [t for t in tier if t not in TIERS]
-    if unknown:
-        raise DlarenaError(f"selfcheck has no loop for '{unknown[0]}'; choose from {LOOPS}")
+    for values, known, kind in ((runtime, LOOPS, "runtime"), (tier, TIERS, "tier")):
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise DlarenaError(
+                f"selfcheck has no {kind} '{unknown[0]}'; choose from {', '.join(known)}"
+            )
     threading = fair(threads or len(os.sched_getaffinity(0)))
     with err.status("selfcheck") as status:
         check = Selfcheck(envs.dlarena_home(), threading, rounds, blocks, on_progress=status.update)
