@@ -132,7 +132,7 @@ def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, 
     for size in sorted({1, len(ref["x"])}):
         batch = adapter.prepare(ref["x"][:size], ref["y"][:size])
         call = functools.partial(adapter.infer, batch)
-        timing.warm_up(lambda b: adapter.infer(b), adapter.sync, [batch], task.warmup)
+        timing.warm_up(adapter.infer, adapter.sync, [batch], task.warmup)
         out.append((size, tuple(timing.latencies(call, adapter.sync, task.latency_s))))
     return out
 
