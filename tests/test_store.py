@@ -79,8 +79,8 @@ def test_a_file_that_is_not_sqlite_gets_a_clear_error(tmp_path: Path) -> None:
 def test_cells_round_trip_with_parity_and_samples(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = store.start_run({"cells": []}, git_sha="abc123")
-    store.add_cell(run_id, a_cell("torch"))
-    store.add_cell(run_id, a_cell("jax", passed=False))
+    store.save_cell(run_id, a_cell("torch"))
+    store.save_cell(run_id, a_cell("jax", passed=False))
     torch_cell, jax_cell = store.cells(run_id)
     assert torch_cell.ranked and not jax_cell.ranked
     assert jax_cell.parity[0].max_rel == 1e-7 and jax_cell.parity_passed is False
@@ -104,7 +104,7 @@ def test_a_cell_rewritten_after_each_process_keeps_its_id_and_one_copy(tmp_path:
 def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = store.start_run({"cells": []}, git_sha=None)
-    store.add_cell(run_id, a_cell("torch"))
+    store.save_cell(run_id, a_cell("torch"))
     del store  # the process dies here: no finish_run, no close
     reopened = Store(tmp_path / "s.sqlite")
     assert reopened.run_info(run_id)["status"] == "running"
@@ -114,14 +114,14 @@ def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) ->
 def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     run_id = store.start_run({"cells": []}, git_sha=None)
-    store.add_cell(run_id, a_cell("torch"))
+    store.save_cell(run_id, a_cell("torch"))
     # A page limit makes SQLite answer as it does on a full disk.
     store.db.execute(
         f"PRAGMA max_page_count = {store.db.execute('PRAGMA page_count').fetchone()[0]}"
     )
     big = a_cell("jax", blocks=(Block(0, 1, 0.001),) * 50_000)
     with pytest.raises(DlarenaError, match="could not write to the store .* free disk space"):
-        store.add_cell(run_id, big)
+        store.save_cell(run_id, big)
     assert [c.runtime for c in store.cells(run_id)] == ["torch"]
 
 

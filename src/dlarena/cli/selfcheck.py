@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -29,7 +28,7 @@ def selfcheck(
     """Train the mlp with dlarena and with a hand-written loop per framework and tier, in the
     same session and CPUs; overhead_ratio = hand-written / dlarena throughput (1.0: none)."""
     from dlarena.errors import DlarenaError
-    from dlarena.runner.threads import fair
+    from dlarena.runner.threads import all_cpus, fair
     from dlarena.selfcheck.run import LOOPS, Selfcheck
 
     for values, known, kind in ((runtime, LOOPS, "runtime"), (tier, TIERS, "tier")):
@@ -38,7 +37,7 @@ def selfcheck(
             raise DlarenaError(
                 f"selfcheck has no {kind} '{unknown[0]}'; choose from {', '.join(known)}"
             )
-    threading = fair(threads or len(os.sched_getaffinity(0)))
+    threading = fair(threads or all_cpus())
     with err.status("selfcheck") as status:
         check = Selfcheck(envs.dlarena_home(), threading, rounds, blocks, on_progress=status.update)
         rows = check.run(runtime, tier)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import threading
 import time
 from pathlib import Path
 
@@ -102,8 +103,6 @@ class RssSampler:
     """Peak resident set size of this process, sampled by a daemon thread every `period_s`."""
 
     def __init__(self, period_s: float = 0.05):
-        import threading
-
         self.peak_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(period_s,), daemon=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from dlarena.runner import threads
 from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, run_process, task_for
 from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.reference import write_reference
+from dlarena.runner.threads import all_cpus
 from dlarena.spec.flops import step_flops
 from dlarena.spec.model import Workload
 from dlarena.store import Store
@@ -31,7 +31,7 @@ __all__ = ["PROFILES", "Cell", "Protocol", "plan", "run_matrix", "write_referenc
 class Protocol:
     """How each cell is measured; the same for every framework."""
 
-    threads: int = len(os.sched_getaffinity(0))
+    threads: int = dataclasses.field(default_factory=all_cpus)
     threading: str = "fair"  # fair | tuned
     processes: int = 3  # worker processes per cell, in rounds across the matrix
     warmup: int = 5

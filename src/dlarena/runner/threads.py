@@ -12,6 +12,11 @@ from dlarena.records import Threading
 POLICIES = ("fair", "tuned")
 
 
+def all_cpus() -> int:
+    """How many CPUs this process may use: the default CPU budget of every worker."""
+    return len(os.sched_getaffinity(0))
+
+
 def budget_cpus(threads: int) -> tuple[int, ...]:
     """The first `threads` CPUs this process may use: every worker's CPU budget."""
     allowed = sorted(os.sched_getaffinity(0))

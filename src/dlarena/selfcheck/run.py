@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from dlarena.errors import FrameworkUnavailable
-from dlarena.measure.stats import Comparison, compare_throughput
+from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
@@ -104,13 +105,13 @@ class Selfcheck:
                     seconds = run_hand_loop(python, runtime, task, self.threading, self.timeout_s)
                     hand += [workload.batch_size * steps / s for s in seconds]
         assert ours is not None
-        theirs = [workload.batch_size / b.step_s for b in ours.blocks]
+        theirs = block_throughputs(ours.blocks, workload.batch_size)
         comparison = compare_throughput(hand, theirs)
         return SelfcheckRow(
             runtime,
             tier,
             ours.samples_per_s,
-            sorted(hand)[len(hand) // 2],
+            statistics.median(hand),
             comparison,
             self.threading.label,
         )

@@ -89,9 +89,6 @@ class Store:
                 "every cell finished before this one is kept"
             ) from exc
 
-    def add_cell(self, run_id: int, cell: CellResult) -> int:
-        return self.save_cell(run_id, cell)
-
     def _delete_cell(self, cell_id: int) -> None:
         for table in ("parity", "samples", "blocks", "latency"):
             self.db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell_id,))
@@ -249,9 +246,3 @@ class Store:
             "ORDER BY collected_at"
         ).fetchall()
         return [Figure(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
-
-    def samples(self, cell_id: int) -> list[list[float]]:
-        rows = self.db.execute(
-            "SELECT seconds FROM samples WHERE cell_id = ? ORDER BY repeat", (cell_id,)
-        ).fetchall()
-        return [json.loads(r[0]) for r in rows]
