@@ -100,6 +100,7 @@ def test_performance_is_the_geometric_mean_relative_to_the_best_over_parity_pass
         cell(4, "jax", "cnn", "train", "compiled", 25.0),
         cell(5, "mxnet", "cnn", "train", "compiled", 999.0, passed=False),  # never counts
         cell(6, "onnxruntime", "cnn", "infer", "compiled", 1e6),  # not a framework
+        cell(8, "jax-raw", "mlp", "train", "compiled", 1e6),  # an API variant, not a framework
         cell(7, "torch", "cnn", "train", "eager", 1.0),
     ]  # tier not chosen
     ratios = performance_ratios(cells, Profile())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dlarena.frameworks import RUNTIMES
+from dlarena.measure.compare import api_tax
 from dlarena.measure.stats import (
     UNSTABLE_CV,
     compare_throughput,
@@ -12,7 +14,8 @@ from dlarena.measure.stats import (
     stability_warnings,
     summarize,
 )
-from dlarena.records import Block
+from dlarena.records import Block, CellResult, ParityCheck
+from dlarena.spec.loader import load_workload
 
 
 def test_median_ci_picks_the_binomial_order_statistics() -> None:
@@ -84,3 +87,36 @@ def test_one_slow_worker_process_in_three_moves_nothing() -> None:
         w.startswith("unstable: process-to-process")
         for w in stability_warnings(summary, steady + slow)
     )
+
+
+def variant_cell(runtime: str, step_ms: float, passed: bool = True) -> CellResult:
+    workload = load_workload("mlp")
+    steps = blocks(*(step_ms * (1 + 0.01 * i) for i in range(6)))
+    return CellResult(
+        workload="mlp",
+        runtime=runtime,
+        tier="compiled",
+        mode="train",
+        status="ok",
+        spec=workload.canonical_json(),
+        spec_hash=workload.content_hash,
+        api=RUNTIMES[runtime].api,
+        parity=(ParityCheck("loss", 0.0, 0.0, 1e-5, passed),),
+        summary=summarize(steps, workload.batch_size, []),
+        blocks=tuple(steps),
+    )
+
+
+def test_api_tax_pairs_each_raw_variant_with_its_library_cell_in_the_same_run() -> None:
+    cells = [
+        variant_cell("jax", 2.0),
+        variant_cell("jax-raw", 1.0),  # twice as fast: the library costs half the speed
+        variant_cell("tensorflow-raw", 1.0),  # no Keras cell to set it against
+        variant_cell("torch", 1.0),  # not a variant
+    ]
+    (row,) = api_tax(cells)
+    assert (row["raw"], row["library"]) == ("jax-raw (jax.numpy)", "jax (flax.linen)")
+    assert row["raw_over_library"] == pytest.approx(2.0, rel=0.01)
+    assert row["verdict"] == "faster" and row["p_value"] < 0.05
+    # A raw cell that failed parity is never set against anything.
+    assert api_tax([variant_cell("jax", 2.0), variant_cell("jax-raw", 1.0, passed=False)]) == []

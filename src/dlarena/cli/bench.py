@@ -24,9 +24,9 @@ from dlarena.cli.common import (
     run_id_of,
 )
 from dlarena.errors import DlarenaError
-from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.records import CellResult
-from dlarena.report.rows import SUMMARY_COLUMNS, cell_row, fmt
+from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, cell_row, fmt
 from dlarena.runner import envs
 from dlarena.store import Store
 
@@ -42,7 +42,10 @@ def bench(
         "mlp",
         "cnn",
     ],
-    runtime: Annotated[list[str], typer.Option(help="runtimes to run")] = list(RUNTIMES),
+    runtime: Annotated[
+        list[str],
+        typer.Option(help="runtimes to run; add tensorflow-raw or jax-raw for the raw-op APIs"),
+    ] = list(DEFAULT_RUNTIMES),
     tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
     mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
     quick: Annotated[
@@ -125,11 +128,17 @@ def bench_protocol(
 
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
-    rows = [cell_row(c) for c in db.cells(run_id)]
+    from dlarena.measure.compare import api_tax
+
+    cells = db.cells(run_id, raw=True)
+    rows, tax = [cell_row(c) for c in cells], api_tax(cells)
     if format == Format.json:
-        emit_json({"run": db.run_info(run_id), "cells": rows})
+        emit_json({"run": db.run_info(run_id), "cells": rows, "api_level": tax})
         return
     print_table(title, SUMMARY_COLUMNS, ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows))
+    if tax:
+        rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
+        print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)
 
 
 def _parity_cells(cell: CellResult) -> list[str]:
@@ -170,18 +179,19 @@ def report(
     format: FormatOpt = Format.table,
 ) -> None:
     """Write the HTML report (with plots) and a Markdown summary of a run."""
+    from dlarena.measure.compare import api_tax
     from dlarena.report.decision import decision_rows
     from dlarena.report.html import write_html, write_markdown
 
     db = open_store(store)
     run_id = run_id_of(db, run)
-    cells = db.cells(run_id)
+    cells = db.cells(run_id, raw=True)
     info, rows = db.run_info(run_id), [cell_row(c) for c in cells]
-    decision = decision_rows(db, run_id, cells)
+    decision, tax = decision_rows(db, run_id, cells), api_tax(cells)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
-    write_html(html_path, info, rows, decision)
-    write_markdown(md_path, info, rows, decision)
+    write_html(html_path, info, rows, decision, tax)
+    write_markdown(md_path, info, rows, decision, tax)
     if format == Format.json:
         emit_json(
             {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}

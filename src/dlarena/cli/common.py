@@ -23,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-out = Console()
+# Piped or redirected output is printed whole: a table is never cut to a terminal's width.
+out = Console() if sys.stdout.isatty() else Console(width=100_000)
 
 
 class Format(StrEnum):

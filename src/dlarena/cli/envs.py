@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
-from dlarena.frameworks import RUNTIMES
+from dlarena.frameworks import DEFAULT_RUNTIMES
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
 
@@ -69,9 +69,9 @@ def envs_check(format: FormatOpt = Format.table) -> None:
         return
     print_table(
         "runtime versions per environment",
-        ("env", *RUNTIMES),
+        ("env", *DEFAULT_RUNTIMES),
         (
-            [name, *(fmt(versions.get(r)) if versions else "not created" for r in RUNTIMES)]
+            [name, *(fmt(versions.get(r)) if versions else "not created" for r in DEFAULT_RUNTIMES)]
             for name, versions in result.items()
         ),
     )

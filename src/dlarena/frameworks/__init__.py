@@ -27,6 +27,9 @@ class Runtime:
     # What `--threading tuned` sweeps: intra/inter-op pools, or only the CPUs allowed (a
     # runtime that sizes its pools from OMP_NUM_THREADS or from its affinity).
     thread_knobs: tuple[str, ...] = ("intra", "inter")
+    # An API variant of another runtime (its raw ops beside its layer library): measured on
+    # request, never part of the decision, shown beside the runtime it varies.
+    variant_of: str | None = None
     repo: str | None = None  # GitHub owner/name, for the evidence collectors
     package: str | None = None  # PyPI package, for the evidence collectors
 
@@ -62,6 +65,16 @@ RUNTIMES: dict[str, Runtime] = {
             package="tensorflow",
         ),
         Runtime(
+            name="tensorflow-raw",
+            display="TensorFlow (tf ops)",
+            module="dlarena.frameworks.tensorflow_raw",
+            framework_module="tensorflow",
+            distribution="tensorflow-cpu",
+            api="tf ops",
+            compiled_as="tf.function(jit_compile=True)",
+            variant_of="tensorflow",
+        ),
+        Runtime(
             name="jax",
             display="JAX",
             module="dlarena.frameworks.jax",
@@ -72,6 +85,17 @@ RUNTIMES: dict[str, Runtime] = {
             thread_knobs=("cpus",),
             repo="jax-ml/jax",
             package="jax",
+        ),
+        Runtime(
+            name="jax-raw",
+            display="JAX (jax.numpy)",
+            module="dlarena.frameworks.jax_raw",
+            framework_module="jax",
+            distribution="jax",
+            api="jax.numpy",
+            compiled_as="jax.jit",
+            thread_knobs=("cpus",),
+            variant_of="jax",
         ),
         Runtime(
             name="mxnet",
@@ -99,5 +123,7 @@ RUNTIMES: dict[str, Runtime] = {
     )
 }
 
+# What `bench` runs unless told: every runtime but the API variants.
+DEFAULT_RUNTIMES: tuple[str, ...] = tuple(n for n, r in RUNTIMES.items() if r.variant_of is None)
 # The frameworks the decision compares (ONNX Runtime is measured, never recommended).
 FRAMEWORKS: tuple[str, ...] = tuple(name for name, r in RUNTIMES.items() if r.compared)

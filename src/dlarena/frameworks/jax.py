@@ -4,8 +4,8 @@ Why linen and not NNX, the API new Flax code is written in: the compiled tier he
 one pure step function (parameters, optimizer state and batch in; new ones out), which is what
 linen gives directly and what the hand-written selfcheck loop does too. With NNX the same step
 needs nnx.jit (or nnx.split/merge around jax.jit), whose per-call graph bookkeeping is itself a
-cost users of NNX pay and dlarena would have to show as its own API level, beside linen; that
-NNX variant is not built yet.
+cost users of NNX pay and dlarena would have to show as its own API level, beside linen (as
+`jax-raw`, plain jax.numpy, shows the cost of linen itself); that NNX variant is not built yet.
 """
 
 from __future__ import annotations

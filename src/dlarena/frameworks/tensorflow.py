@@ -166,6 +166,10 @@ class TensorflowAdapter(TrainingAdapter):
             self.trainable = {k: v for k, v in self.vars.items() if v.trainable}
             self.optimizer = self._optimizer(workload)
             self.optimizer.build(list(self.trainable.values()))
+        self._compile(tier)
+
+    def _compile(self, tier: str) -> None:
+        """The step and inference functions: eager, or one XLA-compiled tf.function each."""
         wrap = (lambda f: tf.function(f, jit_compile=True)) if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._eager_step)
         self._infer = wrap(lambda x: self.model(x, training=False))

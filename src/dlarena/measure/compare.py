@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 
 from dlarena.errors import DlarenaError
+from dlarena.frameworks import RUNTIMES
 from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
 from dlarena.records import CellResult
 
@@ -78,3 +79,33 @@ def compare_runs(
     ratios = [r.comparison.ratio for r in rows if r.comparison.ratio > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
     return rows, geomean
+
+
+def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
+    """For each API variant cell (jax-raw, ...), its throughput over the same cell written with
+    the framework's layer library in the same run: above 1, the library costs speed."""
+    ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
+    rows: list[dict[str, object]] = []
+    for (spec, runtime, tier, mode), raw in ranked.items():
+        parent = RUNTIMES[runtime].variant_of if runtime in RUNTIMES else None
+        library = ranked.get((spec, parent, tier, mode)) if parent else None
+        batch = raw.batch_size
+        if library is None or batch is None or not raw.blocks or not library.blocks:
+            continue  # blocks are loaded with Store.cells(run, raw=True)
+        found = compare_throughput(
+            block_throughputs(raw.blocks, batch), block_throughputs(library.blocks, batch)
+        )
+        rows.append(
+            {
+                "workload": raw.workload,
+                "tier": tier,
+                "mode": mode,
+                "raw": f"{runtime} ({raw.api})",
+                "library": f"{library.runtime} ({library.api})",
+                "raw_over_library": round(found.ratio, 3),
+                "ci_95": f"{found.ci_low:.2f}-{found.ci_high:.2f}",
+                "p_value": found.p_value,
+                "verdict": found.verdict,
+            }
+        )
+    return rows

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dlarena.report.decision import DECISION_COLUMNS
-from dlarena.report.rows import SUMMARY_COLUMNS, fmt
+from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, fmt
 
 COLUMNS = (*SUMMARY_COLUMNS, "ci_low_ms", "ci_high_ms", "build_s", "framework_version")
 
@@ -80,8 +80,20 @@ def _failures(rows: list[dict[str, Any]]) -> str:
     return f"<h2>Failed cells</h2><ul>{''.join(items)}</ul>" if items else ""
 
 
+def _tax_html(tax: list[dict[str, Any]]) -> str:
+    if not tax:
+        return ""
+    return (
+        f"<h2>API level: raw ops vs layer library</h2><p>{TAX_NOTE}</p>{_table(tax, TAX_COLUMNS)}"
+    )
+
+
 def write_html(
-    path: Path, run: dict[str, Any], rows: list[dict[str, Any]], decision: list[dict[str, Any]]
+    path: Path,
+    run: dict[str, Any],
+    rows: list[dict[str, Any]],
+    decision: list[dict[str, Any]],
+    tax: list[dict[str, Any]],
 ) -> None:
     chart = throughput_figure(rows).to_html(include_plotlyjs=True, full_html=False)
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
@@ -98,6 +110,7 @@ Cells that failed parity or did not finish are never ranked.</p>
 <h2>All cells</h2>
 {_table(rows)}
 {_failures(rows)}
+{_tax_html(tax)}
 <h2>Speed Score (equal weights)</h2>
 <p>Criteria: m = measured in this run, c = computed from dated evidence, p = the comparison's own
 rating (Jan 2024). <code>dlarena score</code>, <code>dlarena scan</code> and
@@ -108,7 +121,11 @@ rating (Jan 2024). <code>dlarena score</code>, <code>dlarena scan</code> and
 
 
 def write_markdown(
-    path: Path, run: dict[str, Any], rows: list[dict[str, Any]], decision: list[dict[str, Any]]
+    path: Path,
+    run: dict[str, Any],
+    rows: list[dict[str, Any]],
+    decision: list[dict[str, Any]],
+    tax: list[dict[str, Any]],
 ) -> None:
     lines = [
         f"# dlarena run {run['id']}",
@@ -125,6 +142,9 @@ def write_markdown(
             f"- {r['workload']}/{r['runtime']}/{r['tier']}/{r['mode']}: {r['reason']}"
             for r in failed
         ]
+    if tax:
+        lines += ["", "## API level: raw ops vs layer library", "", TAX_NOTE, ""]
+        lines += _markdown_table(tax, TAX_COLUMNS)
     lines += [
         "",
         "## Speed Score (equal weights)",

@@ -26,6 +26,22 @@ SUMMARY_COLUMNS = (
     "warnings",
 )
 
+TAX_COLUMNS = (
+    "workload",
+    "tier",
+    "mode",
+    "raw",
+    "library",
+    "raw_over_library",
+    "ci_95",
+    "p_value",
+    "verdict",
+)
+TAX_NOTE = (
+    "Each framework's raw ops against its layer library, same model and run: above 1, "
+    "the library costs speed (Mann-Whitney over blocks; 'no significant difference' otherwise)."
+)
+
 
 def parity_verdict(cell: CellResult) -> str:
     if cell.parity_passed is None:

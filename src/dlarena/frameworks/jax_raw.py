@@ -1,0 +1,153 @@
+"""JAX without Flax or Optax: jax.numpy and jax.lax functions over a dict of arrays, jax.grad,
+and the optimizer written out; 'compiled' is jax.jit of the whole step.
+
+This is what JAX code looks like below any library, so that a cell of this runtime beside a
+`jax` (Flax linen) cell shows what the layer library costs or saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from dlarena.frameworks.base import Arrays
+from dlarena.frameworks.jax import JaxAdapter
+from dlarena.records import Setup
+from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _pool(x: jax.Array, layer: Layer, init: float, op: Any) -> jax.Array:
+    k, s = layer.attr("size"), layer.attr("stride")
+    return lax.reduce_window(x, init, op, (1, k, k, 1), (1, s, s, 1), "VALID")
+
+
+def _batch_norm(layer: Layer, p: Any, state: Any, x: jax.Array, train: bool) -> Any:
+    """Normalized output and the layer's new running statistics (unchanged in inference)."""
+    name, eps = layer.name, layer.attr("epsilon")
+    mean_key, var_key = f"{name}.moving_mean", f"{name}.moving_var"
+    if train:
+        axes = tuple(range(x.ndim - 1))
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        keep = layer.attr("momentum")
+        state = {
+            mean_key: keep * state[mean_key] + (1 - keep) * mean,
+            var_key: keep * state[var_key] + (1 - keep) * var,
+        }
+    else:
+        mean, var = state[mean_key], state[var_key]
+    out = (x - mean) * lax.rsqrt(var + eps) * p[f"{name}.gamma"] + p[f"{name}.beta"]
+    return out, state
+
+
+def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
+    x, op = ins[0], layer.op
+    if op in ("dense", "conv2d"):
+        if op == "dense":
+            out = x @ p[f"{layer.name}.kernel"]
+        else:
+            s, pad = layer.attr("stride"), layer.attr("padding")
+            kernel = p[f"{layer.name}.kernel"]
+            out = lax.conv_general_dilated(
+                x, kernel, (s, s), [(pad, pad)] * 2, dimension_numbers=_NHWC
+            )
+        return out + p[f"{layer.name}.bias"] if layer.attr("bias") else out
+    if op == "max_pool":
+        return _pool(x, layer, -jnp.inf, lax.max)
+    if op == "avg_pool":
+        return _pool(x, layer, 0.0, lax.add) / layer.attr("size") ** 2
+    if op == "add":
+        return x + ins[1]
+    if op == "global_avg_pool":
+        return x.mean(axis=(1, 2))
+    if op == "relu":
+        return jnp.maximum(x, 0.0)
+    if op == "gelu":
+        return jax.nn.gelu(x, approximate=False)
+    return jnp.tanh(x)
+
+
+def forward(layers: tuple[Layer, ...], p: Any, state: Any, x: jax.Array, train: bool) -> Any:
+    """Logits and the new batch-norm state."""
+    values = {INPUT: x}
+    new_state = dict(state)
+    for layer in layers:
+        ins = [values[n] for n in layer.inputs]
+        if layer.op == "batch_norm":
+            values[layer.name], changed = _batch_norm(layer, p, state, ins[0], train)
+            new_state.update(changed)
+        else:
+            values[layer.name] = _apply(layer, p, ins)
+    return values[layers[-1].name], new_state
+
+
+def _cross_entropy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    picked = jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1)
+    return -picked.mean()
+
+
+class RawJaxAdapter(JaxAdapter):
+    """Device placement, sync and memory as in the Flax adapter; the model and step are raw."""
+
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        self.layers = workload.layers
+        self.config = workload.optimizer
+        arrays = {k: jnp.asarray(v) for k, v in weights.items()}
+        self.params = {k: v for k, v in arrays.items() if is_trainable(k)}
+        self.state = {k: v for k, v in arrays.items() if not is_trainable(k)}
+        zeros = {k: jnp.zeros_like(v) for k, v in self.params.items()}
+        self.slots: Any = (zeros, zeros, jnp.zeros((), jnp.float32))  # m, v, step
+        wrap = jax.jit if tier == "compiled" else (lambda f: f)
+        self._step = wrap(self._pure_step)
+        self._infer = wrap(lambda p, s, x: forward(self.layers, p, s, x, False)[0])
+
+    def _loss(self, params: Any, state: Any, x: jax.Array, y: jax.Array) -> Any:
+        logits, state = forward(self.layers, params, state, x, True)
+        return _cross_entropy(logits, y), state
+
+    def _update(self, params: Any, grads: Any, slots: Any) -> Any:
+        """SGD with momentum or Adam, in the spec's formulation (PyTorch's)."""
+        c, (m, v, step) = self.config, slots
+        step = step + 1
+        if c.name == "sgd":
+            m = jax.tree.map(lambda m, g: c.momentum * m + g, m, grads)
+            return jax.tree.map(lambda p, m: p - c.learning_rate * m, params, m), (m, v, step)
+        m = jax.tree.map(lambda m, g: c.beta1 * m + (1 - c.beta1) * g, m, grads)
+        v = jax.tree.map(lambda v, g: c.beta2 * v + (1 - c.beta2) * g * g, v, grads)
+        m_fix, v_fix = 1 - c.beta1**step, 1 - c.beta2**step
+
+        def move(p: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
+            return p - c.learning_rate * (m / m_fix) / (jnp.sqrt(v / v_fix) + c.epsilon)
+
+        return jax.tree.map(move, params, m, v), (m, v, step)
+
+    def _pure_step(self, params: Any, state: Any, slots: Any, x: Any, y: Any) -> Any:
+        (loss, state), grads = jax.value_and_grad(self._loss, has_aux=True)(params, state, x, y)
+        params, slots = self._update(params, grads, slots)
+        return params, state, slots, loss
+
+    def infer(self, batch: Any) -> Any:
+        return self._infer(self.params, self.state, batch[0])
+
+    def train_step(self, batch: Any) -> Any:
+        self.params, self.state, self.slots, loss = self._step(
+            self.params, self.state, self.slots, *batch
+        )
+        return (self.params, self.slots, loss)
+
+    def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
+        (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
+            self.params, self.state, *batch
+        )
+        return float(loss), {k: np.asarray(g) for k, g in grads.items()}
+
+    def parameters(self) -> Arrays:
+        return {k: np.asarray(v) for k, v in self.params.items()}
+
+
+ADAPTER = RawJaxAdapter

@@ -1,0 +1,116 @@
+"""TensorFlow without Keras: tf.Variable parameters, tf ops (tf.matmul, tf.nn.conv2d, ...), a
+GradientTape step and the optimizer written out with Variable updates; 'compiled' is
+tf.function(jit_compile=True).
+
+This is TensorFlow below its layer library, so that a cell of this runtime beside a
+`tensorflow` (Keras 3) cell shows what Keras costs or saves.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from dlarena.frameworks.base import Arrays
+from dlarena.frameworks.tensorflow import TensorflowAdapter
+from dlarena.records import Setup
+from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
+
+
+def _pool(x: tf.Tensor, layer: Layer) -> tf.Tensor:
+    pool = tf.nn.max_pool2d if layer.op == "max_pool" else tf.nn.avg_pool2d
+    return pool(x, layer.attr("size"), layer.attr("stride"), "VALID")
+
+
+def _conv(x: tf.Tensor, layer: Layer, kernel: tf.Variable) -> tf.Tensor:
+    pad = layer.attr("padding")
+    padding = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
+    return tf.nn.conv2d(x, kernel, layer.attr("stride"), padding)
+
+
+class _Model:
+    """The spec's layer graph as a function of tf.Variables."""
+
+    def __init__(self, workload: Workload, weights: Arrays):
+        self.layers = workload.layers
+        self.vars = {
+            k: tf.Variable(v, trainable=is_trainable(k), name=k) for k, v in weights.items()
+        }
+
+    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        values = {INPUT: x}
+        for layer in self.layers:
+            values[layer.name] = self._apply(layer, [values[n] for n in layer.inputs], training)
+        return values[self.layers[-1].name]
+
+    def _apply(self, layer: Layer, ins: list[tf.Tensor], training: bool) -> tf.Tensor:
+        x, op, v = ins[0], layer.op, self.vars
+        if op in ("dense", "conv2d"):
+            kernel = v[f"{layer.name}.kernel"]
+            out = tf.matmul(x, kernel) if op == "dense" else _conv(x, layer, kernel)
+            return out + v[f"{layer.name}.bias"] if layer.attr("bias") else out
+        if op == "batch_norm":
+            return self._batch_norm(layer, x, training)
+        if op in ("max_pool", "avg_pool"):
+            return _pool(x, layer)
+        if op == "add":
+            return x + ins[1]
+        if op == "global_avg_pool":
+            return tf.reduce_mean(x, axis=(1, 2))
+        if op == "relu":
+            return tf.nn.relu(x)
+        if op == "gelu":
+            return tf.nn.gelu(x, approximate=False)
+        return tf.math.tanh(x)
+
+    def _batch_norm(self, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:
+        v, name = self.vars, layer.name
+        moving_mean, moving_var = v[f"{name}.moving_mean"], v[f"{name}.moving_var"]
+        if training:
+            mean, var = tf.nn.moments(x, axes=list(range(x.shape.rank - 1)))
+            keep = layer.attr("momentum")
+            moving_mean.assign(keep * moving_mean + (1 - keep) * mean)
+            moving_var.assign(keep * moving_var + (1 - keep) * var)
+        else:
+            mean, var = moving_mean, moving_var
+        return tf.nn.batch_normalization(
+            x, mean, var, v[f"{name}.beta"], v[f"{name}.gamma"], layer.attr("epsilon")
+        )
+
+
+class _Optimizer:
+    """SGD with momentum or Adam in the spec's formulation, as tf.Variable updates; called as a
+    Keras optimizer is, `apply(grads, variables)`, always with the same variables."""
+
+    def __init__(self, workload: Workload, variables: list[tf.Variable]):
+        self.config = workload.optimizer
+        self.m = [tf.Variable(tf.zeros_like(p)) for p in variables]
+        self.v = [tf.Variable(tf.zeros_like(p)) for p in variables]
+        self.step = tf.Variable(0.0)
+
+    def apply(self, grads: list[tf.Tensor], variables: list[tf.Variable]) -> None:
+        c = self.config
+        self.step.assign_add(1.0)
+        m_fix, v_fix = 1 - c.beta1**self.step, 1 - c.beta2**self.step
+        for p, g, m, v in zip(variables, grads, self.m, self.v, strict=True):
+            if c.name == "sgd":
+                m.assign(c.momentum * m + g)
+                p.assign_sub(c.learning_rate * m)
+                continue
+            m.assign(c.beta1 * m + (1 - c.beta1) * g)
+            v.assign(c.beta2 * v + (1 - c.beta2) * tf.square(g))
+            p.assign_sub(c.learning_rate * (m / m_fix) / (tf.sqrt(v / v_fix) + c.epsilon))
+
+
+class RawTensorflowAdapter(TensorflowAdapter):
+    """The Keras adapter's step, loss, placement and sync, over a raw model and optimizer."""
+
+    def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        self.device = setup.device
+        with tf.device(self.device):
+            self.model = _Model(workload, weights)
+            self.trainable = {k: v for k, v in self.model.vars.items() if v.trainable}
+            self.optimizer = _Optimizer(workload, list(self.trainable.values()))
+        self._compile(tier)
+
+
+ADAPTER = RawTensorflowAdapter
