@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dlarena.frameworks import RUNTIMES
 from dlarena.runner import envs
+from dlarena.store import Store
 
 from .conftest import SPECS
 
@@ -108,9 +109,58 @@ def test_a_broken_spec_exits_2_with_the_field_named_and_no_traceback(tmp_path: P
 
 
 def test_report_without_runs_says_what_to_do(tmp_path: Path) -> None:
+    Store(tmp_path / "empty.sqlite").close()
     result = dlarena("report", "--store", str(tmp_path / "empty.sqlite"))
     assert result.returncode == 2
     assert "run 'dlarena bench' first" in result.stderr
+
+
+def test_read_commands_never_create_a_store_and_name_a_missing_run(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "s.sqlite"
+    for command in ("report", "parity", "score", "cost"):
+        result = dlarena(command, "--store", str(missing))
+        assert result.returncode == 2 and f"no store at {missing}" in result.stderr, command
+    assert not (tmp_path / "typo").exists()
+    Store(tmp_path / "s.sqlite").close()
+    for command in ("report", "parity", "advise", "cost"):
+        result = dlarena(command, "--run", "999", "--store", str(tmp_path / "s.sqlite"))
+        assert result.returncode == 2, command
+        assert "run 999 is not in" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_io_faults_are_user_errors_naming_the_path(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "not-sqlite.sqlite").write_text("hello " * 1000)
+    (tmp_path / "a-dir.sqlite").mkdir()
+    cases = {
+        str(tmp_path / "a-file" / "s.sqlite"): "cannot make the store's folder",
+        str(tmp_path / "not-sqlite.sqlite"): "cannot be opened (file is not a database)",
+        str(tmp_path / "a-dir.sqlite"): "is a directory; give a file path with --store",
+    }
+    for store, message in cases.items():
+        result = quick_bench(store, "--runtime", "onnxruntime")
+        assert result.returncode == 2 and message in result.stderr, (store, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "not-sqlite.sqlite").read_text() == "hello " * 1000  # left as it was
+
+
+def test_report_into_a_file_is_a_user_error(tmp_path: Path) -> None:
+    from dlarena.records import CellResult
+
+    db = Store(tmp_path / "s.sqlite")
+    run_id = db.start_run({"protocol": {"threads": 1}}, None)
+    db.save_cell(run_id, CellResult("mlp", "torch", "eager", "train", "failed", reason="<b>x</b>"))
+    db.finish_run(run_id, "finished")
+    db.close()
+    (tmp_path / "taken").write_text("")
+    result = dlarena(
+        "report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "taken")
+    )
+    assert result.returncode == 2 and "cannot write the report into" in result.stderr
+    result = dlarena("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "&lt;b&gt;x&lt;/b&gt;" in summary and "<b>" not in summary
 
 
 def test_envs_list_names_the_builtin_environments() -> None:
@@ -190,7 +240,7 @@ def test_advise_and_cost_read_the_measured_store(tmp_path: Path) -> None:
 def test_advise_rejects_an_answer_that_is_not_offered(tmp_path: Path) -> None:
     result = dlarena("advise", "--focus", "fun", "--store", str(tmp_path / "s.sqlite"))
     assert result.returncode == 2
-    assert "answer.focus: 'fun' is not an answer; choose research, production, both" in (
+    assert "answers.focus: Input should be 'research', 'production' or 'both' (got 'fun')" in (
         result.stderr
     )
 
@@ -228,5 +278,6 @@ def test_selfcheck_names_what_it_has_no_loop_for() -> None:
 
 
 def test_compare_names_a_run_that_is_not_there(tmp_path: Path) -> None:
+    Store(tmp_path / "s.sqlite").close()
     result = dlarena("compare", "1", "2", "--store", str(tmp_path / "s.sqlite"))
     assert result.returncode == 2 and "run 1 is not in" in result.stderr

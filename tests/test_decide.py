@@ -165,13 +165,17 @@ def test_answers_that_pull_two_ways_warn_of_the_multi_framework_antipattern() ->
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"weights": {"speed": 1}}, "weights.speed is not a criterion"),
-        ({"weights": {"learning": -1}}, "weights.learning = -1 must be a number >= 0"),
+        ({"weights": {"speed": 1}}, "weights.speed: Input should be 'ecosystem', 'maturity'"),
+        ({"weights": {"learning": -1}}, "weights.learning: Input should be greater than or equal"),
+        ({"weights": {"learning": float("inf")}}, "weights.learning: .*finite"),
         ({"weights": dict.fromkeys(CRITERIA, 0)}, "all weights are zero"),
-        ({"requirements": ["quantum"]}, "requirement 'quantum' is unknown"),
-        ({"answers": {"focus": "fun"}}, "answers.focus: 'fun' is not an answer; choose research"),
-        ({"answers": {"budget": "big"}}, "unknown question 'budget'"),
-        ({"colour": "blue"}, "unknown field 'colour'"),
+        ({"requirements": ["quantum"]}, "requirements\\[0\\]: Input should be 'mobile_edge'"),
+        ({"answers": {"focus": "fun"}}, "answers.focus: Input should be 'research', 'production'"),
+        ({"answers": {"budget": "big"}}, "answers.budget: unknown field 'budget'; allowed: focus"),
+        ({"colour": "blue"}, "colour: unknown field 'colour'"),
+        ({"tiers": ["jit"]}, "tiers\\[0\\]: Input should be 'eager' or 'compiled'"),
+        ({"tiers": []}, "tiers: List should have at least 1 item"),
+        ({"workloads": 3}, "workloads: Input should be a valid list"),
     ],
 )
 def test_profile_errors_name_the_field_and_the_fix(data, message) -> None:

@@ -283,3 +283,21 @@ def test_git_option_feeds_the_assessment(tmp_path: Path) -> None:
 def test_a_path_that_is_not_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DlarenaError, match="not a readable git repository"):
         git_metrics(tmp_path)
+
+
+def test_a_stale_clone_is_measured_as_of_its_newest_commit_and_said_to_be_stale(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "jax"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    newest = dt.datetime.combine(TODAY, dt.time(12), dt.UTC) - dt.timedelta(days=108)
+    for i, email in enumerate(("a@x.org", "b@y.org", "c@z.org")):
+        commit(repo, email, (newest - dt.timedelta(days=10 * i)).isoformat())
+    evidence = gather(git={"jax": repo}, today=TODAY)
+    figures = {f.metric: f for f in evidence.frameworks["jax"].figures if f.source == f"git:{repo}"}
+    # Against today, nobody committed in 90 days; as of the clone, three people did.
+    assert figures["active_contributors_90d"].value == 3
+    assert figures["active_contributors_90d"].as_of == newest.date().isoformat()
+    assert figures["days_since_last_commit"].value == pytest.approx(108, abs=1)
+    (warning,) = [e for e in evidence.errors if str(repo) in e]
+    assert f"as of {newest.date().isoformat()}" in warning and "108 days old" in warning

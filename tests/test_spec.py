@@ -11,6 +11,7 @@ from dlarena.errors import SpecError
 from dlarena.spec import canonical_weights, parameter_shapes, reference, synthetic_batch
 from dlarena.spec.loader import load_workload
 from dlarena.spec.model import Workload
+from dlarena.spec.schema import spec_from_dict
 
 from .conftest import SPECS
 
@@ -27,7 +28,7 @@ def test_spec_round_trips_through_its_dict(name: str) -> None:
 
 def test_unknown_op_names_the_field_the_value_and_the_choices() -> None:
     with pytest.raises(
-        SpecError, match=r"layers\[1\]\.op: 'swish' is not supported; allowed: dense"
+        SpecError, match=r"line 6: layers\[1\]\.op: 'swish' is not supported; allowed: dense"
     ):
         load_workload(str(SPECS / "broken_op.yaml"))
 
@@ -35,25 +36,42 @@ def test_unknown_op_names_the_field_the_value_and_the_choices() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.pop("num_classes"), "missing field 'num_classes'"),
-        (lambda d: d.update(batch_size=0), "batch_size: 0 must be a positive integer"),
-        (lambda d: d.update(input_shape=[3, 4]), "input_shape: \\[3, 4\\] is not valid"),
-        (lambda d: d["layers"][0].update(units="many"), "units: 'many' is not a int"),
+        (lambda d: d.pop("num_classes"), "num_classes: missing; add it"),
+        (
+            lambda d: d.update(batch_size=0),
+            "batch_size: Input should be greater than or equal to 1",
+        ),
+        (lambda d: d.update(input_shape=[3, 4]), "input_shape must be \\[features\\] or"),
+        (lambda d: d["layers"][0].update(units="many"), "layers\\[0\\].units: .*integer.*'many'"),
         (lambda d: d["layers"][1].update(inputs=["nowhere"]), "'nowhere' is not an earlier layer"),
         (lambda d: d["layers"][-1].update(units=7), "must give the logits, shape \\(10,\\)"),
         (
             lambda d: d["optimizer"].update(name="lamb"),
-            "'lamb' is not supported; allowed: sgd, adam",
+            "optimizer.name: Input should be 'sgd' or 'adam' \\(got 'lamb'\\)",
         ),
-        (lambda d: d.update(colour="red"), "unknown field 'colour'"),
+        (lambda d: d.update(colour="red"), "colour: unknown field 'colour'; allowed: name,"),
         (lambda d: d["layers"].insert(0, {"op": "conv2d", "filters": 4}), "needs an image input"),
+        (lambda d: d.update(seed=-1), "seed: Input should be greater than or equal to 0"),
+        (lambda d: d.update(input_shape=[True]), "input_shape\\[0\\]: .*integer"),
+        (lambda d: d.update(name="../../x"), "name: String should match pattern"),
+        (lambda d: d["layers"][0].update(name="a.b"), "layers\\[0\\].name: String should match"),
+        (lambda d: d["optimizer"].update(learning_rate=float("nan")), "finite number"),
+        (lambda d: d["optimizer"].update(momentum=-5.0), "momentum: Input should be greater"),
+        (lambda d: d["optimizer"].update(epsilon=-1.0), "epsilon: Input should be greater than 0"),
+        (
+            lambda d: (d.update(batch_size=65536), d["layers"][0].update(units=40_000)),
+            "batch_size 65536 needs .* activation values per step",
+        ),
+        (lambda d: d["layers"][0].update(units=1_000_000), "parameters; dlarena runs models of up"),
+        (lambda d: d.update(layers=[]), "layers: List should have at least 1 item"),
+        (lambda d: d["layers"][1].update(inputs=5), "layers\\[1\\].inputs: .*list"),
     ],
 )
 def test_broken_specs_are_rejected_with_the_field_named(change, message: str) -> None:
     data = mlp_dict()
     change(data)
     with pytest.raises(SpecError, match=message):
-        Workload.from_dict(data)
+        spec_from_dict(data)
 
 
 def test_missing_spec_file_says_what_is_accepted() -> None:

@@ -11,3 +11,7 @@ class SpecError(DlarenaError):
 
 class FrameworkUnavailable(DlarenaError):
     """A framework that is not installed in the environment asked for."""
+
+
+class Interrupted(DlarenaError):
+    """Ctrl-C during a run: the message says what was kept and how to go on."""

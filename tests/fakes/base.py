@@ -35,3 +35,6 @@ class NumpyAdapter(InferenceAdapter):
 
     def allocator_peak_mb(self) -> float | None:
         return None
+
+
+ADAPTER = NumpyAdapter

@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.markup import escape
 
 # Importing a command group registers its commands on the shared app.
-from dlarena.cli import bench, compare, decision, envs, evidence, selfcheck  # noqa: F401
+from dlarena.cli import bench, compare, decision, envs, evidence, inputs, selfcheck  # noqa: F401
 from dlarena.cli.common import app, err
-from dlarena.errors import DlarenaError
+from dlarena.errors import DlarenaError, Interrupted
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,12 @@ def main() -> None:
     """The console script: a DlarenaError is printed without a traceback and exits 2."""
     try:
         app()
+    except Interrupted as exc:
+        err.print(f"[yellow]{escape(str(exc))}[/]", soft_wrap=True, highlight=False)
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        raise SystemExit(130) from None
     except DlarenaError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

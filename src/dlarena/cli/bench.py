@@ -22,6 +22,7 @@ from dlarena.cli.common import (
     parse_pairs,
     print_table,
     run_id_of,
+    within,
 )
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
@@ -52,31 +53,55 @@ def bench(
         bool, typer.Option(help="the quick profile: one worker process per cell, fewer blocks")
     ] = False,
     threads: Annotated[
-        int | None, typer.Option(help="CPU budget per worker (default: every CPU allowed)")
+        int | None,
+        typer.Option(min=1, help="CPU budget per worker (default: every CPU allowed)"),
     ] = None,
     threading: Annotated[
         str, typer.Option(help="fair: one thread count for all; tuned: each framework's best")
     ] = "fair",
     processes: Annotated[
-        int | None, typer.Option(help="worker processes per cell (default 3, quick 1)")
+        int | None,
+        typer.Option(min=1, max=100, help="worker processes per cell (default 3, quick 1)"),
     ] = None,
     wait_quiet: Annotated[
         bool, typer.Option(help="before each worker, wait (up to 5 min) for quiet CPUs")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="seconds before a worker is killed")] = 900.0,
+    timeout: Annotated[
+        float, typer.Option(callback=within(1, 86400), help="seconds before a worker is killed")
+    ] = 900.0,
     device: Annotated[str, typer.Option(help="cpu, or gpu (CUDA) for every framework")] = "cpu",
     env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RUN",
+            help="run only the missing cells of an interrupted run (its id, or 'last'), "
+            "with its original settings",
+        ),
+    ] = None,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Run the benchmark matrix: every cell in a fresh worker, parity-gated, stored at once."""
-    from dlarena.runner.matrix import plan, run_matrix
+    """Run the benchmark matrix: every cell in a fresh worker, parity-gated, stored at once.
+
+    Exit 0 when every cell finished and passed parity, 1 when any failed (the table says which),
+    2 for a usage or input error (checked before anything runs), 130 on Ctrl-C."""
+    from dlarena.runner.matrix import plan, resume_plan, run_matrix
     from dlarena.spec.loader import load_workload
 
-    cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
-    protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
-    overrides = parse_pairs(env, "--env", RUNTIMES)
-    db = open_store(store)
+    home = envs.dlarena_home()
+    if resume is not None:
+        db = open_store(store)
+        resumed = resumed_run(db, resume)
+        cells, protocol, overrides = resume_plan(db, resumed)
+    else:
+        resumed = None
+        cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
+        protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
+        overrides = parse_pairs(env, "--env", RUNTIMES)
+        db = open_store(store, create=True)
+    for name in overrides.values():
+        envs.get(name, home)  # an unknown environment is an input error, before any run
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -85,7 +110,7 @@ def bench(
         console=err,
         transient=format == Format.json,
     ) as bar:
-        task = bar.add_task("starting", total=len(cells))
+        task = bar.add_task("starting", total=len(cells) * protocol.processes)
 
         def on_phase(cell: Cell, phase: str) -> None:
             bar.update(task, description=f"{cell.label} [dim]{phase}[/]")
@@ -95,8 +120,25 @@ def bench(
             if result.status != "ok":
                 err.print(f"[red]failed[/] {result.label}: {result.reason}")
 
-        run_id = run_matrix(db, cells, protocol, envs.dlarena_home(), overrides, on_cell, on_phase)
+        run_id = run_matrix(db, cells, protocol, home, overrides, on_cell, on_phase, resumed)
     show_cells(db, run_id, format, title=f"run {run_id}")
+    failed = [c.label for c in db.cells(run_id) if not c.ranked]
+    if failed:
+        err.print(f"[red]{len(failed)} of {len(cells)} cells failed or failed parity[/]")
+        raise typer.Exit(1)
+
+
+def resumed_run(db: Store, which: str) -> int:
+    """The run `--resume` names: an id, or 'last' (the newest interrupted run)."""
+    if which != "last":
+        try:
+            return int(which)
+        except ValueError:
+            raise DlarenaError(f"--resume {which!r}: give a run id or 'last'") from None
+    for info in db.runs():
+        if info["status"] == "interrupted":
+            return int(info["id"])
+    raise DlarenaError(f"no interrupted run in {db.path} to resume")
 
 
 def bench_protocol(
@@ -110,10 +152,14 @@ def bench_protocol(
 ) -> Protocol:
     """The measurement protocol from the bench options, each checked."""
     from dlarena.runner.matrix import PROFILES, Protocol
-    from dlarena.runner.threads import POLICIES
+    from dlarena.runner.threads import POLICIES, all_cpus
 
     if device not in ("cpu", "gpu"):
         raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
+    if threads is not None and threads > all_cpus():
+        raise DlarenaError(
+            f"--threads {threads}: this process may use {all_cpus()} CPUs; give at most that"
+        )
     if threading not in POLICIES:
         raise DlarenaError(f"--threading '{threading}' is unknown; choose {' or '.join(POLICIES)}")
     protocol = Protocol(**PROFILES["quick" if quick else "default"])
@@ -188,10 +234,16 @@ def report(
     cells = db.cells(run_id, raw=True)
     info, rows = db.run_info(run_id), [cell_row(c) for c in cells]
     decision, tax = decision_rows(db, run_id, cells), api_tax(cells)
-    out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
-    write_html(html_path, info, rows, decision, tax)
-    write_markdown(md_path, info, rows, decision, tax)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_html(html_path, info, rows, decision, tax)
+        write_markdown(md_path, info, rows, decision, tax)
+    except OSError as exc:
+        raise DlarenaError(
+            f"cannot write the report into {out_dir} ({exc.strerror}: {exc.filename}); "
+            "give --out a writable folder"
+        ) from None
     if format == Format.json:
         emit_json(
             {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,13 +44,32 @@ WeightOpt = Annotated[
 ]
 
 
-def open_store(path: Path | None) -> Store:
-    return Store(path or envs.dlarena_home() / "dlarena.sqlite")
+def within(low: float, high: float = math.inf) -> Callable[[Any], Any]:
+    """An option callback: a finite number from `low` to `high` (typer's ranges let nan pass)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            bound = f">= {low:g}" if high == math.inf else f"from {low:g} to {high:g}"
+            raise typer.BadParameter(f"{value} must be a finite number {bound}")
+        return value
+
+    return check
+
+
+def open_store(path: Path | None, create: bool = False) -> Store:
+    """The store; only commands that measure or collect create it. A read command given a
+    --store that does not exist is an error (a typo must not read as 'no runs')."""
+    if path is not None and not create and not path.exists():
+        raise DlarenaError(f"no store at {path}; check --store ('dlarena bench' creates one)")
+    return Store(path or envs.dlarena_home() / "dlarena.sqlite", create=create)
 
 
 def run_id_of(db: Store, run: int | None) -> int:
     """The run asked for, else the latest; an empty store names the command that fills it."""
-    run_id = run if run is not None else db.latest_run()
+    if run is not None:
+        db.run_info(run)  # an unknown run id is an error, not an empty table
+        return run
+    run_id = db.latest_run()
     if run_id is None:
         raise DlarenaError(f"no runs in {db.path}; run 'dlarena bench' first")
     return int(run_id)

@@ -24,6 +24,8 @@ from dlarena.cli.common import (
     out,
     parse_pairs,
     print_table,
+    run_id_of,
+    within,
 )
 from dlarena.records import CellResult
 
@@ -41,7 +43,7 @@ def measured(
 
     profile = with_weights(load_profile(profile_path), parse_pairs(weights, "--weight", CRITERIA))
     db = open_store(store)
-    run_id = run if run is not None else db.latest_run()
+    run_id = run_id_of(db, run) if run is not None else db.latest_run()
     return profile, run_id, db.cells(run_id) if run_id is not None else [], db
 
 
@@ -178,12 +180,22 @@ def _ask(chosen: Profile) -> dict[str, str | None]:
 @app.command()
 def cost(
     profile: ProfileOpt = None,
-    years: Annotated[int, typer.Option(help="years of ownership")] = 3,
-    upfront: Annotated[float | None, typer.Option(help="your upfront cost (USD)")] = None,
-    compute: Annotated[float | None, typer.Option(help="your annual compute (USD)")] = None,
-    labor: Annotated[float | None, typer.Option(help="your annual labor (USD)")] = None,
-    samples: Annotated[float, typer.Option(help="training samples to price per framework")] = 1e9,
-    price_per_hour: Annotated[float, typer.Option(help="USD per machine-hour")] = 1.0,
+    years: Annotated[int, typer.Option(min=1, max=50, help="years of ownership")] = 3,
+    upfront: Annotated[
+        float | None, typer.Option(callback=within(0), help="your upfront cost (USD)")
+    ] = None,
+    compute: Annotated[
+        float | None, typer.Option(callback=within(0), help="your annual compute (USD)")
+    ] = None,
+    labor: Annotated[
+        float | None, typer.Option(callback=within(0), help="your annual labor (USD)")
+    ] = None,
+    samples: Annotated[
+        float, typer.Option(callback=within(1), help="training samples to price per framework")
+    ] = 1e9,
+    price_per_hour: Annotated[
+        float, typer.Option(callback=within(0), help="USD per machine-hour")
+    ] = 1.0,
     workload: Annotated[str, typer.Option(help="measured workload to price")] = "cnn",
     run: RunOpt = None,
     store: StoreOpt = None,

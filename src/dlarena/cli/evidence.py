@@ -38,7 +38,10 @@ def scan(
 
     clones = {k: Path(v) for k, v in parse_pairs(git, "--git", FRAMEWORKS).items()}
     evidence = gather(
-        open_store(store), online=online, git=clones, token=os.environ.get("GITHUB_TOKEN")
+        open_store(store, create=online),
+        online=online,
+        git=clones,
+        token=os.environ.get("GITHUB_TOKEN"),
     )
     for error in evidence.errors:
         err.print(f"[yellow]collector:[/] {escape(error)}", soft_wrap=True)

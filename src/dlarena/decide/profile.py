@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
+from pydantic import BeforeValidator, Field, model_validator
 
 from dlarena.errors import DlarenaError
+from dlarena.frameworks import TIERS
+from dlarena.validation import Document, Name, Strict, read_document, validate
 
 CRITERIA = ("ecosystem", "maturity", "adoption", "learning", "performance")
 REQUIREMENTS = ("mobile_edge", "tpu", "web", "multi_language")
-# Each decision-tree question and its allowed answers (None: not answered yet).
-ANSWERS: dict[str, tuple[str, ...]] = {
-    "focus": ("research", "production", "both"),
-    "mobile_edge": ("yes", "no"),
-    "infrastructure": ("gcp", "aws", "azure", "self-hosted"),
-    "team_expertise": ("pytorch", "tensorflow", "none"),
-    "max_training_speed": ("yes", "no"),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,84 +34,92 @@ class Profile:
         return dict(self.answers).get(question)
 
     def with_answers(self, answers: dict[str, str | None]) -> Profile:
+        """The profile with some answers given (from options), validated like the file."""
         merged = {**dict(self.answers), **{k: v for k, v in answers.items() if v is not None}}
-        for question, value in merged.items():
-            _check_answer(question, value, "answer")
-        return dataclasses.replace(self, answers=tuple(sorted(merged.items())))
+        return profile_from_dict({**self.as_dict(), "answers": merged}, "the answers given")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile as a profile file would say it."""
+        return {
+            "name": self.name,
+            "weights": dict(self.weights),
+            "requirements": list(self.requirements),
+            "answers": dict(self.answers),
+            "workloads": list(self.workloads),
+            "tiers": list(self.tiers),
+        }
 
 
-def _check_answer(question: str, value: Any, where: str) -> None:
-    if question not in ANSWERS:
-        raise DlarenaError(f"{where}: unknown question '{question}'; known: {', '.join(ANSWERS)}")
-    if value not in ANSWERS[question]:
-        raise DlarenaError(
-            f"{where}.{question}: {value!r} is not an answer; choose {', '.join(ANSWERS[question])}"
-        )
+def _yes_no(value: Any) -> Any:
+    """YAML reads an unquoted yes/no as a boolean; take it as the answer it spells."""
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
 
-def profile_from_dict(data: Any, name: str) -> Profile:
-    if not isinstance(data, dict):
-        raise DlarenaError(f"profile {name}: expected a mapping of settings")
-    allowed = {"name", "weights", "requirements", "answers", "workloads", "tiers"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise DlarenaError(
-            f"profile {name}: unknown field '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}"
-        )
-    weights = data.get("weights", {})
-    if not isinstance(weights, dict):
-        raise DlarenaError(f"profile {name}: weights must map criteria to numbers")
-    for criterion, value in weights.items():
-        if criterion not in CRITERIA:
-            raise DlarenaError(
-                f"profile {name}: weights.{criterion} is not a criterion; "
-                f"choose from {', '.join(CRITERIA)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise DlarenaError(
-                f"profile {name}: weights.{criterion} = {value!r} must be a number >= 0"
-            )
-    full = {c: float(weights.get(c, 1.0)) for c in CRITERIA}
-    if sum(full.values()) <= 0:
-        raise DlarenaError(f"profile {name}: all weights are zero; give at least one weight > 0")
-    requirements = data.get("requirements", [])
-    for requirement in requirements:
-        if requirement not in REQUIREMENTS:
-            raise DlarenaError(
-                f"profile {name}: requirement '{requirement}' is unknown; choose "
-                f"from {', '.join(REQUIREMENTS)}"
-            )
-    answers = data.get("answers", {})
-    if not isinstance(answers, dict):
-        raise DlarenaError(f"profile {name}: answers must map questions to answers")
-    for question, value in answers.items():
-        _check_answer(question, value, f"profile {name}: answers")
+YesNo = Annotated[Literal["yes", "no"] | None, BeforeValidator(_yes_no)]
+
+
+class AnswersDoc(Strict):
+    """Answers to the decision tree's questions (each may stay unanswered)."""
+
+    focus: Literal["research", "production", "both"] | None = None
+    mobile_edge: YesNo = None
+    infrastructure: Literal["gcp", "aws", "azure", "self-hosted"] | None = None
+    team_expertise: Literal["pytorch", "tensorflow", "none"] | None = None
+    max_training_speed: YesNo = None
+
+
+# Each decision-tree question and its allowed answers.
+ANSWERS: dict[str, tuple[str, ...]] = {
+    name: tuple(a for a in get_args(get_args(field.annotation)[0]))
+    for name, field in AnswersDoc.model_fields.items()
+}
+Weight = Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)]
+
+
+class ProfileDoc(Strict):
+    """A profile file: a team's weights, hard requirements and answers to the decision tree."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    weights: dict[Literal[CRITERIA], Weight] = {}  # type: ignore[valid-type]
+    requirements: list[Literal[REQUIREMENTS]] = []  # type: ignore[valid-type]
+    answers: AnswersDoc = AnswersDoc()
+    workloads: list[Name] = []
+    tiers: Annotated[list[Literal[TIERS]], Field(min_length=1)] = ["compiled"]  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ProfileDoc:
+        if sum(self.weights.get(c, 1.0) for c in CRITERIA) <= 0:
+            raise ValueError("all weights are zero; give at least one weight > 0")
+        return self
+
+
+def profile_from_dict(data: Any, origin: str) -> Profile:
+    """A profile from parsed YAML (or from options), validated; errors name `origin`."""
+    return parse_profile(Document(data, origin, {}))
+
+
+def parse_profile(doc: Document) -> Profile:
+    spec = validate(ProfileDoc, doc, "profile")
+    answers = {k: v for k, v in spec.answers.model_dump().items() if v is not None}
     return Profile(
-        name=str(data.get("name", name)),
-        weights=tuple(full.items()),
-        requirements=tuple(requirements),
+        name=spec.name or Path(doc.origin).stem,
+        weights=tuple((c, float(spec.weights.get(c, 1.0))) for c in CRITERIA),
+        requirements=tuple(spec.requirements),
         answers=tuple(sorted(answers.items())),
-        workloads=tuple(data.get("workloads", ())),
-        tiers=tuple(data.get("tiers", ("compiled",))),
+        workloads=tuple(spec.workloads),
+        tiers=tuple(spec.tiers),
     )
 
 
 def with_weights(profile: Profile, overrides: dict[str, str]) -> Profile:
     """The profile with some weights replaced (from --weight flags), validated like the file."""
-    weights = {**dict(profile.weights)}
+    weights: dict[str, Any] = {**dict(profile.weights)}
     for criterion, text in overrides.items():
         try:
             weights[criterion] = float(text)
         except ValueError:
             raise DlarenaError(f"--weight {criterion}={text}: {text!r} is not a number") from None
-    data = {
-        "weights": weights,
-        "requirements": list(profile.requirements),
-        "answers": dict(profile.answers),
-        "workloads": list(profile.workloads),
-        "tiers": list(profile.tiers),
-    }
-    return profile_from_dict(data, profile.name)
+    return profile_from_dict({**profile.as_dict(), "weights": weights}, "--weight")
 
 
 def load_profile(path: Path | None) -> Profile:
@@ -125,8 +127,4 @@ def load_profile(path: Path | None) -> Profile:
         return Profile()
     if not path.is_file():
         raise DlarenaError(f"profile {path} does not exist; see examples/ for profiles to copy")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise DlarenaError(f"profile {path}: not valid YAML ({exc})") from exc
-    return profile_from_dict(data, str(path))
+    return parse_profile(read_document(path, "profile"))

@@ -84,17 +84,21 @@ def gather(
         figures += collected
     for framework, path in (git or {}).items():
         metrics = gitmetrics.git_metrics(path, dt.datetime.combine(today, dt.time(), dt.UTC))
-        source = f"git:{path}"
+        as_of, source = metrics.pop("as_of"), f"git:{path}"
         sources[source] = {
-            "title": f"local clone {path}",
+            "title": f"local clone {path} (windows end at its newest commit)",
             "where": str(path),
-            "published": today.isoformat(),
+            "published": as_of,
         }
+        dates = {"days_since_last_commit": today.isoformat()}  # counted to today
         figures += [
-            Figure(framework, k, v, today.isoformat(), source)
+            Figure(framework, k, v, dates.get(k, as_of), source)
             for k, v in metrics.items()
             if v is not None
         ]
+        stale = gitmetrics.staleness(path, {**metrics, "as_of": as_of})
+        if stale is not None:
+            errors.append(stale)
     return Evidence(
         {fw: _framework(fw, figures, today) for fw in FRAMEWORKS}, sources, tuple(errors), today
     )

@@ -65,9 +65,14 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _md(value: Any) -> str:
+    """A Markdown table cell: no raw HTML from a workload name, no stray column break."""
+    return html.escape(fmt(value)).replace("|", "\\|").replace("\n", " ")
+
+
 def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return lines + ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+    return lines + ["| " + " | ".join(_md(r[c]) for c in columns) + " |" for r in rows]
 
 
 def _failures(rows: list[dict[str, Any]]) -> str:
@@ -139,7 +144,7 @@ def write_markdown(
     if failed:
         lines += ["", "## Failed cells", ""]
         lines += [
-            f"- {r['workload']}/{r['runtime']}/{r['tier']}/{r['mode']}: {r['reason']}"
+            f"- {_md(r['workload'])}/{r['runtime']}/{r['tier']}/{r['mode']}: {_md(r['reason'])}"
             for r in failed
         ]
     if tax:

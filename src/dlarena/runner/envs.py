@@ -19,6 +19,7 @@ from pathlib import Path
 
 from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
+from dlarena.validation import check_name, inside
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
@@ -54,14 +55,17 @@ def requirement_files(home: Path) -> dict[str, Path]:
     }
     user_dir = home / "requirements"
     if user_dir.is_dir():
-        files.update({p.stem: p for p in sorted(user_dir.glob("*.txt"))})
+        for path in sorted(user_dir.glob("*.txt")):
+            check_name(path.stem, f"environment (from {path})")
+            files[path.stem] = path
     return files
 
 
 def environments(home: Path) -> dict[str, Environment]:
     envs = {EMBEDDED: Environment(EMBEDDED, sys.executable, None)}
     for name, path in requirement_files(home).items():
-        envs[name] = Environment(name, str(home / "envs" / name / "bin" / "python"), path)
+        root = inside(home / "envs", name, "environment")
+        envs[name] = Environment(name, str(root / "bin" / "python"), path)
     return envs
 
 

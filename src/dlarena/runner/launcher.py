@@ -6,9 +6,11 @@ The launcher knows processes, environments and timeouts; nothing about framework
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from dlarena.codec import decode, encode
 from dlarena.records import PROTOCOL_VERSION, ParityCheck, Threading, WorkerResult, WorkerTask
 
 SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
+_LIBC = ctypes.CDLL(None, use_errno=True)
 STDERR_TAIL_CHARS = 2000
 
 
@@ -38,9 +41,15 @@ class Outcome:
     parity: tuple[ParityCheck, ...] = ()
 
 
+# Credentials a worker never needs: a framework under test sees none of them.
+CREDENTIAL = re.compile(r"(TOKEN|_KEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^(AWS|GH|GITHUB)_")
+PR_SET_PDEATHSIG = 1
+
+
 def worker_env(threading: Threading) -> dict[str, str]:
-    """The thread settings a framework reads from its environment, and dlarena's code path."""
-    env = dict(os.environ)
+    """The host's environment without credentials, the thread settings a framework reads from
+    its environment, and dlarena's code path."""
+    env = {k: v for k, v in os.environ.items() if not CREDENTIAL.search(k.upper())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
     threads = str(threading.intra_op)
     env.update(
@@ -57,11 +66,16 @@ def worker_env(threading: Threading) -> dict[str, str]:
     return env
 
 
-def pin_cpus(cpus: tuple[int, ...]) -> Callable[[], None] | None:
-    """Runs in the child before exec: every thread the framework starts inherits the CPUs."""
-    if not cpus:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
+def child_setup(cpus: tuple[int, ...]) -> Callable[[], None]:
+    """Runs in the child before exec: the worker dies with the host (a killed host leaves no
+    orphan measuring on), and every thread the framework starts inherits the CPUs."""
+
+    def setup() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
 
 
 def launch(
@@ -79,7 +93,7 @@ def launch(
             stderr=stderr,
             env=worker_env(task.threading),
             start_new_session=True,
-            preexec_fn=pin_cpus(task.threading.cpus),
+            preexec_fn=child_setup(task.threading.cpus),
         )
         try:
             assert proc.stdin is not None

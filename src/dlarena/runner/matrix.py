@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlarena.errors import DlarenaError
+from dlarena.errors import DlarenaError, Interrupted
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
 from dlarena.measure.peak import probe as probe_peak
@@ -24,7 +25,7 @@ from dlarena.spec.flops import step_flops
 from dlarena.spec.model import Workload
 from dlarena.store import Store
 
-__all__ = ["PROFILES", "Cell", "Protocol", "plan", "run_matrix", "write_reference"]
+__all__ = ["PROFILES", "Cell", "Protocol", "plan", "resume_plan", "run_matrix", "write_reference"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +112,15 @@ class _Run:
         """One reference per spec content, in the run's own folder beside the store."""
         key = workload.content_hash
         if key not in self.references:
-            self.references[key] = self.store.reference_dir(self.run_id) / f"{key}.npz"
-            self.ambiguous[key] = write_reference(workload, self.references[key])
+            path = self.store.reference_dir(self.run_id) / f"{key}.npz"
+            try:
+                self.ambiguous[key] = write_reference(workload, path)
+            except OSError as exc:
+                raise DlarenaError(
+                    f"cannot write the parity reference {path} ({exc.strerror}); free disk "
+                    "space or give --store a writable folder"
+                ) from None
+            self.references[key] = path
         return self.references[key]
 
     def parity_warnings(self, cell: Cell) -> tuple[str, ...]:
@@ -129,8 +137,14 @@ class _Run:
             machine.wait_quiet(self.protocol.wait_quiet_s)
         worker = {**self.protocol.worker_fields(), **fields}
         task = task_for(cell, threading, self.reference(cell.workload), index, **worker)
+
+        def on_phase(cell: Cell, phase: str) -> None:
+            self.store.beat(self.run_id)  # the host is alive: the run is not 'interrupted'
+            if self.on_phase is not None:
+                self.on_phase(cell, phase)
+
         return run_process(
-            cell, task, self.home, self.env_overrides, self.protocol.timeout_s, self.on_phase
+            cell, task, self.home, self.env_overrides, self.protocol.timeout_s, on_phase
         )
 
     def threading(self, cell: Cell) -> Threading:
@@ -153,31 +167,42 @@ def run_matrix(
     env_overrides: dict[str, str],
     on_cell: OnCell,
     on_phase: OnPhase | None = None,
+    resume: int | None = None,
 ) -> int:
     """Run every cell `protocol.processes` times, in rounds; each cell is committed to the store
-    after every process, so an interrupted run keeps everything measured so far.
+    after every process, so an interrupted run keeps everything measured so far. `resume`: the
+    id of an interrupted run whose missing cells to run (see `resume_plan`).
 
     `home` holds the environments; reference files go beside the store, one folder per run,
     one file per spec content hash (same-named specs never share one).
     """
     sha = git_sha()
-    peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
-    config = {
-        "protocol": dataclasses.asdict(protocol),
-        "cells": [c.label for c in cells],
-        "env_overrides": env_overrides,
-        "peak_gflops": peak,
-    }
-    run = _Run(store, store.start_run(config, sha), protocol, home, env_overrides, on_phase)
+    if resume is None:
+        peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
+        run_id = store.start_run(_config(cells, protocol, env_overrides, peak), sha)
+        finished: dict[tuple[str, str, str, str], CellResult] = {}
+    else:
+        peak = store.run_info(resume)["config"].get("peak_gflops")
+        run_id, finished = resume, {_key(c): c for c in store.cells(resume)}
+        store.claim_run(run_id)
+    run = _Run(store, run_id, protocol, home, env_overrides, on_phase)
     results: dict[int, CellResult] = {}
     cell_ids: dict[int, int] = {}
     settings: dict[int, Threading] = {}
+    for i, cell in enumerate(cells):
+        before = finished.get((cell.workload.content_hash, cell.runtime, cell.tier, cell.mode))
+        if before is not None and _complete(before, protocol):
+            results[i] = before
+            on_cell(cell, before)
+        elif before is not None and before.id is not None:
+            cell_ids[i] = before.id  # a cell cut short: measured again from its first process
+    skip = set(results)
     status = "interrupted"
     try:
         for index in range(protocol.processes):
             for i, cell in enumerate(cells):
-                if i in results and results[i].status != "ok":
-                    continue  # a failed cell is not run again
+                if i in skip or (i in results and results[i].status != "ok"):
+                    continue  # done before a resume, or failed: not run again
                 setting = settings.setdefault(i, run.threading(cell))
                 part = run.process(cell, setting, index)
                 part = dataclasses.replace(
@@ -193,6 +218,64 @@ def run_matrix(
                 cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
                 on_cell(cell, results[i])
         status = "finished"
+    except KeyboardInterrupt:
+        if not cell_ids and resume is None:
+            raise Interrupted("interrupted before any cell finished; nothing was stored") from None
+        raise Interrupted(
+            f"interrupted: run {run_id} keeps {len(cell_ids)} cells measured; run the rest "
+            f"with: dlarena bench --resume {run_id} --store {store.path}"
+        ) from None
     finally:
-        store.finish_run(run.run_id, status)
+        if resume is None and not cell_ids:
+            _forget(store, run_id)  # nothing measured: no empty run becomes 'the latest'
+        else:
+            store.finish_run(run.run_id, status)
     return run.run_id
+
+
+def _key(cell: CellResult) -> tuple[str, str, str, str]:
+    return (cell.spec_hash or cell.workload, cell.runtime, cell.tier, cell.mode)
+
+
+def _complete(cell: CellResult, protocol: Protocol) -> bool:
+    """A stored cell a resume keeps: it failed for good, or has every process it asked for."""
+    return cell.status != "ok" or (
+        cell.summary is not None and cell.summary.processes >= protocol.processes
+    )
+
+
+def _config(
+    cells: list[Cell], protocol: Protocol, env_overrides: dict[str, str], peak: float | None
+) -> dict[str, Any]:
+    """What a run records to be read, compared and resumed: the protocol and the plan, with
+    every spec by content hash."""
+    return {
+        "protocol": dataclasses.asdict(protocol),
+        "cells": [c.label for c in cells],
+        "plan": [[c.workload.content_hash, c.runtime, c.tier, c.mode] for c in cells],
+        "specs": {c.workload.content_hash: c.workload.to_dict() for c in cells},
+        "env_overrides": env_overrides,
+        "peak_gflops": peak,
+    }
+
+
+def _forget(store: Store, run_id: int) -> None:
+    store.forget_run(run_id)
+    shutil.rmtree(store.reference_dir(run_id), ignore_errors=True)
+
+
+def resume_plan(store: Store, run_id: int) -> tuple[list[Cell], Protocol, dict[str, str]]:
+    """The cells, protocol and environments of an interrupted run, to run what it is missing."""
+    from dlarena.spec.schema import spec_from_dict
+
+    info = store.run_info(run_id)
+    if info["status"] == "finished":
+        raise DlarenaError(f"run {run_id} finished; there is nothing to resume")
+    if info["status"] == "running":
+        raise DlarenaError(f"run {run_id} is still running (its host process is alive)")
+    config = info["config"]
+    if "plan" not in config:
+        raise DlarenaError(f"run {run_id} was made by an older dlarena that cannot resume it")
+    specs = {h: spec_from_dict(d, f"run {run_id}") for h, d in config["specs"].items()}
+    cells = [Cell(specs[h], r, t, m) for h, r, t, m in config["plan"]]
+    return cells, Protocol(**config["protocol"]), dict(config["env_overrides"])

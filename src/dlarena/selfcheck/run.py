@@ -20,7 +20,7 @@ from dlarena.measure.stats import Comparison, block_throughputs, compare_through
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
-from dlarena.runner.launcher import pin_cpus, worker_env
+from dlarena.runner.launcher import child_setup, worker_env
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
@@ -54,7 +54,7 @@ def run_hand_loop(
         text=True,
         env=env,
         timeout=timeout_s,
-        preexec_fn=pin_cpus(threading.cpus),
+        preexec_fn=child_setup(threading.cpus),
         check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{"block_seconds"')]

@@ -5,10 +5,14 @@ The schema and its history are in `store/schema.py`; every write is its own tran
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import socket
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +40,68 @@ _CELL_COLUMNS = (
 )
 
 
+def _host_alive(host: str | None, pid: int | None) -> bool:
+    """Whether the dlarena process that runs a run is still there (unknown: assume so).
+
+    A PID is checked with its command line, so a PID the system gave to another program since
+    does not keep a dead run 'running'."""
+    if host is None or pid is None or host != socket.gethostname():
+        return True
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return b"dlarena" in command or pid == os.getpid()
+
+
 class Store:
     """One SQLite file; every write is committed at once, so a killed run keeps its cells."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, create: bool = True):
+        """Open the store at `path`; `create=False` (read commands): a missing file is not made,
+        the store reads as empty."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise DlarenaError(f"store {path} is a directory; give a file path with --store")
+        target = str(path)
+        if not create and not path.exists():
+            target = ":memory:"  # nothing to read, and nothing is written for reading
+        elif create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DlarenaError(
+                    f"cannot make the store's folder {path.parent} ({exc.strerror}); "
+                    "give --store a path in a writable folder"
+                ) from None
         try:
-            self.db = sqlite3.connect(path, isolation_level=None)
-            self._migrate()
+            self.db = sqlite3.connect(target, isolation_level=None)
+            with self._writing("update the schema"):
+                self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise DlarenaError(f"store {path} cannot be opened ({exc}); move it aside") from exc
+            raise DlarenaError(
+                f"store {path} cannot be opened ({exc}); is it a dlarena store? move it aside"
+            ) from None
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """An I/O fault while writing becomes a user error naming the store and the fix."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                fix = "make it writable, or give another --store"
+            elif "full" in text:
+                fix = "free disk space and rerun"
+            else:
+                fix = "check the file and its folder"
+            raise DlarenaError(
+                f"could not {what} in the store {self.path} ({text}); {fix}; "
+                "everything stored before is kept"
+            ) from None
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -62,32 +117,55 @@ class Store:
         self.db.close()
 
     def start_run(self, config: dict[str, Any], git_sha: str | None) -> int:
-        cursor = self.db.execute(
-            "INSERT INTO runs (started_at, status, git_sha, config) VALUES (?, 'running', ?, ?)",
-            (time.time(), git_sha, json.dumps(config)),
-        )
-        return int(cursor.lastrowid or 0)
+        with self._writing("start a run"):
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, status, git_sha, config) "
+                "VALUES (?, 'running', ?, ?)",
+                (time.time(), git_sha, json.dumps(config)),
+            )
+        run_id = int(cursor.lastrowid or 0)
+        self.claim_run(run_id)
+        return run_id
+
+    def claim_run(self, run_id: int) -> None:
+        """This process now runs `run_id` (a new run, or one it resumes)."""
+        with self._writing("record the run's host"):
+            self.db.execute(
+                "UPDATE runs SET status = 'running', finished_at = NULL, host = ?, "
+                "host_pid = ?, heartbeat_at = ? WHERE id = ?",
+                (socket.gethostname(), os.getpid(), time.time(), run_id),
+            )
+
+    def beat(self, run_id: int) -> None:
+        """The host is alive and working on the run."""
+        with self._writing("record a heartbeat"):
+            self.db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (time.time(), run_id))
 
     def finish_run(self, run_id: int, status: str) -> None:
-        self.db.execute(
-            "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
-            (time.time(), status, run_id),
-        )
+        with self._writing("finish the run"):
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
+                (time.time(), status, run_id),
+            )
+
+    def forget_run(self, run_id: int) -> None:
+        """Remove a run that measured nothing (it must not become 'the latest')."""
+        with self._writing("remove an empty run"), self.db:
+            self.db.execute("BEGIN")
+            for (cell_id,) in self.db.execute(
+                "SELECT id FROM cells WHERE run_id = ?", (run_id,)
+            ).fetchall():
+                self._delete_cell(cell_id)
+            self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     def save_cell(self, run_id: int, cell: CellResult, cell_id: int | None = None) -> int:
         """Insert a cell (or rewrite cell `cell_id`) with its parity checks, blocks and latency,
         in a single transaction."""
-        try:
-            with self.db:
-                self.db.execute("BEGIN")
-                if cell_id is not None:
-                    self._delete_cell(cell_id)
-                return self._insert_cell(run_id, cell, cell_id)
-        except sqlite3.OperationalError as exc:
-            raise DlarenaError(
-                f"could not write to the store {self.path} ({exc}); free disk space and rerun: "
-                "every cell finished before this one is kept"
-            ) from exc
+        with self._writing("store a cell"), self.db:
+            self.db.execute("BEGIN")
+            if cell_id is not None:
+                self._delete_cell(cell_id)
+            return self._insert_cell(run_id, cell, cell_id)
 
     def _delete_cell(self, cell_id: int) -> None:
         for table in ("parity", "samples", "blocks", "latency"):
@@ -145,20 +223,34 @@ class Store:
         return new_id
 
     def latest_run(self) -> int | None:
-        row = self.db.execute("SELECT max(id) FROM runs").fetchone()
+        """The newest run that stored at least one cell."""
+        row = self.db.execute("SELECT max(run_id) FROM cells").fetchone()
         return row[0]
 
     def run_info(self, run_id: int) -> dict[str, Any]:
         row = self.db.execute(
-            "SELECT id, started_at, finished_at, status, git_sha, config FROM runs WHERE id = ?",
+            "SELECT id, started_at, finished_at, status, git_sha, config, host, host_pid "
+            "FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
-            raise DlarenaError(f"run {run_id} is not in {self.path}; see 'dlarena report --run'")
+            known = self.db.execute("SELECT min(id), max(id) FROM runs").fetchone()
+            have = f"runs {known[0]} to {known[1]}" if known[0] is not None else "no runs"
+            raise DlarenaError(f"run {run_id} is not in {self.path} (it has {have})")
         keys = ("id", "started_at", "finished_at", "status", "git_sha", "config")
-        info = dict(zip(keys, row, strict=True))
+        info = dict(zip(keys, row[:6], strict=True))
         info["config"] = json.loads(info["config"])
+        if info["status"] == "running" and not _host_alive(row[6], row[7]):
+            info["status"] = "interrupted"  # its host was killed: nothing runs it any more
         return info
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, newest first, with its cell count."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id DESC").fetchall()]
+        counts = dict(
+            self.db.execute("SELECT run_id, count(*) FROM cells GROUP BY run_id").fetchall()
+        )
+        return [{**self.run_info(i), "cells": counts.get(i, 0)} for i in ids]
 
     def reference_dir(self, run_id: int) -> Path:
         """Where a run's reference files live: beside this store, one folder per run."""
@@ -220,7 +312,7 @@ class Store:
     def add_evidence(self, figures: list[Any]) -> None:
         """Append collected figures; history accumulates, nothing is overwritten."""
         now = time.time()
-        with self.db:
+        with self._writing("store evidence"), self.db:
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -9,6 +9,8 @@ Schema history:
   4 - cells.api, threading, warnings, load, memory (JSON records); blocks (steps and seconds of each
       timed block, per worker process) and latency (per-call seconds per batch size) replace
       samples for new cells. A cell is rewritten after each of its worker processes.
+  5 - runs.host, host_pid and heartbeat_at: a 'running' run whose host process is gone reads as
+      'interrupted' (and can be resumed).
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -107,6 +109,11 @@ MIGRATIONS = (
         seconds TEXT NOT NULL          -- JSON list: per-call seconds
     );
     CREATE INDEX blocks_by_cell ON blocks(cell_id);
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN host TEXT;
+    ALTER TABLE runs ADD COLUMN host_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,160 @@
+"""What a workload spec file may say (pydantic models, host side), and the graph checks that
+follow: every layer's inputs exist, shapes agree, the model ends in the logits, and its size is
+bounded before anything is allocated."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, create_model, model_validator
+
+from dlarena.errors import SpecError
+from dlarena.spec.model import INPUT, Layer, Optimizer, Workload, infer_shapes, parameter_shapes
+from dlarena.validation import Document, Fraction, Identifier, Name, Strict, validate
+
+Count = Annotated[int, Field(ge=1, le=1_000_000)]
+Window = Annotated[int, Field(ge=1, le=1024)]
+Padding = Annotated[int, Field(ge=0, le=1024)]
+Epsilon = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+Dim = Annotated[int, Field(ge=1, le=1_000_000)]
+
+# Per op: each attribute's type and default (... = required).
+OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "dense": {"units": (Count, ...), "bias": (bool, True)},
+    "relu": {},
+    "gelu": {},
+    "tanh": {},
+    "conv2d": {
+        "filters": (Count, ...),
+        "kernel": (Window, 3),
+        "stride": (Window, 1),
+        "padding": (Padding, 0),
+        "bias": (bool, False),
+    },
+    "batch_norm": {"epsilon": (Epsilon, 1e-5), "momentum": (Fraction, 0.9)},
+    "max_pool": {"size": (Window, 2), "stride": (Window, 2)},
+    "avg_pool": {"size": (Window, 2), "stride": (Window, 2)},
+    "add": {},
+    "global_avg_pool": {},
+}
+# Bounds that stop a spec from asking for memory no machine has, before any allocation.
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights (the float64 reference doubles it)
+MAX_BATCH_VALUES = 1 << 31  # every layer's output for one batch, summed: 8 GiB of float32
+
+
+def _layer_model(op: str) -> Any:
+    fields: dict[str, Any] = {
+        "name": (Identifier | None, None),
+        "op": (Literal[op], ...),  # type: ignore[valid-type]
+        "inputs": (Annotated[list[Identifier], Field(min_length=1, max_length=2)] | None, None),
+    }
+    fields.update(OP_ATTRS[op])
+    return create_model(f"{op}_layer", __base__=Strict, **fields)
+
+
+LAYER_MODELS = {op: _layer_model(op) for op in OP_ATTRS}
+# A layer is one of the op models, chosen by its `op` (an unknown op names every known one).
+LayerDoc = Annotated[Union[tuple(LAYER_MODELS.values())], Field(discriminator="op")]  # type: ignore[valid-type]  # noqa: UP007, E501
+
+
+class OptimizerDoc(Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    learning_rate: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 0.01
+    momentum: Fraction = 0.9
+    beta1: Fraction = 0.9
+    beta2: Fraction = 0.999
+    epsilon: Epsilon = 1e-8
+
+
+class SpecDoc(Strict):
+    """A workload spec file (YAML or JSON)."""
+
+    name: Name
+    input_shape: Annotated[list[Dim], Field(min_length=1, max_length=3)]
+    num_classes: Count
+    layers: Annotated[list[LayerDoc], Field(min_length=1, max_length=1000)]  # type: ignore[valid-type]
+    optimizer: OptimizerDoc = OptimizerDoc()
+    loss: Literal["softmax_cross_entropy"] = "softmax_cross_entropy"
+    batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
+    dtype: Literal["float32"] = "float32"
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+
+    @model_validator(mode="after")
+    def _image_or_flat(self) -> SpecDoc:
+        if len(self.input_shape) == 2:
+            raise ValueError(
+                "input_shape must be [features] or [height, width, channels] (NHWC, batch "
+                f"excluded), got {self.input_shape}"
+            )
+        return self
+
+
+def spec_from_dict(data: Any, origin: str = "spec") -> Workload:
+    """A validated workload from an already parsed mapping (JSON from an API, a test)."""
+    return parse_spec(Document(data, origin, {}))
+
+
+def parse_spec(doc: Document) -> Workload:
+    """A validated workload from a parsed spec document, or one SpecError naming the problem."""
+    spec = validate(SpecDoc, doc, "workload spec", SpecError)
+    layers: list[Layer] = []
+    for index, item in enumerate(spec.layers):
+        layers.append(_layer(item, index, layers))
+    workload = Workload(
+        name=spec.name,
+        input_shape=tuple(spec.input_shape),
+        num_classes=spec.num_classes,
+        layers=tuple(layers),
+        optimizer=Optimizer(**spec.optimizer.model_dump()),
+        loss=spec.loss,
+        batch_size=spec.batch_size,
+        dtype=spec.dtype,
+        seed=spec.seed,
+    )
+    try:
+        check_graph(workload)
+    except SpecError as exc:
+        raise SpecError(f"{doc.origin}: {exc}") from None
+    return workload
+
+
+def _layer(item: Any, index: int, earlier: list[Layer]) -> Layer:
+    where = f"layers[{index}]"
+    defined = {layer.name for layer in earlier}
+    name = item.name or f"{item.op}{index}"
+    if name in defined or name == INPUT:
+        raise SpecError(f"{where}.name: '{name}' is used twice; give each layer its own name")
+    inputs = tuple(item.inputs or [earlier[-1].name if earlier else INPUT])
+    for source in inputs:
+        if source != INPUT and source not in defined:
+            raise SpecError(
+                f"{where}.inputs: '{source}' is not an earlier layer; "
+                f"known: {', '.join([INPUT, *sorted(defined)])}"
+            )
+    if (item.op == "add") != (len(inputs) == 2):
+        raise SpecError(f"{where}.inputs: {item.op} takes {'two' if item.op == 'add' else 'one'}")
+    attrs = tuple(sorted((key, getattr(item, key)) for key in OP_ATTRS[item.op]))
+    return Layer(name=name, op=item.op, inputs=inputs, attrs=attrs)
+
+
+def check_graph(workload: Workload) -> None:
+    """Shapes agree, the last layer gives the logits, and the model fits in memory."""
+    shapes = infer_shapes(workload)
+    last = workload.layers[-1].name
+    if shapes[last] != (workload.num_classes,):
+        raise SpecError(
+            f"the last layer '{last}' gives shape {shapes[last]}; it must give the logits, "
+            f"shape ({workload.num_classes},): end with a dense layer"
+        )
+    parameters = sum(math.prod(s) for s in parameter_shapes(workload).values())
+    if parameters > MAX_PARAMETERS:
+        raise SpecError(
+            f"{parameters:,} parameters; dlarena runs models of up to {MAX_PARAMETERS:,}"
+        )
+    values = workload.batch_size * sum(math.prod(s) for s in shapes.values())
+    if values > MAX_BATCH_VALUES:
+        raise SpecError(
+            f"batch_size {workload.batch_size} needs {values:,} activation values per step; "
+            f"at most {MAX_BATCH_VALUES:,}: lower the batch size"
+        )

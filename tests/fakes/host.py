@@ -1,0 +1,28 @@
+"""The dlarena command line with two more runtimes: 'numpy' (tests/fakes/base.py, the float64
+reference as an adapter) and 'broken'. A real host whose real workers need no framework, for
+tests that kill and resume whole runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dlarena.cli import main
+from dlarena.frameworks import RUNTIMES
+
+RUNTIMES["numpy"] = dataclasses.replace(
+    RUNTIMES["onnxruntime"],
+    name="numpy",
+    display="NumPy reference",
+    module="tests.fakes.base",
+    framework_module="numpy",
+    distribution="numpy",
+    api="numpy",
+)
+
+# A runtime whose adapter module does not exist: every cell of it fails in its worker.
+RUNTIMES["broken"] = dataclasses.replace(
+    RUNTIMES["numpy"], name="broken", module="tests.fakes.no_such_adapter"
+)
+
+if __name__ == "__main__":
+    main()

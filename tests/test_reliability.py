@@ -1,0 +1,127 @@
+"""Runs that survive their host: kill -9 leaves no orphan worker and a run that reads
+'interrupted' and resumes into a complete run; exit codes say what happened."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from dlarena.store import Store
+
+from .conftest import SPECS
+
+ROOT = Path(__file__).resolve().parents[1]
+# A small matrix in the fake 'numpy' runtime: 2 workloads x 2 tiers x 2 processes per cell.
+MATRIX = [
+    *("--workload", "mlp", "--workload", str(SPECS / "kitchen.yaml")),
+    *("--runtime", "numpy", "--mode", "infer", "--quick", "--processes", "2"),
+]
+CELLS = 4
+
+
+def host(store: Path, *args: str, token: str = "") -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DLARENA_TEST_HOST": token,
+        "GITHUB_TOKEN": "never-in-a-worker",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.host", "bench", *args, "--store", str(store)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def workers_of(token: str) -> list[int]:
+    """Live processes started with this host's token in their environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if f"DLARENA_TEST_HOST={token}".encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_gone(token: str, timeout_s: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (left := workers_of(token)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def test_killed_runs_resume_into_complete_runs_three_times(tmp_path: Path) -> None:
+    """The soak test: kill -9 the host at a random moment, then resume, three times."""
+    rng = random.Random(7)
+    store_path = tmp_path / "soak.sqlite"
+    interrupted = 0
+    for attempt in range(3):
+        token = uuid.uuid4().hex
+        proc = host(store_path, *MATRIX, token=token)
+        time.sleep(rng.uniform(3.0, 8.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        assert wait_gone(token) == [], "a worker outlived its killed host"
+        db = Store(store_path)
+        run = db.runs()[0]
+        if run["status"] != "finished":
+            assert run["status"] == "interrupted", run["status"]
+            interrupted += 1
+            resumed = host(store_path, "--resume", str(run["id"]), token=token)
+            out, err = resumed.communicate(timeout=300)
+            assert resumed.returncode == 0, (attempt, err[-2000:])
+        cells = db.cells(run["id"])
+        assert len(cells) == CELLS, (attempt, [c.label for c in cells])
+        assert all(c.ranked and c.summary and c.summary.processes == 2 for c in cells)
+        assert db.run_info(run["id"])["status"] == "finished"
+        db.close()
+    assert interrupted >= 2, "the kills came too late to test a resume"
+    with sqlite3.connect(store_path) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert raw.execute("SELECT count(*) FROM runs").fetchone() == (3,)
+
+
+def test_credentials_never_reach_a_worker(tmp_path: Path) -> None:
+    from dlarena.records import Threading
+    from dlarena.runner.launcher import worker_env
+
+    os.environ["DLARENA_FAKE_API_KEY"] = "secret"
+    try:
+        env = worker_env(Threading("fair", 1, 1, (0,)))
+    finally:
+        del os.environ["DLARENA_FAKE_API_KEY"]
+    assert "DLARENA_FAKE_API_KEY" not in env and "GITHUB_TOKEN" not in env
+    assert env["OMP_NUM_THREADS"] == "1" and "PATH" in env
+
+
+@pytest.mark.parametrize("runtime", ["numpy", "broken", "nosuch"])
+def test_exit_code_says_whether_every_cell_passed(tmp_path: Path, runtime: str) -> None:
+    args = ["--workload", "mlp", "--runtime", runtime, "--mode", "infer", "--tier", "eager"]
+    proc = host(tmp_path / "s.sqlite", *args, "--quick")
+    out, err = proc.communicate(timeout=300)
+    if runtime == "numpy":
+        assert proc.returncode == 0, err[-2000:]
+        assert "numpy" in out  # piped output is whole: no '…' in the table
+        assert "…" not in out
+    elif runtime == "broken":
+        assert proc.returncode == 1 and "1 of 1 cells failed" in err
+    else:
+        assert proc.returncode == 2 and "unknown runtime 'nosuch'" in err
+        assert not (tmp_path / "s.sqlite").exists()  # an input error starts no run
