@@ -125,3 +125,21 @@ def test_exit_code_says_whether_every_cell_passed(tmp_path: Path, runtime: str) 
     else:
         assert proc.returncode == 2 and "unknown runtime 'nosuch'" in err
         assert not (tmp_path / "s.sqlite").exists()  # an input error starts no run
+
+
+def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(tmp_path: Path) -> None:
+    store_path, token = tmp_path / "s.sqlite", uuid.uuid4().hex
+    proc = host(store_path, *MATRIX, token=token)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store_path.exists() and Store(store_path).latest_run() is not None:
+            break  # one cell is stored: interrupt the next
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "keeps" in err and f"dlarena bench --resume 1 --store {store_path}" in err
+    assert "Traceback" not in err
+    assert wait_gone(token) == []
+    db = Store(store_path)
+    assert db.run_info(1)["status"] == "interrupted" and db.cells(1)

@@ -250,3 +250,29 @@ def report(
         )
     else:
         out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")
+
+
+@app.command()
+def runs(store: StoreOpt = None, format: FormatOpt = Format.table) -> None:
+    """Every run in the store, newest first: status (running, finished or interrupted: its host
+    is gone; resume it with 'dlarena bench --resume RUN') and how many cells it kept."""
+    import time
+
+    listed = open_store(store).runs()
+    if format == Format.json:
+        emit_json(listed)
+        return
+    print_table(
+        "runs",
+        ("run", "started", "status", "cells", "git_sha"),
+        (
+            [
+                str(r["id"]),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])),
+                r["status"],
+                str(r["cells"]),
+                fmt(r["git_sha"]),
+            ]
+            for r in listed
+        ),
+    )
