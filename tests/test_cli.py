@@ -22,6 +22,12 @@ def dlarena(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([DLARENA, *args], capture_output=True, text=True, timeout=900)
 
 
+def empty_store(tmp_path: Path) -> str:
+    """A store with nothing in it: read commands need one to exist."""
+    Store(tmp_path / "s.sqlite").close()
+    return str(tmp_path / "s.sqlite")
+
+
 def quick_bench(store: str, *args: str) -> subprocess.CompletedProcess:
     return dlarena("bench", "--quick", "--workload", "mlp", "--store", store, *args)
 
@@ -169,7 +175,7 @@ def test_envs_list_names_the_builtin_environments() -> None:
 
 
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
-    result = dlarena("scan", "--store", str(tmp_path / "s.sqlite"), "--format", "json")
+    result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert set(document["frameworks"]) == {"torch", "tensorflow", "jax", "mxnet"}
@@ -190,7 +196,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 def test_score_published_only_prints_the_comparisons_table(tmp_path: Path) -> None:
     result = dlarena(
-        "score", "--published-only", "--store", str(tmp_path / "s.sqlite"), "--format", "json"
+        "score", "--published-only", "--store", empty_store(tmp_path), "--format", "json"
     )
     assert result.returncode == 0, result.stderr
     ranking = [
@@ -238,7 +244,7 @@ def test_advise_and_cost_read_the_measured_store(tmp_path: Path) -> None:
 
 
 def test_advise_rejects_an_answer_that_is_not_offered(tmp_path: Path) -> None:
-    result = dlarena("advise", "--focus", "fun", "--store", str(tmp_path / "s.sqlite"))
+    result = dlarena("advise", "--focus", "fun", "--store", empty_store(tmp_path))
     assert result.returncode == 2
     assert "answers.focus: Input should be 'research', 'production' or 'both' (got 'fun')" in (
         result.stderr
@@ -246,7 +252,7 @@ def test_advise_rejects_an_answer_that_is_not_offered(tmp_path: Path) -> None:
 
 
 def test_weight_flags_move_the_score_and_bad_ones_are_named(tmp_path: Path) -> None:
-    store = str(tmp_path / "s.sqlite")
+    store = empty_store(tmp_path)
     only_maturity = json.loads(
         dlarena(
             "score",
@@ -278,6 +284,20 @@ def test_selfcheck_names_what_it_has_no_loop_for() -> None:
 
 
 def test_compare_names_a_run_that_is_not_there(tmp_path: Path) -> None:
-    Store(tmp_path / "s.sqlite").close()
-    result = dlarena("compare", "1", "2", "--store", str(tmp_path / "s.sqlite"))
+    result = dlarena("compare", "1", "2", "--store", empty_store(tmp_path))
     assert result.returncode == 2 and "run 1 is not in" in result.stderr
+
+
+def test_spec_and_profile_validate_exit_0_with_a_summary_or_2_with_the_problem(
+    tmp_path: Path,
+) -> None:
+    good = dlarena("spec", "validate", str(SPECS / "kitchen.yaml"))
+    assert good.returncode == 0 and "valid workload 'kitchen' (9 layers" in good.stdout
+    bad = dlarena("spec", "validate", str(SPECS / "broken_op.yaml"))
+    assert bad.returncode == 2 and "line 6: layers[1].op: 'swish' is not supported" in bad.stderr
+    examples = Path(__file__).parent.parent / "examples"
+    good = dlarena("profile", "validate", str(examples / "research-team.yaml"), "--format", "json")
+    assert good.returncode == 0 and json.loads(good.stdout)["tiers"] == ["eager", "compiled"]
+    (tmp_path / "p.yaml").write_text("name: p\ntiers: [jit]\n")
+    bad = dlarena("profile", "validate", str(tmp_path / "p.yaml"))
+    assert bad.returncode == 2 and "line 2: tiers[0]: Input should be 'eager'" in bad.stderr

@@ -120,7 +120,9 @@ def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) 
         f"PRAGMA max_page_count = {store.db.execute('PRAGMA page_count').fetchone()[0]}"
     )
     big = a_cell("jax", blocks=(Block(0, 1, 0.001),) * 50_000)
-    with pytest.raises(DlarenaError, match="could not write to the store .* free disk space"):
+    with pytest.raises(
+        DlarenaError, match="could not store a cell in the store .* free disk space"
+    ):
         store.save_cell(run_id, big)
     assert [c.runtime for c in store.cells(run_id)] == ["torch"]
 

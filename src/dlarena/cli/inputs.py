@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +16,14 @@ app.add_typer(spec_app, name="spec")
 app.add_typer(profile_app, name="profile")
 
 FileArg = Annotated[Path, typer.Argument(help="the YAML or JSON file")]
+
+
+def _say(format: Format, document: dict[str, Any], line: str) -> None:
+    """A valid file: its summary as one JSON document, or one line."""
+    if format == Format.json:
+        emit_json(document)
+    else:
+        out.print(line, soft_wrap=True)
 
 
 @spec_app.command("validate")
@@ -36,14 +44,12 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
         "batch_size": workload.batch_size,
         "train_gflop_per_step": round(step_flops(workload, "train") / 1e9, 4),
     }
-    if format == Format.json:
-        emit_json(summary)
-        return
-    out.print(
+    _say(
+        format,
+        summary,
         f"{file}: valid workload '{workload.name}' ({summary['layers']} layers, "
         f"{parameters:,} parameters, batch {workload.batch_size}, "
         f"content hash {workload.content_hash})",
-        soft_wrap=True,
     )
 
 
@@ -61,15 +67,13 @@ def profile_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
     from dlarena.decide.profile import load_profile
 
     profile = load_profile(file)
-    if format == Format.json:
-        emit_json({"file": str(file), **profile.as_dict()})
-        return
     weights = ", ".join(f"{c} {w:g}" for c, w in profile.weights)
-    out.print(
+    _say(
+        format,
+        {"file": str(file), **profile.as_dict()},
         f"{file}: valid profile '{profile.name}' (weights {weights}; "
         f"{len(profile.requirements)} requirements, {len(profile.answers)} answers, "
         f"tiers {', '.join(profile.tiers)})",
-        soft_wrap=True,
     )
 
 
