@@ -301,3 +301,15 @@ def test_spec_and_profile_validate_exit_0_with_a_summary_or_2_with_the_problem(
     (tmp_path / "p.yaml").write_text("name: p\ntiers: [jit]\n")
     bad = dlarena("profile", "validate", str(tmp_path / "p.yaml"))
     assert bad.returncode == 2 and "line 2: tiers[0]: Input should be 'eager'" in bad.stderr
+
+
+def test_spec_show_gives_shapes_parameters_and_flops_per_step() -> None:
+    result = dlarena("spec", "show", "cnn", "--size", "full", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["parameters"] == 25_557_032 and shown["input_shape"] == [224, 224, 3]
+    assert shown["layers"][-1]["output_shape"] == [1000]
+    assert sum(row["parameters"] for row in shown["layers"]) == shown["parameters"]
+    assert shown["train_flops_per_step"] > 3 * shown["infer_flops_per_step"] > 0
+    table = dlarena("spec", "show", "mlp", "--size", "tiny")
+    assert table.returncode == 0 and "mlp (tiny): 770 parameters, batch 8" in table.stdout

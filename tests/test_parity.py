@@ -17,8 +17,11 @@ from .conftest import SPECS
 pytestmark = pytest.mark.slow
 
 
-def run_and_index(store, fast, workloads: list[str], tiers: tuple[str, ...]) -> dict:
-    cells = plan([load_workload(w) for w in workloads], list(RUNTIMES), list(tiers), list(MODES))
+def run_and_index(
+    store, fast, workloads: list[str], tiers: tuple[str, ...], size: str = "small"
+) -> dict:
+    specs = [load_workload(w, size) for w in workloads]
+    cells = plan(specs, list(RUNTIMES), list(tiers), list(MODES))
     run_id = run_matrix(store, cells, fast, envs.dlarena_home(), {}, lambda c, r: None)
     return {(c.workload, c.runtime, c.tier, c.mode): c for c in store.cells(run_id)}
 
@@ -34,7 +37,8 @@ def assert_all_pass(stored: dict) -> None:
 
 
 def test_builtin_workloads_pass_parity_in_every_runtime_and_tier(store, fast):
-    stored = run_and_index(store, fast, ["mlp", "cnn"], TIERS)
+    """At the tiny size: the same graphs as the default workloads, in seconds per cell."""
+    stored = run_and_index(store, fast, ["mlp", "cnn"], TIERS, size="tiny")
     expected = sum(len(r.tiers) * len(r.modes) for r in RUNTIMES.values())
     assert len(stored) == 2 * expected  # ONNX Runtime has no training cells
     assert_all_pass(stored)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from dlarena.errors import SpecError
 from dlarena.spec import canonical_weights, parameter_shapes, reference, synthetic_batch
 from dlarena.spec.loader import load_workload
-from dlarena.spec.model import Workload
+from dlarena.spec.model import Workload, is_trainable
 from dlarena.spec.schema import spec_from_dict
 
 from .conftest import SPECS
@@ -134,3 +135,23 @@ def test_flops_per_layer_match_hand_counts() -> None:
     assert step_flops(mlp, "infer") == forward
     parameters = 256 * 256 + 256 + 256 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10
     assert step_flops(mlp, "train") == 3 * forward + 4 * parameters
+
+
+def test_size_presets_keep_the_default_workloads_and_reach_the_published_sizes() -> None:
+    # small is the YAML the stored runs were measured with: its content hash must not move.
+    assert load_workload("mlp", "small").content_hash == "a9edd15c7844434f"
+    assert load_workload("cnn", "small").content_hash == "078ff581a476a6c7"
+    trainable = {
+        size: sum(
+            math.prod(s)
+            for k, s in parameter_shapes(load_workload("cnn", size)).items()
+            if is_trainable(k)
+        )
+        for size in ("tiny", "full")
+    }
+    assert trainable["full"] == 25_557_032  # torchvision resnet50
+    assert trainable["tiny"] < 2_000
+    with pytest.raises(SpecError, match="--size full applies to the built-in workloads"):
+        load_workload(str(SPECS / "kitchen.yaml"), "full")
+    with pytest.raises(SpecError, match="size 'huge' is unknown; choose tiny, small, full"):
+        load_workload("mlp", "huge")

@@ -47,6 +47,9 @@ def bench(
         list[str],
         typer.Option(help="runtimes to run; add tensorflow-raw or jax-raw for the raw-op APIs"),
     ] = list(DEFAULT_RUNTIMES),
+    size: Annotated[
+        str, typer.Option(help="built-in workloads' size: tiny, small or full (GPU-sized)")
+    ] = "small",
     tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
     mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
     quick: Annotated[
@@ -96,7 +99,7 @@ def bench(
         cells, protocol, overrides = resume_plan(db, resumed)
     else:
         resumed = None
-        cells = plan([load_workload(w) for w in workload], runtime, tier, mode)
+        cells = plan([load_workload(w, size) for w in workload], runtime, tier, mode)
         protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
         overrides = parse_pairs(env, "--env", RUNTIMES)
         db = open_store(store, create=True)

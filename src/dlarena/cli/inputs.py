@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, out
+from dlarena.cli.common import Format, FormatOpt, app, emit_json, out, print_table
+from dlarena.report.rows import fmt
 
-spec_app = typer.Typer(help="Workload spec files: validate, schema.", no_args_is_help=True)
+spec_app = typer.Typer(help="Workload specs: show, validate, schema.", no_args_is_help=True)
 profile_app = typer.Typer(help="Profile files: validate, schema.", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
 app.add_typer(profile_app, name="profile")
@@ -50,6 +51,67 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
         f"{file}: valid workload '{workload.name}' ({summary['layers']} layers, "
         f"{parameters:,} parameters, batch {workload.batch_size}, "
         f"content hash {workload.content_hash})",
+    )
+
+
+SizeOpt = Annotated[str, typer.Option(help="tiny, small or full (built-in workloads)")]
+
+
+@spec_app.command("show")
+def spec_show(
+    workload: Annotated[str, typer.Argument(help="a built-in name (mlp, cnn) or a spec file")],
+    size: SizeOpt = "small",
+    format: FormatOpt = Format.table,
+) -> None:
+    """The layers with their output shapes, parameters and FLOPs; totals per step and an
+    activation memory estimate."""
+    from dlarena.spec.flops import forward_flops, step_flops
+    from dlarena.spec.loader import load_workload
+    from dlarena.spec.model import infer_shapes, is_trainable, parameter_shapes
+
+    spec = load_workload(workload, size)
+    shapes, flops = infer_shapes(spec), forward_flops(spec)
+    owned: dict[str, int] = {}  # trainable parameters, as published counts have them
+    for key, shape in parameter_shapes(spec).items():
+        if is_trainable(key):
+            layer = key.rsplit(".", 1)[0]
+            owned[layer] = owned.get(layer, 0) + math.prod(shape)
+    layers = [
+        {
+            "name": layer.name,
+            "op": layer.op,
+            "inputs": list(layer.inputs),
+            "output_shape": list(shapes[layer.name]),
+            "parameters": owned.get(layer.name, 0),
+            "forward_flops_per_sample": flops[layer.name],
+        }
+        for layer in spec.layers
+    ]
+    activations = sum(math.prod(shapes[layer.name]) for layer in spec.layers)
+    train, infer = step_flops(spec, "train"), step_flops(spec, "infer")
+    summary: dict[str, Any] = {
+        "name": spec.name,
+        "size": size,
+        "content_hash": spec.content_hash,
+        "input_shape": list(spec.input_shape),
+        "batch_size": spec.batch_size,
+        "parameters": sum(owned.values()),
+        "train_flops_per_step": train,
+        "infer_flops_per_step": infer,
+        # float32 outputs of every layer for one batch: what a training step keeps for backward
+        "activation_mb": round(activations * spec.batch_size * 4 / 2**20, 1),
+    }
+    if format == Format.json:
+        emit_json({**summary, "layers": layers})
+        return
+    columns = ("name", "op", "inputs", "output_shape", "parameters", "forward_flops_per_sample")
+    print_table(
+        f"{spec.name} ({size}): {summary['parameters']:,} parameters, batch {spec.batch_size}",
+        columns,
+        ([fmt(row[c]) if c != "parameters" else f"{row[c]:,}" for c in columns] for row in layers),
+        caption=f"per step: training {train / 1e9:,.3f} GFLOP, "
+        f"inference {infer / 1e9:,.3f} GFLOP; activations about "
+        f"{summary['activation_mb']:,} MB (float32, one batch)",
     )
 
 

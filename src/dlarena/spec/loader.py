@@ -7,17 +7,28 @@ from pathlib import Path
 
 from dlarena.errors import SpecError
 from dlarena.spec.model import Workload
+from dlarena.spec.presets import PRESETS, SIZES
 from dlarena.spec.schema import parse_spec
-from dlarena.validation import parse_text, read_document
+from dlarena.validation import Document, parse_text, read_document
 
 BUILTIN = ("mlp", "cnn")
 
 
-def load_workload(name_or_path: str) -> Workload:
-    """A built-in workload by name, or a spec file (YAML or JSON) by path."""
+def load_workload(name_or_path: str, size: str = "small") -> Workload:
+    """A built-in workload by name at a size preset, or a spec file (YAML or JSON) by path."""
+    if size not in SIZES:
+        raise SpecError(f"size '{size}' is unknown; choose {', '.join(SIZES)}")
     if name_or_path in BUILTIN:
+        origin = f"{name_or_path} ({size})"
+        if size != "small":
+            return parse_spec(Document(PRESETS[name_or_path][size](), origin, {}))
         text = resources.files("dlarena.spec").joinpath(f"workloads/{name_or_path}.yaml")
-        return parse_spec(parse_text(text.read_text(), name_or_path))
+        return parse_spec(parse_text(text.read_text(), origin))
+    if size != "small":
+        raise SpecError(
+            f"--size {size} applies to the built-in workloads ({', '.join(BUILTIN)}); "
+            f"'{name_or_path}' is a spec file: its sizes are written in it"
+        )
     path = Path(name_or_path)
     if not path.is_file():
         raise SpecError(
