@@ -16,9 +16,12 @@ $(STAMP): pyproject.toml
 envs: $(STAMP)
 	$(BIN)/dlarena envs create
 
+# The report is written even when a cell failed (bench exits 1: the report says which); make
+# then exits 1 as well. An input error (2) or Ctrl-C (130) stops before the report.
 run: envs
-	$(BIN)/dlarena bench --quick
-	$(BIN)/dlarena report
+	@$(BIN)/dlarena bench --quick; status=$$?; \
+	if [ $$status -gt 1 ]; then exit $$status; fi; \
+	$(BIN)/dlarena report && exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -147,6 +147,25 @@ class _Run:
             cell, task, self.home, self.env_overrides, self.protocol.timeout_s, on_phase
         )
 
+    def measure(
+        self,
+        cell: Cell,
+        setting: Threading,
+        index: int,
+        before: CellResult | None,
+        sha: str | None,
+        peak: float | None,
+    ) -> CellResult:
+        """One more worker process of the cell, merged with its earlier ones."""
+        part = self.process(cell, setting, index)
+        part = dataclasses.replace(
+            part, environment=dataclasses.replace(part.environment, dlarena_git_sha=sha)
+        )
+        yardstick = Yardstick(cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak)
+        merged = merge(before, part, yardstick)
+        warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
+        return dataclasses.replace(merged, warnings=warnings)
+
     def threading(self, cell: Cell) -> Threading:
         if self.protocol.threading == "fair":
             return threads.fair(self.protocol.threads)
@@ -177,25 +196,12 @@ def run_matrix(
     one file per spec content hash (same-named specs never share one).
     """
     sha = git_sha()
-    if resume is None:
-        peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
-        run_id = store.start_run(_config(cells, protocol, env_overrides, peak), sha)
-        finished: dict[tuple[str, str, str, str], CellResult] = {}
-    else:
-        peak = store.run_info(resume)["config"].get("peak_gflops")
-        run_id, finished = resume, {_key(c): c for c in store.cells(resume)}
-        store.claim_run(run_id)
+    run_id, peak, finished = _begin(store, cells, protocol, env_overrides, resume, sha)
     run = _Run(store, run_id, protocol, home, env_overrides, on_phase)
-    results: dict[int, CellResult] = {}
-    cell_ids: dict[int, int] = {}
     settings: dict[int, Threading] = {}
-    for i, cell in enumerate(cells):
-        before = finished.get((cell.workload.content_hash, cell.runtime, cell.tier, cell.mode))
-        if before is not None and _complete(before, protocol):
-            results[i] = before
-            on_cell(cell, before)
-        elif before is not None and before.id is not None:
-            cell_ids[i] = before.id  # a cell cut short: measured again from its first process
+    results, cell_ids = _carried_over(cells, finished, protocol)
+    for i in results:
+        on_cell(cells[i], results[i])
     skip = set(results)
     status = "interrupted"
     try:
@@ -204,17 +210,7 @@ def run_matrix(
                 if i in skip or (i in results and results[i].status != "ok"):
                     continue  # done before a resume, or failed: not run again
                 setting = settings.setdefault(i, run.threading(cell))
-                part = run.process(cell, setting, index)
-                part = dataclasses.replace(
-                    part,
-                    environment=dataclasses.replace(part.environment, dlarena_git_sha=sha),
-                )
-                yardstick = Yardstick(
-                    cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak
-                )
-                merged = merge(results.get(i), part, yardstick)
-                warnings = tuple(dict.fromkeys(merged.warnings + run.parity_warnings(cell)))
-                results[i] = dataclasses.replace(merged, warnings=warnings)
+                results[i] = run.measure(cell, setting, index, results.get(i), sha, peak)
                 cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
                 on_cell(cell, results[i])
         status = "finished"
@@ -231,6 +227,38 @@ def run_matrix(
         else:
             store.finish_run(run.run_id, status)
     return run.run_id
+
+
+def _begin(
+    store: Store,
+    cells: list[Cell],
+    protocol: Protocol,
+    env_overrides: dict[str, str],
+    resume: int | None,
+    sha: str | None,
+) -> tuple[int, float | None, dict[tuple[str, str, str, str], CellResult]]:
+    """A new run (after the machine's GEMM peak probe), or the resumed one and what it holds."""
+    if resume is None:
+        peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
+        return store.start_run(_config(cells, protocol, env_overrides, peak), sha), peak, {}
+    store.claim_run(resume)
+    peak = store.run_info(resume)["config"].get("peak_gflops")
+    return resume, peak, {_key(c): c for c in store.cells(resume)}
+
+
+def _carried_over(
+    cells: list[Cell], finished: dict[tuple[str, str, str, str], CellResult], protocol: Protocol
+) -> tuple[dict[int, CellResult], dict[int, int]]:
+    """From a resumed run: the complete cells (kept) and the ids of cells cut short (measured
+    again from their first process, in place)."""
+    results, cell_ids = {}, {}
+    for i, cell in enumerate(cells):
+        before = finished.get((cell.workload.content_hash, cell.runtime, cell.tier, cell.mode))
+        if before is not None and _complete(before, protocol):
+            results[i] = before
+        elif before is not None and before.id is not None:
+            cell_ids[i] = before.id
+    return results, cell_ids
 
 
 def _key(cell: CellResult) -> tuple[str, str, str, str]:
