@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
+from dlarena.measure import machine
+from dlarena.records import CellResult, MachineLoad
 from dlarena.runner import envs
-from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.matrix import _Run, plan, run_matrix
 from dlarena.runner.threads import budget_cpus, candidates, fair
 from dlarena.selfcheck.run import Selfcheck
 from dlarena.spec.loader import load_workload
@@ -111,3 +113,24 @@ def test_each_cell_reads_its_utilization_against_the_runs_gemm_peak(store, fast)
         21_217_920 * cell.samples_per_s / 64 / 1e9
     )  # the spec's FLOPs per inference step at batch 64, times steps per second
     assert cell.summary.peak_fraction == pytest.approx(cell.summary.gflops / peak)
+
+
+def probed(probe: float | None, threads: int = 2) -> CellResult:
+    load = MachineLoad(0.0, 0.0, 0.1, 0.1, probe_gflops=probe)
+    return CellResult("mlp", "torch", "eager", "train", "ok", load=(load,), threading=fair(threads))
+
+
+def test_a_process_in_a_slow_stretch_is_flagged_against_the_runs_best_probe(store, fast) -> None:
+    run = _Run(store, 0, fast, envs.dlarena_home(), {}, None)
+    assert run.slowdown(probed(100.0), 2) == 1.0
+    assert run.slowdown(probed(90.0), 2) == pytest.approx(0.9)  # within the normal spread
+    assert run.slowdown(probed(70.0), 2) == pytest.approx(0.7)  # run again
+    assert run.slowdown(probed(50.0, threads=1), 1) == 1.0  # its own thread count's best
+    assert run.slowdown(probed(None), 2) == 1.0  # stored before probes: unknown
+    assert run.flag_slow(probed(95.0)).warnings == ()
+    (warning,) = run.flag_slow(probed(70.0)).warnings
+    assert warning.startswith("machine_slow: a float32 GEMM probe on this cell's CPUs ran at 70%")
+
+
+def test_the_gemm_probe_measures_the_machine() -> None:
+    assert 0.1 < machine.gemm_probe(seconds=0.05) < 1e5  # GFLOP/s, whatever the machine

@@ -123,11 +123,14 @@ class Threading:
 class MachineLoad:
     """What else used the worker's CPUs while it measured (from /proc)."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     other_share: float  # CPU time of other processes / (wall time x CPUs allowed)
     steal_share: float  # hypervisor steal, same scale
     loadavg_before: float
     loadavg_after: float
+    # float32 GEMM GFLOP/s on the worker's CPUs and threads, the lower of a probe just before
+    # and just after the timed blocks (2: None before)
+    probe_gflops: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

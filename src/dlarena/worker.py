@@ -8,6 +8,7 @@ protocol's format history): {"event": "progress" | "parity" | "result" | "error"
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -160,6 +161,7 @@ def run(task: WorkerTask) -> None:
     )
     timing.block(call, adapter.sync, batches, steps, keep_all)  # a full block, untimed: steady
     emit("progress", phase="measure")
+    probe_before = machine.gemm_probe()
     before = machine.snapshot()
     with machine.RssSampler() as rss:
         blocks = tuple(
@@ -168,6 +170,7 @@ def run(task: WorkerTask) -> None:
         )
         latency = () if training else tuple(measure_latency(adapter, task, ref))
     load = machine.load_between(before, machine.snapshot())
+    load = dataclasses.replace(load, probe_gflops=min(probe_before, machine.gemm_probe()))
     result = WorkerResult(
         environment=environment(setup, task.threading.intra_op),
         phases=Phases(

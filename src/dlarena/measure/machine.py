@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from dlarena.records import MachineLoad
 
 BUSY_SHARE = 0.10  # other processes above 10% of the worker's CPUs: the figure is suspect
@@ -68,6 +70,20 @@ def load_between(before: Snapshot, after: Snapshot) -> MachineLoad:
         loadavg_before=before.loadavg,
         loadavg_after=after.loadavg,
     )
+
+
+def gemm_probe(seconds: float = 0.15, n: int = 384) -> float:
+    """float32 GEMM GFLOP/s on this process's CPUs with its BLAS threads: how fast the machine
+    runs for a multi-threaded worker right now. On shared VMs whole stretches of tens of seconds
+    run about 0.7x as fast for two threads while /proc shows nothing; this probe sees them (a
+    single-threaded one does not)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a  # BLAS threads started, buffers allocated
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        a @ a
+        count += 1
+    return 2 * n**3 * count / elapsed / 1e9
 
 
 def busy_warning(load: MachineLoad) -> str | None:

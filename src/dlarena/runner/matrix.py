@@ -59,6 +59,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2},
 }
+# A worker process whose GEMM probe ran under this share of the run's best is run again.
+SLOW_PROBE = 0.85
+PROBE_RETRIES = 2
 # A tuned sweep trial: enough to rank settings, not to publish a figure.
 SWEEP = {"warmup": 2, "blocks": 3, "min_block_s": 0.1, "latency_s": 0.0}
 
@@ -106,6 +109,7 @@ class _Run:
     env_overrides: dict[str, str]
     on_phase: OnPhase | None
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
+    best_probe: dict[int, float] = dataclasses.field(default_factory=dict)  # threads -> GFLOP/s
     ambiguous: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def reference(self, workload: Workload) -> Path:
@@ -156,8 +160,13 @@ class _Run:
         sha: str | None,
         peak: float | None,
     ) -> CellResult:
-        """One more worker process of the cell, merged with its earlier ones."""
-        part = self.process(cell, setting, index)
+        """One more worker process of the cell, merged with its earlier ones. A process that
+        ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
+        best for the same thread count) is run again, up to PROBE_RETRIES times."""
+        for _ in range(PROBE_RETRIES + 1):
+            part = self.process(cell, setting, index)
+            if part.status != "ok" or self.slowdown(part, setting.intra_op) >= SLOW_PROBE:
+                break
         part = dataclasses.replace(
             part, environment=dataclasses.replace(part.environment, dlarena_git_sha=sha)
         )
@@ -165,6 +174,28 @@ class _Run:
         merged = merge(before, part, yardstick)
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
+
+    def slowdown(self, result: CellResult, threads: int) -> float:
+        """The worst process probe of `result` over the run's best so far (1.0: unknown)."""
+        probes = [p for load in result.load if (p := load.probe_gflops) is not None]
+        if not probes:
+            return 1.0
+        best = self.best_probe[threads] = max(self.best_probe.get(threads, 0.0), *probes)
+        return min(probes) / best
+
+    def flag_slow(self, result: CellResult) -> CellResult:
+        """The cell with a machine_slow warning if any of its processes ran slow (judged at the
+        end of the run, against the best probe the whole run saw)."""
+        threads = result.threading.intra_op if result.threading else 0
+        ratio = self.slowdown(result, threads)
+        if ratio >= SLOW_PROBE or "machine_slow" in result.warning_codes:
+            return result
+        warning = (
+            f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of the "
+            "run's best while a worker measured (the machine had a slow stretch); "
+            "compare with care, or rerun the cell"
+        )
+        return dataclasses.replace(result, warnings=(*result.warnings, warning))
 
     def threading(self, cell: Cell) -> Threading:
         if self.protocol.threading == "fair":
@@ -213,6 +244,11 @@ def run_matrix(
                 results[i] = run.measure(cell, setting, index, results.get(i), sha, peak)
                 cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
                 on_cell(cell, results[i])
+        for i, result in results.items():
+            flagged = run.flag_slow(result)
+            if flagged is not result and i in cell_ids:
+                results[i] = flagged
+                cell_ids[i] = store.save_cell(run.run_id, flagged, cell_ids[i])
         status = "finished"
     except KeyboardInterrupt:
         if not cell_ids and resume is None:
