@@ -115,9 +115,9 @@ def test_each_cell_reads_its_utilization_against_the_runs_gemm_peak(store, fast)
     assert cell.summary.peak_fraction == pytest.approx(cell.summary.gflops / peak)
 
 
-def probed(probe: float | None, threads: int = 2) -> CellResult:
+def probed(probe: float | None, threads: int = 2, runtime: str = "torch") -> CellResult:
     load = MachineLoad(0.0, 0.0, 0.1, 0.1, probe_gflops=probe)
-    return CellResult("mlp", "torch", "eager", "train", "ok", load=(load,), threading=fair(threads))
+    return CellResult("mlp", runtime, "eager", "train", "ok", load=(load,), threading=fair(threads))
 
 
 def test_a_process_in_a_slow_stretch_is_flagged_against_the_runs_best_probe(store, fast) -> None:
@@ -126,6 +126,7 @@ def test_a_process_in_a_slow_stretch_is_flagged_against_the_runs_best_probe(stor
     assert run.slowdown(probed(90.0), 2) == pytest.approx(0.9)  # within the normal spread
     assert run.slowdown(probed(70.0), 2) == pytest.approx(0.7)  # run again
     assert run.slowdown(probed(50.0, threads=1), 1) == 1.0  # its own thread count's best
+    assert run.slowdown(probed(80.0, runtime="onnxruntime"), 2) == 1.0  # and its own runtime's
     assert run.slowdown(probed(None), 2) == 1.0  # stored before probes: unknown
     assert run.flag_slow(probed(95.0)).warnings == ()
     (warning,) = run.flag_slow(probed(70.0)).warnings

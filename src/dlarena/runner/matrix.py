@@ -109,7 +109,9 @@ class _Run:
     env_overrides: dict[str, str]
     on_phase: OnPhase | None
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
-    best_probe: dict[int, float] = dataclasses.field(default_factory=dict)  # threads -> GFLOP/s
+    # (runtime, threads) -> the best GEMM probe seen, GFLOP/s: per runtime, because a runtime's
+    # own idle threads (ONNX Runtime's spinning pool) take a steady share from the probe
+    best_probe: dict[tuple[str, int], float] = dataclasses.field(default_factory=dict)
     ambiguous: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def reference(self, workload: Workload) -> Path:
@@ -162,7 +164,7 @@ class _Run:
     ) -> CellResult:
         """One more worker process of the cell, merged with its earlier ones. A process that
         ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
-        best for the same thread count) is run again, up to PROBE_RETRIES times."""
+        best for the same runtime and thread count) is run again, up to PROBE_RETRIES times."""
         for _ in range(PROBE_RETRIES + 1):
             part = self.process(cell, setting, index)
             if part.status != "ok" or self.slowdown(part, setting.intra_op) >= SLOW_PROBE:
@@ -176,11 +178,13 @@ class _Run:
         return dataclasses.replace(merged, warnings=warnings)
 
     def slowdown(self, result: CellResult, threads: int) -> float:
-        """The worst process probe of `result` over the run's best so far (1.0: unknown)."""
+        """The worst process probe of `result` over the best so far for the same runtime and
+        thread count (1.0: unknown)."""
         probes = [p for load in result.load if (p := load.probe_gflops) is not None]
         if not probes:
             return 1.0
-        best = self.best_probe[threads] = max(self.best_probe.get(threads, 0.0), *probes)
+        key = (result.runtime, threads)
+        best = self.best_probe[key] = max(self.best_probe.get(key, 0.0), *probes)
         return min(probes) / best
 
     def flag_slow(self, result: CellResult) -> CellResult:
@@ -192,8 +196,8 @@ class _Run:
             return result
         warning = (
             f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of the "
-            "run's best while a worker measured (the machine had a slow stretch); "
-            "compare with care, or rerun the cell"
+            "best this run saw beside the same runtime while a worker measured (the machine had "
+            "a slow stretch); compare with care, or rerun the cell"
         )
         return dataclasses.replace(result, warnings=(*result.warnings, warning))
 
