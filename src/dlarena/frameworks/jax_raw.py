@@ -99,9 +99,10 @@ class RawJaxAdapter(JaxAdapter):
         self.config = workload.optimizer
         arrays = {k: jnp.asarray(v) for k, v in weights.items()}
         self.params = {k: v for k, v in arrays.items() if is_trainable(k)}
-        self.state = {k: v for k, v in arrays.items() if not is_trainable(k)}
+        # Named as the Flax adapter's, whose infer and train_step serve here too.
+        self.batch_stats = {k: v for k, v in arrays.items() if not is_trainable(k)}
         zeros = {k: jnp.zeros_like(v) for k, v in self.params.items()}
-        self.slots: Any = (zeros, zeros, jnp.zeros((), jnp.float32))  # m, v, step
+        self.opt_state: Any = (zeros, zeros, jnp.zeros((), jnp.float32))  # m, v, step
         wrap = jax.jit if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._pure_step)
         self._infer = wrap(lambda p, s, x: forward(self.layers, p, s, x, False)[0])
@@ -131,18 +132,9 @@ class RawJaxAdapter(JaxAdapter):
         params, slots = self._update(params, grads, slots)
         return params, state, slots, loss
 
-    def infer(self, batch: Any) -> Any:
-        return self._infer(self.params, self.state, batch[0])
-
-    def train_step(self, batch: Any) -> Any:
-        self.params, self.state, self.slots, loss = self._step(
-            self.params, self.state, self.slots, *batch
-        )
-        return (self.params, self.slots, loss)
-
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            self.params, self.state, *batch
+            self.params, self.batch_stats, *batch
         )
         return float(loss), {k: np.asarray(g) for k, g in grads.items()}
 

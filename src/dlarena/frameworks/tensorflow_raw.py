@@ -84,18 +84,20 @@ class _Optimizer:
     def __init__(self, workload: Workload, variables: list[tf.Variable]):
         self.config = workload.optimizer
         self.m = [tf.Variable(tf.zeros_like(p)) for p in variables]
-        self.v = [tf.Variable(tf.zeros_like(p)) for p in variables]
+        adam = self.config.name == "adam"
+        self.v = [tf.Variable(tf.zeros_like(p)) for p in variables] if adam else self.m
         self.step = tf.Variable(0.0)
 
     def apply(self, grads: list[tf.Tensor], variables: list[tf.Variable]) -> None:
         c = self.config
+        if c.name == "sgd":
+            for p, g, m in zip(variables, grads, self.m, strict=True):
+                m.assign(c.momentum * m + g)
+                p.assign_sub(c.learning_rate * m)
+            return
         self.step.assign_add(1.0)
         m_fix, v_fix = 1 - c.beta1**self.step, 1 - c.beta2**self.step
         for p, g, m, v in zip(variables, grads, self.m, self.v, strict=True):
-            if c.name == "sgd":
-                m.assign(c.momentum * m + g)
-                p.assign_sub(c.learning_rate * m)
-                continue
             m.assign(c.beta1 * m + (1 - c.beta1) * g)
             v.assign(c.beta2 * v + (1 - c.beta2) * tf.square(g))
             p.assign_sub(c.learning_rate * (m / m_fix) / (tf.sqrt(v / v_fix) + c.epsilon))
