@@ -121,16 +121,29 @@ def probed(probe: float | None, threads: int = 2, runtime: str = "torch") -> Cel
 
 
 def test_a_process_in_a_slow_stretch_is_flagged_against_the_runs_best_probe(store, fast) -> None:
-    run = _Run(store, 0, fast, envs.dlarena_home(), {}, None)
-    assert run.slowdown(probed(100.0), 2) == 1.0
-    assert run.slowdown(probed(90.0), 2) == pytest.approx(0.9)  # within the normal spread
-    assert run.slowdown(probed(70.0), 2) == pytest.approx(0.7)  # run again
-    assert run.slowdown(probed(50.0, threads=1), 1) == 1.0  # its own thread count's best
-    assert run.slowdown(probed(80.0, runtime="onnxruntime"), 2) == 1.0  # and its own runtime's
-    assert run.slowdown(probed(None), 2) == 1.0  # stored before probes: unknown
+    guard = machine.SlowGuard()
+    assert guard.slowdown(("torch", 2), [100.0]) == 1.0
+    assert guard.slowdown(("torch", 2), [90.0]) == pytest.approx(0.9)  # within the normal spread
+    assert guard.slowdown(("torch", 2), [70.0, 100.0]) == pytest.approx(0.7)  # run again
+    assert guard.slowdown(("torch", 1), [50.0]) == 1.0  # its own thread count's best
+    assert guard.slowdown(("onnxruntime", 2), [80.0]) == 1.0  # and its own runtime's
+    assert guard.slowdown(("torch", 2), []) == 1.0  # stored before probes: unknown
+    run = _Run(store, 0, fast, envs.dlarena_home(), {}, None, slow=guard)
     assert run.flag_slow(probed(95.0)).warnings == ()
     (warning,) = run.flag_slow(probed(70.0)).warnings
     assert warning.startswith("machine_slow: a float32 GEMM probe on this cell's CPUs ran at 70%")
+
+
+def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() -> None:
+    guard = machine.SlowGuard({"k": 100.0})
+    probes = iter([60.0, 95.0])
+    result, reruns = guard.steady(lambda: probed(next(probes)), "k")
+    assert result.probes == [95.0] and reruns == 1
+    always_slow = iter([50.0, 60.0, 70.0, 99.0])
+    result, reruns = guard.steady(lambda: probed(next(always_slow)), "k")
+    assert result.probes == [70.0] and reruns == machine.PROBE_RETRIES  # the last, slow or not
+    failed = guard.steady(lambda: probed(None), "k")
+    assert failed[0].probes == [] and failed[1] == 0  # failed: nothing probed, not rerun
 
 
 def test_the_gemm_probe_measures_the_machine() -> None:

@@ -238,8 +238,14 @@ class CellResult:
     latency: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (batch size, per-call seconds)
     load: tuple[MachineLoad, ...] = ()  # one per worker process
     memory: Memory | None = None
+    reruns: int = 0  # processes run again because the machine had a slow stretch
     id: int = 0
     run_id: int = 0
+
+    @property
+    def probes(self) -> list[float]:
+        """The GEMM probe of each worker process (GFLOP/s), where one ran."""
+        return [p for load in self.load if (p := load.probe_gflops) is not None]
 
     @property
     def parity_passed(self) -> bool | None:

@@ -11,11 +11,23 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from dlarena.records import MachineLoad
+
+
+class Probed(Protocol):
+    @property
+    def probes(self) -> list[float]:
+        """GEMM probes (GFLOP/s) taken while it measured; empty when none ran."""
+        ...
+
+
+T = TypeVar("T", bound=Probed)
 
 BUSY_SHARE = 0.10  # other processes above 10% of the worker's CPUs: the figure is suspect
 _TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
@@ -84,6 +96,35 @@ def gemm_probe(seconds: float = 0.15, n: int = 384) -> float:
         a @ a
         count += 1
     return 2 * n**3 * count / elapsed / 1e9
+
+
+# A worker process whose GEMM probe ran under this share of the best seen is run again.
+SLOW_PROBE = 0.85
+PROBE_RETRIES = 2
+
+
+@dataclasses.dataclass
+class SlowGuard:
+    """The best GEMM probe seen per key (a runtime and thread count: a runtime's own idle threads,
+    such as ONNX Runtime's spinning pool, take a steady share from the probe), and the rule that
+    reruns a process measured in one of the machine's slow stretches."""
+
+    best: dict[Hashable, float] = dataclasses.field(default_factory=dict)
+
+    def slowdown(self, key: Hashable, probes: list[float]) -> float:
+        """The worst of `probes` over the best so far for `key` (1.0: nothing probed)."""
+        if not probes:
+            return 1.0
+        best = self.best[key] = max(self.best.get(key, 0.0), *probes)
+        return min(probes) / best
+
+    def steady(self, run: Callable[[], T], key: Hashable) -> tuple[T, int]:
+        """`run()` again while its probes say it ran slow, up to PROBE_RETRIES times; the last
+        result and how many times it was rerun."""
+        result, reruns = run(), 0
+        while reruns < PROBE_RETRIES and self.slowdown(key, result.probes) < SLOW_PROBE:
+            result, reruns = run(), reruns + 1
+        return result, reruns
 
 
 def busy_warning(load: MachineLoad) -> str | None:

@@ -83,6 +83,7 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "ci_95": f"{fmt(s.samples_per_s_low)}-{fmt(s.samples_per_s_high)}" if s else None,
         "blocks": s.blocks if s else None,
         "processes": s.processes if s else None,
+        "reruns": cell.reruns,  # processes run again: the machine had a slow stretch
         "block_cv": s.block_cv if s else None,
         "p50_ms": batch.p50_ms if batch else None,
         "p90_ms": batch.p90_ms if batch else None,

@@ -140,6 +140,7 @@ def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) ->
             latency=earlier.latency + part.latency,
             load=earlier.load + part.load,
             memory=_peak(earlier.memory, part.memory),
+            reruns=earlier.reruns + part.reruns,
         )
     if merged.status != "ok" or not merged.blocks:
         return merged

@@ -4,6 +4,7 @@ cell, interleaved in rounds so slow drift of the machine spreads over every fram
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import shutil
 import subprocess
@@ -59,9 +60,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2},
 }
-# A worker process whose GEMM probe ran under this share of the run's best is run again.
-SLOW_PROBE = 0.85
-PROBE_RETRIES = 2
 # A tuned sweep trial: enough to rank settings, not to publish a figure.
 SWEEP = {"warmup": 2, "blocks": 3, "min_block_s": 0.1, "latency_s": 0.0}
 
@@ -109,9 +107,7 @@ class _Run:
     env_overrides: dict[str, str]
     on_phase: OnPhase | None
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
-    # (runtime, threads) -> the best GEMM probe seen, GFLOP/s: per runtime, because a runtime's
-    # own idle threads (ONNX Runtime's spinning pool) take a steady share from the probe
-    best_probe: dict[tuple[str, int], float] = dataclasses.field(default_factory=dict)
+    slow: machine.SlowGuard = dataclasses.field(default_factory=machine.SlowGuard)
     ambiguous: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def reference(self, workload: Workload) -> Path:
@@ -164,35 +160,23 @@ class _Run:
     ) -> CellResult:
         """One more worker process of the cell, merged with its earlier ones. A process that
         ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
-        best for the same runtime and thread count) is run again, up to PROBE_RETRIES times."""
-        for _ in range(PROBE_RETRIES + 1):
-            part = self.process(cell, setting, index)
-            if part.status != "ok" or self.slowdown(part, setting.intra_op) >= SLOW_PROBE:
-                break
-        part = dataclasses.replace(
-            part, environment=dataclasses.replace(part.environment, dlarena_git_sha=sha)
+        best for the same runtime and thread count) is run again (SlowGuard.steady)."""
+        part, reruns = self.slow.steady(
+            functools.partial(self.process, cell, setting, index), (cell.runtime, setting.intra_op)
         )
+        environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
+        part = dataclasses.replace(part, environment=environment, reruns=reruns)
         yardstick = Yardstick(cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak)
         merged = merge(before, part, yardstick)
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
 
-    def slowdown(self, result: CellResult, threads: int) -> float:
-        """The worst process probe of `result` over the best so far for the same runtime and
-        thread count (1.0: unknown)."""
-        probes = [p for load in result.load if (p := load.probe_gflops) is not None]
-        if not probes:
-            return 1.0
-        key = (result.runtime, threads)
-        best = self.best_probe[key] = max(self.best_probe.get(key, 0.0), *probes)
-        return min(probes) / best
-
     def flag_slow(self, result: CellResult) -> CellResult:
         """The cell with a machine_slow warning if any of its processes ran slow (judged at the
         end of the run, against the best probe the whole run saw)."""
         threads = result.threading.intra_op if result.threading else 0
-        ratio = self.slowdown(result, threads)
-        if ratio >= SLOW_PROBE or "machine_slow" in result.warning_codes:
+        ratio = self.slow.slowdown((result.runtime, threads), result.probes)
+        if ratio >= machine.SLOW_PROBE or "machine_slow" in result.warning_codes:
             return result
         warning = (
             f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of the "

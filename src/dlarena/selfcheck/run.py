@@ -8,6 +8,7 @@ nothing. The hand-written loops live in selfcheck/loops/, one per framework.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import statistics
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dlarena.errors import FrameworkUnavailable
+from dlarena.measure.machine import SlowGuard
 from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
@@ -36,16 +38,24 @@ class SelfcheckRow:
     comparison: Comparison  # hand over dlarena
     threading: str
     error: str | None = None
+    reruns: int = 0  # processes (either side) run again because the machine had a slow stretch
 
     @property
     def overhead_ratio(self) -> float:
         return self.comparison.ratio
 
 
+@dataclasses.dataclass(frozen=True)
+class HandBlocks:
+    seconds: list[float]
+    probes: list[float]
+
+
 def run_hand_loop(
     python: str, runtime: str, task: dict, threading: Threading, timeout_s: float
-) -> list[float]:
-    """Seconds of each block of the hand-written loop, run like a worker (same env, CPUs)."""
+) -> HandBlocks:
+    """Seconds of each block of the hand-written loop and its GEMM probe, run like a worker
+    (same env, CPUs)."""
     env = worker_env(threading)
     proc = subprocess.run(
         [python, "-m", f"dlarena.selfcheck.loops.{runtime}"],
@@ -63,7 +73,8 @@ def run_hand_loop(
             f"the hand-written {runtime} loop failed (exit {proc.returncode}): "
             f"{proc.stderr.strip()[-400:]}"
         )
-    return json.loads(lines[-1])["block_seconds"]
+    out = json.loads(lines[-1])
+    return HandBlocks(out["block_seconds"], [out["probe_gflops"]])
 
 
 @dataclasses.dataclass
@@ -77,6 +88,7 @@ class Selfcheck:
     min_block_s: float = 0.2
     timeout_s: float = 900.0
     on_progress: Callable[[str], None] = print
+    slow: SlowGuard = dataclasses.field(default_factory=SlowGuard)
 
     def row(self, runtime: str, tier: str, reference: Path) -> SelfcheckRow:
         workload = load_workload("mlp")
@@ -84,11 +96,15 @@ class Selfcheck:
         python = envs.resolve(runtime, self.home, {}).python
         ours: CellResult | None = None
         hand: list[float] = []
+        reruns = 0
+        key = (runtime, self.threading.intra_op)
         for index in range(self.rounds):
             for side in ("dlarena", "hand") if index % 2 == 0 else ("hand", "dlarena"):
                 self.on_progress(f"{runtime}/{tier} round {index + 1}: {side}")
                 if side == "dlarena":
-                    part = self._dlarena(cell, reference, index)
+                    part, again = self.slow.steady(
+                        functools.partial(self._dlarena, cell, reference, index), key
+                    )
                     ours = merge(ours, part, Yardstick(workload.batch_size))
                     if ours.status != "ok":
                         raise FrameworkUnavailable(f"{cell.label}: {ours.reason}")
@@ -102,8 +118,12 @@ class Selfcheck:
                         "intra_op": self.threading.intra_op,
                         "inter_op": self.threading.inter_op,
                     }
-                    seconds = run_hand_loop(python, runtime, task, self.threading, self.timeout_s)
-                    hand += [workload.batch_size * steps / s for s in seconds]
+                    hand_loop = functools.partial(
+                        run_hand_loop, python, runtime, task, self.threading, self.timeout_s
+                    )
+                    blocks, again = self.slow.steady(hand_loop, key)
+                    hand += [workload.batch_size * steps / s for s in blocks.seconds]
+                reruns += again
         assert ours is not None
         theirs = block_throughputs(ours.blocks, workload.batch_size)
         comparison = compare_throughput(hand, theirs)
@@ -114,6 +134,7 @@ class Selfcheck:
             statistics.median(hand),
             comparison,
             self.threading.label,
+            reruns=reruns,
         )
 
     def _dlarena(self, cell: Cell, reference: Path, index: int) -> CellResult:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.measure.machine import gemm_probe
+
 LAYERS = ("fc1", "fc2", "fc3", "logits")  # the mlp's dense layers, in order
 
 
@@ -30,16 +32,19 @@ def load(task: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[np.nda
 def time_blocks(
     step: Callable[[Any], Any], sync: Callable[[Any], None], batches: list, task: dict
 ) -> None:
-    """Warm up, then `blocks` blocks of `steps` steps with one sync each; print their seconds."""
+    """Warm up, then `blocks` blocks of `steps` steps with one sync each; print their seconds
+    and the lower of two GEMM probes taken just before and after them (as dlarena's worker)."""
     out = None
     for i in range(5):
         out = step(batches[i % len(batches)])
     sync(out)
     seconds = []
+    probe = gemm_probe()
     for _ in range(task["blocks"]):
         start = time.perf_counter()
         for i in range(task["steps"]):
             out = step(batches[i % len(batches)])
         sync(out)
         seconds.append(time.perf_counter() - start)
-    sys.__stdout__.write(json.dumps({"block_seconds": seconds}) + "\n")
+    probe = min(probe, gemm_probe())
+    sys.__stdout__.write(json.dumps({"block_seconds": seconds, "probe_gflops": probe}) + "\n")
