@@ -20,7 +20,7 @@ from dlarena.decide.scoring import ranking, sensitivity, speed_scores
 from dlarena.errors import DlarenaError
 from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS
-from dlarena.records import CellResult, ParityCheck, TimingSummary
+from dlarena.records import Block, CellResult, ParityCheck, TimingSummary
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EVIDENCE = gather(today=dt.date(2026, 11, 25))
@@ -79,7 +79,11 @@ def test_sensitivity_flags_a_close_call_and_not_a_clear_lead() -> None:
 def cell(
     cell_id: int, runtime: str, workload: str, mode: str, tier: str, sps: float, passed: bool = True
 ) -> CellResult:
+    """A stored cell at `sps` samples/s (batch 10), its 12 blocks within +-1% of it."""
+    jitter = np.linspace(0.99, 1.01, 12)
     return CellResult(
+        spec='{"batch_size": 10}',
+        blocks=tuple(Block(0, 10, 10 * 10 / (sps * j)) for j in jitter),
         workload=workload,
         runtime=runtime,
         tier=tier,
@@ -104,11 +108,24 @@ def test_performance_is_the_geometric_mean_relative_to_the_best_over_parity_pass
         cell(7, "torch", "cnn", "train", "eager", 1.0),
     ]  # tier not chosen
     ratios = performance_ratios(cells, Profile())
-    assert dict(ratios["torch"]) == {"mlp/train/compiled": 0.5, "cnn/train/compiled": 1.0}
+    counted = {group: ratio for group, ratio, _ in ratios["torch"]}
+    assert counted == {"mlp/train/compiled": pytest.approx(0.5), "cnn/train/compiled": 1.0}
     crit = criteria(EVIDENCE, cells, 7, Profile())
     assert crit["torch"]["performance"].value == pytest.approx(10 * 0.5**0.5, abs=0.01)
     assert crit["jax"]["performance"].basis == "measured"
     assert crit["mxnet"]["performance"].basis == "published"  # its only cell failed parity
+
+
+def test_a_difference_that_is_not_significant_counts_as_none() -> None:
+    cells = [
+        cell(1, "torch", "mlp", "train", "compiled", 100.0),
+        cell(2, "jax", "mlp", "train", "compiled", 100.5),  # inside the blocks' own spread
+        cell(3, "mxnet", "mlp", "train", "compiled", 80.0),
+    ]
+    ratios = {fw: r for fw, (r,) in performance_ratios(cells, Profile()).items()}
+    assert ratios["torch"][1] == 1.0 and "no significant difference" in ratios["torch"][2]
+    assert ratios["mxnet"][1] == pytest.approx(80 / 100.5, rel=1e-3) and "p " in ratios["mxnet"][2]
+    assert ratios["jax"][2] == "the best"
 
 
 def answers_reaching(question: str, answer: str) -> Profile:

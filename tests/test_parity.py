@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.runner import envs
 from dlarena.runner.matrix import plan, run_matrix
 from dlarena.spec.loader import load_workload
@@ -18,10 +18,15 @@ pytestmark = pytest.mark.slow
 
 
 def run_and_index(
-    store, fast, workloads: list[str], tiers: tuple[str, ...], size: str = "small"
+    store,
+    fast,
+    workloads: list[str],
+    tiers: tuple[str, ...],
+    size: str = "small",
+    runtimes: tuple[str, ...] = tuple(RUNTIMES),
 ) -> dict:
     specs = [load_workload(w, size) for w in workloads]
-    cells = plan(specs, list(RUNTIMES), list(tiers), list(MODES))
+    cells = plan(specs, list(runtimes), list(tiers), list(MODES))
     run_id = run_matrix(store, cells, fast, envs.dlarena_home(), {}, lambda c, r: None)
     return {(c.workload, c.runtime, c.tier, c.mode): c for c in store.cells(run_id)}
 
@@ -57,3 +62,25 @@ def test_a_wide_mlp_passes_parity_in_every_runtime(store, fast):
     stored = run_and_index(store, fast, [str(SPECS / "large_mlp.yaml")], ("eager",))
     assert len(stored) == sum(len(r.modes) for r in RUNTIMES.values())
     assert_all_pass(stored)
+
+
+def test_the_new_workloads_pass_parity_in_every_framework(store, fast):
+    """The transformer, gpt, lstm and recsys (tiny) in both tiers and the sequence and joining
+    layer variants (eager) in the five library runtimes; the raw-API variants name the ops they
+    do not build."""
+    stored = run_and_index(
+        store, fast, ["transformer", "gpt", "lstm", "recsys"], TIERS, "tiny", DEFAULT_RUNTIMES
+    )
+    stored |= run_and_index(
+        store,
+        fast,
+        [str(SPECS / f) for f in ("sequence.yaml", "joins.yaml")],
+        ("eager",),
+        runtimes=DEFAULT_RUNTIMES,
+    )
+    per_tier = sum(len(RUNTIMES[r].modes) for r in DEFAULT_RUNTIMES)
+    assert len(stored) == 10 * per_tier
+    assert_all_pass(stored)
+    refused = run_and_index(store, fast, ["transformer"], ("eager",), "tiny", ("jax-raw",))
+    (cell,) = [c for c in refused.values() if c.mode == "train"]
+    assert cell.status == "failed" and "jax-raw does not build attention" in (cell.reason or "")

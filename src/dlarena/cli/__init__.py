@@ -6,7 +6,16 @@ from __future__ import annotations
 from rich.markup import escape
 
 # Importing a command group registers its commands on the shared app.
-from dlarena.cli import bench, compare, decision, envs, evidence, inputs, selfcheck  # noqa: F401
+from dlarena.cli import (  # noqa: F401
+    bench,
+    compare,
+    decision,
+    envs,
+    evidence,
+    fidelity,
+    inputs,
+    selfcheck,
+)
 from dlarena.cli.common import app, err
 from dlarena.errors import DlarenaError, Interrupted
 

@@ -39,7 +39,9 @@ PARITY_CHECKS = ("forward", "loss", "grads", "params")
 
 @app.command()
 def bench(
-    workload: Annotated[list[str], typer.Option(help="built-in name (mlp, cnn) or spec file")] = [
+    workload: Annotated[
+        list[str], typer.Option(help="built-in name (mlp, cnn, transformer) or spec file")
+    ] = [
         "mlp",
         "cnn",
     ],
@@ -90,7 +92,7 @@ def bench(
     Exit 0 when every cell finished and passed parity, 1 when any failed (the table says which),
     2 for a usage or input error (checked before anything runs), 130 on Ctrl-C."""
     from dlarena.runner.matrix import plan, resume_plan, run_matrix
-    from dlarena.spec.loader import load_workload
+    from dlarena.spec.loader import BUILTIN, load_workload
 
     home = envs.dlarena_home()
     if resume is not None:
@@ -99,7 +101,9 @@ def bench(
         cells, protocol, overrides = resume_plan(db, resumed)
     else:
         resumed = None
-        cells = plan([load_workload(w, size) for w in workload], runtime, tier, mode)
+        # --size sizes the built-in workloads; a spec file runs as it is written
+        specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
+        cells = plan(specs, runtime, tier, mode)
         protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
         overrides = parse_pairs(env, "--env", RUNTIMES)
         db = open_store(store, create=True)

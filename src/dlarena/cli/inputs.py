@@ -59,7 +59,9 @@ SizeOpt = Annotated[str, typer.Option(help="tiny, small or full (built-in worklo
 
 @spec_app.command("show")
 def spec_show(
-    workload: Annotated[str, typer.Argument(help="a built-in name (mlp, cnn) or a spec file")],
+    workload: Annotated[
+        str, typer.Argument(help="a built-in name (mlp, cnn, transformer) or a spec file")
+    ],
     size: SizeOpt = "small",
     format: FormatOpt = Format.table,
 ) -> None:
@@ -88,12 +90,18 @@ def spec_show(
         for layer in spec.layers
     ]
     activations = sum(math.prod(shapes[layer.name]) for layer in spec.layers)
+    activations += sum(  # attention also keeps its weights: heads x query x key
+        layer.attr("heads") * shapes[layer.name][0] ** 2
+        for layer in spec.layers
+        if layer.op == "attention"
+    )
     train, infer = step_flops(spec, "train"), step_flops(spec, "infer")
     summary: dict[str, Any] = {
         "name": spec.name,
         "size": size,
         "content_hash": spec.content_hash,
         "input_shape": list(spec.input_shape),
+        "vocab_size": spec.vocab_size or None,
         "batch_size": spec.batch_size,
         "parameters": sum(owned.values()),
         "train_flops_per_step": train,

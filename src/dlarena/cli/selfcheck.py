@@ -63,7 +63,16 @@ def selfcheck(
         return
     print_table(
         f"selfcheck: mlp training, {threading.label}, hand-written / dlarena",
-        ("runtime", "tier", "dlarena samples/s", "hand samples/s", "overhead_ratio", "95% CI", "p", "reruns"),
+        (
+            "runtime",
+            "tier",
+            "dlarena samples/s",
+            "hand samples/s",
+            "overhead_ratio",
+            "95% CI",
+            "p",
+            "reruns",
+        ),
         (
             [r.runtime, r.tier, "-", "-", "failed", "-", (r.error or "")[:200], "-"]
             if r.error

@@ -10,6 +10,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.evidence import PAPER_SHARES, Evidence
 from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
+from dlarena.measure.stats import block_throughputs, compare_throughput
 from dlarena.records import CellResult
 
 
@@ -83,9 +84,11 @@ def adoption(evidence: Evidence, framework: str) -> Criterion:
 
 def performance_ratios(
     cells: Sequence[CellResult], profile: Profile
-) -> dict[str, list[tuple[str, float]]]:
-    """Per framework: throughput relative to the best framework, for each comparable group."""
-    groups: dict[tuple[str, str, str], dict[str, float]] = {}
+) -> dict[str, list[tuple[str, float, str]]]:
+    """Per framework, for each comparable group: throughput relative to the best framework and
+    the verdict of that difference. A framework whose blocks do not differ significantly from
+    the best's (Mann-Whitney and the ratio's bootstrap CI) counts as 1.0: it is not slower."""
+    groups: dict[tuple[str, str, str], dict[str, CellResult]] = {}
     for cell in cells:
         if (
             cell.ranked
@@ -94,26 +97,45 @@ def performance_ratios(
             and (not profile.workloads or cell.workload in profile.workloads)
         ):
             key = (cell.workload, cell.mode, cell.tier)
-            groups.setdefault(key, {})[cell.runtime] = cell.samples_per_s
-    ratios: dict[str, list[tuple[str, float]]] = {}
+            groups.setdefault(key, {})[cell.runtime] = cell
+    ratios: dict[str, list[tuple[str, float, str]]] = {}
     for key, by_framework in groups.items():
-        best = max(by_framework.values())
-        for framework, throughput in by_framework.items():
-            ratios.setdefault(framework, []).append(("/".join(key), throughput / best))
+        best = max(by_framework.values(), key=lambda c: c.samples_per_s)
+        for framework, cell in by_framework.items():
+            ratios.setdefault(framework, []).append(("/".join(key), *_against(cell, best)))
     return ratios
+
+
+def _against(cell: CellResult, best: CellResult) -> tuple[float, str]:
+    """(ratio counted, how it reads): throughput over the best's, 1.0 where not significant."""
+    if cell is best:
+        return 1.0, "the best"
+    ratio = cell.samples_per_s / best.samples_per_s
+    if not (cell.batch_size and best.batch_size and len(cell.blocks) > 1 < len(best.blocks)):
+        return ratio, f"{ratio:.2f} of the best (no blocks stored: significance unknown)"
+    comparison = compare_throughput(
+        block_throughputs(cell.blocks, cell.batch_size),
+        block_throughputs(best.blocks, best.batch_size),
+    )
+    shown = f"{comparison.ratio:.2f} of the best"
+    if comparison.verdict == "no significant difference":
+        return 1.0, f"{shown}: no significant difference (p {comparison.p_value:.2g}), counted 1"
+    interval = f"CI {comparison.ci_low:.2f}-{comparison.ci_high:.2f}"
+    return comparison.ratio, f"{shown} ({interval}, p {comparison.p_value:.2g})"
 
 
 def performance(
     evidence: Evidence, framework: str, ratios: dict[str, list], run_id: int | None
 ) -> Criterion:
-    """10 x the geometric mean of throughput relative to the best, over cells that passed parity."""
+    """10 x the geometric mean of throughput relative to the best, over cells that passed parity
+    (a difference that is not significant counts as none)."""
     mine = ratios.get(framework)
     if not mine:
         return published(
             evidence, framework, "performance", "; nothing measured here yet (run 'dlarena bench')"
         )
-    geomean = math.exp(sum(math.log(r) for _, r in mine) / len(mine))
-    lines = tuple(f"{group}: {ratio:.2f} of the best" for group, ratio in mine)
+    geomean = math.exp(sum(math.log(r) for _, r, _ in mine) / len(mine))
+    lines = tuple(f"{group}: {reading}" for group, _, reading in mine)
     return Criterion(
         "performance",
         round(10 * geomean, 2),

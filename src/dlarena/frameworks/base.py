@@ -17,6 +17,23 @@ from dlarena.spec.model import Workload
 Arrays = dict[str, np.ndarray]
 
 
+# What the raw-API variants (tensorflow-raw, jax-raw) write out: the image and tabular ops.
+RAW_OPS = frozenset(
+    ("dense", "relu", "gelu", "tanh", "conv2d", "batch_norm", "max_pool", "avg_pool", "add",
+     "global_avg_pool")
+)  # fmt: skip
+
+
+def refuse_ops(runtime: str, workload: Workload, supported: frozenset[str]) -> None:
+    """Raise, naming them, when the workload uses ops this adapter does not build."""
+    missing = sorted({layer.op for layer in workload.layers} - supported)
+    if missing:
+        raise NotImplementedError(
+            f"{runtime} does not build {', '.join(missing)}: it covers "
+            f"{', '.join(sorted(supported))}; run the framework's library adapter for this workload"
+        )
+
+
 class InferenceAdapter(abc.ABC):
     """One framework building one workload in one tier ('eager' or 'compiled').
 

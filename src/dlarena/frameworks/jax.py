@@ -21,34 +21,146 @@ from flax import linen as nn
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
-from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload, parameter_shapes
 
 _ACTIVATIONS = {
     "relu": nn.relu,
     "gelu": lambda x: nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
     "tanh": jnp.tanh,
 }
-# canonical kind -> (collection, flax name)
-_FLAX_NAMES = {
-    "kernel": ("params", "kernel"),
-    "bias": ("params", "bias"),
-    "gamma": ("params", "scale"),
-    "beta": ("params", "bias"),
-    "moving_mean": ("batch_stats", "mean"),
-    "moving_var": ("batch_stats", "var"),
+# canonical kind -> (collection, path inside the layer's Flax scope)
+_FLAX_PATHS = {
+    "kernel": ("params", ("kernel",)),
+    "bias": ("params", ("bias",)),
+    "gamma": ("params", ("scale",)),
+    "beta": ("params", ("bias",)),
+    "moving_mean": ("batch_stats", ("mean",)),
+    "moving_var": ("batch_stats", ("var",)),
+    "table": ("params", ("table", "embedding")),
+    "positions": ("params", ("positions",)),
+    **{
+        f"{part}_{kind}": ("params", (scope, kind))
+        for part, scope in zip(ATTENTION_PARTS, ("query", "key", "value", "out"), strict=True)
+        for kind in ("kernel", "bias")
+    },
 }
+
+
+class TokenEmbedding(nn.Module):
+    """nn.Embed plus learned absolute positions; `attend` is the tied head (nn.Embed.attend)."""
+
+    vocab: int
+    seq: int
+    units: int
+    positions: bool
+
+    def setup(self) -> None:
+        self.table = nn.Embed(self.vocab, self.units)
+        if self.positions:
+            self.position_table = self.param(
+                "positions", nn.initializers.zeros, (self.seq, self.units)
+            )
+
+    def __call__(self, ids: jax.Array) -> jax.Array:
+        out = self.table(ids)
+        return out + self.position_table if self.positions else out
+
+    def attend(self, x: jax.Array) -> jax.Array:
+        return self.table.attend(x)
+
+
+# Flax's LSTMCell keeps one Dense per gate: inputs 'ii', 'if', 'ig', 'io' (no bias) and hidden
+# 'hi', 'hf', 'hg', 'ho' (with the bias); the canonical (in, 4H) kernel is their columns side by
+# side, in the gate order i, f, g, o.
+_LSTM_GATES = {
+    "input_kernel": ("ii", "if", "ig", "io"),
+    "recurrent_kernel": ("hi", "hf", "hg", "ho"),
+    "gate_bias": ("hi", "hf", "hg", "ho"),
+}
+
+
+def _cell_scope(layer: str) -> str:
+    return f"{layer}_cell"
+
+
+def _lstm_leaves(kind: str, value: Any) -> dict[str, Any]:
+    """One canonical LSTM array as its four Flax gate leaves: {gate: (leaf name, array)}."""
+    leaf = "bias" if kind == "gate_bias" else "kernel"
+    parts = jnp.split(jnp.asarray(value), 4, axis=-1)
+    return {gate: (leaf, part) for gate, part in zip(_LSTM_GATES[kind], parts, strict=True)}
+
+
+def _lstm_canonical(kind: str, cell: Any) -> np.ndarray:
+    leaf = "bias" if kind == "gate_bias" else "kernel"
+    return np.concatenate([np.asarray(cell[gate][leaf]) for gate in _LSTM_GATES[kind]], axis=-1)
+
+
+class Bag(nn.Module):
+    """nn.Embed over a bag of id columns [start, start + size), summed or averaged."""
+
+    vocab: int
+    units: int
+    start: int
+    size: int
+    mode: str
+
+    def setup(self) -> None:
+        self.table = nn.Embed(self.vocab, self.units)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        rows = self.table(x[:, self.start : self.start + self.size].astype(jnp.int32))
+        return rows.mean(axis=1) if self.mode == "mean" else rows.sum(axis=1)
+
+
+def _interaction(ins: list[jax.Array]) -> jax.Array:
+    """DLRM's interaction: the first vector, then every pairwise dot product (i < j)."""
+    z = jnp.stack(ins, axis=1)
+    i, j = np.triu_indices(len(ins), k=1)
+    return jnp.concatenate([ins[0], jnp.einsum("bfd,bgd->bfg", z, z)[:, i, j]], axis=-1)
+
+
+def _attention(layer: Layer, ins: list[jax.Array]) -> jax.Array:
+    """nn.MultiHeadDotProductAttention over x; the padding mask hides padded keys only (a padded
+    query still attends to the real tokens, as in every framework here)."""
+    x = ins[0]
+    mask = None
+    if layer.attr("mask") == "padding":
+        mask = (ins[1] != 0)[:, None, None, :]
+    elif layer.attr("mask") == "causal":
+        mask = nn.make_causal_mask(x[..., 0])
+    return nn.MultiHeadDotProductAttention(
+        num_heads=layer.attr("heads"),
+        qkv_features=x.shape[-1],
+        out_features=x.shape[-1],
+        use_bias=layer.attr("bias"),
+        deterministic=True,
+        name=layer.name,
+    )(x, mask=mask)
 
 
 class GraphModule(nn.Module):
     """The spec's layer graph (NHWC, as Flax expects)."""
 
     layers: tuple[Layer, ...]
+    vocab_size: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         values = {INPUT: x}
+        embeddings: dict[str, TokenEmbedding] = {}  # for a tied head
         for layer in self.layers:
-            values[layer.name] = self._apply(layer, [values[n] for n in layer.inputs], train)
+            ins = [values[n] for n in layer.inputs]
+            if layer.op == "embedding":
+                seq, units, positions = x.shape[1], layer.attr("units"), layer.attr("positions")
+                embeddings[layer.name] = TokenEmbedding(
+                    self.vocab_size, seq, units, positions, name=layer.name
+                )
+                values[layer.name] = embeddings[layer.name](ins[0])
+            elif layer.op == "tied_logits":
+                values[layer.name] = embeddings[layer.attr("embedding")].attend(ins[0])
+            else:
+                values[layer.name] = self._apply(layer, ins, train)
         return values[self.layers[-1].name]
 
     def _apply(self, layer: Layer, ins: list[jax.Array], train: bool) -> jax.Array:
@@ -73,33 +185,92 @@ class GraphModule(nn.Module):
                 name=layer.name,
             )(x)
         if layer.op in ("max_pool", "avg_pool"):
-            pool = nn.max_pool if layer.op == "max_pool" else nn.avg_pool
             k, s = layer.attr("size"), layer.attr("stride")
-            return pool(x, (k, k), strides=(s, s), padding="VALID")
+            if layer.op == "avg_pool":
+                return nn.avg_pool(x, (k, k), strides=(s, s), padding="VALID")
+            p = layer.attr("padding")  # nn.max_pool pads with -inf
+            return nn.max_pool(x, (k, k), strides=(s, s), padding=((p, p), (p, p)))
         if layer.op == "add":
             return x + ins[1]
         if layer.op == "global_avg_pool":
             return jnp.mean(x, axis=(1, 2))
+        if layer.op == "layer_norm":
+            return nn.LayerNorm(epsilon=layer.attr("epsilon"), name=layer.name)(x)
+        if layer.op == "attention":
+            return _attention(layer, ins)
+        if layer.op == "first_token":
+            return x[:, 0]
+        if layer.op == "embedding_bag":
+            attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
+            return Bag(*attrs, name=layer.name)(x)
+        if layer.op == "slice":
+            return x[:, layer.attr("start") : layer.attr("start") + layer.attr("size")]
+        if layer.op == "concat":
+            return jnp.concatenate(ins, axis=-1)
+        if layer.op == "dot_interaction":
+            return _interaction(ins)
+        if layer.op in ("flatten", "reshape"):
+            shape = tuple(layer.attr("shape")) if layer.op == "reshape" else (-1,)
+            return x.reshape(len(x), *shape)
+        if layer.op == "lstm":
+            # the cell lives in this scope under its own name: params[f"{layer}_cell"]
+            cell = nn.LSTMCell(layer.attr("units"), name=_cell_scope(layer.name))
+            out = nn.RNN(cell, name=layer.name)(x)
+            return out if layer.attr("sequence") else out[:, -1]
         return _ACTIVATIONS[layer.op](x)
 
 
-def _variables(weights: Arrays) -> dict[str, Any]:
+def _variables(weights: Arrays, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """Canonical weights as Flax variables, each reshaped to its Flax shape (attention's
+    kernels are (D, H, D/H) and (H, D/H, D) there)."""
     variables: dict[str, Any] = {"params": {}, "batch_stats": {}}
     for key, value in weights.items():
         layer, kind = key.rsplit(".", 1)
-        collection, name = _FLAX_NAMES[kind]
-        variables[collection].setdefault(layer, {})[name] = jnp.asarray(value)
+        if kind in _LSTM_GATES:
+            cell = variables["params"].setdefault(_cell_scope(layer), {})
+            for gate, (leaf, part) in _lstm_leaves(kind, value).items():
+                cell.setdefault(gate, {})[leaf] = part
+            continue
+        collection, path = _FLAX_PATHS[kind]
+        scope = variables[collection].setdefault(layer, {})
+        for name in path[:-1]:
+            scope = scope.setdefault(name, {})
+        scope[path[-1]] = jnp.asarray(value.reshape(shapes.get(key, value.shape)))
     return variables
 
 
-def _canonical(params: dict[str, Any]) -> Arrays:
-    flax_to_kind = {"kernel": "kernel", "bias": "bias", "scale": "gamma"}
+def _canonical(params: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> Arrays:
+    """Flax params (or their gradients) as canonical arrays: `shapes` names every one."""
     out = {}
-    for layer, leaves in params.items():
-        is_norm = "scale" in leaves
-        for name, value in leaves.items():
-            kind = "beta" if (is_norm and name == "bias") else flax_to_kind[name]
-            out[f"{layer}.{kind}"] = np.asarray(value)
+    for key, shape in shapes.items():
+        layer, kind = key.rsplit(".", 1)
+        if kind in _LSTM_GATES:
+            out[key] = _lstm_canonical(kind, params[_cell_scope(layer)])
+            continue
+        collection, path = _FLAX_PATHS[kind]
+        if collection != "params":
+            continue
+        leaf = params[layer]
+        for name in path:
+            leaf = leaf[name]
+        out[key] = np.asarray(leaf).reshape(shape)
+    return out
+
+
+def _flax_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
+    """Where Flax's shape differs from the canonical one: attention's projections."""
+    heads = {
+        layer.name: layer.attr("heads") for layer in workload.layers if layer.op == "attention"
+    }
+    out = {}
+    for key, shape in parameter_shapes(workload).items():
+        layer, kind = key.rsplit(".", 1)
+        if layer in heads:
+            width, h = shape[0], heads[layer]
+            split = (h, width // h)
+            out[key] = {"o_kernel": (*split, width), "o_bias": (width,)}.get(
+                kind, (width, *split) if kind.endswith("kernel") else split
+            )
     return out
 
 
@@ -116,8 +287,9 @@ class JaxAdapter(TrainingAdapter):
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
-        self.model = GraphModule(workload.layers)
-        variables = _variables(weights)
+        self.model = GraphModule(workload.layers, workload.vocab_size)
+        self.shapes = {k: v.shape for k, v in weights.items()}
+        variables = _variables(weights, _flax_shapes(workload))
         self.params, self.batch_stats = variables["params"], variables["batch_stats"]
         self.tx = self._optimizer(workload)
         self.opt_state = self.tx.init(self.params)
@@ -180,10 +352,10 @@ class JaxAdapter(TrainingAdapter):
         (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
             self.params, self.batch_stats, *batch
         )
-        return float(loss), _canonical(grads)
+        return float(loss), _canonical(grads, self.shapes)
 
     def parameters(self) -> Arrays:
-        return _canonical(self.params)
+        return _canonical(self.params, self.shapes)
 
 
 ADAPTER = JaxAdapter

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from dlarena.frameworks.base import Arrays
+from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.jax import JaxAdapter
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
@@ -24,7 +24,9 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 
 def _pool(x: jax.Array, layer: Layer, init: float, op: Any) -> jax.Array:
     k, s = layer.attr("size"), layer.attr("stride")
-    return lax.reduce_window(x, init, op, (1, k, k, 1), (1, s, s, 1), "VALID")
+    p = layer.attr("padding") if layer.op == "max_pool" else 0  # padded with `init`: -inf
+    padding = ((0, 0), (p, p), (p, p), (0, 0))
+    return lax.reduce_window(x, init, op, (1, k, k, 1), (1, s, s, 1), padding)
 
 
 def _batch_norm(layer: Layer, p: Any, state: Any, x: jax.Array, train: bool) -> Any:
@@ -95,6 +97,7 @@ class RawJaxAdapter(JaxAdapter):
     """Device placement, sync and memory as in the Flax adapter; the model and step are raw."""
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        refuse_ops("jax-raw", workload, RAW_OPS)
         self.layers = workload.layers
         self.config = workload.optimizer
         arrays = {k: jnp.asarray(v) for k, v in weights.items()}

@@ -20,17 +20,172 @@ import tensorflow as tf  # noqa: E402
 from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
 from dlarena.records import Setup  # noqa: E402
 from dlarena.spec.graph import fused_activations  # noqa: E402
-from dlarena.spec.model import INPUT, Layer, Workload  # noqa: E402
+from dlarena.spec.model import (  # noqa: E402
+    ATTENTION_PARTS,
+    INPUT,
+    Layer,
+    Workload,
+    infer_shapes,
+)
+
+_WEIGHTED = (
+    "dense", "conv2d", "batch_norm", "layer_norm", "embedding", "attention", "lstm", "embedding_bag"
+)  # fmt: skip
+_JOINS = ("add", "concat", "dot_interaction")  # layers called with the list of their inputs
 
 _ACTIVATIONS = {
     "relu": tf.nn.relu,
     "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: tf.nn.gelu(x, approximate=True),
     "tanh": tf.math.tanh,
 }
 
 
-def _layer(layer: Layer, activation: str | None = None) -> keras.layers.Layer:
+class TokenEmbedding(keras.layers.Layer):
+    """keras.layers.Embedding plus learned absolute positions."""
+
+    def __init__(self, vocab: int, seq: int, units: int, positions: bool, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.table = keras.layers.Embedding(vocab, units, name="table")
+        self.positions = self.add_weight((seq, units), name="positions") if positions else None
+
+    def call(self, ids: Any) -> Any:
+        out = self.table(ids)
+        return out if self.positions is None else out + self.positions
+
+
+class SelfAttention(keras.layers.Layer):
+    """keras.layers.MultiHeadAttention over x, with a padding mask from the token ids or the
+    causal mask."""
+
+    def __init__(self, units: int, heads: int, mask: str, bias: bool, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.causal = mask == "causal"
+        self.mha = keras.layers.MultiHeadAttention(heads, units // heads, use_bias=bias)
+
+    def call(self, x: Any, ids: Any = None) -> Any:
+        mask = None
+        if ids is not None:  # (batch, query, key): True where the key is a real token
+            valid = keras.ops.not_equal(ids, 0)[:, None, :]
+            mask = keras.ops.broadcast_to(valid, (keras.ops.shape(x)[0], x.shape[1], x.shape[1]))
+        return self.mha(x, x, x, attention_mask=mask, use_causal_mask=self.causal)
+
+    def variables_by_kind(self) -> dict[str, Any]:
+        parts = zip(
+            ATTENTION_PARTS,
+            (self.mha._query_dense, self.mha._key_dense, self.mha._value_dense,
+             self.mha._output_dense),
+            strict=True,
+        )  # fmt: skip
+        found = {}
+        for part, dense in parts:
+            found[f"{part}_kernel"] = dense.kernel
+            if dense.bias is not None:
+                found[f"{part}_bias"] = dense.bias
+        return found
+
+
+class TiedLogits(keras.layers.Layer):
+    """Logits from the token embedding's own table (transposed): GPT-2's tied head."""
+
+    def __init__(self, source: TokenEmbedding, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.source = source
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.matmul(x, keras.ops.transpose(self.source.table.embeddings))
+
+
+class Columns(keras.layers.Layer):
+    """Columns [start, start + size) of a flat input row."""
+
+    def __init__(self, start: int, size: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.start, self.size = start, size
+
+    def call(self, x: Any) -> Any:
+        return x[:, self.start : self.start + self.size]
+
+
+class Bag(keras.layers.Layer):
+    """keras.layers.Embedding over a bag of id columns, summed or averaged (TensorFlow's
+    EmbeddingBag equivalent in Keras: an embedding and a reduction)."""
+
+    def __init__(self, vocab: int, units: int, start: int, size: int, mode: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.table = keras.layers.Embedding(vocab, units, name="table")
+        self.columns = Columns(start, size)
+        self.reduce = keras.ops.mean if mode == "mean" else keras.ops.sum
+
+    def call(self, x: Any) -> Any:
+        return self.reduce(self.table(keras.ops.cast(self.columns(x), "int32")), axis=1)
+
+
+class DotInteraction(keras.layers.Layer):
+    """DLRM's interaction: the first vector, then every pairwise dot product (i < j)."""
+
+    def call(self, ins: list) -> Any:
+        count = len(ins)
+        z = keras.ops.stack(ins, axis=1)
+        gram = keras.ops.reshape(
+            keras.ops.matmul(z, keras.ops.transpose(z, (0, 2, 1))), (-1, count * count)
+        )
+        i, j = np.triu_indices(count, k=1)
+        return keras.ops.concatenate([ins[0], keras.ops.take(gram, i * count + j, axis=1)], axis=-1)
+
+
+class MinusInfinityPadding(keras.layers.Layer):
+    def __init__(self, pad: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x: Any) -> Any:
+        pads = [(0, 0), (self.pad, self.pad), (self.pad, self.pad), (0, 0)]
+        return keras.ops.pad(x, pads, constant_values=float("-inf"))
+
+
+class FirstToken(keras.layers.Layer):
+    def call(self, x: Any) -> Any:
+        return x[:, 0]
+
+
+def _layer(
+    layer: Layer,
+    workload: Workload,
+    width: int,
+    activation: str | None = None,
+    blocks: dict[str, keras.layers.Layer] | None = None,
+) -> keras.layers.Layer:
     name = layer.name
+    if layer.op == "tied_logits":
+        return TiedLogits((blocks or {})[layer.attr("embedding")], name=name)
+    if layer.op == "embedding":
+        seq, units = workload.input_shape[0], layer.attr("units")
+        return TokenEmbedding(workload.vocab_size, seq, units, layer.attr("positions"), name=name)
+    if layer.op == "layer_norm":
+        return keras.layers.LayerNormalization(epsilon=layer.attr("epsilon"), name=name)
+    if layer.op == "attention":
+        heads, mask, bias = layer.attr("heads"), layer.attr("mask"), layer.attr("bias")
+        return SelfAttention(width, heads, mask, bias, name=name)
+    if layer.op == "first_token":
+        return FirstToken(name=name)
+    if layer.op == "slice":
+        return Columns(layer.attr("start"), layer.attr("size"), name=name)
+    if layer.op == "embedding_bag":
+        attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
+        return Bag(*attrs, name=name)
+    if layer.op == "concat":
+        return keras.layers.Concatenate(axis=-1, name=name)
+    if layer.op == "dot_interaction":
+        return DotInteraction(name=name)
+    if layer.op == "flatten":
+        return keras.layers.Flatten(name=name)
+    if layer.op == "reshape":
+        return keras.layers.Reshape(tuple(layer.attr("shape")), name=name)
+    if layer.op == "lstm":  # gates i, f, c, o: the canonical order; one bias
+        return keras.layers.LSTM(
+            layer.attr("units"), return_sequences=layer.attr("sequence"), name=name
+        )
     if layer.op == "dense":
         return keras.layers.Dense(
             layer.attr("units"),
@@ -61,7 +216,11 @@ def _layer(layer: Layer, activation: str | None = None) -> keras.layers.Layer:
         pool = (
             keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
         )
-        return pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
+        pooled = pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
+        if layer.op == "avg_pool" or not layer.attr("padding"):
+            return pooled
+        # Keras pads with zeros only; -inf keeps a padded cell from winning whatever the input
+        return keras.Sequential([MinusInfinityPadding(layer.attr("padding")), pooled], name=name)
     if layer.op == "add":
         return keras.layers.Add(name=name)
     if layer.op == "global_avg_pool":
@@ -90,6 +249,7 @@ class SpecAdam(keras.optimizers.Optimizer):
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         ops = keras.ops
+        gradient = tf.convert_to_tensor(gradient)  # an embedding's IndexedSlices, made dense
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
         step = ops.cast(self.iterations + 1, variable.dtype)
@@ -103,7 +263,9 @@ class SpecAdam(keras.optimizers.Optimizer):
 
 def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Layer]]:
     """A functional Keras model; a dense layer's lone activation rides in the Dense itself."""
-    values = {INPUT: keras.Input(shape=workload.input_shape)}
+    dtype = "int32" if workload.tokens else "float32"
+    values = {INPUT: keras.Input(shape=workload.input_shape, dtype=dtype)}
+    shapes = infer_shapes(workload)
     by_name = {layer.name: layer for layer in workload.layers}
     fused = fused_activations(workload)
     blocks = {}
@@ -113,13 +275,28 @@ def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Laye
             values[layer.name] = ins[0]  # computed by the dense layer it reads
             continue
         activation = by_name[fused[layer.name]].op if layer.name in fused else None
-        blocks[layer.name] = block = _layer(layer, activation)
-        values[layer.name] = block(ins if layer.op == "add" else ins[0])
+        width = shapes[layer.inputs[0]][-1]
+        blocks[layer.name] = block = _layer(layer, workload, width, activation, blocks)
+        values[layer.name] = block(ins) if layer.op in _JOINS else block(*ins)
     return keras.Model(values[INPUT], values[workload.layers[-1].name]), blocks
 
 
 def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
-    """Canonical kind -> the Keras variable behind it."""
+    """Canonical kind -> the Keras variable behind it (attention's kernels are (D, H, D/H) and
+    (H, D/H, D) there: the same numbers as the canonical (D, D), reshaped)."""
+    if op == "embedding_bag":
+        return {"table": block.table.embeddings}
+    if op == "embedding":
+        found = {"table": block.table.embeddings}
+        return found if block.positions is None else {**found, "positions": block.positions}
+    if op == "layer_norm":
+        return {"gamma": block.gamma, "beta": block.beta}
+    if op == "attention":
+        return block.variables_by_kind()
+    if op == "lstm":
+        cell = block.cell
+        kinds = ("input_kernel", "recurrent_kernel", "gate_bias")
+        return dict(zip(kinds, (cell.kernel, cell.recurrent_kernel, cell.bias), strict=True))
     if op == "batch_norm":
         return {
             "gamma": block.gamma,
@@ -158,11 +335,12 @@ class TensorflowAdapter(TrainingAdapter):
             self.model, blocks = _build(workload)
             self.vars = {}
             for layer in workload.layers:
-                if layer.name in blocks and layer.op in ("dense", "conv2d", "batch_norm"):
+                if layer.name in blocks and layer.op in _WEIGHTED:
                     for kind, var in _variables(blocks[layer.name], layer.op).items():
                         self.vars[f"{layer.name}.{kind}"] = var
+            self.shapes = {key: weights[key].shape for key in self.vars}
             for key, var in self.vars.items():
-                var.assign(weights[key])
+                var.assign(weights[key].reshape(var.shape))
             self.trainable = {k: v for k, v in self.vars.items() if v.trainable}
             self.optimizer = self._optimizer(workload)
             self.optimizer.build(list(self.trainable.values()))
@@ -217,10 +395,17 @@ class TensorflowAdapter(TrainingAdapter):
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         loss, grads = self._loss_grads(*batch)
-        return float(loss), {k: g.numpy() for k, g in zip(self.trainable, grads, strict=True)}
+        return float(loss), {
+            k: self._canonical(k, g) for k, g in zip(self.trainable, grads, strict=True)
+        }
 
     def parameters(self) -> Arrays:
-        return {k: np.array(v.numpy()) for k, v in self.trainable.items()}
+        return {k: self._canonical(k, v) for k, v in self.trainable.items()}
+
+    def _canonical(self, key: str, value: Any) -> np.ndarray:
+        """A variable or gradient in canonical shape (an embedding's gradient arrives as
+        IndexedSlices: made dense)."""
+        return np.array(tf.convert_to_tensor(value).numpy()).reshape(self.shapes[key])
 
 
 ADAPTER = TensorflowAdapter

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from dlarena.frameworks.base import Arrays
+from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.tensorflow import TensorflowAdapter
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
 
 
 def _pool(x: tf.Tensor, layer: Layer) -> tf.Tensor:
-    pool = tf.nn.max_pool2d if layer.op == "max_pool" else tf.nn.avg_pool2d
-    return pool(x, layer.attr("size"), layer.attr("stride"), "VALID")
+    if layer.op == "avg_pool":
+        return tf.nn.avg_pool2d(x, layer.attr("size"), layer.attr("stride"), "VALID")
+    pad = layer.attr("padding")
+    if pad:
+        x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=float("-inf"))
+    return tf.nn.max_pool2d(x, layer.attr("size"), layer.attr("stride"), "VALID")
 
 
 def _conv(x: tf.Tensor, layer: Layer, kernel: tf.Variable) -> tf.Tensor:
@@ -107,10 +111,12 @@ class RawTensorflowAdapter(TensorflowAdapter):
     """The Keras adapter's step, loss, placement and sync, over a raw model and optimizer."""
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        refuse_ops("tensorflow-raw", workload, RAW_OPS)
         self.device = setup.device
         with tf.device(self.device):
             self.model = _Model(workload, weights)
             self.trainable = {k: v for k, v in self.model.vars.items() if v.trainable}
+            self.shapes = {k: v.shape for k, v in weights.items()}
             self.optimizer = _Optimizer(workload, list(self.trainable.values()))
         self._compile(tier)
 

@@ -14,19 +14,155 @@ from torch import nn
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
 from dlarena.spec.graph import is_chain
-from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload, infer_shapes
 
-_ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
-_ACTIVATION_MODULES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+_ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "tanh": torch.tanh,
+}
+_ACTIVATION_MODULES = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "tanh": nn.Tanh,
+}
 
 
-class GlobalAvgPool(nn.Module):
+Tensors = list[torch.Tensor]
+
+
+def _interaction(ins: Tensors) -> torch.Tensor:
+    """DLRM's dot interaction: the first vector, then every pairwise dot product (i < j)."""
+    z = torch.stack(ins, dim=1)
+    i, j = torch.triu_indices(len(ins), len(ins), offset=1)
+    return torch.cat([ins[0], torch.bmm(z, z.transpose(1, 2))[:, i, j]], dim=1)
+
+
+def _flatten(x: torch.Tensor) -> torch.Tensor:
+    """Flattened in the canonical NHWC order (images are NCHW inside)."""
+    return (x.permute(0, 2, 3, 1) if x.ndim == 4 else x).flatten(1)
+
+
+def _function(layer: Layer) -> Any:
+    """The op of a layer without weights, as a function of its inputs."""
+    if layer.op == "slice":
+        columns = slice(layer.attr("start"), layer.attr("start") + layer.attr("size"))
+        return lambda ins: ins[0][:, columns]
+    if layer.op == "reshape":
+        shape = tuple(layer.attr("shape"))
+        return lambda ins: ins[0].reshape(len(ins[0]), *shape)
+    functions = {
+        "add": lambda ins: ins[0] + ins[1],
+        "global_avg_pool": lambda ins: ins[0].mean(dim=(2, 3)),
+        "first_token": lambda ins: ins[0][:, 0],
+        "concat": lambda ins: torch.cat(ins, dim=1 if ins[0].ndim == 4 else -1),
+        "dot_interaction": _interaction,
+        "flatten": lambda ins: _flatten(ins[0]),
+    }
+    if layer.op in functions:
+        return functions[layer.op]
+    activation = _ACTIVATIONS[layer.op]
+    return lambda ins: activation(ins[0])
+
+
+class Lambda(nn.Module):
+    """A layer without weights inside nn.Sequential."""
+
+    def __init__(self, function: Any):
+        super().__init__()
+        self.function = function
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        return self.function([x])
 
 
-def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
+class Bag(nn.Module):
+    """nn.EmbeddingBag over id columns [start, start + size) of the input row."""
+
+    def __init__(self, vocab: int, units: int, start: int, size: int, mode: str):
+        super().__init__()
+        self.table = nn.EmbeddingBag(vocab, units, mode=mode)
+        self.columns = slice(start, start + size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table(x[:, self.columns].long())
+
+
+class TokenEmbedding(nn.Module):
+    """Token embedding plus learned absolute positions (BERT's and GPT-2's)."""
+
+    def __init__(self, vocab: int, seq: int, units: int, positions: bool):
+        super().__init__()
+        self.table = nn.Embedding(vocab, units)
+        self.positions = nn.Parameter(torch.zeros(seq, units)) if positions else None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out = self.table(ids)
+        return out if self.positions is None else out + self.positions
+
+
+class Recurrent(nn.Module):
+    """nn.LSTM (batch first). Gate order i, f, g, o as the canonical one; torch keeps two
+    biases (input and hidden): the canonical bias is the input one, the hidden one stays zero and
+    frozen so that the model and its training are the canonical ones."""
+
+    def __init__(self, inputs: int, units: int, sequence: bool):
+        super().__init__()
+        self.lstm = nn.LSTM(inputs, units, batch_first=True)
+        self.lstm.bias_hh_l0.requires_grad_(False)
+        with torch.no_grad():
+            self.lstm.bias_hh_l0.zero_()
+        self.sequence = sequence
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, (h, _) = self.lstm(x)
+        return out if self.sequence else h[-1]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: q/k/v/o projections around F.scaled_dot_product_attention
+    (what modern PyTorch models write; nn.MultiheadAttention packs q, k and v into one weight
+    and takes a fast path in inference that skips padded rows)."""
+
+    def __init__(self, units: int, heads: int, mask: str, bias: bool):
+        super().__init__()
+        self.heads, self.mask = heads, mask
+        self.q, self.k, self.v, self.o = (nn.Linear(units, units, bias=bias) for _ in range(4))
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:
+        batch, seq, units = x.shape
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, seq, self.heads, units // self.heads).transpose(1, 2)
+
+        mask = None if ids is None else (ids != 0)[:, None, None, :]
+        context = F.scaled_dot_product_attention(
+            split(self.q(x)),
+            split(self.k(x)),
+            split(self.v(x)),
+            attn_mask=mask,
+            is_causal=self.mask == "causal",
+        )
+        return self.o(context.transpose(1, 2).reshape(batch, seq, units))
+
+
+def _module(layer: Layer, in_shape: tuple[int, ...], workload: Workload) -> nn.Module | None:
     channels = in_shape[-1]
+    if layer.op == "embedding":
+        return TokenEmbedding(
+            workload.vocab_size, in_shape[0], layer.attr("units"), layer.attr("positions")
+        )
+    if layer.op == "layer_norm":
+        return nn.LayerNorm(channels, eps=layer.attr("epsilon"))
+    if layer.op == "lstm":
+        return Recurrent(channels, layer.attr("units"), layer.attr("sequence"))
+    if layer.op == "embedding_bag":
+        attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
+        return Bag(*attrs)
+    if layer.op == "attention":
+        return SelfAttention(channels, layer.attr("heads"), layer.attr("mask"), layer.attr("bias"))
     if layer.op == "dense":
         return nn.Linear(channels, layer.attr("units"), bias=layer.attr("bias"))
     if layer.op == "conv2d":
@@ -43,7 +179,7 @@ def _module(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
         # torch's momentum is the weight of the new batch statistic.
         return norm(channels, eps=layer.attr("epsilon"), momentum=1.0 - layer.attr("momentum"))
     if layer.op == "max_pool":
-        return nn.MaxPool2d(layer.attr("size"), layer.attr("stride"))
+        return nn.MaxPool2d(layer.attr("size"), layer.attr("stride"), layer.attr("padding"))
     if layer.op == "avg_pool":
         return nn.AvgPool2d(layer.attr("size"), layer.attr("stride"))
     return None
@@ -56,14 +192,16 @@ def build_model(workload: Workload) -> tuple[nn.Module, str]:
         return GraphModule(workload), "blocks."
     shapes = infer_shapes(workload)
     modules = OrderedDict(
-        (layer.name, _module(layer, shapes[layer.inputs[0]]) or _stateless(layer.op))
+        (layer.name, _module(layer, shapes[layer.inputs[0]], workload) or _stateless(layer))
         for layer in workload.layers
     )
     return nn.Sequential(modules), ""
 
 
-def _stateless(op: str) -> nn.Module:
-    return GlobalAvgPool() if op == "global_avg_pool" else _ACTIVATION_MODULES[op]()
+def _stateless(layer: Layer) -> nn.Module:
+    if layer.op in _ACTIVATION_MODULES:
+        return _ACTIVATION_MODULES[layer.op]()
+    return Lambda(_function(layer))
 
 
 class GraphModule(nn.Module):
@@ -74,40 +212,48 @@ class GraphModule(nn.Module):
         shapes = infer_shapes(workload)
         self.layers = workload.layers
         self.blocks = nn.ModuleDict()
+        self.functions = {}
         for layer in self.layers:
-            block = _module(layer, shapes[layer.inputs[0]])
+            block = _module(layer, shapes[layer.inputs[0]], workload)
             if block is not None:
                 self.blocks[layer.name] = block
+            elif layer.op != "tied_logits":
+                self.functions[layer.name] = _function(layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = {INPUT: x}
         for layer in self.layers:
             ins = [values[name] for name in layer.inputs]
-            if layer.name in self.blocks:
-                values[layer.name] = self.blocks[layer.name](ins[0])
-            elif layer.op == "add":
-                values[layer.name] = ins[0] + ins[1]
-            elif layer.op == "global_avg_pool":
-                values[layer.name] = ins[0].mean(dim=(2, 3))
+            if layer.name in self.blocks:  # a second input is attention's token ids
+                values[layer.name] = self.blocks[layer.name](*ins)
+            elif layer.op == "tied_logits":  # the embedding's table, shared
+                table = self.blocks[layer.attr("embedding")].table.weight
+                values[layer.name] = F.linear(ins[0], table)
             else:
-                values[layer.name] = _ACTIVATIONS[layer.op](ins[0])
+                values[layer.name] = self.functions[layer.name](ins)
         return values[self.layers[-1].name]
 
 
 def _to_torch(key: str, value: np.ndarray) -> torch.Tensor:
-    """Canonical layout to torch's: dense (out, in), conv (out, in, kh, kw)."""
-    if key.endswith(".kernel"):
+    """Canonical layout to torch's: dense and projections (out, in), conv (out, in, kh, kw)."""
+    if key.endswith("kernel"):
         value = value.T if value.ndim == 2 else value.transpose(3, 2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(value))
 
 
 def _to_canonical(key: str, value: torch.Tensor) -> np.ndarray:
     array = value.detach().cpu().numpy()
-    if key.endswith(".kernel"):
+    if key.endswith("kernel"):
         array = array.T if array.ndim == 2 else array.transpose(2, 3, 1, 0)
     return np.ascontiguousarray(array)
 
 
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean over every label: a row's class, or each token of a sequence."""
+    return F.cross_entropy(logits.flatten(0, -2), labels.flatten())
+
+
+_NOT_CANONICAL = ("num_batches_tracked", "bias_hh_l0")
 _TORCH_NAMES = {
     "kernel": "weight",
     "bias": "bias",
@@ -115,7 +261,14 @@ _TORCH_NAMES = {
     "beta": "bias",
     "moving_mean": "running_mean",
     "moving_var": "running_var",
-}
+    "table": "table.weight",
+    "input_kernel": "lstm.weight_ih_l0",
+    "recurrent_kernel": "lstm.weight_hh_l0",
+    "gate_bias": "lstm.bias_ih_l0",
+    "positions": "positions",
+    **{f"{part}_{kind}": f"{part}.{name}" for part in ATTENTION_PARTS
+       for kind, name in (("kernel", "weight"), ("bias", "bias"))},
+}  # fmt: skip
 
 
 class TorchAdapter(TrainingAdapter):
@@ -140,8 +293,9 @@ class TorchAdapter(TrainingAdapter):
         self.keys = {self._torch_key(k): k for k in weights}
         state = {self._torch_key(k): _to_torch(k, v) for k, v in weights.items()}
         loaded = self.model.load_state_dict(state, strict=False)
-        missed = [k for k in loaded.missing_keys if not k.endswith("num_batches_tracked")]
-        if missed or loaded.unexpected_keys:  # only BatchNorm's step counter may be missing
+        # only BatchNorm's step counter and the LSTM's frozen zero hidden bias may be missing
+        missed = [k for k in loaded.missing_keys if not k.endswith(_NOT_CANONICAL)]
+        if missed or loaded.unexpected_keys:
             raise ValueError(f"weights do not fit: {missed + loaded.unexpected_keys}")
         self.model.to(self.device).train(mode == "train")
         self.optimizer = self._optimizer(workload)
@@ -171,7 +325,7 @@ class TorchAdapter(TrainingAdapter):
 
     def train_step(self, batch: Any) -> Any:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.run(batch[0]), batch[1])
+        loss = _cross_entropy(self.run(batch[0]), batch[1])
         loss.backward()
         self.optimizer.step()
         return loss
@@ -190,11 +344,12 @@ class TorchAdapter(TrainingAdapter):
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         self.model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.model(batch[0]), batch[1])
+        loss = _cross_entropy(self.model(batch[0]), batch[1])
         loss.backward()
         grads = {
             self.keys[name]: _to_canonical(self.keys[name], p.grad)
             for name, p in self.model.named_parameters()
+            if p.requires_grad
         }
         self.model.zero_grad(set_to_none=True)
         return float(loss), grads
@@ -203,6 +358,7 @@ class TorchAdapter(TrainingAdapter):
         return {
             self.keys[name]: _to_canonical(self.keys[name], p)
             for name, p in self.model.named_parameters()
+            if p.requires_grad
         }
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from dlarena.spec import reference
 from dlarena.spec.model import INPUT, Layer, Workload, parameter_shapes
+from dlarena.spec.weights import draw_batch
 
 U = 2.0**-24
 MARGIN_SAFETY = 3.0
@@ -60,7 +61,8 @@ def _margins(layer: Layer, ins: list[np.ndarray], error: float) -> np.ndarray | 
         return _row_min(np.abs(x)) / needed
     if layer.op == "max_pool":
         k, s = layer.attr("size"), layer.attr("stride")
-        windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]
+        padded = reference.pool_padded(layer, x)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s]
         flat = windows.reshape(*windows.shape[:4], k * k)
         top_two = -np.partition(-flat, 1, axis=-1)[..., :2]
         gap = top_two[..., 0] - top_two[..., 1]
@@ -92,8 +94,7 @@ def parity_batch(
     rng = np.random.default_rng([workload.seed, 2])
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        x = rng.normal(0.0, 1.0, (n, *workload.input_shape)).astype(np.float32)
-        return x, rng.integers(0, workload.num_classes, n).astype(np.int32)
+        return draw_batch(workload, rng, n)
 
     x, y = draw(rows)
     for _ in range(ATTEMPTS):

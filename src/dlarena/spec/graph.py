@@ -11,10 +11,11 @@ from dlarena.spec.model import ACTIVATIONS, INPUT, Workload
 
 
 def is_chain(workload: Workload) -> bool:
-    """True when each layer's only input is the layer just before it."""
+    """True when each layer's only input is the layer just before it (and none reads another
+    layer's weights, as a tied head does)."""
     previous = INPUT
     for layer in workload.layers:
-        if layer.inputs != (previous,):
+        if layer.inputs != (previous,) or layer.op == "tied_logits":
             return False
         previous = layer.name
     return True

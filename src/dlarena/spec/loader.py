@@ -11,7 +11,7 @@ from dlarena.spec.presets import PRESETS, SIZES
 from dlarena.spec.schema import parse_spec
 from dlarena.validation import Document, parse_text, read_document
 
-BUILTIN = ("mlp", "cnn")
+BUILTIN = tuple(PRESETS)
 
 
 def load_workload(name_or_path: str, size: str = "small") -> Workload:
@@ -20,7 +20,7 @@ def load_workload(name_or_path: str, size: str = "small") -> Workload:
         raise SpecError(f"size '{size}' is unknown; choose {', '.join(SIZES)}")
     if name_or_path in BUILTIN:
         origin = f"{name_or_path} ({size})"
-        if size != "small":
+        if size in PRESETS[name_or_path]:
             return parse_spec(Document(PRESETS[name_or_path][size](), origin, {}))
         text = resources.files("dlarena.spec").joinpath(f"workloads/{name_or_path}.yaml")
         return parse_spec(parse_text(text.read_text(), origin))

@@ -10,7 +10,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, create_model, model_validator
 
 from dlarena.errors import SpecError
-from dlarena.spec.model import INPUT, Layer, Optimizer, Workload, infer_shapes, parameter_shapes
+from dlarena.spec.model import (
+    INPUT,
+    Layer,
+    Optimizer,
+    Workload,
+    infer_shapes,
+    logits_shape,
+    parameter_shapes,
+)
 from dlarena.validation import Document, Fraction, Identifier, Name, Strict, validate
 
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -23,7 +31,8 @@ Dim = Annotated[int, Field(ge=1, le=1_000_000)]
 OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
     "dense": {"units": (Count, ...), "bias": (bool, True)},
     "relu": {},
-    "gelu": {},
+    "gelu": {},  # exact: x * Phi(x), with erf
+    "gelu_tanh": {},  # the tanh approximation (jax.nn.gelu's and Flax's default)
     "tanh": {},
     "conv2d": {
         "filters": (Count, ...),
@@ -33,11 +42,38 @@ OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
         "bias": (bool, False),
     },
     "batch_norm": {"epsilon": (Epsilon, 1e-5), "momentum": (Fraction, 0.9)},
-    "max_pool": {"size": (Window, 2), "stride": (Window, 2)},
+    # padding: -inf on each side (a padded cell never wins), as every framework's max pool pads
+    "max_pool": {"size": (Window, 2), "stride": (Window, 2), "padding": (Padding, 0)},
     "avg_pool": {"size": (Window, 2), "stride": (Window, 2)},
     "add": {},
     "global_avg_pool": {},
+    "embedding": {"units": (Count, ...), "positions": (bool, True)},
+    "layer_norm": {"epsilon": (Epsilon, 1e-5)},
+    "attention": {
+        "heads": (Count, ...),
+        "mask": (Literal["none", "padding", "causal"], "none"),
+        "bias": (bool, True),
+    },
+    "first_token": {},
+    # sequence: every step's hidden state (batch, time, units), else the last one (batch, units)
+    "lstm": {"units": (Count, ...), "sequence": (bool, False)},
+    "tied_logits": {"embedding": (Identifier, ...)},  # logits = x @ table^T of that embedding
+    # recommenders: columns [start, start + size) of a flat input, as features or as a bag of
+    # ids into a table (sum or mean of their rows)
+    "slice": {"start": (Annotated[int, Field(ge=0, le=1_000_000)], 0), "size": (Count, ...)},
+    "embedding_bag": {
+        "vocab": (Count, ...),
+        "units": (Count, ...),
+        "start": (Annotated[int, Field(ge=0, le=1_000_000)], 0),
+        "size": (Count, 1),
+        "mode": (Literal["sum", "mean"], "sum"),
+    },
+    "concat": {},  # along the features
+    "dot_interaction": {},  # DLRM: the first input, then the pairwise dots of all inputs
+    "flatten": {},
+    "reshape": {"shape": (Annotated[list[Dim], Field(min_length=1, max_length=3)], ...)},
 }
+MANY_INPUTS = ("concat", "dot_interaction")
 # Bounds that stop a spec from asking for memory no machine has, before any allocation.
 MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights (the float64 reference doubles it)
 MAX_BATCH_VALUES = 1 << 31  # every layer's output for one batch, summed: 8 GiB of float32
@@ -47,7 +83,7 @@ def _layer_model(op: str) -> Any:
     fields: dict[str, Any] = {
         "name": (Identifier | None, None),
         "op": (Literal[op], ...),  # type: ignore[valid-type]
-        "inputs": (Annotated[list[Identifier], Field(min_length=1, max_length=2)] | None, None),
+        "inputs": (Annotated[list[Identifier], Field(min_length=1, max_length=64)] | None, None),
     }
     fields.update(OP_ATTRS[op])
     return create_model(f"{op}_layer", __base__=Strict, **fields)
@@ -75,13 +111,22 @@ class SpecDoc(Strict):
     num_classes: Count
     layers: Annotated[list[LayerDoc], Field(min_length=1, max_length=1000)]  # type: ignore[valid-type]
     optimizer: OptimizerDoc = OptimizerDoc()
-    loss: Literal["softmax_cross_entropy"] = "softmax_cross_entropy"
+    loss: Literal["softmax_cross_entropy", "token_cross_entropy"] = "softmax_cross_entropy"
     batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
     dtype: Literal["float32"] = "float32"
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    vocab_size: Count | None = None  # set: the input is token ids, input_shape [sequence]
 
     @model_validator(mode="after")
     def _image_or_flat(self) -> SpecDoc:
+        if self.vocab_size is not None and len(self.input_shape) != 1:
+            raise ValueError(
+                f"input_shape of token ids must be [sequence length], got {self.input_shape}"
+            )
+        if self.loss == "token_cross_entropy" and self.vocab_size != self.num_classes:
+            raise ValueError(
+                "token_cross_entropy predicts the next token: num_classes must equal vocab_size"
+            )
         if len(self.input_shape) == 2:
             raise ValueError(
                 "input_shape must be [features] or [height, width, channels] (NHWC, batch "
@@ -111,6 +156,7 @@ def parse_spec(doc: Document) -> Workload:
         batch_size=spec.batch_size,
         dtype=spec.dtype,
         seed=spec.seed,
+        vocab_size=spec.vocab_size or 0,
     )
     try:
         check_graph(workload)
@@ -126,26 +172,39 @@ def _layer(item: Any, index: int, earlier: list[Layer]) -> Layer:
     if name in defined or name == INPUT:
         raise SpecError(f"{where}.name: '{name}' is used twice; give each layer its own name")
     inputs = tuple(item.inputs or [earlier[-1].name if earlier else INPUT])
+    if item.op == "attention" and item.mask == "padding" and len(inputs) == 1:
+        inputs += (INPUT,)  # the mask reads the token ids
     for source in inputs:
         if source != INPUT and source not in defined:
             raise SpecError(
                 f"{where}.inputs: '{source}' is not an earlier layer; "
                 f"known: {', '.join([INPUT, *sorted(defined)])}"
             )
-    if (item.op == "add") != (len(inputs) == 2):
-        raise SpecError(f"{where}.inputs: {item.op} takes {'two' if item.op == 'add' else 'one'}")
-    attrs = tuple(sorted((key, getattr(item, key)) for key in OP_ATTRS[item.op]))
+    if item.op in MANY_INPUTS:
+        if len(inputs) < 2:
+            raise SpecError(f"{where}.inputs: {item.op} takes two or more")
+    else:
+        wanted = 2 if item.op == "add" or (item.op == "attention" and item.mask == "padding") else 1
+        if len(inputs) != wanted:
+            raise SpecError(f"{where}.inputs: {item.op} takes {'two' if wanted == 2 else 'one'}")
+    attrs = tuple(sorted((key, _frozen(getattr(item, key))) for key in OP_ATTRS[item.op]))
     return Layer(name=name, op=item.op, inputs=inputs, attrs=attrs)
+
+
+def _frozen(value: Any) -> Any:
+    """Attribute values stay hashable (a reshape's target shape is a tuple)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def check_graph(workload: Workload) -> None:
     """Shapes agree, the last layer gives the logits, and the model fits in memory."""
     shapes = infer_shapes(workload)
     last = workload.layers[-1].name
-    if shapes[last] != (workload.num_classes,):
+    logits = logits_shape(workload)
+    if shapes[last] != logits:
         raise SpecError(
             f"the last layer '{last}' gives shape {shapes[last]}; it must give the logits, "
-            f"shape ({workload.num_classes},): end with a dense layer"
+            f"shape {logits}: end with a dense layer"
         )
     parameters = sum(math.prod(s) for s in parameter_shapes(workload).values())
     if parameters > MAX_PARAMETERS:
