@@ -144,6 +144,9 @@ def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() 
     assert result.probes == [70.0] and reruns == machine.PROBE_RETRIES  # the last, slow or not
     failed = guard.steady(lambda: probed(None), "k")
     assert failed[0].probes == [] and failed[1] == 0  # failed: nothing probed, not rerun
+    first = iter([70.0, 100.0])  # a run that starts in a slow stretch
+    result, reruns = machine.SlowGuard().steady(lambda: probed(next(first)), "k", calibrate=True)
+    assert result.probes == [100.0] and reruns == 1  # measured twice, the faster one kept
 
 
 def test_the_gemm_probe_measures_the_machine() -> None:

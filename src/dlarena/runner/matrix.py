@@ -162,7 +162,9 @@ class _Run:
         ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
         best for the same runtime and thread count) is run again (SlowGuard.steady)."""
         part, reruns = self.slow.steady(
-            functools.partial(self.process, cell, setting, index), (cell.runtime, setting.intra_op)
+            functools.partial(self.process, cell, setting, index),
+            (cell.runtime, setting.intra_op),
+            calibrate=self.protocol.processes > 1,  # the quick profile does without
         )
         environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
         part = dataclasses.replace(part, environment=environment, reruns=reruns)

@@ -103,7 +103,7 @@ class Selfcheck:
                 self.on_progress(f"{runtime}/{tier} round {index + 1}: {side}")
                 if side == "dlarena":
                     part, again = self.slow.steady(
-                        functools.partial(self._dlarena, cell, reference, index), key
+                        functools.partial(self._dlarena, cell, reference, index), key, True
                     )
                     ours = merge(ours, part, Yardstick(workload.batch_size))
                     if ours.status != "ok":
@@ -121,7 +121,7 @@ class Selfcheck:
                     hand_loop = functools.partial(
                         run_hand_loop, python, runtime, task, self.threading, self.timeout_s
                     )
-                    blocks, again = self.slow.steady(hand_loop, key)
+                    blocks, again = self.slow.steady(hand_loop, key, calibrate=True)
                     hand += [workload.batch_size * steps / s for s in blocks.seconds]
                 reruns += again
         assert ours is not None
