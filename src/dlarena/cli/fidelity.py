@@ -13,7 +13,7 @@ from dlarena.runner import envs
 
 @app.command()
 def fidelity(
-    rounds: Annotated[int, typer.Option(min=1, max=100, help="alternating timing rounds")] = 3,
+    rounds: Annotated[int, typer.Option(min=1, max=100, help="alternating timing rounds")] = 10,
     steps: Annotated[int, typer.Option(min=1, max=100, help="training steps per round")] = 3,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU budget")] = None,
     format: FormatOpt = Format.table,

@@ -194,20 +194,7 @@ def _layer(
             name=name,
         )
     if layer.op == "conv2d":
-        return keras.Sequential(
-            [
-                keras.layers.ZeroPadding2D(layer.attr("padding")),
-                keras.layers.Conv2D(
-                    layer.attr("filters"),
-                    layer.attr("kernel"),
-                    strides=layer.attr("stride"),
-                    padding="valid",
-                    use_bias=layer.attr("bias"),
-                    name=f"{name}_conv",
-                ),
-            ],
-            name=name,
-        )
+        return _conv(layer)
     if layer.op == "batch_norm":
         return keras.layers.BatchNormalization(
             momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
@@ -226,6 +213,25 @@ def _layer(
     if layer.op == "global_avg_pool":
         return keras.layers.GlobalAveragePooling2D(name=name)
     return keras.layers.Activation(_ACTIVATIONS[layer.op], name=name)
+
+
+def _conv(layer: Layer) -> keras.layers.Layer:
+    """Conv2D as a Keras user writes it: padding 'same' where that is the spec's symmetric
+    padding (stride 1, padding (k - 1) / 2), 'valid' without padding; otherwise explicit
+    ZeroPadding2D first (Keras's 'same' pads asymmetrically at stride 2)."""
+    kernel, stride, pad = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
+    same = stride == 1 and 2 * pad == kernel - 1
+    conv = keras.layers.Conv2D(
+        layer.attr("filters"),
+        kernel,
+        strides=stride,
+        padding="same" if same else "valid",
+        use_bias=layer.attr("bias"),
+        name=layer.name if same or not pad else f"{layer.name}_conv",
+    )
+    if same or not pad:
+        return conv
+    return keras.Sequential([keras.layers.ZeroPadding2D(pad), conv], name=layer.name)
 
 
 class SpecAdam(keras.optimizers.Optimizer):
@@ -304,7 +310,7 @@ def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
             "moving_mean": block.moving_mean,
             "moving_var": block.moving_variance,
         }
-    inner = block.layers[-1] if op == "conv2d" else block
+    inner = block.layers[-1] if isinstance(block, keras.Sequential) else block
     found = {"kernel": inner.kernel}
     if inner.bias is not None:
         found["bias"] = inner.bias
