@@ -41,9 +41,23 @@ def _alternate(steps: dict[str, Step], rounds: int, per_round: int) -> dict[str,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _seconds(steps: dict[str, Step], task: dict[str, Any]) -> dict[str, float]:
-    seconds = _alternate(steps, task["rounds"], task["steps"])
-    return {"reference_step_s": seconds["reference"], "dlarena_step_s": seconds["dlarena"]}
+def _compared(
+    reference: int,
+    dlarena: int,
+    version: str,
+    steps: Callable[[], dict[str, Step]],
+    task: dict[str, Any],
+) -> dict[str, Any]:
+    """Both parameter counts, and (unless the task only counts) both models' step times."""
+    found: dict[str, Any] = {
+        "reference_parameters": reference,
+        "dlarena_parameters": dlarena,
+        "version": version,
+    }
+    if task.get("count_only"):
+        return found
+    seconds = _alternate(steps(), task["rounds"], task["steps"])
+    return {**found, "reference_step_s": seconds["reference"], "dlarena_step_s": seconds["dlarena"]}
 
 
 # ---- TensorFlow / Keras ----
@@ -82,16 +96,13 @@ def keras_resnet50(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
         classes=workload.num_classes,
         classifier_activation=None,  # logits, as dlarena's model gives
     )
-    found = {
-        "reference_parameters": _keras_count(theirs),
-        "dlarena_parameters": _keras_count(ours.model),
-        "version": f"keras {keras.__version__}, tensorflow {tf.__version__}",
-    }
-    if task.get("count_only"):
-        return found
-    x, y = (tf.constant(a) for a in synthetic_batch(workload))
-    steps = {"reference": _keras_step(theirs, x, y), "dlarena": _keras_step(ours.model, x, y)}
-    return {**found, **_seconds(steps, task)}
+
+    def steps() -> dict[str, Step]:
+        x, y = (tf.constant(a) for a in synthetic_batch(workload))
+        return {"reference": _keras_step(theirs, x, y), "dlarena": _keras_step(ours.model, x, y)}
+
+    version = f"keras {keras.__version__}, tensorflow {tf.__version__}"
+    return _compared(_keras_count(theirs), _keras_count(ours.model), version, steps, task)
 
 
 def _keras_count(model: Any) -> int:
@@ -127,25 +138,22 @@ def hf_model(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
     setup = TorchAdapter.configure(task["threads"], 1, "cpu")
     ours = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)
     theirs = _hf_build(task["reference"], workload, transformers).train()
-    found = {
-        "reference_parameters": _torch_count(theirs),
-        "dlarena_parameters": _torch_count(ours.model),
-        "version": f"transformers {transformers.__version__}, torch {torch.__version__}",
-    }
-    if task.get("count_only"):
-        return found
-    x, y = (torch.from_numpy(a.astype(np.int64)) for a in synthetic_batch(workload))
-    mask = (x != 0).long()  # BERT's padding mask; GPT-2's causal mask is its own
 
-    def forward(ids: Any) -> Any:
-        extra = {"attention_mask": mask} if task["reference"] == "hf-bert" else {}
-        return theirs(input_ids=ids, **extra).logits
+    def steps() -> dict[str, Step]:
+        x, y = (torch.from_numpy(a.astype(np.int64)) for a in synthetic_batch(workload))
+        mask = (x != 0).long()  # BERT's padding mask; GPT-2's causal mask is its own
 
-    steps = {
-        "reference": _torch_step(forward, theirs.parameters(), x, y),
-        "dlarena": _torch_step(ours.model, ours.model.parameters(), x, y),
-    }
-    return {**found, **_seconds(steps, task)}
+        def forward(ids: Any) -> Any:
+            extra = {"attention_mask": mask} if task["reference"] == "hf-bert" else {}
+            return theirs(input_ids=ids, **extra).logits
+
+        return {
+            "reference": _torch_step(forward, theirs.parameters(), x, y),
+            "dlarena": _torch_step(ours.model, ours.model.parameters(), x, y),
+        }
+
+    version = f"transformers {transformers.__version__}, torch {torch.__version__}"
+    return _compared(_torch_count(theirs), _torch_count(ours.model), version, steps, task)
 
 
 def _hf_build(reference: str, workload: Workload, transformers: Any) -> Any:

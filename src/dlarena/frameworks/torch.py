@@ -36,7 +36,7 @@ Tensors = list[torch.Tensor]
 def _interaction(ins: Tensors) -> torch.Tensor:
     """DLRM's dot interaction: the first vector, then every pairwise dot product (i < j)."""
     z = torch.stack(ins, dim=1)
-    i, j = torch.triu_indices(len(ins), len(ins), offset=1)
+    i, j = torch.triu_indices(len(ins), len(ins), offset=1, device=z.device)
     return torch.cat([ins[0], torch.bmm(z, z.transpose(1, 2))[:, i, j]], dim=1)
 
 
