@@ -92,6 +92,11 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
 
     parity = json.loads(dlarena("parity", "--store", store, "--format", "json").stdout)
     assert parity["cells"][0]["parity_checks"][0]["check"] == "forward"
+    assert {c["size"] for c in parity["cells"]} == {"small"}
+    small = dlarena("parity", "--store", store, "--size", "small", "--format", "json")
+    assert json.loads(small.stdout)["cells"] == parity["cells"]
+    tiny = dlarena("parity", "--store", store, "--size", "tiny")
+    assert tiny.returncode == 2 and "dlarena bench --size tiny" in tiny.stderr
 
     out = tmp_path / "report"
     report = dlarena("report", "--store", store, "--out", str(out), "--format", "json")

@@ -5,16 +5,24 @@ These run the real frameworks in real worker processes: a few minutes in all.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.runner import envs
+from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
 from .conftest import SPECS
 
 pytestmark = pytest.mark.slow
+PROBES = Path(__file__).parent / "probes"
 
 
 def run_and_index(
@@ -84,3 +92,22 @@ def test_the_new_workloads_pass_parity_in_every_framework(store, fast):
     refused = run_and_index(store, fast, ["transformer"], ("eager",), "tiny", ("jax-raw",))
     (cell,) = [c for c in refused.values() if c.mode == "train"]
     assert cell.status == "failed" and "jax-raw does not build attention" in (cell.reason or "")
+
+
+@pytest.mark.parametrize("runtime", [r for r in DEFAULT_RUNTIMES if "train" in RUNTIMES[r].modes])
+def test_dropout_is_off_for_parity_and_on_in_timed_training(runtime, tmp_path):
+    workload = load_workload(str(SPECS / "dropout.yaml"))
+    write_reference(workload, tmp_path / "ref.npz")
+    python = envs.resolve(runtime, envs.dlarena_home(), {}).python
+    probe = [str(PROBES / "dropout.py"), RUNTIMES[runtime].module, str(tmp_path / "ref.npz")]
+    done = subprocess.run(
+        [python, *probe],
+        input=workload.canonical_json(),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC_DIR},
+        check=True,
+    )
+    losses = json.loads(done.stdout.splitlines()[-1])
+    assert losses["twin"] == pytest.approx(losses["reference"], rel=1e-5)
+    assert abs(losses["dropped"][0] - losses["twin"]) > 1e-3 * losses["twin"]

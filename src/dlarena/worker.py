@@ -121,10 +121,23 @@ def build(
     workload = Workload.from_dict(task.workload)
     ref = load_reference(task.reference)
     start = time.perf_counter()
-    adapter = adapter_cls(workload, ref["weights"], task.tier, task.mode, setup)
+    adapter = adapter_cls(workload.parity_twin(), ref["weights"], task.tier, task.mode, setup)
     if task.mode == "train" and not isinstance(adapter, TrainingAdapter):
         raise TypeError(f"{task.module} runs inference only; it has no 'train' mode")
     return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
+
+
+def with_dropout(
+    adapter: TrainingAdapter, workload: Workload, task: WorkerTask, setup: Setup
+) -> TrainingAdapter:
+    """The model training steps are timed on. Parity ran on its twin without dropout; a model
+    with dropout is built again, from the canonical weights, with it on."""
+    if not workload.has_dropout:
+        return adapter
+    adapter_cls = type(adapter)
+    del adapter  # one model in memory at a time
+    weights = load_reference(task.reference)["weights"]
+    return adapter_cls(workload, weights, task.tier, task.mode, setup)
 
 
 def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, Any]) -> list:
@@ -140,12 +153,14 @@ def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, 
 
 def run(task: WorkerTask) -> None:
     adapter, workload, setup, ref, phases = build(task)
-    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
     emit("progress", phase="parity")
     bounds = parity.tolerances(workload)
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
     if isinstance(adapter, TrainingAdapter) and training:
         checks = check_training(adapter, ref, bounds)
+        adapter = with_dropout(adapter, workload, task, setup)
+    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
+    if isinstance(adapter, TrainingAdapter) and training:
         call = adapter.train_step
         first_call_s = timing.timed(lambda: call(batches[0]), adapter.sync)[0]
     else:

@@ -10,9 +10,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlarena.cli.common import (
+    WORKLOAD_HELP,
     Format,
     FormatOpt,
     RunOpt,
+    SizeOpt,
     StoreOpt,
     app,
     emit_json,
@@ -29,6 +31,7 @@ from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.records import CellResult
 from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, cell_row, fmt
 from dlarena.runner import envs
+from dlarena.spec.presets import SIZES
 from dlarena.store import Store
 
 if TYPE_CHECKING:
@@ -39,19 +42,12 @@ PARITY_CHECKS = ("forward", "loss", "grads", "params")
 
 @app.command()
 def bench(
-    workload: Annotated[
-        list[str], typer.Option(help="built-in name (mlp, cnn, transformer) or spec file")
-    ] = [
-        "mlp",
-        "cnn",
-    ],
+    workload: Annotated[list[str], typer.Option(help=WORKLOAD_HELP)] = ["mlp", "cnn"],
     runtime: Annotated[
         list[str],
         typer.Option(help="runtimes to run; add tensorflow-raw or jax-raw for the raw-op APIs"),
     ] = list(DEFAULT_RUNTIMES),
-    size: Annotated[
-        str, typer.Option(help="built-in workloads' size: tiny, small or full (GPU-sized)")
-    ] = "small",
+    size: SizeOpt = "small",
     tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
     mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
     quick: Annotated[
@@ -203,25 +199,49 @@ def _parity_cells(cell: CellResult) -> list[str]:
 
 
 @app.command()
-def parity(run: RunOpt = None, store: StoreOpt = None, format: FormatOpt = Format.table) -> None:
+def parity(
+    run: RunOpt = None,
+    size: Annotated[
+        str | None,
+        typer.Option(help="only the built-in workloads at this size: tiny, small or full"),
+    ] = None,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
     """The parity matrix: each cell's differences from the float64 reference, with tolerances."""
     db = open_store(store)
     run_id = run_id_of(db, run)
-    cells = db.cells(run_id)
+    rows = [(c, cell_row(c)) for c in db.cells(run_id)]
+    if size is not None:
+        rows = _of_size(rows, size, run_id)
     if format == Format.json:
-        keys = ("workload", "spec_hash", "runtime", "tier", "mode", "parity", "parity_checks")
-        emit_json({"run_id": run_id, "cells": [{k: cell_row(c)[k] for k in keys} for c in cells]})
+        keys = ("workload", "size", "spec_hash", "runtime", "tier", "mode", "parity")
+        cells = [{k: row[k] for k in (*keys, "parity_checks")} for _, row in rows]
+        emit_json({"run_id": run_id, "cells": cells})
         return
     print_table(
         f"parity, run {run_id}: max relative difference from the float64 reference",
-        ("workload", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict"),
+        ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict"),
         (
-            [c.workload, c.runtime, c.tier, c.mode, *_parity_cells(c), cell_row(c)["parity"]]
-            for c in cells
-        ),
+            [c.workload, row["size"] or "spec file", c.runtime, c.tier, c.mode,
+             *_parity_cells(c), row["parity"]]
+            for c, row in rows
+        ),  # fmt: skip
         caption="each check's tolerance is derived per workload from float32 rounding "
         "(--format json shows it); '!' marks a check over its tolerance",
     )
+
+
+def _of_size(rows: list, size: str, run_id: int) -> list:
+    if size not in SIZES:
+        raise DlarenaError(f"size '{size}' is unknown; choose {', '.join(SIZES)}")
+    kept = [(c, row) for c, row in rows if row["size"] == size]
+    if not kept:
+        raise DlarenaError(
+            f"run {run_id} has no built-in workload at size {size}; measure them with: "
+            f"dlarena bench --size {size}"
+        )
+    return kept
 
 
 @app.command()

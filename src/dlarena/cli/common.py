@@ -16,6 +16,7 @@ from rich.table import Table
 
 from dlarena.errors import DlarenaError
 from dlarena.runner import envs
+from dlarena.spec.loader import BUILTIN
 from dlarena.store import Store
 
 app = typer.Typer(
@@ -37,6 +38,10 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="table, or one JSON 
 StoreOpt = Annotated[
     Path | None, typer.Option(help="SQLite store (default: <home>/dlarena.sqlite)")
 ]
+SizeOpt = Annotated[
+    str, typer.Option(help="built-in workloads' size: tiny, small or full (GPU-sized)")
+]
+WORKLOAD_HELP = f"a built-in workload ({', '.join(BUILTIN)}) or a spec file"
 RunOpt = Annotated[int | None, typer.Option("--run", help="run id (default: the latest)")]
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="profile YAML (examples/)")]
 WeightOpt = Annotated[

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, out, print_table
+from dlarena.cli.common import (
+    WORKLOAD_HELP,
+    Format,
+    FormatOpt,
+    SizeOpt,
+    app,
+    emit_json,
+    out,
+    print_table,
+)
 from dlarena.report.rows import fmt
 
 spec_app = typer.Typer(help="Workload specs: show, validate, schema.", no_args_is_help=True)
@@ -54,13 +63,10 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
     )
 
 
-SizeOpt = Annotated[str, typer.Option(help="tiny, small or full (built-in workloads)")]
-
-
 @spec_app.command("show")
 def spec_show(
     workload: Annotated[
-        str, typer.Argument(help="a built-in name (mlp, cnn, transformer) or a spec file")
+        str, typer.Argument(help=WORKLOAD_HELP)
     ],
     size: SizeOpt = "small",
     format: FormatOpt = Format.table,

@@ -200,6 +200,8 @@ class GraphModule(nn.Module):
             return _attention(layer, ins)
         if layer.op == "first_token":
             return x[:, 0]
+        if layer.op == "dropout":  # its masks draw from the 'dropout' rng of a training step
+            return nn.Dropout(layer.attr("rate"), deterministic=not train)(x)
         if layer.op == "embedding_bag":
             attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
             return Bag(*attrs, name=layer.name)(x)
@@ -293,6 +295,8 @@ class JaxAdapter(TrainingAdapter):
         self.params, self.batch_stats = variables["params"], variables["batch_stats"]
         self.tx = self._optimizer(workload)
         self.opt_state = self.tx.init(self.params)
+        # the dropout key rides in the step's state (split inside it); None without dropout
+        self.key = jax.random.PRNGKey(workload.seed) if workload.has_dropout else None
         wrap = jax.jit if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._pure_step)
         self._infer = wrap(self._pure_infer)
@@ -304,21 +308,24 @@ class JaxAdapter(TrainingAdapter):
             return optax.sgd(c.learning_rate, momentum=c.momentum)
         return optax.adam(c.learning_rate, b1=c.beta1, b2=c.beta2, eps=c.epsilon)
 
-    def _loss(self, params: Any, batch_stats: Any, x: jax.Array, y: jax.Array) -> Any:
+    def _loss(self, params: Any, batch_stats: Any, key: Any, x: jax.Array, y: jax.Array) -> Any:
         logits, updates = self.model.apply(
             {"params": params, "batch_stats": batch_stats},
             x,
             train=True,
             mutable=["batch_stats"],
+            rngs=None if key is None else {"dropout": key},
         )
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, updates.get("batch_stats", batch_stats)
 
-    def _pure_step(self, params: Any, batch_stats: Any, opt_state: Any, x: Any, y: Any) -> Any:
+    def _pure_step(self, params: Any, state: tuple, x: Any, y: Any) -> Any:
+        batch_stats, opt_state, key = state
+        key, used = (None, None) if key is None else jax.random.split(key)
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-        (loss, batch_stats), grads = grad_fn(params, batch_stats, x, y)
+        (loss, batch_stats), grads = grad_fn(params, batch_stats, used, x, y)
         updates, opt_state = self.tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+        return optax.apply_updates(params, updates), (batch_stats, opt_state, key), loss
 
     def _pure_infer(self, params: Any, batch_stats: Any, x: Any) -> Any:
         return self.model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
@@ -330,9 +337,9 @@ class JaxAdapter(TrainingAdapter):
         return self._infer(self.params, self.batch_stats, batch[0])
 
     def train_step(self, batch: Any) -> Any:
-        self.params, self.batch_stats, self.opt_state, loss = self._step(
-            self.params, self.batch_stats, self.opt_state, *batch
-        )
+        state = (self.batch_stats, self.opt_state, self.key)
+        self.params, state, loss = self._step(self.params, state, *batch)
+        self.batch_stats, self.opt_state, self.key = state
         return (self.params, self.opt_state, loss)
 
     def sync(self, handle: Any) -> None:
@@ -350,7 +357,7 @@ class JaxAdapter(TrainingAdapter):
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            self.params, self.batch_stats, *batch
+            self.params, self.batch_stats, self.key, *batch
         )
         return float(loss), _canonical(grads, self.shapes)
 

@@ -106,11 +106,12 @@ class RawJaxAdapter(JaxAdapter):
         self.batch_stats = {k: v for k, v in arrays.items() if not is_trainable(k)}
         zeros = {k: jnp.zeros_like(v) for k, v in self.params.items()}
         self.opt_state: Any = (zeros, zeros, jnp.zeros((), jnp.float32))  # m, v, step
+        self.key = None  # no dropout among the raw ops
         wrap = jax.jit if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._pure_step)
         self._infer = wrap(lambda p, s, x: forward(self.layers, p, s, x, False)[0])
 
-    def _loss(self, params: Any, state: Any, x: jax.Array, y: jax.Array) -> Any:
+    def _loss(self, params: Any, state: Any, key: Any, x: jax.Array, y: jax.Array) -> Any:
         logits, state = forward(self.layers, params, state, x, True)
         return _cross_entropy(logits, y), state
 
@@ -130,14 +131,17 @@ class RawJaxAdapter(JaxAdapter):
 
         return jax.tree.map(move, params, m, v), (m, v, step)
 
-    def _pure_step(self, params: Any, state: Any, slots: Any, x: Any, y: Any) -> Any:
-        (loss, state), grads = jax.value_and_grad(self._loss, has_aux=True)(params, state, x, y)
+    def _pure_step(self, params: Any, state: tuple, x: Any, y: Any) -> Any:
+        stats, slots, key = state
+        (loss, stats), grads = jax.value_and_grad(self._loss, has_aux=True)(
+            params, stats, key, x, y
+        )
         params, slots = self._update(params, grads, slots)
-        return params, state, slots, loss
+        return params, (stats, slots, key), loss
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            self.params, self.batch_stats, *batch
+            self.params, self.batch_stats, None, *batch
         )
         return float(loss), {k: np.asarray(g) for k, g in grads.items()}
 

@@ -234,6 +234,9 @@ def _function(layer: Layer, image: bool) -> Any:
         )
     if op == "concat":
         return lambda F, ins: F.concat(*ins, dim=1 if image else -1)
+    if op == "dropout":  # as gluon.nn.Dropout: active inside autograd.record()
+        rate = layer.attr("rate")
+        return lambda F, ins: F.Dropout(ins[0], p=rate) if rate > 0 else ins[0]
     functions = {
         "add": lambda F, ins: ins[0] + ins[1],
         "global_avg_pool": lambda F, ins: F.mean(ins[0], axis=(2, 3)),
@@ -245,6 +248,8 @@ def _function(layer: Layer, image: bool) -> Any:
 
 
 def _stateless(layer: Layer, image: bool) -> gluon.HybridBlock:
+    if layer.op == "dropout":  # active inside autograd.record(), as training steps run
+        return nn.Dropout(layer.attr("rate"))
     if layer.op == "gelu":
         return nn.GELU()  # erf-based
     if layer.op in ("relu", "tanh"):

@@ -102,6 +102,8 @@ class _GraphBuilder:
         if layer.op == "tied_logits":
             table = self.weights[f"{layer.attr('embedding')}.table"]
             return self.node("MatMul", [x, self.const(f"{n}.table_t", table.T.copy())], n)
+        if layer.op == "dropout":  # identity in inference
+            return self.node("Identity", [x], n)
         if layer.op == "first_token":
             return self.node("Gather", [x, self.const(f"{n}.index", np.int64(0))], n, axis=1)
         return self.node({"relu": "Relu", "tanh": "Tanh"}[layer.op], [x], n)

@@ -169,6 +169,8 @@ def _layer(
         return SelfAttention(width, heads, mask, bias, name=name)
     if layer.op == "first_token":
         return FirstToken(name=name)
+    if layer.op == "dropout":  # active where the model is called with training=True
+        return keras.layers.Dropout(layer.attr("rate"), name=name)
     if layer.op == "slice":
         return Columns(layer.attr("start"), layer.attr("size"), name=name)
     if layer.op == "embedding_bag":

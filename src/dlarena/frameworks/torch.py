@@ -156,6 +156,8 @@ def _module(layer: Layer, in_shape: tuple[int, ...], workload: Workload) -> nn.M
         )
     if layer.op == "layer_norm":
         return nn.LayerNorm(channels, eps=layer.attr("epsilon"))
+    if layer.op == "dropout":  # active in train(), as the model is in training cells
+        return nn.Dropout(layer.attr("rate"))
     if layer.op == "lstm":
         return Recurrent(channels, layer.attr("units"), layer.attr("sequence"))
     if layer.op == "embedding_bag":

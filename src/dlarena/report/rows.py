@@ -6,6 +6,7 @@ from typing import Any
 
 from dlarena.codec import encode
 from dlarena.records import CellResult
+from dlarena.spec.loader import size_of
 
 SUMMARY_COLUMNS = (
     "workload",
@@ -58,6 +59,7 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "run_id": cell.run_id,
         "workload": cell.workload,
         "spec_hash": cell.spec_hash,
+        "size": size_of(cell.spec_hash),  # the built-ins' preset; None for a spec file
         "runtime": cell.runtime,
         "api": cell.api,
         "tier": cell.tier,

@@ -45,6 +45,9 @@ def layer_flops(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, .
         return out_elements if layer.attr("positions") else 0
     if layer.op in ("first_token", "slice", "concat", "flatten", "reshape"):
         return 0  # data movement
+    if layer.op == "dropout":
+        return 0  # identity in inference; a training step's mask multiply is not counted
+
     if layer.op == "embedding_bag":  # the lookups are free; summing a bag of L rows: (L-1) D
         return (layer.attr("size") - 1) * layer.attr("units")
     if layer.op == "lstm":  # per step: both matmuls and the bias, then ~10 per unit for gates

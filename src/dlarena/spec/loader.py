@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -36,3 +37,15 @@ def load_workload(name_or_path: str, size: str = "small") -> Workload:
             "nor an existing spec file; give one of those names or a path to a YAML/JSON file"
         )
     return parse_spec(read_document(path, "workload spec"))
+
+
+@functools.cache
+def _builtin_hashes() -> dict[str, str]:
+    return {
+        load_workload(name, size).content_hash: size for name in BUILTIN for size in SIZES
+    }
+
+
+def size_of(spec_hash: str | None) -> str | None:
+    """The size preset a stored cell's spec is (tiny, small, full), or None for a spec file."""
+    return _builtin_hashes().get(spec_hash or "")

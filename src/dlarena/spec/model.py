@@ -76,6 +76,19 @@ class Workload:
     def tokens(self) -> bool:
         return self.vocab_size > 0
 
+    @property
+    def has_dropout(self) -> bool:
+        return any(layer.op == "dropout" and layer.attr("rate") > 0 for layer in self.layers)
+
+    def parity_twin(self) -> Workload:
+        """The same model with every dropout rate 0: what the parity gate checks (a framework's
+        random masks can never agree with the reference's), while timed steps drop."""
+        layers = tuple(
+            dataclasses.replace(layer, attrs=(("rate", 0.0),)) if layer.op == "dropout" else layer
+            for layer in self.layers
+        )
+        return dataclasses.replace(self, layers=layers)
+
     def to_dict(self) -> dict[str, Any]:
         # vocab_size only where it is set: every earlier spec keeps its content hash
         extra = {"vocab_size": self.vocab_size} if self.tokens else {}

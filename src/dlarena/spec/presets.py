@@ -10,6 +10,9 @@ from typing import Any
 
 SIZES = ("tiny", "small", "full")
 SGD = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}
+# BERT's hidden_dropout_prob and GPT-2's embd_pdrop/resid_pdrop; their dropout on attention
+# probabilities is not modelled (no layer exposes it)
+DROPOUT = 0.1
 
 
 def _mlp(features: int, widths: tuple[int, int, int], batch: int) -> dict[str, Any]:
@@ -125,17 +128,20 @@ def tiny_cnn() -> dict[str, Any]:
 
 
 def _encoder_block(name: str, source: str, width: int, heads: int, epsilon: float) -> list[dict]:
-    """A post-norm encoder block, as BERT: attention with the padding mask, add and norm, a GELU
-    feed-forward 4x the width, add and norm."""
+    """A post-norm encoder block, as BERT: attention with the padding mask, dropout, add and norm,
+    a GELU feed-forward 4x the width, dropout, add and norm."""
     return [
         {"name": f"{name}_attn", "op": "attention", "heads": heads, "mask": "padding",
          "inputs": [source]},
-        {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn", source]},
+        {"name": f"{name}_attn_drop", "op": "dropout", "rate": DROPOUT},
+        {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn_drop", source]},
         {"name": f"{name}_attn_norm", "op": "layer_norm", "epsilon": epsilon},
         {"name": f"{name}_ffn1", "op": "dense", "units": 4 * width},
         {"name": f"{name}_gelu", "op": "gelu"},
         {"name": f"{name}_ffn2", "op": "dense", "units": width},
-        {"name": f"{name}_ffn_add", "op": "add", "inputs": [f"{name}_ffn2", f"{name}_attn_norm"]},
+        {"name": f"{name}_ffn_drop", "op": "dropout", "rate": DROPOUT},
+        {"name": f"{name}_ffn_add", "op": "add",
+         "inputs": [f"{name}_ffn_drop", f"{name}_attn_norm"]},
         {"name": f"{name}_ffn_norm", "op": "layer_norm", "epsilon": epsilon},
     ]  # fmt: skip
 
@@ -151,8 +157,9 @@ def encoder(
     layers: list[dict] = [
         {"name": "embed", "op": "embedding", "units": width, "inputs": ["input"]},
         {"name": "embed_norm", "op": "layer_norm", "epsilon": epsilon},
+        {"name": "embed_drop", "op": "dropout", "rate": DROPOUT},
     ]
-    source = "embed_norm"
+    source = "embed_drop"
     for index in range(depth):
         layers += _encoder_block(f"b{index + 1}", source, width, heads, epsilon)
         source = layers[-1]["name"]
@@ -174,17 +181,20 @@ def encoder(
 
 
 def _decoder_block(name: str, source: str, width: int, heads: int) -> list[dict]:
-    """A pre-norm decoder block, as GPT-2: norm, causal attention, add; norm, a tanh-GELU
-    feed-forward 4x the width, add."""
+    """A pre-norm decoder block, as GPT-2: norm, causal attention, dropout, add; norm, a
+    tanh-GELU feed-forward 4x the width, dropout, add."""
     return [
         {"name": f"{name}_ln1", "op": "layer_norm", "inputs": [source]},
         {"name": f"{name}_attn", "op": "attention", "heads": heads, "mask": "causal"},
-        {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn", source]},
+        {"name": f"{name}_attn_drop", "op": "dropout", "rate": DROPOUT},
+        {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn_drop", source]},
         {"name": f"{name}_ln2", "op": "layer_norm"},
         {"name": f"{name}_ffn1", "op": "dense", "units": 4 * width},
         {"name": f"{name}_gelu", "op": "gelu_tanh"},
         {"name": f"{name}_ffn2", "op": "dense", "units": width},
-        {"name": f"{name}_ffn_add", "op": "add", "inputs": [f"{name}_ffn2", f"{name}_attn_add"]},
+        {"name": f"{name}_ffn_drop", "op": "dropout", "rate": DROPOUT},
+        {"name": f"{name}_ffn_add", "op": "add",
+         "inputs": [f"{name}_ffn_drop", f"{name}_attn_add"]},
     ]  # fmt: skip
 
 
@@ -194,8 +204,11 @@ def decoder(vocab: int, seq: int, width: int, depth: int, heads: int, batch: int
     learned position embeddings, `depth` pre-norm blocks with causal attention and the
     tanh-approximate GELU, a final layer norm and a head tied to the token embedding; trained on
     next-token prediction at every position."""
-    layers: list[dict] = [{"name": "embed", "op": "embedding", "units": width, "inputs": ["input"]}]
-    source = "embed"
+    layers: list[dict] = [
+        {"name": "embed", "op": "embedding", "units": width, "inputs": ["input"]},
+        {"name": "embed_drop", "op": "dropout", "rate": DROPOUT},
+    ]
+    source = "embed_drop"
     for index in range(depth):
         layers += _decoder_block(f"b{index + 1}", source, width, heads)
         source = layers[-1]["name"]

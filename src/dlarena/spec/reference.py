@@ -204,6 +204,11 @@ def _gelu_tanh(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -
     return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x**3))), x
 
 
+def _dropout(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
+    """Identity: the reference is what parity checks, and parity runs with dropout off."""
+    return ins[0], None
+
+
 def _embedding(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
     ids = ins[0].astype(np.int64)
     out = p[f"{layer.name}.table"][ids]
@@ -335,6 +340,7 @@ _FORWARD = {
     "add": _add,
     "global_avg_pool": _global_avg_pool,
     "gelu_tanh": _gelu_tanh,
+    "dropout": _dropout,
     "embedding": _embedding,
     "layer_norm": _layer_norm,
     "attention": _attention,
@@ -575,6 +581,7 @@ _BACKWARD = {
     "add": _add_back,
     "global_avg_pool": _global_avg_pool_back,
     "gelu_tanh": _gelu_tanh_back,
+    "dropout": lambda layer, p, cache, dy, grads: [dy],
     "embedding": _embedding_back,
     "layer_norm": _layer_norm_back,
     "attention": _attention_back,
