@@ -157,12 +157,15 @@ def hf_model(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _hf_build(reference: str, workload: Workload, transformers: Any) -> Any:
-    """The Hugging Face model of the workload's shape, randomly initialized, no dropout, and
-    attention computed by torch's scaled_dot_product_attention (as dlarena's adapter)."""
+    """The Hugging Face model of the workload's shape, randomly initialized, attention computed by
+    torch's scaled_dot_product_attention (as dlarena's adapter), with dropout where the spec has
+    it: after the embeddings, attention and feed-forward (none on attention probabilities, none
+    before BERT's classifier)."""
     layers = workload.layers
     width = layers[0].attr("units")
     heads = next(layer.attr("heads") for layer in layers if layer.op == "attention")
     depth = sum(layer.op == "attention" for layer in layers)
+    rate = next((layer.attr("rate") for layer in layers if layer.op == "dropout"), 0.0)
     common = {"attn_implementation": "sdpa"}
     if reference == "hf-bert":
         config = transformers.BertConfig(
@@ -174,8 +177,9 @@ def _hf_build(reference: str, workload: Workload, transformers: Any) -> Any:
             max_position_embeddings=workload.input_shape[0],
             type_vocab_size=1,
             num_labels=workload.num_classes,
-            hidden_dropout_prob=0.0,
+            hidden_dropout_prob=rate,
             attention_probs_dropout_prob=0.0,
+            classifier_dropout=0.0,
             hidden_act="gelu",
             **common,
         )
@@ -186,8 +190,8 @@ def _hf_build(reference: str, workload: Workload, transformers: Any) -> Any:
         n_embd=width,
         n_layer=depth,
         n_head=heads,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
+        resid_pdrop=rate,
+        embd_pdrop=rate,
         attn_pdrop=0.0,
         **common,
     )
