@@ -21,6 +21,7 @@ from dlarena.errors import DlarenaError
 from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.records import Block, CellResult, ParityCheck, TimingSummary
+from dlarena.store.selection import Selection
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EVIDENCE = gather(today=dt.date(2026, 11, 25))
@@ -135,7 +136,7 @@ def answers_reaching(question: str, answer: str) -> Profile:
 @pytest.mark.parametrize("leaf", advisor.leaves(), ids=lambda x: f"{x.question}={x.answer}")
 def test_every_leaf_of_the_tree_is_reached_and_votes(leaf) -> None:
     profile = answers_reaching(leaf.question, leaf.answer)
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, [], None, profile, published_only=True))
+    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile, published_only=True))
     assert advice.trail == (leaf,)
     for framework, vote in leaf.votes:
         assert advice.votes[framework] == vote
@@ -149,7 +150,7 @@ def test_the_tree_covers_every_answer_the_profile_accepts() -> None:
 
 def test_research_profile_recommends_pytorch_with_evidence() -> None:
     profile = load_profile(EXAMPLES / "research-team.yaml")
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, [], None, profile))
+    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile))
     assert (advice.recommendation, advice.runner_up) == ("torch", "tensorflow")
     assert advice.confidence > 0.9
     assert any("mxnet is not a candidate" in w and "S1 rule" in w for w in advice.warnings)
@@ -157,7 +158,7 @@ def test_research_profile_recommends_pytorch_with_evidence() -> None:
 
 def test_mobile_profile_excludes_frameworks_without_edge_support() -> None:
     profile = load_profile(EXAMPLES / "mobile-product.yaml")
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, [], None, profile))
+    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile))
     assert advice.recommendation == "tensorflow"
     assert any(
         w.startswith("jax is not a candidate: requirement mobile_edge: support is poor")
@@ -174,7 +175,7 @@ def test_answers_that_pull_two_ways_warn_of_the_multi_framework_antipattern() ->
             "team_expertise": "tensorflow",
         }
     )
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, [], None, profile, published_only=True))
+    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile, published_only=True))
     assert advice.votes["torch"] == advice.votes["tensorflow"] == 2.5
     assert any("pull towards both" in w for w in advice.warnings)
 
@@ -219,6 +220,6 @@ def test_cost_model_recomputes_the_table_and_flags_the_managed_total() -> None:
 def test_every_combination_of_answers_gives_a_recommendation() -> None:
     for combo in itertools.product(*ANSWERS.values()):
         profile = Profile().with_answers(dict(zip(ANSWERS, combo, strict=True)))
-        advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, [], None, profile, True))
+        advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile, True))
         assert advice.recommendation in ("torch", "tensorflow", "jax")
         assert 0.0 <= advice.confidence <= 1.0

@@ -188,3 +188,36 @@ def test_references_live_beside_their_store_one_folder_per_run(tmp_path: Path) -
     first, second = Store(tmp_path / "a" / "s.sqlite"), Store(tmp_path / "b" / "s.sqlite")
     assert first.reference_dir(1) == tmp_path / "a" / "s.runs" / "1"
     assert first.reference_dir(1) != second.reference_dir(1)
+
+
+def test_the_figures_that_count_are_the_newest_passing_cell_of_each_kind(tmp_path: Path) -> None:
+    """A later bench of a custom spec adds its figures and replaces none; a newer failure of a
+    kind keeps the older passing figure and is listed; another machine's cells stay out."""
+    from dlarena.store.selection import current
+
+    db = Store(tmp_path / "s.sqlite")
+    custom = dataclasses.replace(a_cell("torch"), workload="mlp", spec_hash="0123456789abcdef")
+    elsewhere = dataclasses.replace(
+        a_cell("jax"), environment=Environment(setup=Setup("1.0", "cpu", 2, 1), cpu_count=64)
+    )
+    runs = [
+        [elsewhere],
+        [a_cell("torch"), a_cell("jax")],
+        [custom],
+        [a_cell("torch", passed=False)],
+    ]
+    ids = []
+    for cells in runs:
+        run_id = db.start_run({"protocol": {"threads": 2}}, None)
+        ids.append([db.save_cell(run_id, c) for c in cells])
+        db.finish_run(run_id, "finished")
+    chosen = current(db)
+    assert [c.id for c in chosen.cells] == [*ids[1], *ids[2]]
+    assert chosen.runs == (2, 3) and chosen.elsewhere == 1 and chosen.superseded == 0
+    assert [c.id for c in chosen.failing] == ids[3]
+    assert all(c.blocks for c in chosen.cells)  # loaded for significance tests
+    assert chosen.source == "runs 2, 3 (the newest passing cell of each kind)"
+    pinned = current(db, 2)
+    assert pinned.source == "run 2" and [c.id for c in pinned.cells] == ids[1]
+    with pytest.raises(DlarenaError, match="run 9 is not in"):
+        current(db, 9)

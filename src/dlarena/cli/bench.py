@@ -1,9 +1,8 @@
-"""bench, parity and report: measure the matrix, show its parity, write the report."""
+"""bench, parity and runs: measure the matrix, show its parity, list the runs."""
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,7 +19,6 @@ from dlarena.cli.common import (
     emit_json,
     err,
     open_store,
-    out,
     parse_pairs,
     print_table,
     run_id_of,
@@ -223,8 +221,15 @@ def parity(
         f"parity, run {run_id}: max relative difference from the float64 reference",
         ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict"),
         (
-            [c.workload, row["size"] or "spec file", c.runtime, c.tier, c.mode,
-             *_parity_cells(c), row["parity"]]
+            [
+                c.workload,
+                row["size"] or "spec file",
+                c.runtime,
+                c.tier,
+                c.mode,
+                *_parity_cells(c),
+                row["parity"],
+            ]
             for c, row in rows
         ),  # fmt: skip
         caption="each check's tolerance is derived per workload from float32 rounding "
@@ -242,41 +247,6 @@ def _of_size(rows: list, size: str, run_id: int) -> list:
             f"dlarena bench --size {size}"
         )
     return kept
-
-
-@app.command()
-def report(
-    run: RunOpt = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="report folder")] = Path("dlarena-report"),
-    store: StoreOpt = None,
-    format: FormatOpt = Format.table,
-) -> None:
-    """Write the HTML report (with plots) and a Markdown summary of a run."""
-    from dlarena.measure.compare import api_tax
-    from dlarena.report.decision import decision_rows
-    from dlarena.report.html import write_html, write_markdown
-
-    db = open_store(store)
-    run_id = run_id_of(db, run)
-    cells = db.cells(run_id, raw=True)
-    info, rows = db.run_info(run_id), [cell_row(c) for c in cells]
-    decision, tax = decision_rows(db, run_id, cells), api_tax(cells)
-    html_path, md_path = out_dir / "index.html", out_dir / "summary.md"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_html(html_path, info, rows, decision, tax)
-        write_markdown(md_path, info, rows, decision, tax)
-    except OSError as exc:
-        raise DlarenaError(
-            f"cannot write the report into {out_dir} ({exc.strerror}: {exc.filename}); "
-            "give --out a writable folder"
-        ) from None
-    if format == Format.json:
-        emit_json(
-            {"run_id": run_id, "html": str(html_path.resolve()), "markdown": str(md_path.resolve())}
-        )
-    else:
-        out.print(f"report: {html_path.resolve()}\nsummary: {md_path.resolve()}")
 
 
 @app.command()

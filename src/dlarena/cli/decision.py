@@ -15,6 +15,7 @@ from dlarena.cli.common import (
     FormatOpt,
     ProfileOpt,
     RunOpt,
+    SizeOpt,
     StoreOpt,
     WeightOpt,
     app,
@@ -24,38 +25,38 @@ from dlarena.cli.common import (
     out,
     parse_pairs,
     print_table,
-    run_id_of,
     within,
 )
-from dlarena.records import CellResult
 
 if TYPE_CHECKING:
     from dlarena.decide.profile import Profile
     from dlarena.decide.scorecard import Scorecard
     from dlarena.evidence import Evidence
+    from dlarena.store.selection import Selection
 
 
 def measured(
     profile_path: Path | None, store: Path | None, run: int | None, weights: list[str]
-) -> tuple[Profile, int | None, list[CellResult], Any]:
-    """The profile (with --weight overrides), the run measured, its cells and the store."""
+) -> tuple[Profile, Selection, Any]:
+    """The profile (with --weight overrides), the figures that count (or one run's) and the
+    store."""
     from dlarena.decide.profile import CRITERIA, load_profile, with_weights
+    from dlarena.store.selection import current
 
     profile = with_weights(load_profile(profile_path), parse_pairs(weights, "--weight", CRITERIA))
     db = open_store(store)
-    run_id = run_id_of(db, run) if run is not None else db.latest_run()
-    return profile, run_id, db.cells(run_id) if run_id is not None else [], db
+    return profile, current(db, run), db
 
 
 def decision_inputs(
-    profile: Profile, run_id: int | None, cells: list[CellResult], db: Any, published: bool
+    profile: Profile, selection: Selection, db: Any, published: bool
 ) -> tuple[Evidence, Scorecard]:
     """The evidence and the one scorecard computed from it and the measured cells."""
     from dlarena.decide.scorecard import scorecard
     from dlarena.evidence import gather
 
     evidence = gather(db)
-    return evidence, scorecard(evidence, cells, run_id, profile, published_only=published)
+    return evidence, scorecard(evidence, selection, profile, published_only=published)
 
 
 @app.command()
@@ -79,7 +80,8 @@ def score(
             {
                 "profile": card.profile.name,
                 "weights": dict(card.profile.weights),
-                "run_id": card.run_id,
+                "measured": card.selection.source,
+                "runs": list(card.selection.runs),
                 "ranking": [{"framework": f, "speed_score": s} for f, s in card.ranking],
                 "criteria": {
                     f: {c: dataclasses.asdict(v) for c, v in crit.items()}
@@ -134,7 +136,7 @@ def advise(
     """A recommendation for your situation: decision tree + Speed Score + evidence."""
     from dlarena.decide.advisor import advise as run_advisor
 
-    chosen, run_id, cells, db = measured(profile, store, run, weight)
+    chosen, selection, db = measured(profile, store, run, weight)
     chosen = chosen.with_answers(
         {
             "focus": focus,
@@ -146,7 +148,7 @@ def advise(
     )
     if interactive and sys.stdin.isatty() and format == Format.table:
         chosen = chosen.with_answers(_ask(chosen))
-    evidence, card = decision_inputs(chosen, run_id, cells, db, published=False)
+    evidence, card = decision_inputs(chosen, selection, db, published=False)
     advice = run_advisor(evidence, card)
     if format == Format.json:
         emit_json(dataclasses.asdict(advice))
@@ -197,6 +199,7 @@ def cost(
         float, typer.Option(callback=within(0), help="USD per machine-hour")
     ] = 1.0,
     workload: Annotated[str, typer.Option(help="measured workload to price")] = "cnn",
+    size: SizeOpt = "small",
     run: RunOpt = None,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
@@ -204,11 +207,11 @@ def cost(
     """Three-year cost scenarios (checked against the comparison) and measured training cost."""
     from dlarena.decide.cost import PUBLISHED, Scenario, check, training_cost
 
-    chosen, _, cells, _ = measured(profile, store, run, [])
+    chosen, selection, _ = measured(profile, store, run, [])
     scenarios = [check(s, years) for s in PUBLISHED]
     if None not in (upfront, compute, labor):
         scenarios.append(check(Scenario("yours", upfront or 0, compute or 0, labor or 0), years))
-    training = training_cost(cells, samples, price_per_hour, workload, chosen.tiers)
+    training = training_cost(selection.cells, samples, price_per_hour, workload, chosen.tiers, size)
     if format == Format.json:
         emit_json(
             {

@@ -65,9 +65,7 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
 
 @spec_app.command("show")
 def spec_show(
-    workload: Annotated[
-        str, typer.Argument(help=WORKLOAD_HELP)
-    ],
+    workload: Annotated[str, typer.Argument(help=WORKLOAD_HELP)],
     size: SizeOpt = "small",
     format: FormatOpt = Format.table,
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.records import CellResult
+from dlarena.spec.loader import size_of
 
 # Tolerance for a published total rounded to $0.01M.
 ROUNDING_USD = 5_000
@@ -61,8 +62,10 @@ def training_cost(
     price_per_hour: float,
     workload: str,
     tiers: tuple[str, ...],
+    size: str = "small",
 ) -> list[dict[str, Any]]:
-    """Hours and cost to train on `samples` samples, from each framework's best measured cell."""
+    """Hours and cost to train on `samples` samples, from each framework's best measured cell
+    of the workload (a built-in at `size`, or a spec file of that name)."""
     rows = []
     for framework in FRAMEWORKS:
         mine = [
@@ -72,6 +75,7 @@ def training_cost(
             and c.runtime == framework
             and c.mode == "train"
             and c.workload == workload
+            and size_of(c.spec_hash) in (size, None)
             and c.tier in tiers
         ]
         if not mine:

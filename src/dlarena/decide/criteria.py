@@ -12,6 +12,7 @@ from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.stats import block_throughputs, compare_throughput
 from dlarena.records import CellResult
+from dlarena.spec.loader import workload_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,13 +97,15 @@ def performance_ratios(
             and cell.tier in profile.tiers
             and (not profile.workloads or cell.workload in profile.workloads)
         ):
-            key = (cell.workload, cell.mode, cell.tier)
+            # one spec (a size of a built-in is another spec), mode and tier
+            key = (cell.spec_hash or cell.workload, cell.mode, cell.tier)
             groups.setdefault(key, {})[cell.runtime] = cell
     ratios: dict[str, list[tuple[str, float, str]]] = {}
-    for key, by_framework in groups.items():
+    for (_, mode, tier), by_framework in groups.items():
         best = max(by_framework.values(), key=lambda c: c.samples_per_s)
+        group = f"{workload_label(best.workload, best.spec_hash)}/{mode}/{tier}"
         for framework, cell in by_framework.items():
-            ratios.setdefault(framework, []).append(("/".join(key), *_against(cell, best)))
+            ratios.setdefault(framework, []).append((group, *_against(cell, best)))
     return ratios
 
 
@@ -125,7 +128,7 @@ def _against(cell: CellResult, best: CellResult) -> tuple[float, str]:
 
 
 def performance(
-    evidence: Evidence, framework: str, ratios: dict[str, list], run_id: int | None
+    evidence: Evidence, framework: str, ratios: dict[str, list], source: str
 ) -> Criterion:
     """10 x the geometric mean of throughput relative to the best, over cells that passed parity
     (a difference that is not significant counts as none)."""
@@ -140,12 +143,12 @@ def performance(
         "performance",
         round(10 * geomean, 2),
         "measured",
-        (f"geometric mean of throughput relative to the best, run {run_id}:", *lines),
+        (f"geometric mean of throughput relative to the best, {source}:", *lines),
     )
 
 
 def criteria(
-    evidence: Evidence, cells: Sequence[CellResult], run_id: int | None, profile: Profile
+    evidence: Evidence, cells: Sequence[CellResult], source: str, profile: Profile
 ) -> dict[str, dict[str, Criterion]]:
     ratios = performance_ratios(cells, profile)
     no_probe = "; dlarena has no deployment probes yet"
@@ -155,7 +158,7 @@ def criteria(
             "maturity": published(evidence, fw, "maturity", no_probe),
             "adoption": adoption(evidence, fw),
             "learning": published(evidence, fw, "learning", "; not measurable by a benchmark"),
-            "performance": performance(evidence, fw, ratios, run_id),
+            "performance": performance(evidence, fw, ratios, source),
         }
         for fw in FRAMEWORKS
     }

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -13,13 +12,13 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scoring import Sensitivity, ranking, sensitivity, speed_scores
 from dlarena.evidence import Evidence
 from dlarena.frameworks import FRAMEWORKS
-from dlarena.records import CellResult
+from dlarena.store.selection import Selection
 
 
 @dataclasses.dataclass(frozen=True)
 class Scorecard:
     profile: Profile
-    run_id: int | None
+    selection: Selection  # the measured figures behind the performance criterion
     criteria: dict[str, dict[str, Criterion]]  # framework -> criterion -> value with its basis
     values: np.ndarray  # (frameworks, criteria), rows in FRAMEWORKS order
     weights: np.ndarray  # (criteria,)
@@ -38,8 +37,7 @@ def criteria_matrix(crit: dict[str, dict[str, Criterion]]) -> np.ndarray:
 
 def scorecard(
     evidence: Evidence,
-    cells: Sequence[CellResult],
-    run_id: int | None,
+    selection: Selection,
     profile: Profile,
     published_only: bool = False,
 ) -> Scorecard:
@@ -50,12 +48,12 @@ def scorecard(
         profile = dataclasses.replace(profile, name="published", weights=Profile().weights)
         crit = published_criteria(evidence)
     else:
-        crit = criteria(evidence, cells, run_id, profile)
+        crit = criteria(evidence, selection.cells, selection.source, profile)
     values = criteria_matrix(crit)
     weights = np.array(profile.weight_vector())
     return Scorecard(
         profile=profile,
-        run_id=run_id,
+        selection=selection,
         criteria=crit,
         values=values,
         weights=weights,

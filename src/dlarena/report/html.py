@@ -1,159 +1,320 @@
-"""A self-contained HTML report (plotly inlined) and a Markdown summary of one run."""
+"""The decision report as one self-contained HTML page (plotly.js inlined: it opens offline).
+
+Charts first, tables folded below them. A section whose data is missing says so and names the
+command that fills it. The dashboard renders its pages with the same pieces.
+"""
 
 from __future__ import annotations
 
 import html
-import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import plotly.offline
 
-from dlarena.report.decision import DECISION_COLUMNS
-from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, fmt
+from dlarena.report import figures
+from dlarena.report.content import (
+    COST_PRICE_PER_HOUR,
+    COST_SAMPLES,
+    Report,
+    environment_table,
+    exclusion_table,
+    scenario_table,
+    significance_table,
+    speed_table,
+    training_table,
+)
+from dlarena.report.rows import TAX_COLUMNS, TAX_NOTE, fmt
 
-COLUMNS = (*SUMMARY_COLUMNS, "ci_low_ms", "ci_high_ms", "build_s", "framework_version")
-
-
-def throughput_figure(rows: list[dict[str, Any]]) -> go.Figure:
-    """Training samples/s and inference samples/s per runtime, one bar group per tier."""
-    workloads = sorted({r["workload"] for r in rows})
-    modes = ("train", "infer")
-    fig = make_subplots(
-        rows=len(modes),
-        cols=len(workloads),
-        shared_yaxes=False,
-        subplot_titles=[f"{w} - {m} (samples/s)" for m in modes for w in workloads],
-    )
-    for row_index, mode in enumerate(modes, start=1):
-        for col_index, workload in enumerate(workloads, start=1):
-            for tier, color in (("eager", "#4c78a8"), ("compiled", "#f58518")):
-                ranked = [
-                    r
-                    for r in rows
-                    if r["ranked"]
-                    and r["mode"] == mode
-                    and r["workload"] == workload
-                    and r["tier"] == tier
-                ]
-                fig.add_trace(
-                    go.Bar(
-                        name=tier,
-                        x=[r["runtime"] for r in ranked],
-                        y=[r["samples_per_s"] for r in ranked],
-                        marker_color=color,
-                        showlegend=row_index == col_index == 1,
-                        legendgroup=tier,
-                    ),
-                    row=row_index,
-                    col=col_index,
-                )
-    fig.update_layout(barmode="group", height=700, title="Throughput of cells that passed parity")
-    return fig
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
+nav a{margin-right:1em}table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}tr.fail{background:#fdd}
+.answer{background:#eef5ff;border:1px solid #9cc3f5;padding:1em 1.5em;border-radius:6px}
+.answer h2{margin-top:0}.missing{color:#8a5a00;background:#fff6e0;padding:.5em 1em}
+.warn{color:#8a3b00}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
+code{background:#f3f3f3;padding:0 3px}
+"""
+CELL_COLUMNS = (
+    "label", "runtime", "api", "tier", "mode", "threads", "samples_per_s", "ci_95", "p50_ms",
+    "p99_ms", "p50_b1_ms", "pct_peak", "peak_steady_rss_mb", "first_call_s", "warnings",
+    "run_id", "cell_id",
+)  # fmt: skip
+SECTIONS = (
+    ("answer", "The answer"),
+    ("performance", "S2 performance"),
+    ("evidence", "S1/S4 evidence"),
+    ("fit", "S3 fit"),
+    ("cost", "Cost"),
+    ("environment", "Environment"),
+)
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    head = "".join(f"<th>{c}</th>" for c in columns)
+def esc(value: Any) -> str:
+    return html.escape(fmt(value))
+
+
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], failed: Sequence[bool] = ()
+) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    marks = list(failed)
     body = "".join(
-        "<tr class='{}'>{}</tr>".format(
-            "fail" if r.get("status", "ok") != "ok" or r.get("parity") == "FAIL" else "",
-            "".join(f"<td>{html.escape(fmt(r[c]))}</td>" for c in columns),
+        "<tr{}>{}</tr>".format(
+            " class='fail'" if i < len(marks) and marks[i] else "",
+            "".join(f"<td>{esc(v)}</td>" for v in row),
         )
-        for r in rows
+        for i, row in enumerate(rows)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _md(value: Any) -> str:
-    """A Markdown table cell: no raw HTML from a workload name, no stray column break."""
-    return html.escape(fmt(value)).replace("|", "\\|").replace("\n", " ")
+def fold(title: str, inner: str) -> str:
+    return f"<details><summary>{html.escape(title)}</summary>{inner}</details>"
 
 
-def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return lines + ["| " + " | ".join(_md(r[c]) for c in columns) + " |" for r in rows]
+def missing(what: str, command: str) -> str:
+    return f"<p class='missing'>{html.escape(what)}: run <code>{html.escape(command)}</code>.</p>"
 
 
-def _failures(rows: list[dict[str, Any]]) -> str:
-    items = [
-        f"<li>{html.escape(r['workload'])}/{html.escape(r['runtime'])}/{r['tier']}/"
-        f"{r['mode']}: {html.escape(str(r['reason']))}</li>"
-        for r in rows
-        if r["status"] != "ok"
-    ]
-    return f"<h2>Failed cells</h2><ul>{''.join(items)}</ul>" if items else ""
-
-
-def _tax_html(tax: list[dict[str, Any]]) -> str:
-    if not tax:
-        return ""
-    return (
-        f"<h2>API level: raw ops vs layer library</h2><p>{TAX_NOTE}</p>{_table(tax, TAX_COLUMNS)}"
+def chart(fig: go.Figure | None, name: str, when_missing: tuple[str, str]) -> str:
+    if fig is None:
+        return missing(*when_missing)
+    fig.update_layout(template="plotly_white")
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"chart-{name}",
+        config={"displaylogo": False},
     )
 
 
-def write_html(
-    path: Path,
-    run: dict[str, Any],
-    rows: list[dict[str, Any]],
-    decision: list[dict[str, Any]],
-    tax: list[dict[str, Any]],
-) -> None:
-    chart = throughput_figure(rows).to_html(include_plotlyjs=True, full_html=False)
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
-    path.write_text(f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>dlarena run {run["id"]}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}tr.fail{{background:#fdd}}</style>
-</head><body>
-<h1>dlarena run {run["id"]}</h1>
-<p>Started {started}; status {html.escape(run["status"])}; dlarena git sha
-{html.escape(str(run["git_sha"]))}; threads {run["config"]["protocol"]["threads"]}.
-Cells that failed parity or did not finish are never ranked.</p>
-{chart}
-<h2>All cells</h2>
-{_table(rows)}
-{_failures(rows)}
-{_tax_html(tax)}
-<h2>Speed Score (equal weights)</h2>
-<p>Criteria: m = measured in this run, c = computed from dated evidence, p = the comparison's own
-rating (Jan 2024). <code>dlarena score</code>, <code>dlarena scan</code> and
-<code>dlarena advise</code> show every input with its source.</p>
-{_table(decision, DECISION_COLUMNS)}
-</body></html>
-""")
+def page(title: str, body: str, plotly_tag: str | None = None) -> str:
+    """A whole page; plotly.js inlined unless a tag loading it is given."""
+    script = plotly_tag or f"<script>{plotly.offline.get_plotlyjs()}</script>"
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>{script}</head>"
+        f"<body>{body}</body></html>"
+    )
 
 
-def write_markdown(
-    path: Path,
-    run: dict[str, Any],
-    rows: list[dict[str, Any]],
-    decision: list[dict[str, Any]],
-    tax: list[dict[str, Any]],
-) -> None:
-    lines = [
-        f"# dlarena run {run['id']}",
-        "",
-        f"Status {run['status']}; dlarena git sha {run['git_sha']}; "
-        f"threads {run['config']['protocol']['threads']}.",
-        "",
-        *_markdown_table(rows, COLUMNS),
+def answer_section(report: Report) -> str:
+    a = report.advice
+    if a.recommendation is None:
+        head = "<h2>No framework meets the profile's requirements</h2>"
+    else:
+        head = (
+            f"<h2 id='recommendation'>Use {esc(a.recommendation)}</h2>"
+            f"<p>Runner-up <b>{esc(a.runner_up)}</b>; confidence <b>{a.confidence:.0%}</b> (the "
+            f"share of random re-weightings in which it stays first); profile "
+            f"<b>{esc(report.profile.name)}</b>; measured figures: {esc(report.selection.source)}."
+            "</p>"
+        )
+    reasons = "".join(
+        f"<li>{html.escape(r.text)} <a href='#{r.anchor}'>evidence</a></li>" for r in report.reasons
+    )
+    warnings = "".join(
+        f"<li class='warn'>{html.escape(w)} <a href='#{_warning_anchor(w)}'>evidence</a></li>"
+        for w in a.warnings
+    )
+    none_measured = (
+        ""
+        if report.rows
+        else missing("Nothing measured passed parity yet, so performance is the published rating",
+                     "dlarena bench")
+    )  # fmt: skip
+    return (
+        f"<section id='answer' class='answer'>{head}{none_measured}"
+        f"<h3>Why</h3><ul>{reasons or '<li>no reason stands out: a close call</li>'}</ul>"
+        f"<h3>Warnings</h3><ul>{warnings or '<li>none</li>'}</ul></section>"
+    )
+
+
+def _warning_anchor(warning: str) -> str:
+    return "evidence" if "S1 rule" in warning or "requirement" in warning else "fit"
+
+
+def performance_section(report: Report) -> str:
+    rows = list(report.rows)
+    bench = ("No cell passed parity yet", "dlarena bench")
+    parts = [
+        "<h2 id='performance'>S2 performance</h2>",
+        f"<p>Figures that count: {esc(report.selection.source)}. Error bars: 95% confidence "
+        "intervals over every block of every worker process.</p>",
+        chart(figures.throughput(rows), "throughput", bench),
+        _significance(report),
+        _stability(rows),
+        "<h3>Latency</h3>",
+        chart(
+            figures.latency(report.cells),
+            "latency",
+            ("No inference cell measured latency", "dlarena bench --mode infer"),
+        ),
+        _latency_table(rows),
+        "<h3>Time to first result</h3>",
+        chart(figures.phases(rows), "phases", bench),
+        "<h3>Memory</h3>",
+        chart(figures.memory(rows), "memory", bench),
+        "<h3>Share of the machine's peak</h3>",
+        chart(figures.peak_share(rows), "peak", ("No cell has a FLOP count", "dlarena bench")),
+        "<h3>Parity</h3>",
+        chart(figures.parity_heatmap(rows + list(report.failing)), "parity", bench),
+        fold(f"All {len(rows)} cells that count", _cells_table(rows)),
     ]
-    failed = [r for r in rows if r["status"] != "ok"]
-    if failed:
-        lines += ["", "## Failed cells", ""]
-        lines += [
-            f"- {_md(r['workload'])}/{r['runtime']}/{r['tier']}/{r['mode']}: {_md(r['reason'])}"
-            for r in failed
-        ]
-    if tax:
-        lines += ["", "## API level: raw ops vs layer library", "", TAX_NOTE, ""]
-        lines += _markdown_table(tax, TAX_COLUMNS)
-    lines += [
-        "",
-        "## Speed Score (equal weights)",
-        "",
-        *_markdown_table(decision, DECISION_COLUMNS),
+    if report.failing:
+        parts.append(fold(f"{len(report.failing)} cells that did not pass", _failing(report)))
+    if report.tax:
+        parts.append(fold("API level: raw ops vs layer library", f"<p>{TAX_NOTE}</p>" + table(
+            TAX_COLUMNS, ([r[c] for c in TAX_COLUMNS] for r in report.tax))))  # fmt: skip
+    return f"<section>{''.join(parts)}</section>"
+
+
+def _significance(report: Report) -> str:
+    if not report.significance:
+        return missing(
+            "No group has two frameworks with stored blocks to test",
+            "dlarena bench (the default profile keeps every block)",
+        )
+    return "<h3>Is the leader really faster?</h3>" + table(*significance_table(report))
+
+
+def _stability(rows: list[dict[str, Any]]) -> str:
+    warned = [r for r in rows if r["warning_details"]]
+    if not warned:
+        return "<p>No stability warning on any figure that counts.</p>"
+    items = "".join(
+        f"<li>{esc(r['label'])} {esc(r['runtime'])} {r['tier']} {r['mode']}: "
+        f"{html.escape('; '.join(r['warning_details']))}</li>"
+        for r in warned
+    )
+    return f"<h3>Stability warnings</h3><ul class='warn'>{items}</ul>"
+
+
+def _latency_table(rows: list[dict[str, Any]]) -> str:
+    kept = [r for r in rows if r["p50_ms"] is not None]
+    if not kept:
+        return ""
+    columns = ("label", "runtime", "tier", "p50_ms", "p90_ms", "p99_ms", "p50_b1_ms", "p99_b1_ms")
+    return fold("Latency percentiles", table(columns, ([r[c] for c in columns] for r in kept)))
+
+
+def _cells_table(rows: list[dict[str, Any]]) -> str:
+    return table(CELL_COLUMNS, ([r[c] for c in CELL_COLUMNS] for r in rows))
+
+
+def _failing(report: Report) -> str:
+    columns = ("label", "runtime", "tier", "mode", "status", "parity", "reason", "run_id")
+    return table(
+        columns, ([r[c] for c in columns] for r in report.failing), [True] * len(report.failing)
+    )
+
+
+def evidence_section(report: Report) -> str:
+    ev = report.evidence
+    summary = table(*exclusion_table(ev, report.card))
+    figures_html = "".join(
+        fold(
+            f"{name}: every figure with its source and date",
+            table(
+                ("metric", "value", "as of", "source"),
+                ([f.metric, f.shown(), f.as_of, f.source] for f in fw.figures),
+            ),
+        )
+        for name, fw in ev.frameworks.items()
+    )
+    errors = "".join(f"<li class='warn'>{html.escape(e)}</li>" for e in ev.errors)
+    return (
+        f"<section><h2 id='evidence'>S1/S4 evidence</h2><p>Evaluated {ev.today.isoformat()}; "
+        "the snapshot's figures plus any collected with <code>dlarena scan --online</code>.</p>"
+        f"{summary}{figures_html}{f'<ul>{errors}</ul>' if errors else ''}</section>"
+    )
+
+
+def fit_section(report: Report) -> str:
+    card, advice = report.card, report.advice
+    if advice.trail:
+        path = "".join(
+            f"<li>{html.escape(leaf.text)} <b>{html.escape(leaf.answer)}</b>: "
+            f"{html.escape(leaf.because)}</li>"
+            for leaf in advice.trail
+        )
+        tree = f"<h3>Decision tree path</h3><ol>{path}</ol>"
+    else:
+        tree = missing(
+            "No decision-tree answers in this profile",
+            "dlarena advise --interactive (or give a profile file with answers)",
+        )
+    scores = table(*speed_table(card))
+    return (
+        f"<section><h2 id='fit'>S3 fit</h2>{tree}<h3>Weights and Speed Score</h3>{scores}"
+        f"<h3>Sensitivity</h3>{_sensitivity(report)}</section>"
+    )
+
+
+def _sensitivity(report: Report) -> str:
+    sens, leader = report.card.sensitivity, report.card.ranking[0][0]
+    flips = [
+        f"{criterion} weight x{factor:g} makes {who} lead"
+        for criterion, factor, who in sens.one_at_a_time
+        if who != leader
     ]
-    path.write_text("\n".join(lines) + "\n")
+    shares = ", ".join(f"{f} {p:.0%}" for f, p in sorted(sens.p_first.items(), key=lambda t: -t[1]))
+    flip_text = (
+        "; ".join(flips)
+        if flips
+        else f"no single weight moved by 20% changes the leader ({leader})"
+    )
+    close = " <b>A close call.</b>" if sens.close_call else ""
+    return (
+        f"<p>Which weight change would flip the answer: {html.escape(flip_text)}.</p>"
+        f"<p>First place under random weights: {html.escape(shares)}.{close}</p>"
+    )
+
+
+def cost_section(report: Report) -> str:
+    scenarios = table(*scenario_table(report))
+    if report.training:
+        training = table(*training_table(report))
+        training = (
+            f"<p>Training {COST_SAMPLES:,.0f} samples at ${COST_PRICE_PER_HOUR:g} per "
+            "machine-hour, from each framework's fastest measured tier (<code>dlarena cost</code> "
+            f"takes your own figures).</p>{training}"
+        )
+    else:
+        training = missing("No training cell measured", "dlarena bench --mode train")
+    return (
+        "<section><h2 id='cost'>Cost</h2><h3>Three-year scenarios (the comparison's, "
+        f"recomputed)</h3>{scenarios}<h3>Training cost from measured throughput</h3>{training}"
+        "</section>"
+    )
+
+
+def environment_section(report: Report) -> str:
+    if not report.environments:
+        return "<section><h2 id='environment'>Environment</h2>" + missing(
+            "No run measured yet", "dlarena bench"
+        ) + "</section>"  # fmt: skip
+    machine = report.selection.machine_text()
+    left = report.selection.elsewhere
+    note = f" {left} cells from other machines are left out." if left else ""
+    return (
+        f"<section><h2 id='environment'>Environment</h2><p>Machine: {esc(machine)}.{note}</p>"
+        f"{table(*environment_table(report))}</section>"
+    )
+
+
+def report_body(report: Report) -> str:
+    nav = "".join(f"<a href='#{anchor}'>{title}</a>" for anchor, title in SECTIONS)
+    return (
+        f"<h1>dlarena: which framework to use</h1><p>Generated {report.generated} from "
+        f"{esc(report.store)}.</p><nav>{nav}</nav>{answer_section(report)}"
+        f"{performance_section(report)}{evidence_section(report)}{fit_section(report)}"
+        f"{cost_section(report)}{environment_section(report)}"
+    )
+
+
+def write_html(path: Path, report: Report) -> None:
+    path.write_text(page("dlarena report", report_body(report)), encoding="utf-8")

@@ -41,11 +41,15 @@ def load_workload(name_or_path: str, size: str = "small") -> Workload:
 
 @functools.cache
 def _builtin_hashes() -> dict[str, str]:
-    return {
-        load_workload(name, size).content_hash: size for name in BUILTIN for size in SIZES
-    }
+    return {load_workload(name, size).content_hash: size for name in BUILTIN for size in SIZES}
 
 
 def size_of(spec_hash: str | None) -> str | None:
     """The size preset a stored cell's spec is (tiny, small, full), or None for a spec file."""
     return _builtin_hashes().get(spec_hash or "")
+
+
+def workload_label(workload: str, spec_hash: str | None) -> str:
+    """'cnn (small)' for a built-in at a size preset, the spec's name otherwise."""
+    size = size_of(spec_hash)
+    return f"{workload} ({size})" if size else workload

@@ -262,7 +262,16 @@ class Store:
             f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
         cells = [self._cell(row) for row in rows]
-        return [self._with_raw(c) for c in cells] if raw else cells
+        return self.with_raw(cells) if raw else cells
+
+    def all_cells(self) -> list[CellResult]:
+        """Every stored cell of every run, oldest first (without blocks and latencies)."""
+        rows = self.db.execute(f"SELECT {_CELL_COLUMNS} FROM cells ORDER BY id").fetchall()
+        return [self._cell(row) for row in rows]
+
+    def with_raw(self, cells: list[CellResult]) -> list[CellResult]:
+        """The cells with their blocks and latencies loaded."""
+        return [self._with_raw(c) for c in cells]
 
     def _with_raw(self, cell: CellResult) -> CellResult:
         blocks = self.db.execute(

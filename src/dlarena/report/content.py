@@ -1,0 +1,268 @@
+"""Everything a report says, gathered once: the answer and its reasons, the figures that count,
+the evidence, the fit, the cost and the environments. The HTML report, the Markdown summary and
+the dashboard render this one record."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from dlarena.decide.advisor import Advice, advise
+from dlarena.decide.cost import PUBLISHED, check, training_cost
+from dlarena.decide.profile import CRITERIA, Profile
+from dlarena.decide.scorecard import Scorecard, scorecard
+from dlarena.evidence import Evidence, gather
+from dlarena.measure.compare import api_tax
+from dlarena.measure.stats import block_throughputs, compare_throughput
+from dlarena.records import CellResult
+from dlarena.report.rows import cell_row
+from dlarena.spec.loader import workload_label
+from dlarena.store.selection import Selection, current
+
+# What a training-cost row assumes; `dlarena cost` takes any other figures.
+COST_SAMPLES = 1e9
+COST_PRICE_PER_HOUR = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    text: str
+    anchor: str  # the report section holding its evidence
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    generated: str
+    store: str
+    profile: Profile
+    selection: Selection
+    card: Scorecard
+    advice: Advice
+    evidence: Evidence
+    reasons: tuple[Reason, ...]
+    rows: tuple[dict[str, Any], ...]  # the figures that count, one row per cell
+    failing: tuple[dict[str, Any], ...]  # the newest cells of their kind that did not pass
+    significance: tuple[dict[str, Any], ...]  # the leader against the next, per group
+    tax: tuple[dict[str, Any], ...]
+    scenarios: tuple[dict[str, Any], ...]
+    training: tuple[dict[str, Any], ...]  # per trained workload and framework
+    environments: tuple[dict[str, Any], ...]  # per run
+
+    @property
+    def cells(self) -> tuple[CellResult, ...]:
+        return self.selection.cells
+
+    @property
+    def answer_line(self) -> str:
+        """The answer in one line: what `make run` prints."""
+        a = self.advice
+        if a.recommendation is None:
+            return "no framework meets the profile's requirements; see the warnings"
+        basis = self.selection.source
+        return (
+            f"{a.recommendation} (runner-up {a.runner_up}, confidence {a.confidence:.0%}; "
+            f"profile '{self.profile.name}', measured: {basis})"
+        )
+
+
+def build_report(store: Any, profile: Profile, run: int | None = None) -> Report:
+    selection = current(store, run)
+    evidence = gather(store)
+    card = scorecard(evidence, selection, profile)
+    advice = advise(evidence, card)
+    rows = tuple(_row(c) for c in selection.cells)
+    return Report(
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        store=str(store.path),
+        profile=profile,
+        selection=selection,
+        card=card,
+        advice=advice,
+        evidence=evidence,
+        reasons=tuple(reasons(card, advice)),
+        rows=rows,
+        failing=tuple(_row(c) for c in selection.failing),
+        significance=tuple(leading_differences(selection.cells)),
+        tax=tuple(api_tax(selection.cells)),
+        scenarios=tuple(check(s) for s in PUBLISHED),
+        training=tuple(_training(selection.cells, profile)),
+        environments=tuple(environments(store, selection)),
+    )
+
+
+def _row(cell: CellResult) -> dict[str, Any]:
+    return {**cell_row(cell), "label": workload_label(cell.workload, cell.spec_hash)}
+
+
+def reasons(card: Scorecard, advice: Advice, count: int = 3) -> list[Reason]:
+    """What weighs most for the recommendation: the tree's answers that voted for it, then the
+    criteria where it leads the runner-up by the most weighted points."""
+    best, other = advice.recommendation, advice.runner_up
+    if best is None:
+        return []
+    found = [
+        Reason(f"you answered '{leaf.answer}' to \"{leaf.text}\": {leaf.because}", "fit")
+        for leaf in advice.trail
+        if dict(leaf.votes).get(best, 0) > 0
+    ]
+    weights = dict(card.profile.weights)
+    total = sum(weights.values()) or 1.0
+    leads = []
+    for criterion in CRITERIA:
+        mine = card.criteria[best][criterion]
+        theirs = card.criteria[other][criterion] if other else None
+        lead = mine.value - (theirs.value if theirs else 0.0)
+        leads.append((weights[criterion] / total * lead, criterion, mine, theirs))
+    for weighted, criterion, mine, theirs in sorted(leads, key=lambda t: -t[0]):
+        if weighted <= 0:
+            break
+        against = f" against {other}'s {theirs.value:.1f}" if theirs else ""
+        found.append(
+            Reason(
+                f"{criterion} {mine.value:.1f}/10{against} ({mine.basis}; weight "
+                f"{weights[criterion]:g}): {mine.inputs[0].rstrip(':') if mine.inputs else ''}",
+                "performance" if criterion == "performance" else "evidence",
+            )
+        )
+    return found[:count]
+
+
+def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
+    """Per (workload, mode, tier): the fastest framework against the next, with the ratio's CI
+    and the Mann-Whitney p-value; 'no significant difference' where that is the finding."""
+    groups: dict[tuple, list[CellResult]] = {}
+    for cell in cells:
+        if cell.ranked and cell.batch_size and len(cell.blocks) > 1:
+            groups.setdefault((cell.spec_hash, cell.mode, cell.tier), []).append(cell)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        first, second = sorted(members, key=lambda c: -c.samples_per_s)[:2]
+        comparison = compare_throughput(
+            block_throughputs(first.blocks, first.batch_size or 1),
+            block_throughputs(second.blocks, second.batch_size or 1),
+        )
+        out.append(
+            {
+                "group": f"{workload_label(first.workload, first.spec_hash)}/{first.mode}/"
+                f"{first.tier}",
+                "leader": first.runtime,
+                "next": second.runtime,
+                "ratio": comparison.ratio,
+                "ci_low": comparison.ci_low,
+                "ci_high": comparison.ci_high,
+                "p_value": comparison.p_value,
+                "verdict": comparison.verdict,
+            }
+        )
+    return out
+
+
+def _training(cells: tuple[CellResult, ...], profile: Profile) -> list[dict[str, Any]]:
+    trained = {(c.workload, c.spec_hash) for c in cells if c.mode == "train"}
+    rows = []
+    for workload, spec_hash in sorted(trained, key=lambda t: (t[0], t[1] or "")):
+        mine = tuple(c for c in cells if c.spec_hash == spec_hash)
+        for row in training_cost(
+            mine, COST_SAMPLES, COST_PRICE_PER_HOUR, workload, ("eager", "compiled")
+        ):
+            if row["measured"]:
+                rows.append({"workload": workload_label(workload, spec_hash), **row})
+    return rows
+
+
+def environments(store: Any, selection: Selection) -> list[dict[str, Any]]:
+    """Per run whose figures count: when, the machine, threads, and each runtime's version."""
+    out = []
+    for run_id in selection.runs or ((selection.pinned,) if selection.pinned else ()):
+        info = store.run_info(run_id)
+        mine = [c for c in selection.cells if c.run_id == run_id] or list(selection.failing)
+        first = mine[0].environment if mine else None
+        out.append(
+            {
+                "run_id": run_id,
+                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(info["started_at"])),
+                "status": info["status"],
+                "cpu": first.cpu_model if first else None,
+                "cpus": first.cpu_count if first else None,
+                "threads": sorted({cell_row(c)["threads"] for c in mine}),
+                "python": first.python if first else None,
+                "versions": {c.runtime: c.environment.framework_version for c in mine},
+                "git_sha": info["git_sha"],
+                "cells": sum(c.run_id == run_id for c in selection.cells),
+            }
+        )
+    return out
+
+
+# The report's tables as (columns, rows), rendered alike by the HTML page and the Markdown.
+Table = tuple[tuple[str, ...], list[list[Any]]]
+
+
+def speed_table(card: Scorecard) -> Table:
+    weights = dict(card.profile.weights)
+    columns = ("framework", *(f"{c} (w {weights[c]:g})" for c in CRITERIA), "Speed Score")
+    rows = [
+        [f, *(card.criteria[f][c].short() for c in CRITERIA), f"{s:.2f}"] for f, s in card.ranking
+    ]
+    return columns, rows
+
+
+def significance_table(report: Report) -> Table:
+    columns = ("group", "fastest", "next", "ratio", "95% CI", "Mann-Whitney p", "verdict")
+    rows = [
+        [s["group"], s["leader"], s["next"], f"{s['ratio']:.3f}",
+         f"{s['ci_low']:.3f}-{s['ci_high']:.3f}", f"{s['p_value']:.2g}", s["verdict"]]
+        for s in report.significance
+    ]  # fmt: skip
+    return columns, rows
+
+
+def scenario_table(report: Report) -> Table:
+    columns = ("scenario", "upfront", "compute/yr", "labor/yr", "3-year total", "published",
+               "check")  # fmt: skip
+    rows = [
+        [s["name"], f"{s['upfront']:,.0f}", f"{s['annual_compute']:,.0f}",
+         f"{s['annual_labor']:,.0f}", f"{s['total']:,.0f}",
+         "-" if s["published_total"] is None else f"{s['published_total']:,.0f}",
+         "follows" if s["follows"] else s["note"]]
+        for s in report.scenarios
+    ]  # fmt: skip
+    return columns, rows
+
+
+def training_table(report: Report) -> Table:
+    columns = ("workload", "framework", "tier", "samples/s", "hours", "cost (USD)", "run")
+    rows = [
+        [t["workload"], t["framework"], t["tier"], f"{t['samples_per_s']:,.0f}",
+         f"{t['hours']:,.1f}", f"{t['cost']:,.2f}", t["run_id"]]
+        for t in report.training
+    ]  # fmt: skip
+    return columns, rows
+
+
+def environment_table(report: Report) -> Table:
+    columns = ("run", "started", "status", "CPU", "cores", "threads", "python", "versions",
+               "dlarena", "cells counted")  # fmt: skip
+    rows = [
+        [e["run_id"], e["started"], e["status"], e["cpu"], e["cpus"], ", ".join(e["threads"]),
+         e["python"], ", ".join(f"{k} {v}" for k, v in e["versions"].items()), e["git_sha"],
+         e["cells"]]
+        for e in report.environments
+    ]  # fmt: skip
+    return columns, rows
+
+
+def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
+    columns = ("framework", "health 0-10", "adoption 0-10", "excluded by", "risk", "risk signals")
+    rows = []
+    for name, fw in evidence.frameworks.items():
+        a = fw.assessment
+        excluded = [f"{r.name}: {r.detail}" for r in a.exclusions if r.verdict == "excluded"]
+        risks = [f"{s.name}: {s.detail}" for s in a.risk_signals]
+        adoption = card.criteria[name]["adoption"].value
+        why, signals = "; ".join(excluded) or "-", "; ".join(risks) or "-"
+        rows.append([name, a.health, adoption, why, a.risk_level, signals])
+    return columns, rows
