@@ -136,7 +136,8 @@ def answers_reaching(question: str, answer: str) -> Profile:
 @pytest.mark.parametrize("leaf", advisor.leaves(), ids=lambda x: f"{x.question}={x.answer}")
 def test_every_leaf_of_the_tree_is_reached_and_votes(leaf) -> None:
     profile = answers_reaching(leaf.question, leaf.answer)
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile, published_only=True))
+    card = scorecard(EVIDENCE, Selection(()), profile, published_only=True)
+    advice = advisor.advise(EVIDENCE, card)
     assert advice.trail == (leaf,)
     for framework, vote in leaf.votes:
         assert advice.votes[framework] == vote
@@ -175,7 +176,8 @@ def test_answers_that_pull_two_ways_warn_of_the_multi_framework_antipattern() ->
             "team_expertise": "tensorflow",
         }
     )
-    advice = advisor.advise(EVIDENCE, scorecard(EVIDENCE, Selection(()), profile, published_only=True))
+    card = scorecard(EVIDENCE, Selection(()), profile, published_only=True)
+    advice = advisor.advise(EVIDENCE, card)
     assert advice.votes["torch"] == advice.votes["tensorflow"] == 2.5
     assert any("pull towards both" in w for w in advice.warnings)
 

@@ -19,7 +19,6 @@ from dlarena.report.content import (
 )
 from dlarena.report.rows import fmt
 
-
 # the report's section anchors as Markdown renderers slug the headings below
 HEADINGS = {"performance": "s2-performance", "evidence": "s1s4-evidence", "fit": "s3-fit"}
 
