@@ -66,3 +66,37 @@ def report(
         return
     out.print(f"report: {output.resolve()}\nmarkdown: {markdown.resolve()}")
     out.print(f"answer: {built.answer_line}", soft_wrap=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind (only this machine by default)")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8765,
+    store: StoreOpt = None,
+) -> None:
+    """A local, read-only dashboard over the store: runs, one run, two runs compared, each
+    framework's history, the evidence, the decision report; JSON under /api (/openapi.json)."""
+    from dlarena.dashboard.server import serve as run_server
+
+    db = open_store(store)
+    db.close()
+    out.print(f"dashboard: http://{host}:{port}/ over {db.path} (read-only; Ctrl-C stops it)")
+    run_server(db.path, host, port)
+
+
+@app.command()
+def screenshots(
+    folder: Annotated[Path, typer.Argument(help="where the PNGs go")],
+    store: StoreOpt = None,
+) -> None:
+    """A full-page PNG of every dashboard page (headless Chromium), for review."""
+    from dlarena.dashboard.server import screenshots as take
+    from dlarena.frameworks import FRAMEWORKS
+
+    db = open_store(store)
+    runs = [r["id"] for r in db.runs()]
+    db.close()
+    for path in take(db.path, folder, runs, FRAMEWORKS):
+        out.print(str(path.resolve()))

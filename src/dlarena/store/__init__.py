@@ -59,12 +59,15 @@ def _host_alive(host: str | None, pid: int | None) -> bool:
 class Store:
     """One SQLite file; every write is committed at once, so a killed run keeps its cells."""
 
-    def __init__(self, path: Path, create: bool = True):
+    def __init__(self, path: Path, create: bool = True, read_only: bool = False):
         """Open the store at `path`; `create=False` (read commands): a missing file is not made,
-        the store reads as empty."""
+        the store reads as empty. `read_only` (the dashboard): SQLite refuses every write."""
         self.path = path
         if path.is_dir():
             raise DlarenaError(f"store {path} is a directory; give a file path with --store")
+        if read_only and path.exists():
+            self._open_read_only(path)
+            return
         target = str(path)
         if not create and not path.exists():
             target = ":memory:"  # nothing to read, and nothing is written for reading
@@ -84,6 +87,20 @@ class Store:
             raise DlarenaError(
                 f"store {path} cannot be opened ({exc}); is it a dlarena store? move it aside"
             ) from None
+
+    def _open_read_only(self, path: Path) -> None:
+        try:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise DlarenaError(
+                f"store {path} cannot be opened ({exc}); is it a dlarena store? move it aside"
+            ) from None
+        if version != SCHEMA_VERSION:
+            raise DlarenaError(
+                f"store {path} has schema {version}, this dlarena reads {SCHEMA_VERSION}; "
+                "run 'dlarena runs' once to upgrade it (or upgrade dlarena)"
+            )
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:

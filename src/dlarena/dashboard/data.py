@@ -1,0 +1,67 @@
+"""What the dashboard shows, as plain data: the pages render it and /api returns it as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlarena.errors import DlarenaError
+from dlarena.measure.compare import compare_runs
+from dlarena.report.rows import cell_row
+from dlarena.spec.loader import workload_label
+from dlarena.store import Store
+
+
+def run_detail(db: Store, run_id: int) -> dict[str, Any]:
+    info = db.run_info(run_id)  # an unknown run raises, naming the runs there are
+    return {"run": info, "cells": [cell_row(c) for c in db.cells(run_id)]}
+
+
+def comparison(db: Store, a: int, b: int, force: bool) -> dict[str, Any]:
+    """Run B against run A per matching cell; `refused` says why when their environments
+    differ (unless forced)."""
+    db.run_info(a), db.run_info(b)  # an unknown run raises, naming the runs there are
+    first, second = db.cells(a, raw=True), db.cells(b, raw=True)
+    try:
+        rows, geomean = compare_runs(first, second, force)
+    except DlarenaError as exc:
+        return {"a": a, "b": b, "refused": str(exc), "rows": [], "geomean": None}
+    return {
+        "a": a,
+        "b": b,
+        "refused": None,
+        "geomean": geomean,
+        "rows": [
+            {
+                "cell": r.key,
+                "ratio": r.comparison.ratio,
+                "ci_low": r.comparison.ci_low,
+                "ci_high": r.comparison.ci_high,
+                "p_value": r.comparison.p_value,
+                "verdict": r.comparison.verdict,
+            }
+            for r in rows
+        ],
+    }
+
+
+def history(db: Store, framework: str) -> dict[str, list[dict[str, Any]]]:
+    """Per cell kind of the framework (workload and size, tier, mode, threading), every run's
+    figure that passed parity, oldest first, with the environment it ran in."""
+    series: dict[str, list[dict[str, Any]]] = {}
+    for cell in db.all_cells():
+        if cell.runtime != framework or not cell.ranked or cell.summary is None:
+            continue
+        policy = cell.threading.policy if cell.threading else "fair"
+        name = f"{workload_label(cell.workload, cell.spec_hash)} {cell.tier} {cell.mode} {policy}"
+        env = cell.environment
+        series.setdefault(name, []).append(
+            {
+                "run_id": cell.run_id,
+                "cell_id": cell.id,
+                "samples_per_s": cell.summary.samples_per_s,
+                "low": cell.summary.samples_per_s_low,
+                "high": cell.summary.samples_per_s_high,
+                "environment": f"{framework} {env.framework_version} on {env.cpu_model}",
+            }
+        )
+    return series
