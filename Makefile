@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.dlarena-installed
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run test lint envs clean
 
 $(STAMP): pyproject.toml
@@ -27,7 +29,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-test: envs lint
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: envs lint $(CHROMIUM)
 	$(BIN)/pytest
 
 clean:
