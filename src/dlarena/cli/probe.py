@@ -1,0 +1,92 @@
+"""probe: the deployment and debuggability probes (measured, where the comparison has stars)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
+from dlarena.errors import DlarenaError
+from dlarena.frameworks import FRAMEWORKS
+from dlarena.runner import envs
+
+probe_app = typer.Typer(help="Probes: debuggability (deployment paths to come).")
+app.add_typer(probe_app, name="probe")
+
+FrameworkOpt = Annotated[
+    list[str], typer.Option("--framework", help="framework to probe (repeatable; default all)")
+]
+
+
+@probe_app.command("debug")
+def debug(framework: FrameworkOpt = [], format: FormatOpt = Format.table) -> None:
+    """Make the mistakes people make (a shape mismatch, a dtype mix, a NaN in the forward pass,
+    and the NaN again under the framework's NaN-checking mode) in each framework and tier, and
+    record how each framework tells them."""
+    from dlarena.probes.debug import probe_all
+    from dlarena.runner.threads import all_cpus
+
+    unknown = sorted(set(framework) - set(FRAMEWORKS))
+    if unknown:
+        raise DlarenaError(
+            f"unknown framework {', '.join(unknown)}; choose {', '.join(FRAMEWORKS)}"
+        )
+    with err.status("debug probes") as status:
+        records = probe_all(
+            list(framework or FRAMEWORKS), envs.dlarena_home(), all_cpus(), status.update
+        )
+    if format == Format.json:
+        emit_json(records)
+        return
+    print_table(
+        "debuggability: each mistake, how the framework reports it",
+        (
+            "framework",
+            "probe",
+            "tier",
+            "status",
+            "caught at",
+            "message",
+            "names it",
+            "points to line",
+        ),
+        (
+            [
+                r["framework"],
+                r["probe"]
+                if r["probe"] != "nan_check"
+                else f"nan_check ({r['nan_mode'] or 'none'})",
+                r["tier"],
+                r["status"],
+                r.get("when", "-"),
+                f"{r['message_length']} chars"
+                if "message_length" in r
+                else (r.get("result") or r.get("reason", "-"))[:60],
+                _names(r),
+                _line(r),
+            ]
+            for r in records
+        ),  # fmt: skip
+        caption="names it: the message names both mismatched sizes (shape) or both dtypes "
+        "(dtype); points to line: the traceback's last user frame, or the message, is the "
+        "faulty line",
+    )
+
+
+def _names(record: dict) -> str:
+    if not record.get("caught"):
+        return "-"
+    if record["probe"] == "shape":
+        return "yes" if record["names_shapes"] else "no"
+    if record["probe"] == "dtype":
+        return "yes" if record["names_dtypes"] else "no"
+    return "-"
+
+
+def _line(record: dict) -> str:
+    if not record.get("caught"):
+        return "-"
+    if record["faulty_line"]:
+        return "traceback"
+    return "message" if record["message_names_line"] else "no"
