@@ -6,9 +6,13 @@ import json
 
 import pytest
 
+from dlarena.decide.criteria import debuggability, published
+from dlarena.decide.criteria import learning as learning_criterion
+from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS, TIERS
 from dlarena.probes.debug import PROBES, probe_framework
 from dlarena.probes.debug_worker import names_dtypes, names_shapes
+from dlarena.store import Store
 
 from .test_cli import dlarena
 
@@ -23,10 +27,16 @@ def test_messages_are_matched_with_synonyms_and_whole_numbers() -> None:
 
 
 @pytest.fixture(scope="module")
-def records():
-    result = dlarena("probe", "debug", "--format", "json")
+def probed(tmp_path_factory):
+    store = tmp_path_factory.mktemp("probes") / "s.sqlite"
+    result = dlarena("probe", "debug", "--store", str(store), "--format", "json")
     assert result.returncode == 0, result.stderr
-    return {(r["framework"], r["probe"], r["tier"]): r for r in json.loads(result.stdout)}
+    return store, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def records(probed):
+    return {(r["framework"], r["probe"], r["tier"]): r for r in probed[1]}
 
 
 def test_every_framework_probe_and_tier_has_a_record(records) -> None:
@@ -64,3 +74,23 @@ def test_a_framework_without_its_environment_is_a_named_skip(tmp_path) -> None:
     found = probe_framework("mxnet", tmp_path, 1)
     assert {r["status"] for r in found["records"]} == {"skipped"}
     assert all("dlarena envs create mxnet" in r["reason"] for r in found["records"])
+
+
+def test_the_records_are_stored_and_feed_the_learning_criterion(probed) -> None:
+    store, printed = probed
+    db = Store(store)
+    stored = db.probe_records("debug")
+    assert len(stored) == len(printed) and all(r["id"] for r in stored)
+    evidence = gather(db)
+    db.close()
+    learning = {f: learning_criterion(evidence, f) for f in FRAMEWORKS}
+    for framework, criterion in learning.items():
+        rated = published(evidence, framework, "learning").value
+        probed_score = debuggability([r for r in stored if r["framework"] == framework])
+        assert criterion.basis == "observed"
+        assert criterion.value == pytest.approx((rated + probed_score) / 2, abs=0.01)
+        assert "against the rating" in criterion.inputs[0]
+    # MXNet has no NaN-checking mode and lets the NaN through: it scores below torch
+    assert debuggability([r for r in stored if r["framework"] == "mxnet"]) < debuggability(
+        [r for r in stored if r["framework"] == "torch"]
+    )

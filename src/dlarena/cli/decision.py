@@ -104,8 +104,9 @@ def score(
             ]
             for position, (framework, value) in enumerate(card.ranking, start=1)
         ),
-        caption="m = measured here, c = computed from evidence, p = the comparison's "
-        "own rating (seed, Jan 2024), n = no figure",
+        caption="m = measured here, c = computed from evidence, o = observed by dlarena's probes "
+        "(with the comparison's rating), p = the comparison's own rating (seed, Jan 2024), "
+        "n = no figure",
     )
     leader = card.ranking[0][0]
     moved = [f"{c} x{k:g} -> {top}" for c, k, top in sens.one_at_a_time if top != leader]

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
+from dlarena.cli.common import (
+    Format,
+    FormatOpt,
+    StoreOpt,
+    app,
+    emit_json,
+    err,
+    open_store,
+    print_table,
+)
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.runner import envs
@@ -20,10 +29,13 @@ FrameworkOpt = Annotated[
 
 
 @probe_app.command("debug")
-def debug(framework: FrameworkOpt = [], format: FormatOpt = Format.table) -> None:
+def debug(
+    framework: FrameworkOpt = [], store: StoreOpt = None, format: FormatOpt = Format.table
+) -> None:
     """Make the mistakes people make (a shape mismatch, a dtype mix, a NaN in the forward pass,
     and the NaN again under the framework's NaN-checking mode) in each framework and tier, and
-    record how each framework tells them."""
+    record how each framework tells them. The records are stored: the learning criterion and
+    the report read them."""
     from dlarena.probes.debug import probe_all
     from dlarena.runner.threads import all_cpus
 
@@ -36,6 +48,9 @@ def debug(framework: FrameworkOpt = [], format: FormatOpt = Format.table) -> Non
         records = probe_all(
             list(framework or FRAMEWORKS), envs.dlarena_home(), all_cpus(), status.update
         )
+    db = open_store(store, create=True)
+    db.add_probes("debug", records)
+    db.close()
     if format == Format.json:
         emit_json(records)
         return

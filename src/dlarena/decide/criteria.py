@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.evidence import PAPER_SHARES, Evidence
@@ -19,7 +20,7 @@ from dlarena.spec.loader import workload_label
 class Criterion:
     name: str
     value: float
-    basis: str  # measured | computed | published | none
+    basis: str  # measured | computed | observed (by probes) | published | none
     inputs: tuple[str, ...]  # human-readable lines, each naming its source
 
     def short(self) -> str:
@@ -147,6 +148,47 @@ def performance(
     )
 
 
+def debuggability(records: Sequence[dict[str, Any]]) -> float:
+    """0-10 from the debuggability probes: per mistake and tier, 0 when it passes unreported
+    (or there is no mode to catch it), else 5 for catching it, 2.5 more when the message names
+    what is wrong (shapes, dtypes; a NaN check names the NaN by being caught) and 2.5 when the
+    traceback or the message points at the faulty line."""
+    points = []
+    for r in records:
+        if not r.get("caught"):
+            points.append(0.0)
+            continue
+        named = {"shape": r.get("names_shapes"), "dtype": r.get("names_dtypes")}
+        points.append(
+            5.0
+            + (2.5 if named.get(r["probe"], True) else 0.0)
+            + (2.5 if r.get("faulty_line") or r.get("message_names_line") else 0.0)
+        )
+    return sum(points) / len(points)
+
+
+def learning(evidence: Evidence, framework: str) -> Criterion:
+    """The comparison's rating, averaged with debuggability observed by the probes when they
+    ran: how a framework tells a user their mistake is a measurable part of learning it."""
+    rated = published(evidence, framework, "learning")
+    mine = [r for r in evidence.probes if r["framework"] == framework]
+    if not mine or rated.basis == "none":
+        note = "; debuggability not probed yet (run 'dlarena probe debug')"
+        return dataclasses.replace(rated, inputs=(rated.inputs[0] + note,))
+    probed = debuggability(mine)
+    caught = sum(bool(r.get("caught")) for r in mine)
+    return Criterion(
+        "learning",
+        round((rated.value + probed) / 2, 2),
+        "observed",
+        (
+            f"mean of debuggability observed by probes, {probed:.1f}/10 ({caught} of "
+            f"{len(mine)} mistakes caught), and {rated.inputs[0]}, {rated.value:.1f}/10 "
+            f"(probes {probed - rated.value:+.1f} against the rating)",
+        ),
+    )
+
+
 def criteria(
     evidence: Evidence, cells: Sequence[CellResult], source: str, profile: Profile
 ) -> dict[str, dict[str, Criterion]]:
@@ -157,7 +199,7 @@ def criteria(
             "ecosystem": ecosystem(evidence, fw),
             "maturity": published(evidence, fw, "maturity", no_probe),
             "adoption": adoption(evidence, fw),
-            "learning": published(evidence, fw, "learning", "; not measurable by a benchmark"),
+            "learning": learning(evidence, fw),
             "performance": performance(evidence, fw, ratios, source),
         }
         for fw in FRAMEWORKS

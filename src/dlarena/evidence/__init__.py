@@ -42,6 +42,7 @@ class Evidence:
     sources: dict[str, dict[str, str]]
     errors: tuple[str, ...]
     today: dt.date
+    probes: tuple[dict[str, Any], ...] = ()  # the newest debuggability probe records (store)
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -100,7 +101,11 @@ def gather(
         if stale is not None:
             errors.append(stale)
     return Evidence(
-        {fw: _framework(fw, figures, today) for fw in FRAMEWORKS}, sources, tuple(errors), today
+        {fw: _framework(fw, figures, today) for fw in FRAMEWORKS},
+        sources,
+        tuple(errors),
+        today,
+        tuple(store.probe_records("debug")) if store is not None else (),
     )
 
 

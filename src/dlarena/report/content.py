@@ -255,6 +255,33 @@ def environment_table(report: Report) -> Table:
     return columns, rows
 
 
+PROBE_NAMES = ("shape", "dtype", "nan", "nan_check")
+
+
+def probe_cell(record: dict[str, Any]) -> str:
+    """One debuggability matrix cell: caught at which stage, or how it went unreported."""
+    if record["status"] == "skipped":
+        return "no mode"
+    if not record.get("caught"):
+        return "silent" if record.get("result") else f"unrelated error at {record['raised_at']}"
+    named = {"shape": record.get("names_shapes"), "dtype": record.get("names_dtypes")}
+    marks = ("" if named.get(record["probe"], True) else ", unnamed") + (
+        ", points to line" if record.get("faulty_line") or record.get("message_names_line") else ""
+    )
+    return f"caught at {record['when']}{marks}"
+
+
+def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/tier, columns the probes; each cell (text, record id)."""
+    by_key = {(r["framework"], r["tier"], r["probe"]): r for r in records}
+    rows = []
+    for framework, tier in dict.fromkeys((r["framework"], r["tier"]) for r in records):
+        found = [by_key.get((framework, tier, p)) for p in PROBE_NAMES]
+        rows.append([f"{framework} {tier}", *((probe_cell(r), r["id"]) if r else ("-", None)
+                                              for r in found)])  # fmt: skip
+    return ("framework / tier", *PROBE_NAMES), rows
+
+
 def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
     columns = ("framework", "health 0-10", "adoption 0-10", "excluded by", "risk", "risk signals")
     rows = []

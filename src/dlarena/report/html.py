@@ -19,6 +19,7 @@ from dlarena.report.content import (
     COST_PRICE_PER_HOUR,
     COST_SAMPLES,
     Report,
+    debug_matrix,
     environment_table,
     exclusion_table,
     scenario_table,
@@ -47,6 +48,7 @@ SECTIONS = (
     ("performance", "S2 performance"),
     ("evidence", "S1/S4 evidence"),
     ("fit", "S3 fit"),
+    ("probes", "Probes"),
     ("cost", "Cost"),
     ("environment", "Environment"),
 )
@@ -274,6 +276,42 @@ def _sensitivity(report: Report) -> str:
     )
 
 
+def probes_section(report: Report) -> str:
+    records = report.evidence.probes
+    head = "<section><h2 id='probes'>Probes: debuggability</h2>"
+    if not records:
+        return (
+            head + missing("No debuggability probe has run", "dlarena probe debug") + "</section>"
+        )
+    columns, rows = debug_matrix(records)
+    body = "".join(
+        f"<tr><td>{esc(row[0])}</td>"
+        + "".join(
+            f"<td><a href='#probe-{ident}'>{esc(text)}</a></td>" if ident else "<td>-</td>"
+            for text, ident in row[1:]
+        )
+        + "</tr>"
+        for row in rows
+    )
+    head_row = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    details = "".join(
+        f"<li id='probe-{r['id']}'>{esc(r['framework'])} {esc(r['tier'])} {esc(r['probe'])}: "
+        f"{esc(r['status'])}; {html.escape(_said(r))}</li>"
+        for r in records
+    )
+    return (
+        f"{head}<p>Each mistake made on purpose in every framework and tier (shape mismatch, "
+        "dtype mix, a NaN in the forward pass, the NaN under the framework's NaN-checking mode); "
+        "they feed the learning criterion (basis 'observed').</p>"
+        f"<table id='debug-matrix'><thead><tr>{head_row}</tr></thead><tbody>{body}</tbody></table>"
+        f"{fold('Every probe record', f'<ul>{details}</ul>')}</section>"
+    )
+
+
+def _said(record: dict[str, Any]) -> str:
+    return str(record.get("message") or record.get("result") or record.get("reason") or "")
+
+
 def cost_section(report: Report) -> str:
     scenarios = table(*scenario_table(report))
     if report.training:
@@ -312,7 +350,7 @@ def report_body(report: Report) -> str:
         f"<h1>dlarena: which framework to use</h1><p>Generated {report.generated} from "
         f"{esc(report.store)}.</p><nav>{nav}</nav>{answer_section(report)}"
         f"{performance_section(report)}{evidence_section(report)}{fit_section(report)}"
-        f"{cost_section(report)}{environment_section(report)}"
+        f"{probes_section(report)}{cost_section(report)}{environment_section(report)}"
     )
 
 

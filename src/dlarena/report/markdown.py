@@ -10,6 +10,7 @@ from typing import Any
 
 from dlarena.report.content import (
     Report,
+    debug_matrix,
     environment_table,
     exclusion_table,
     scenario_table,
@@ -84,6 +85,14 @@ def _fit(report: Report) -> list[str]:
     return lines + md_table(*speed_table(card))
 
 
+def _probes(report: Report) -> list[str]:
+    lines = ["", "## Probes: debuggability", ""]
+    if not report.evidence.probes:
+        return lines + ["No debuggability probe has run: run `dlarena probe debug`."]
+    columns, rows = debug_matrix(report.evidence.probes)
+    return lines + md_table(columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
+
+
 def _cost(report: Report) -> list[str]:
     lines = ["", "## Cost", ""]
     lines += md_table(*scenario_table(report))
@@ -100,6 +109,6 @@ def _environment(report: Report) -> list[str]:
 
 def write_markdown(path: Path, report: Report) -> None:
     lines = ["# dlarena: which framework to use", "", f"Generated {report.generated}.", ""]
-    for part in (_answer, _performance, _evidence, _fit, _cost, _environment):
+    for part in (_answer, _performance, _evidence, _fit, _probes, _cost, _environment):
         lines += part(report)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

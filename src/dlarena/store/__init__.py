@@ -335,6 +335,31 @@ class Store:
             parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 
+    def add_probes(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """Append one probe run's records; earlier runs stay as history."""
+        now = time.time()
+        rows = [
+            (now, kind, r["framework"], r["probe"], r["tier"], r["status"], json.dumps(r))
+            for r in records
+        ]
+        with self._writing("store probe records"), self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO probes (measured_at, kind, framework, name, tier, status, record) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def probe_records(self, kind: str) -> list[dict[str, Any]]:
+        """The newest record of each (framework, probe, tier), with its id and time."""
+        rows = self.db.execute(
+            "SELECT id, measured_at, record FROM probes WHERE kind = ? AND id IN "
+            "(SELECT max(id) FROM probes WHERE kind = ? GROUP BY framework, name, tier) "
+            "ORDER BY id",
+            (kind, kind),
+        ).fetchall()
+        return [{"id": r[0], "measured_at": r[1], **json.loads(r[2])} for r in rows]
+
     def add_evidence(self, figures: list[Any]) -> None:
         """Append collected figures; history accumulates, nothing is overwritten."""
         now = time.time()

@@ -11,6 +11,8 @@ Schema history:
       samples for new cells. A cell is rewritten after each of its worker processes.
   5 - runs.host, host_pid and heartbeat_at: a 'running' run whose host process is gone reads as
       'interrupted' (and can be resumed).
+  6 - probes: each probe record (debuggability; deployment to come) with its framework, probe
+      name, tier, status and the whole record as JSON, appended per probe run.
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -114,6 +116,18 @@ MIGRATIONS = (
     ALTER TABLE runs ADD COLUMN host TEXT;
     ALTER TABLE runs ADD COLUMN host_pid INTEGER;
     ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+    """,
+    """
+    CREATE TABLE probes (
+        id INTEGER PRIMARY KEY,
+        measured_at REAL NOT NULL,
+        kind TEXT NOT NULL,            -- debug (deploy to come)
+        framework TEXT NOT NULL,
+        name TEXT NOT NULL,            -- the probe: shape, dtype, nan, nan_check
+        tier TEXT NOT NULL,
+        status TEXT NOT NULL,          -- works | fails | skipped
+        record TEXT NOT NULL           -- JSON: everything the probe recorded
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
