@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from dlarena.cli.common import (
+    WORKLOAD_HELP,
     Format,
     FormatOpt,
+    SizeOpt,
     StoreOpt,
     app,
     emit_json,
@@ -18,9 +20,11 @@ from dlarena.cli.common import (
 )
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import FRAMEWORKS
+from dlarena.report.rows import fmt
 from dlarena.runner import envs
+from dlarena.spec.loader import BUILTIN
 
-probe_app = typer.Typer(help="Probes: debuggability (deployment paths to come).")
+probe_app = typer.Typer(help="Probes: deployment paths and debuggability, measured.")
 app.add_typer(probe_app, name="probe")
 
 FrameworkOpt = Annotated[
@@ -105,3 +109,72 @@ def _line(record: dict) -> str:
     if record["faulty_line"]:
         return "traceback"
     return "message" if record["message_names_line"] else "no"
+
+
+@probe_app.command("deploy")
+def deploy(
+    framework: FrameworkOpt = [],
+    workload: Annotated[list[str], typer.Option(help=WORKLOAD_HELP)] = list(BUILTIN),
+    size: SizeOpt = "tiny",
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Every way a model leaves each framework (ONNX, serving formats, LiteRT), each in its own
+    worker process: export time, artifact size, load time, the artifact's latency and its max
+    abs difference from the framework's own output (a path that computes something else fails).
+    The records are stored: the maturity criterion and the report read them."""
+    from dlarena.probes.deploy import probe_all
+    from dlarena.runner.threads import all_cpus
+    from dlarena.spec.loader import load_workload
+
+    chosen = _frameworks(framework)
+    specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
+    with err.status("deployment probes") as status:
+        records = probe_all(chosen, specs, envs.dlarena_home(), all_cpus(), status.update)
+    db = open_store(store, create=True)
+    db.add_probes("deploy", records, name="path", tier="workload")
+    db.close()
+    if format == Format.json:
+        emit_json(records)
+        return
+    print_table(
+        "deployment: each export path, run and checked against the framework's own output",
+        (
+            "framework",
+            "path",
+            "workload",
+            "status",
+            "max abs diff",
+            "export s",
+            "size KB",
+            "load s",
+            "latency ms",
+            "note",
+        ),
+        (
+            [
+                r["framework"],
+                r["path"],
+                r["workload"],
+                r["status"],
+                fmt(r.get("max_abs_diff")),
+                fmt(r.get("export_first_s")),
+                fmt((r.get("artifact_bytes") or 0) / 1024 or None),
+                fmt(r.get("load_s")),
+                fmt(r.get("latency_ms")),
+                (r.get("error") or r.get("deprecated") or r.get("reason") or "")[:90],
+            ]
+            for r in records
+        ),  # fmt: skip
+        caption="works: the artifact computes what the framework does (max abs diff within "
+        "1e-4 of the largest output); deprecated: it works on a path its framework deprecates",
+    )
+
+
+def _frameworks(asked: list[str]) -> list[str]:
+    unknown = sorted(set(asked) - set(FRAMEWORKS))
+    if unknown:
+        raise DlarenaError(
+            f"unknown framework {', '.join(unknown)}; choose {', '.join(FRAMEWORKS)}"
+        )
+    return list(asked or FRAMEWORKS)

@@ -335,11 +335,14 @@ class Store:
             parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 
-    def add_probes(self, kind: str, records: list[dict[str, Any]]) -> None:
-        """Append one probe run's records; earlier runs stay as history."""
+    def add_probes(
+        self, kind: str, records: list[dict[str, Any]], name: str = "probe", tier: str = "tier"
+    ) -> None:
+        """Append one probe run's records (`name` and `tier`: the record fields that key them,
+        e.g. a deployment record's path and workload); earlier runs stay as history."""
         now = time.time()
         rows = [
-            (now, kind, r["framework"], r["probe"], r["tier"], r["status"], json.dumps(r))
+            (now, kind, r["framework"], r[name], r[tier], r["status"], json.dumps(r))
             for r in records
         ]
         with self._writing("store probe records"), self.db:

@@ -11,8 +11,8 @@ Schema history:
       samples for new cells. A cell is rewritten after each of its worker processes.
   5 - runs.host, host_pid and heartbeat_at: a 'running' run whose host process is gone reads as
       'interrupted' (and can be resumed).
-  6 - probes: each probe record (debuggability; deployment to come) with its framework, probe
-      name, tier, status and the whole record as JSON, appended per probe run.
+  6 - probes: each probe record (debuggability, deployment) with its framework, name (the probe,
+      or the export path), tier (or the workload), status and the whole record as JSON.
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -121,11 +121,11 @@ MIGRATIONS = (
     CREATE TABLE probes (
         id INTEGER PRIMARY KEY,
         measured_at REAL NOT NULL,
-        kind TEXT NOT NULL,            -- debug (deploy to come)
+        kind TEXT NOT NULL,            -- debug | deploy
         framework TEXT NOT NULL,
-        name TEXT NOT NULL,            -- the probe: shape, dtype, nan, nan_check
-        tier TEXT NOT NULL,
-        status TEXT NOT NULL,          -- works | fails | skipped
+        name TEXT NOT NULL,            -- debug: shape, dtype, nan, nan_check; deploy: the path
+        tier TEXT NOT NULL,            -- debug: the tier; deploy: the workload and size
+        status TEXT NOT NULL,          -- works | deprecated | fails | skipped
         record TEXT NOT NULL           -- JSON: everything the probe recorded
     );
     """,

@@ -1,0 +1,67 @@
+"""The deployment probes, host side: every export path of every framework (exports/), each in
+its own worker process and environment, over the workloads asked for."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dlarena.probes.host import ProbeFailed, run_worker
+from dlarena.spec.loader import workload_label
+from dlarena.spec.model import Workload
+
+# framework -> its export paths, in the order they are tried (the worker holds their code)
+PATHS = {
+    "torch": ("onnx (dynamo exporter)", "onnx (legacy exporter)", "torch.export (.pt2)",
+              "TorchScript"),
+    "tensorflow": ("SavedModel", "onnx (Model.export)", "TFLite / LiteRT"),
+    "jax": ("jax.export", "LiteRT via jax2tf", "onnx (jax2onnx)"),
+    "mxnet": ("HybridBlock.export", "onnx (mx.onnx)"),
+}  # fmt: skip
+CALLS = 10  # timed calls of each loaded artifact
+
+
+def probe_path(
+    framework: str, path: str, workloads: list[Workload], home: Path, threads: int
+) -> list[dict[str, Any]]:
+    """One record per workload; a path that cannot run at all is a named skip for each."""
+    with tempfile.TemporaryDirectory(prefix="dlarena-export-") as folder:
+        task = {
+            "framework": framework,
+            "path": path,
+            "workloads": [w.to_dict() for w in workloads],
+            "folder": folder,
+            "calls": CALLS,
+        }
+        try:
+            found: list[dict[str, Any]] = run_worker(
+                framework, "dlarena.probes.deploy_worker", task, home, threads, 1800.0
+            )
+        except ProbeFailed as exc:
+            found = [
+                {"workload": w.name, "spec_hash": w.content_hash, "status": "skipped",
+                 "reason": str(exc)}
+                for w in workloads
+            ]  # fmt: skip
+    return [
+        {"framework": framework, "path": path, **r,
+         "workload": workload_label(r["workload"], r["spec_hash"])}
+        for r in found
+    ]  # fmt: skip
+
+
+def probe_all(
+    frameworks: list[str],
+    workloads: list[Workload],
+    home: Path,
+    threads: int,
+    on_progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    records = []
+    for framework in frameworks:
+        for path in PATHS[framework]:
+            on_progress(f"deployment probes: {framework} {path}")
+            records += probe_path(framework, path, workloads, home, threads)
+    return records

@@ -1,0 +1,114 @@
+"""Runs one export path of one framework over several workloads, inside that framework's
+environment, and prints one JSON line: a record per workload. Task JSON on stdin:
+{"framework", "path", "workloads": [canonical spec dicts], "folder", "calls"}.
+
+Each record: works / deprecated / fails (with the error) / skipped (the exporter is not in this
+environment); export time (first and warm), artifact size, load time, the artifact's median
+latency per call, and its max abs difference from the framework's own output. An export that
+succeeds but computes something else is a failure."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights, synthetic_batch
+
+TOLERANCE = 1e-4  # max abs difference, relative to the largest output (at least 1)
+
+
+def size_of(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    found = list(path.parent.glob(f"{path.name}*"))  # a prefix names several files (MXNet)
+    return sum(p.stat().st_size for p in found if p.is_file())
+
+
+def timed(call: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = call()
+    return value, time.perf_counter() - start
+
+
+def probe(
+    adapter_cls: Any, setup: Any, path: Any, workload: Workload, folder: Path, calls: int
+) -> dict:
+    adapter = adapter_cls(workload, canonical_weights(workload), "eager", "infer", setup)
+    x, y = synthetic_batch(workload)
+    batch = adapter.prepare(x, y)
+    own = np.asarray(adapter.to_numpy(adapter.infer(batch)), dtype=np.float64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        artifact, first_s = timed(lambda: path.export(adapter, batch[0], _fresh(folder / "first")))
+        _, warm_s = timed(lambda: path.export(adapter, batch[0], _fresh(folder / "warm")))
+        loaded, load_s = timed(lambda: path.load(artifact, batch[0]))
+    out = np.asarray(path.run(loaded, batch[0]), dtype=np.float64)
+    seconds = [timed(lambda: path.run(loaded, batch[0]))[1] for _ in range(calls)]
+    said = sorted({" ".join(str(w.message).split())[:200] for w in caught
+                   if "deprecat" in str(w.message).lower()})  # fmt: skip
+    ours = [w for w in said if any(k in w.lower() for k in path.warns_about)]
+    record = {
+        "export_first_s": first_s,
+        "export_warm_s": warm_s,
+        "artifact_bytes": size_of(artifact),
+        "load_s": load_s,
+        "latency_ms": 1000 * statistics.median(seconds),
+        "target": path.target,
+        "deprecation_warnings": said,
+    }
+    if out.shape != own.shape:
+        return {**record, "status": "fails", "error": f"output shape {out.shape}, not {own.shape}"}
+    diff = float(np.max(np.abs(out - own))) if out.size else 0.0
+    bound = TOLERANCE * max(1.0, float(np.max(np.abs(own))))
+    record["max_abs_diff"] = diff if np.isfinite(diff) else None
+    if not np.isfinite(out).all() or diff > bound:
+        return {**record, "status": "fails", "error": f"computes something else: max abs diff "
+                f"{diff:.3g} from the framework's own output (bound {bound:.2g})"}  # fmt: skip
+    if path.deprecated or ours:
+        return {**record, "status": "deprecated", "deprecated": path.deprecated or ours[0]}
+    return {**record, "status": "works"}
+
+
+def _fresh(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def main() -> None:
+    out = sys.stdout
+    sys.stdout = sys.stderr  # framework chatter stays off the result line
+    task = json.loads(sys.stdin.read())
+    framework = task["framework"]
+    path = importlib.import_module(f"dlarena.probes.exports.{framework}").PATHS[task["path"]]
+    adapter_cls = importlib.import_module(f"dlarena.frameworks.{framework}").ADAPTER
+    setup = adapter_cls.configure(task.get("threads", 1), 1, "cpu")
+    records = []
+    for index, spec in enumerate(task["workloads"]):
+        workload = Workload.from_dict(spec)
+        head = {"workload": workload.name, "spec_hash": workload.content_hash}
+        if path.needs and importlib.util.find_spec(path.needs) is None:
+            reason = f"needs {path.needs}, not in this environment (an environment of its own)"
+            records.append({**head, "status": "skipped", "reason": reason, "target": path.target})
+            continue
+        try:
+            found = probe(adapter_cls, setup, path, workload, Path(task["folder"]) / str(index),
+                          task["calls"])  # fmt: skip
+        except Exception as error:  # the export path failed: that is the finding
+            message = f"{type(error).__name__}: {error}".strip()
+            found = {"status": "fails", "error": message[:600], "target": path.target}
+        records.append({**head, **found})
+    out.write(json.dumps(records) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Running a probe worker in a framework's environment, as the bench runs its workers: its own
+process, its CPUs pinned, one JSON line back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from dlarena.errors import FrameworkUnavailable
+from dlarena.runner import envs
+from dlarena.runner.launcher import child_setup, worker_env
+from dlarena.runner.threads import fair
+
+
+class ProbeFailed(Exception):
+    """The probe could not run at all (missing environment, crashed worker): a named skip."""
+
+
+def run_worker(
+    framework: str, module: str, task: dict[str, Any], home: Path, threads: int, timeout_s: float
+) -> Any:
+    """The worker module's JSON result, run in the framework's environment."""
+    try:
+        python = envs.resolve(framework, home, {}).python
+    except FrameworkUnavailable as exc:
+        raise ProbeFailed(str(exc)) from None
+    threading = fair(threads)
+    try:
+        proc = subprocess.run(
+            [python, "-m", module],
+            input=json.dumps({**task, "threads": threads}),
+            capture_output=True,
+            text=True,
+            env=worker_env(threading),
+            timeout=timeout_s,
+            preexec_fn=child_setup(threading.cpus),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProbeFailed(f"the probe worker ran past {timeout_s:.0f} s and was stopped") from None
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("{", "["))]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip()[-400:]
+        raise ProbeFailed(f"the probe worker failed (exit {proc.returncode}): {tail}")
+    return json.loads(lines[-1])
