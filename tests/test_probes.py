@@ -6,12 +6,16 @@ import json
 
 import pytest
 
-from dlarena.decide.criteria import debuggability, published
+from dlarena.decide.criteria import debuggability, maturity, published
 from dlarena.decide.criteria import learning as learning_criterion
 from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS, TIERS
 from dlarena.probes.debug import PROBES, probe_framework
 from dlarena.probes.debug_worker import names_dtypes, names_shapes
+from dlarena.probes.deploy import PATHS as EXPORT_PATHS
+from dlarena.probes.deploy_worker import probe as deploy_probe
+from dlarena.probes.exports import ExportPath
+from dlarena.spec.loader import BUILTIN, load_workload
 from dlarena.store import Store
 
 from .test_cli import dlarena
@@ -94,3 +98,68 @@ def test_the_records_are_stored_and_feed_the_learning_criterion(probed) -> None:
     assert debuggability([r for r in stored if r["framework"] == "mxnet"]) < debuggability(
         [r for r in stored if r["framework"] == "torch"]
     )
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    store = tmp_path_factory.mktemp("deploy") / "s.sqlite"
+    result = dlarena("probe", "deploy", "--store", str(store), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return store, json.loads(result.stdout)
+
+
+def test_every_export_path_runs_on_every_tiny_workload_and_is_checked(deployed) -> None:
+    _, records = deployed
+    keys = {(r["framework"], r["path"], r["workload"]) for r in records}
+    assert keys == {
+        (f, p, f"{w} (tiny)") for f in FRAMEWORKS for p in EXPORT_PATHS[f] for w in BUILTIN
+    }
+    for r in records:
+        assert r["status"] in ("works", "deprecated", "fails", "skipped"), r
+        if r["status"] in ("works", "deprecated"):
+            assert r["max_abs_diff"] is not None and r["max_abs_diff"] < 1e-3, r
+            assert r["artifact_bytes"] > 0 and r["latency_ms"] > 0 and r["load_s"] >= 0, r
+        if r["status"] == "skipped":
+            assert "needs " in r["reason"], r
+    by_key = {(r["framework"], r["path"]): r for r in records if r["workload"] == "cnn (tiny)"}
+    assert by_key[("torch", "torch.export (.pt2)")]["status"] == "works"
+    assert by_key[("torch", "TorchScript")]["status"] == "deprecated"  # said, not hidden
+    assert by_key[("jax", "jax.export")]["status"] == "works"
+    assert by_key[("mxnet", "HybridBlock.export")]["status"] == "works"
+
+
+def test_deployment_records_feed_the_maturity_criterion(deployed) -> None:
+    store, _ = deployed
+    db = Store(store)
+    evidence = gather(db)
+    db.close()
+    for framework in FRAMEWORKS:
+        criterion = maturity(evidence, framework)
+        assert criterion.basis == "observed" and "against the rating" in criterion.inputs[0]
+
+
+def test_an_export_that_computes_something_else_fails(tmp_path) -> None:
+    """The check itself, on an 'exporter' that is off by 1e-2: it must not pass as works."""
+    workload = load_workload("mlp", "tiny")
+
+    class Identity:  # the framework: logits are the input's first columns
+        def __init__(self, *args):
+            pass
+
+        def prepare(self, x, y):
+            return x, y
+
+        def infer(self, batch):
+            return batch[0][:, :4]
+
+        def to_numpy(self, handle):
+            return handle
+
+    off = ExportPath(
+        export=lambda adapter, x, folder: folder / "artifact",
+        load=lambda artifact, x: None,
+        run=lambda loaded, x: x[:, :4] + 1e-2,
+        target="nothing",
+    )
+    record = deploy_probe(Identity, None, off, workload, tmp_path, calls=1)
+    assert record["status"] == "fails" and "computes something else" in record["error"]

@@ -189,15 +189,47 @@ def learning(evidence: Evidence, framework: str) -> Criterion:
     )
 
 
+DEPLOY_POINTS = {"works": 1.0, "deprecated": 0.5, "fails": 0.0}
+
+
+def deployability(records: Sequence[dict[str, Any]]) -> float | None:
+    """0-10: the share of export paths and workloads whose artifact computes what the framework
+    does (a deprecated path counts half); paths skipped for want of their exporter count not."""
+    tried = [DEPLOY_POINTS[r["status"]] for r in records if r["status"] in DEPLOY_POINTS]
+    return 10 * sum(tried) / len(tried) if tried else None
+
+
+def maturity(evidence: Evidence, framework: str) -> Criterion:
+    """The comparison's rating, averaged with deployability observed by the probes when they
+    ran: the ways a model leaves the framework and still computes the same thing."""
+    rated = published(evidence, framework, "maturity")
+    mine = [r for r in evidence.deploys if r["framework"] == framework]
+    probed = deployability(mine)
+    if probed is None or rated.basis == "none":
+        note = "; deployment not probed yet (run 'dlarena probe deploy')"
+        return dataclasses.replace(rated, inputs=(rated.inputs[0] + note,))
+    counts = {s: sum(r["status"] == s for r in mine) for s in ("works", "deprecated", "fails")}
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return Criterion(
+        "maturity",
+        round((rated.value + probed) / 2, 2),
+        "observed",
+        (
+            f"mean of deployability observed by probes, {probed:.1f}/10 ({shown} of the export "
+            f"paths and workloads tried), and {rated.inputs[0]}, {rated.value:.1f}/10 "
+            f"(probes {probed - rated.value:+.1f} against the rating)",
+        ),
+    )
+
+
 def criteria(
     evidence: Evidence, cells: Sequence[CellResult], source: str, profile: Profile
 ) -> dict[str, dict[str, Criterion]]:
     ratios = performance_ratios(cells, profile)
-    no_probe = "; dlarena has no deployment probes yet"
     return {
         fw: {
             "ecosystem": ecosystem(evidence, fw),
-            "maturity": published(evidence, fw, "maturity", no_probe),
+            "maturity": maturity(evidence, fw),
             "adoption": adoption(evidence, fw),
             "learning": learning(evidence, fw),
             "performance": performance(evidence, fw, ratios, source),

@@ -43,6 +43,7 @@ class Evidence:
     errors: tuple[str, ...]
     today: dt.date
     probes: tuple[dict[str, Any], ...] = ()  # the newest debuggability probe records (store)
+    deploys: tuple[dict[str, Any], ...] = ()  # the newest deployment probe records (store)
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -106,6 +107,7 @@ def gather(
         tuple(errors),
         today,
         tuple(store.probe_records("debug")) if store is not None else (),
+        tuple(store.probe_records("deploy")) if store is not None else (),
     )
 
 

@@ -282,6 +282,24 @@ def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], 
     return ("framework / tier", *PROBE_NAMES), rows
 
 
+def deploy_cell(record: dict[str, Any]) -> str:
+    if record["status"] in ("works", "deprecated") and record.get("max_abs_diff") is not None:
+        return f"{record['status']} (diff {record['max_abs_diff']:.1g})"
+    return str(record["status"])
+
+
+def deploy_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/export path, columns the workloads; each cell (text, record id)."""
+    workloads = tuple(dict.fromkeys(r["workload"] for r in records))
+    by_key = {(r["framework"], r["path"], r["workload"]): r for r in records}
+    rows = []
+    for framework, path in dict.fromkeys((r["framework"], r["path"]) for r in records):
+        found = [by_key.get((framework, path, w)) for w in workloads]
+        rows.append([f"{framework} {path}", *((deploy_cell(r), r["id"]) if r else ("-", None)
+                                              for r in found)])  # fmt: skip
+    return ("framework / path", *workloads), rows
+
+
 def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
     columns = ("framework", "health 0-10", "adoption 0-10", "excluded by", "risk", "risk signals")
     rows = []

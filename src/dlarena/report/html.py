@@ -20,6 +20,7 @@ from dlarena.report.content import (
     COST_SAMPLES,
     Report,
     debug_matrix,
+    deploy_matrix,
     environment_table,
     exclusion_table,
     scenario_table,
@@ -277,13 +278,41 @@ def _sensitivity(report: Report) -> str:
 
 
 def probes_section(report: Report) -> str:
-    records = report.evidence.probes
-    head = "<section><h2 id='probes'>Probes: debuggability</h2>"
-    if not records:
-        return (
-            head + missing("No debuggability probe has run", "dlarena probe debug") + "</section>"
+    debug, deploy = report.evidence.probes, report.evidence.deploys
+    parts = ["<section><h2 id='probes'>Probes</h2><h3>Deployment</h3>"]
+    if deploy:
+        parts.append(
+            "<p>Every way a model leaves each framework, run and checked against the framework's "
+            "own output; feeds the maturity criterion (basis 'observed').</p>"
+            + _matrix("deploy-matrix", *deploy_matrix(deploy))
         )
-    columns, rows = debug_matrix(records)
+    else:
+        parts.append(missing("No deployment probe has run", "dlarena probe deploy"))
+    parts.append("<h3>Debuggability</h3>")
+    if debug:
+        parts.append(
+            "<p>Each mistake made on purpose in every framework and tier (shape mismatch, dtype "
+            "mix, a NaN in the forward pass, the NaN under the framework's NaN-checking mode); "
+            "feeds the learning criterion (basis 'observed').</p>"
+            + _matrix("debug-matrix", *debug_matrix(debug))
+        )
+    else:
+        parts.append(missing("No debuggability probe has run", "dlarena probe debug"))
+    records = (*deploy, *debug)
+    if records:
+        details = "".join(
+            f"<li id='probe-{r['id']}'>{esc(r['framework'])} {esc(r.get('path') or r['probe'])} "
+            f"{esc(r.get('workload') or r['tier'])}: {esc(r['status'])}; {html.escape(_said(r))}"
+            "</li>"
+            for r in records
+        )
+        parts.append(fold("Every probe record", f"<ul>{details}</ul>"))
+    return "".join(parts) + "</section>"
+
+
+def _matrix(name: str, columns: tuple[str, ...], rows: list[list[Any]]) -> str:
+    """A probe matrix: each cell's text links to its record below."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
         f"<tr><td>{esc(row[0])}</td>"
         + "".join(
@@ -293,23 +322,12 @@ def probes_section(report: Report) -> str:
         + "</tr>"
         for row in rows
     )
-    head_row = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    details = "".join(
-        f"<li id='probe-{r['id']}'>{esc(r['framework'])} {esc(r['tier'])} {esc(r['probe'])}: "
-        f"{esc(r['status'])}; {html.escape(_said(r))}</li>"
-        for r in records
-    )
-    return (
-        f"{head}<p>Each mistake made on purpose in every framework and tier (shape mismatch, "
-        "dtype mix, a NaN in the forward pass, the NaN under the framework's NaN-checking mode); "
-        "they feed the learning criterion (basis 'observed').</p>"
-        f"<table id='debug-matrix'><thead><tr>{head_row}</tr></thead><tbody>{body}</tbody></table>"
-        f"{fold('Every probe record', f'<ul>{details}</ul>')}</section>"
-    )
+    return f"<table id='{name}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _said(record: dict[str, Any]) -> str:
-    return str(record.get("message") or record.get("result") or record.get("reason") or "")
+    keys = ("message", "error", "deprecated", "result", "reason")
+    return str(next((record[k] for k in keys if record.get(k)), ""))
 
 
 def cost_section(report: Report) -> str:

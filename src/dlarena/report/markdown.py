@@ -11,6 +11,7 @@ from typing import Any
 from dlarena.report.content import (
     Report,
     debug_matrix,
+    deploy_matrix,
     environment_table,
     exclusion_table,
     scenario_table,
@@ -86,11 +87,19 @@ def _fit(report: Report) -> list[str]:
 
 
 def _probes(report: Report) -> list[str]:
-    lines = ["", "## Probes: debuggability", ""]
-    if not report.evidence.probes:
-        return lines + ["No debuggability probe has run: run `dlarena probe debug`."]
-    columns, rows = debug_matrix(report.evidence.probes)
-    return lines + md_table(columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
+    lines = ["", "## Probes", ""]
+    for title, records, matrix, command in (
+        ("Deployment", report.evidence.deploys, deploy_matrix, "dlarena probe deploy"),
+        ("Debuggability", report.evidence.probes, debug_matrix, "dlarena probe debug"),
+    ):
+        lines += [f"{title}:", ""]
+        if not records:
+            lines += [f"Not probed yet: run `{command}`.", ""]
+            continue
+        columns, rows = matrix(records)
+        lines += md_table(columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
+        lines.append("")
+    return lines
 
 
 def _cost(report: Report) -> list[str]:
