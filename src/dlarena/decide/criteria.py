@@ -13,7 +13,7 @@ from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.stats import block_throughputs, compare_throughput
 from dlarena.records import CellResult
-from dlarena.spec.loader import workload_label
+from dlarena.spec.loader import size_of, workload_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +97,7 @@ def performance_ratios(
             and cell.runtime in FRAMEWORKS
             and cell.tier in profile.tiers
             and (not profile.workloads or cell.workload in profile.workloads)
+            and size_of(cell.spec_hash) != "tiny"  # test-sized: seconds of work, not a workload
         ):
             # one spec (a size of a built-in is another spec), mode and tier
             key = (cell.spec_hash or cell.workload, cell.mode, cell.tier)
@@ -167,25 +168,36 @@ def debuggability(records: Sequence[dict[str, Any]]) -> float:
     return sum(points) / len(points)
 
 
-def learning(evidence: Evidence, framework: str) -> Criterion:
-    """The comparison's rating, averaged with debuggability observed by the probes when they
-    ran: how a framework tells a user their mistake is a measurable part of learning it."""
-    rated = published(evidence, framework, "learning")
-    mine = [r for r in evidence.probes if r["framework"] == framework]
-    if not mine or rated.basis == "none":
-        note = "; debuggability not probed yet (run 'dlarena probe debug')"
+def observed(
+    rated: Criterion, probed: float | None, what: str, tally: str, command: str
+) -> Criterion:
+    """The comparison's rating averaged with what the probes observed (when they ran), both
+    shown with their difference."""
+    if probed is None or rated.basis == "none":
+        note = f"; {what} not probed yet (run '{command}')"
         return dataclasses.replace(rated, inputs=(rated.inputs[0] + note,))
-    probed = debuggability(mine)
-    caught = sum(bool(r.get("caught")) for r in mine)
     return Criterion(
-        "learning",
+        rated.name,
         round((rated.value + probed) / 2, 2),
         "observed",
         (
-            f"mean of debuggability observed by probes, {probed:.1f}/10 ({caught} of "
-            f"{len(mine)} mistakes caught), and {rated.inputs[0]}, {rated.value:.1f}/10 "
-            f"(probes {probed - rated.value:+.1f} against the rating)",
+            f"mean of {what} observed by probes, {probed:.1f}/10 ({tally}), and "
+            f"{rated.inputs[0]}, {rated.value:.1f}/10 (probes {probed - rated.value:+.1f} "
+            "against the rating)",
         ),
+    )
+
+
+def learning(evidence: Evidence, framework: str) -> Criterion:
+    """How a framework tells a user their mistake is a measurable part of learning it."""
+    mine = [r for r in evidence.probes if r["framework"] == framework]
+    caught = sum(bool(r.get("caught")) for r in mine)
+    return observed(
+        published(evidence, framework, "learning"),
+        debuggability(mine) if mine else None,
+        "debuggability",
+        f"{caught} of {len(mine)} mistakes caught",
+        "dlarena probe debug",
     )
 
 
@@ -200,25 +212,16 @@ def deployability(records: Sequence[dict[str, Any]]) -> float | None:
 
 
 def maturity(evidence: Evidence, framework: str) -> Criterion:
-    """The comparison's rating, averaged with deployability observed by the probes when they
-    ran: the ways a model leaves the framework and still computes the same thing."""
-    rated = published(evidence, framework, "maturity")
+    """The ways a model leaves the framework and still computes the same thing."""
     mine = [r for r in evidence.deploys if r["framework"] == framework]
-    probed = deployability(mine)
-    if probed is None or rated.basis == "none":
-        note = "; deployment not probed yet (run 'dlarena probe deploy')"
-        return dataclasses.replace(rated, inputs=(rated.inputs[0] + note,))
-    counts = {s: sum(r["status"] == s for r in mine) for s in ("works", "deprecated", "fails")}
-    shown = ", ".join(f"{n} {s}" for s, n in counts.items())
-    return Criterion(
-        "maturity",
-        round((rated.value + probed) / 2, 2),
-        "observed",
-        (
-            f"mean of deployability observed by probes, {probed:.1f}/10 ({shown} of the export "
-            f"paths and workloads tried), and {rated.inputs[0]}, {rated.value:.1f}/10 "
-            f"(probes {probed - rated.value:+.1f} against the rating)",
-        ),
+    counts = {s: sum(r["status"] == s for r in mine) for s in DEPLOY_POINTS}
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items()) + " of the paths and workloads tried"
+    return observed(
+        published(evidence, framework, "maturity"),
+        deployability(mine),
+        "deployability",
+        tally,
+        "dlarena probe deploy",
     )
 
 

@@ -9,16 +9,13 @@ training step takes minutes on a CPU.
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dlarena.errors import FrameworkUnavailable
+from dlarena.probes.host import ProbeFailed, run_module
 from dlarena.runner import envs
-from dlarena.runner.launcher import child_setup, worker_env
-from dlarena.runner.threads import fair
 from dlarena.spec import presets
 from dlarena.spec.model import Workload
 from dlarena.spec.schema import spec_from_dict
@@ -136,21 +133,13 @@ class FidelityRow:
 
 def probe(python: str, task: dict[str, Any], threads: int, timeout_s: float) -> dict[str, Any]:
     """Run one comparison in the runtime's environment, on `threads` CPUs like a worker."""
-    threading = fair(threads)
-    proc = subprocess.run(
-        [python, "-m", "dlarena.fidelity.probe"],
-        input=json.dumps(task),
-        capture_output=True,
-        text=True,
-        env=worker_env(threading),
-        timeout=timeout_s,
-        preexec_fn=child_setup(threading.cpus),
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {"status": "failed", "error": proc.stderr.strip()[-600:]}
-    return json.loads(lines[-1])
+    try:
+        found: dict[str, Any] = run_module(
+            python, "dlarena.fidelity.probe", task, threads, timeout_s
+        )
+    except ProbeFailed as exc:
+        return {"status": "failed", "error": str(exc)}
+    return found
 
 
 def run(

@@ -1,5 +1,5 @@
-"""Running a probe worker in a framework's environment, as the bench runs its workers: its own
-process, its CPUs pinned, one JSON line back."""
+"""Running a worker module (probes, fidelity) in a framework's environment, as the bench runs
+its workers: its own process, its CPUs pinned, one JSON line back."""
 
 from __future__ import annotations
 
@@ -18,14 +18,11 @@ class ProbeFailed(Exception):
     """The probe could not run at all (missing environment, crashed worker): a named skip."""
 
 
-def run_worker(
-    framework: str, module: str, task: dict[str, Any], home: Path, threads: int, timeout_s: float
+def run_module(
+    python: str, module: str, task: dict[str, Any], threads: int, timeout_s: float
 ) -> Any:
-    """The worker module's JSON result, run in the framework's environment."""
-    try:
-        python = envs.resolve(framework, home, {}).python
-    except FrameworkUnavailable as exc:
-        raise ProbeFailed(str(exc)) from None
+    """Run `python -m module` with the task on stdin, pinned like a bench worker, and return
+    the JSON of its last JSON line."""
     threading = fair(threads)
     try:
         proc = subprocess.run(
@@ -39,9 +36,20 @@ def run_worker(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ProbeFailed(f"the probe worker ran past {timeout_s:.0f} s and was stopped") from None
+        raise ProbeFailed(f"the worker ran past {timeout_s:.0f} s and was stopped") from None
     lines = [line for line in proc.stdout.splitlines() if line.startswith(("{", "["))]
     if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip()[-400:]
-        raise ProbeFailed(f"the probe worker failed (exit {proc.returncode}): {tail}")
+        tail = proc.stderr.strip()[-600:]
+        raise ProbeFailed(f"the worker failed (exit {proc.returncode}): {tail}")
     return json.loads(lines[-1])
+
+
+def run_worker(
+    framework: str, module: str, task: dict[str, Any], home: Path, threads: int, timeout_s: float
+) -> Any:
+    """The worker module's JSON result, run in the framework's environment."""
+    try:
+        python = envs.resolve(framework, home, {}).python
+    except FrameworkUnavailable as exc:
+        raise ProbeFailed(str(exc)) from None
+    return run_module(python, module, task, threads, timeout_s)

@@ -255,9 +255,6 @@ def environment_table(report: Report) -> Table:
     return columns, rows
 
 
-PROBE_NAMES = ("shape", "dtype", "nan", "nan_check")
-
-
 def probe_cell(record: dict[str, Any]) -> str:
     """One debuggability matrix cell: caught at which stage, or how it went unreported."""
     if record["status"] == "skipped":
@@ -271,33 +268,34 @@ def probe_cell(record: dict[str, Any]) -> str:
     return f"caught at {record['when']}{marks}"
 
 
-def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
-    """Rows framework/tier, columns the probes; each cell (text, record id)."""
-    by_key = {(r["framework"], r["tier"], r["probe"]): r for r in records}
-    rows = []
-    for framework, tier in dict.fromkeys((r["framework"], r["tier"]) for r in records):
-        found = [by_key.get((framework, tier, p)) for p in PROBE_NAMES]
-        rows.append([f"{framework} {tier}", *((probe_cell(r), r["id"]) if r else ("-", None)
-                                              for r in found)])  # fmt: skip
-    return ("framework / tier", *PROBE_NAMES), rows
-
-
 def deploy_cell(record: dict[str, Any]) -> str:
     if record["status"] in ("works", "deprecated") and record.get("max_abs_diff") is not None:
         return f"{record['status']} (diff {record['max_abs_diff']:.1g})"
     return str(record["status"])
 
 
-def deploy_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
-    """Rows framework/export path, columns the workloads; each cell (text, record id)."""
-    workloads = tuple(dict.fromkeys(r["workload"] for r in records))
-    by_key = {(r["framework"], r["path"], r["workload"]): r for r in records}
+def probe_matrix(
+    records: tuple[dict[str, Any], ...], rows_by: tuple[str, str], columns_by: str, cell: Any
+) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows by two record fields, a column per value of a third; each cell (text, record id)."""
+    columns = tuple(dict.fromkeys(r[columns_by] for r in records))
+    by_key = {(r[rows_by[0]], r[rows_by[1]], r[columns_by]): r for r in records}
     rows = []
-    for framework, path in dict.fromkeys((r["framework"], r["path"]) for r in records):
-        found = [by_key.get((framework, path, w)) for w in workloads]
-        rows.append([f"{framework} {path}", *((deploy_cell(r), r["id"]) if r else ("-", None)
-                                              for r in found)])  # fmt: skip
-    return ("framework / path", *workloads), rows
+    for first, second in dict.fromkeys((r[rows_by[0]], r[rows_by[1]]) for r in records):
+        found = [by_key.get((first, second, c)) for c in columns]
+        rows.append([f"{first} {second}", *((cell(r), r["id"]) if r else ("-", None)
+                                            for r in found)])  # fmt: skip
+    return (f"{rows_by[0]} / {rows_by[1]}", *columns), rows
+
+
+def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/tier, columns the probes."""
+    return probe_matrix(records, ("framework", "tier"), "probe", probe_cell)
+
+
+def deploy_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/export path, columns the workloads."""
+    return probe_matrix(records, ("framework", "path"), "workload", deploy_cell)
 
 
 def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:

@@ -123,9 +123,9 @@ def phases(rows: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
-def memory(rows: list[dict[str, Any]]) -> go.Figure | None:
-    """The worker's peak resident memory in the steady phase, per cell."""
-    kept = [r for r in rows if r["peak_steady_rss_mb"]]
+def per_cell(rows: list[dict[str, Any]], key: str, title: str) -> go.Figure | None:
+    """One bar per cell that has `key`, grouped by tier."""
+    kept = [r for r in rows if r[key] is not None]
     if not kept:
         return None
     fig = go.Figure()
@@ -135,32 +135,22 @@ def memory(rows: list[dict[str, Any]]) -> go.Figure | None:
             go.Bar(
                 name=tier,
                 x=[f"{r['label']} {r['mode']}<br>{r['runtime']}" for r in mine],
-                y=[r["peak_steady_rss_mb"] for r in mine],
+                y=[r[key] for r in mine],
                 marker_color=color,
             )
         )
-    fig.update_layout(barmode="group", title="Peak RSS while measuring (MB)", height=420)
+    fig.update_layout(barmode="group", title=title, height=420)
     return fig
+
+
+def memory(rows: list[dict[str, Any]]) -> go.Figure | None:
+    """The worker's peak resident memory in the steady phase, per cell."""
+    return per_cell(rows, "peak_steady_rss_mb", "Peak RSS while measuring (MB)")
 
 
 def peak_share(rows: list[dict[str, Any]]) -> go.Figure | None:
     """Achieved GFLOP/s as a percentage of the machine's float32 GEMM peak."""
-    kept = [r for r in rows if r["pct_peak"] is not None]
-    if not kept:
-        return None
-    fig = go.Figure()
-    for tier, color in TIER_COLORS.items():
-        mine = [r for r in kept if r["tier"] == tier]
-        fig.add_trace(
-            go.Bar(
-                name=tier,
-                x=[f"{r['label']} {r['mode']}<br>{r['runtime']}" for r in mine],
-                y=[r["pct_peak"] for r in mine],
-                marker_color=color,
-            )
-        )
-    fig.update_layout(barmode="group", title="Percent of the machine's GEMM peak", height=420)
-    return fig
+    return per_cell(rows, "pct_peak", "Percent of the machine's GEMM peak")
 
 
 def parity_heatmap(rows: list[dict[str, Any]]) -> go.Figure | None:

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from dlarena.probes.exports import ExportPath, run_tflite, tflite_interpreter
+from dlarena.probes.exports import ExportPath, elsewhere, run_tflite, tflite_interpreter
 
 
 def _function(adapter: Any) -> Any:
@@ -55,11 +55,5 @@ PATHS = {
         "LiteRT interpreter",
         warns_about=("jax2tf", "tf.lite", "interpreter", "litert"),
     ),  # fmt: skip
-    "onnx (jax2onnx)": ExportPath(
-        lambda a, x, f: f,
-        lambda a, x: None,
-        lambda m, x: np.zeros(0),
-        "onnxruntime",
-        needs="jax2onnx",
-    ),  # fmt: skip
+    "onnx (jax2onnx)": elsewhere("onnxruntime", "jax2onnx"),
 }

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import mxnet as mx
-import numpy as np
 from mxnet import gluon
 
-from dlarena.probes.exports import ExportPath
+from dlarena.probes.exports import ExportPath, elsewhere
 
 
 def _export(adapter: Any, x: Any, folder: Path) -> Path:
@@ -31,11 +30,5 @@ PATHS = {
     "HybridBlock.export": ExportPath(
         _export, _imports, lambda block, x: block(x).asnumpy(), "mxnet"
     ),
-    "onnx (mx.onnx)": ExportPath(
-        lambda a, x, f: f,
-        lambda a, x: None,
-        lambda m, x: np.zeros(0),
-        "onnxruntime",
-        needs="onnx",
-    ),  # fmt: skip
+    "onnx (mx.onnx)": elsewhere("onnxruntime", "onnx"),
 }

@@ -1,6 +1,7 @@
 """PyTorch: eager, and torch.compile (which traces at the first call)."""
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -22,28 +23,24 @@ def log_shift(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.log(x - 10.0) @ w  # FAULT
 
 
-def shape(tier: str, stage: Stage) -> object:
-    run = _tiered(matmul, tier)
+def _run(forward: Callable, tier: str, stage: Stage, x: Any, w: Any) -> object:
+    run = _tiered(forward, tier)
     stage("call")
-    out = run(torch.from_numpy(X), torch.from_numpy(W_SHAPE))
+    out = run(torch.from_numpy(x), torch.from_numpy(w))
     stage("sync")
     return out.numpy()
+
+
+def shape(tier: str, stage: Stage) -> object:
+    return _run(matmul, tier, stage, X, W_SHAPE)
 
 
 def dtype(tier: str, stage: Stage) -> object:
-    run = _tiered(matmul, tier)
-    stage("call")
-    out = run(torch.from_numpy(X.astype("float64")), torch.from_numpy(W))
-    stage("sync")
-    return out.numpy()
+    return _run(matmul, tier, stage, X.astype("float64"), W)
 
 
 def nan(tier: str, stage: Stage) -> object:
-    run = _tiered(log_shift, tier)
-    stage("call")
-    out = run(torch.from_numpy(X), torch.from_numpy(W))
-    stage("sync")
-    return out.numpy()
+    return _run(log_shift, tier, stage, X, W)
 
 
 def nan_check(tier: str, stage: Stage) -> object:
