@@ -309,15 +309,20 @@ class JaxAdapter(TrainingAdapter):
         return optax.adam(c.learning_rate, b1=c.beta1, b2=c.beta2, eps=c.epsilon)
 
     def _loss(self, params: Any, batch_stats: Any, key: Any, x: jax.Array, y: jax.Array) -> Any:
-        logits, updates = self.model.apply(
-            {"params": params, "batch_stats": batch_stats},
-            x,
-            train=True,
-            mutable=["batch_stats"],
-            rngs=None if key is None else {"dropout": key},
-        )
+        rngs = None if key is None else {"dropout": key}
+        if batch_stats:
+            logits, updates = self.model.apply(
+                {"params": params, "batch_stats": batch_stats},
+                x,
+                train=True,
+                mutable=["batch_stats"],
+                rngs=rngs,
+            )
+            batch_stats = updates["batch_stats"]
+        else:  # no mutable collection: what a user writes for a model without batch norm
+            logits = self.model.apply({"params": params}, x, train=True, rngs=rngs)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss, updates.get("batch_stats", batch_stats)
+        return loss, batch_stats
 
     def _pure_step(self, params: Any, state: tuple, x: Any, y: Any) -> Any:
         batch_stats, opt_state, key = state
@@ -328,7 +333,10 @@ class JaxAdapter(TrainingAdapter):
         return optax.apply_updates(params, updates), (batch_stats, opt_state, key), loss
 
     def _pure_infer(self, params: Any, batch_stats: Any, x: Any) -> Any:
-        return self.model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+        variables = (
+            {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
+        )
+        return self.model.apply(variables, x, train=False)
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         return jax.device_put(x), jax.device_put(y)
