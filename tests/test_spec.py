@@ -238,12 +238,12 @@ def test_transformer_presets_reach_bert_base() -> None:
     ("change", "message"),
     [
         ({"heads": 3}, "3 heads do not divide 16 features"),
-        ({"mask": "padding", "inputs": ["embed_norm", "embed_norm"]}, r"inputs \[x, input\]"),
+        ({"mask": "padding", "inputs": ["embed_drop", "embed_drop"]}, r"inputs \[x, input\]"),
     ],
 )
 def test_attention_problems_are_named(change: dict, message: str) -> None:
     data = load_workload("transformer", "tiny").to_dict()
-    data["layers"][2].update(change)
+    next(layer for layer in data["layers"] if layer["op"] == "attention").update(change)
     with pytest.raises(SpecError, match=message):
         spec_from_dict(data)
 
