@@ -119,8 +119,8 @@ def test_every_export_path_runs_on_every_tiny_workload_and_is_checked(deployed) 
         if r["status"] in ("works", "deprecated"):
             assert r["max_abs_diff"] is not None and r["max_abs_diff"] < 1e-3, r
             assert r["artifact_bytes"] > 0 and r["latency_ms"] > 0 and r["load_s"] >= 0, r
-        if r["status"] == "skipped":
-            assert "needs " in r["reason"], r
+        if r["status"] == "skipped":  # its exporter is elsewhere: named, with the fix
+            assert "needs " in r["reason"] or "dlarena envs create export-" in r["reason"], r
     by_key = {(r["framework"], r["path"]): r for r in records if r["workload"] == "cnn (tiny)"}
     assert by_key[("torch", "torch.export (.pt2)")]["status"] == "works"
     assert by_key[("torch", "TorchScript")]["status"] == "deprecated"  # said, not hidden

@@ -39,12 +39,17 @@ def envs_list(format: FormatOpt = Format.table) -> None:
 
 @envs_app.command("create")
 def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-    """Create environments (all by default); an up-to-date one is left as it is."""
+    """Create environments (all but the on-demand export-* ones by default); an up-to-date one
+    is left as it is."""
     home = envs.dlarena_home()
     targets = (
         [envs.get(n, home) for n in name]
         if name
-        else [e for e in envs.environments(home).values() if e.requirements is not None]
+        else [
+            e
+            for e in envs.environments(home).values()
+            if e.requirements is not None and not e.on_demand
+        ]
     )
     for env in targets:
         with err.status(f"creating env '{env.name}'") as status:

@@ -13,6 +13,11 @@ from dlarena.spec.loader import workload_label
 from dlarena.spec.model import Workload
 
 # framework -> its export paths, in the order they are tried (the worker holds their code)
+# and the environments of exporters that conflict with the main one (made on demand)
+ENVS = {
+    ("tensorflow", "onnx (Model.export)"): "export-tf2onnx",
+    ("jax", "onnx (jax2onnx)"): "export-jax2onnx",
+}
 PATHS = {
     "torch": ("onnx (dynamo exporter)", "onnx (legacy exporter)", "torch.export (.pt2)",
               "TorchScript"),
@@ -37,7 +42,13 @@ def probe_path(
         }
         try:
             found: list[dict[str, Any]] = run_worker(
-                framework, "dlarena.probes.deploy_worker", task, home, threads, 1800.0
+                framework,
+                "dlarena.probes.deploy_worker",
+                task,
+                home,
+                threads,
+                1800.0,
+                ENVS.get((framework, path)),
             )
         except ProbeFailed as exc:
             found = [

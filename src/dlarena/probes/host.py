@@ -45,11 +45,17 @@ def run_module(
 
 
 def run_worker(
-    framework: str, module: str, task: dict[str, Any], home: Path, threads: int, timeout_s: float
+    framework: str,
+    module: str,
+    task: dict[str, Any],
+    home: Path,
+    threads: int,
+    timeout_s: float,
+    env: str | None = None,
 ) -> Any:
-    """The worker module's JSON result, run in the framework's environment."""
+    """The worker module's JSON result, run in the framework's environment (or `env`)."""
     try:
-        python = envs.resolve(framework, home, {}).python
+        python = envs.resolve(framework, home, {framework: env} if env else {}).python
     except FrameworkUnavailable as exc:
         raise ProbeFailed(str(exc)) from None
     return run_module(python, module, task, threads, timeout_s)

@@ -2,6 +2,8 @@
 
 Requirement sets are files: the package's own (envs/*.txt) and any the user drops into
 <home>/requirements/*.txt (say, a second torch version to benchmark against the first).
+Environments named export-* hold exporters that conflict with the main one; they are made on
+demand (`dlarena envs create export-NAME`), never by a plain `dlarena envs create`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dlarena.validation import check_name, inside
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
+ON_DEMAND = "export-"
 
 
 def dlarena_home() -> Path:
@@ -41,6 +44,10 @@ class Environment:
             return True
         marker = Path(self.python).parent.parent / MARKER
         return marker.is_file() and json.loads(marker.read_text())["hash"] == self.fingerprint()
+
+    @property
+    def on_demand(self) -> bool:
+        return self.name.startswith(ON_DEMAND)
 
     def fingerprint(self) -> str:
         text = self.requirements.read_text() if self.requirements else sys.version

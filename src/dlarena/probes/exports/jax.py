@@ -1,5 +1,5 @@
-"""JAX: jax.export (serialized StableHLO), and LiteRT through jax2tf; ONNX needs jax2onnx (an
-environment of its own: its orbax pin conflicts with the main one)."""
+"""JAX: jax.export (serialized StableHLO), LiteRT through jax2tf, and ONNX through jax2onnx (in
+the on-demand environment export-jax2onnx: its orbax pin conflicts with the main one)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from dlarena.probes.exports import ExportPath, elsewhere, run_tflite, tflite_interpreter
+from dlarena.probes.exports import (
+    ExportPath,
+    onnx_runtime,
+    run_onnx,
+    run_tflite,
+    tflite_interpreter,
+)
 
 
 def _function(adapter: Any) -> Any:
@@ -21,6 +27,15 @@ def _export(adapter: Any, x: Any, folder: Path) -> Path:
     target = folder / "model.jax_exported"
     exported = jax.export.export(jax.jit(_function(adapter)))(x)
     target.write_bytes(exported.serialize())
+    return target
+
+
+def _jax2onnx(adapter: Any, x: Any, folder: Path) -> Path:
+    from jax2onnx import to_onnx
+
+    target = folder / "model.onnx"
+    spec = jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype)
+    to_onnx(_function(adapter), [spec], return_mode="file", output_path=str(target))
     return target
 
 
@@ -55,5 +70,7 @@ PATHS = {
         "LiteRT interpreter",
         warns_about=("jax2tf", "tf.lite", "interpreter", "litert"),
     ),  # fmt: skip
-    "onnx (jax2onnx)": elsewhere("onnxruntime", "jax2onnx"),
+    "onnx (jax2onnx)": ExportPath(
+        _jax2onnx, onnx_runtime, run_onnx, "onnxruntime", needs="jax2onnx"
+    ),
 }
