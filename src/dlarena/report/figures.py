@@ -23,6 +23,16 @@ CHECKS = ("forward", "loss", "grads", "params")
 MAX_LATENCY_POINTS = 2000  # per cell in a box plot: evenly spaced samples of the calls
 
 
+def interval(values: list[float], lows: list[float], highs: list[float]) -> dict[str, Any]:
+    """Plotly error bars from each value's confidence interval."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [h - v for v, h in zip(values, highs, strict=True)],
+        "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
+    }
+
+
 def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted({(r["label"], r["mode"]) for r in rows}, key=lambda g: (g[1] != "train", g[0]))
 
@@ -56,12 +66,11 @@ def throughput(rows: list[dict[str, Any]]) -> go.Figure | None:
                     name=tier,
                     x=[r["runtime"] for r in mine],
                     y=[r["samples_per_s"] for r in mine],
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [r["samples_per_s_high"] - r["samples_per_s"] for r in mine],
-                        "arrayminus": [r["samples_per_s"] - r["samples_per_s_low"] for r in mine],
-                    },
+                    error_y=interval(
+                        [r["samples_per_s"] for r in mine],
+                        [r["samples_per_s_low"] for r in mine],
+                        [r["samples_per_s_high"] for r in mine],
+                    ),
                     marker_color=color,
                     legendgroup=tier,
                     showlegend=index == 0,
@@ -211,12 +220,11 @@ def history(series: dict[str, list[dict[str, Any]]]) -> go.Figure | None:
                 x=[p["run_id"] for p in points],
                 y=[p["samples_per_s"] for p in points],
                 mode="lines+markers",
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [p["high"] - p["samples_per_s"] for p in points],
-                    "arrayminus": [p["samples_per_s"] - p["low"] for p in points],
-                },
+                error_y=interval(
+                    [p["samples_per_s"] for p in points],
+                    [p["low"] for p in points],
+                    [p["high"] for p in points],
+                ),
             )
         )
         for before, after in zip(points, points[1:], strict=False):
@@ -244,12 +252,11 @@ def ratios(rows: list[dict[str, Any]]) -> go.Figure | None:
         go.Bar(
             x=[r["cell"] for r in rows],
             y=[r["ratio"] for r in rows],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [r["ci_high"] - r["ratio"] for r in rows],
-                "arrayminus": [r["ratio"] - r["ci_low"] for r in rows],
-            },
+            error_y=interval(
+                [r["ratio"] for r in rows],
+                [r["ci_low"] for r in rows],
+                [r["ci_high"] for r in rows],
+            ),
             marker_color=[
                 "#2c7b3f"
                 if r["verdict"] == "faster"
