@@ -127,15 +127,9 @@ def build(
     return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
 
 
-def with_dropout(
-    adapter: TrainingAdapter, workload: Workload, task: WorkerTask, setup: Setup
-) -> TrainingAdapter:
-    """The model training steps are timed on. Parity ran on its twin without dropout; a model
-    with dropout is built again, from the canonical weights, with it on."""
-    if not workload.has_dropout:
-        return adapter
-    adapter_cls = type(adapter)
-    del adapter  # one model in memory at a time
+def with_dropout(adapter_cls: type, workload: Workload, task: WorkerTask, setup: Setup) -> Any:
+    """The model training steps are timed on: parity ran on its twin without dropout, so a
+    model with dropout is built again, from the canonical weights, with it on."""
     weights = load_reference(task.reference)["weights"]
     return adapter_cls(workload, weights, task.tier, task.mode, setup)
 
@@ -158,7 +152,10 @@ def run(task: WorkerTask) -> None:
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
     if isinstance(adapter, TrainingAdapter) and training:
         checks = check_training(adapter, ref, bounds)
-        adapter = with_dropout(adapter, workload, task, setup)
+        if workload.has_dropout:
+            adapter_cls = type(adapter)
+            del adapter  # one model in memory at a time
+            adapter = with_dropout(adapter_cls, workload, task, setup)
     batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
     if isinstance(adapter, TrainingAdapter) and training:
         call = adapter.train_step
