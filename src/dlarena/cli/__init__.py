@@ -16,6 +16,7 @@ from dlarena.cli import (  # noqa: F401
     inputs,
     probe,
     report,
+    scale,
     selfcheck,
 )
 from dlarena.cli.common import app, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -78,6 +79,12 @@ def bench(
             "with its original settings",
         ),
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (this machine), or dask (a Dask cluster: --scheduler)")
+    ] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option(help="the Dask scheduler, tcp://HOST:PORT (--executor dask)")
+    ] = None,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -85,6 +92,7 @@ def bench(
 
     Exit 0 when every cell finished and passed parity, 1 when any failed (the table says which),
     2 for a usage or input error (checked before anything runs), 130 on Ctrl-C."""
+    from dlarena.runner.executors import executor_for
     from dlarena.runner.matrix import plan, resume_plan, run_matrix
     from dlarena.spec.loader import BUILTIN, load_workload
 
@@ -103,14 +111,18 @@ def bench(
         db = open_store(store, create=True)
     for name in overrides.values():
         envs.get(name, home)  # an unknown environment is an input error, before any run
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=format == Format.json,
-    ) as bar:
+    where = executor_for(executor, scheduler, home, protocol.device)
+    with (
+        contextlib.closing(where),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=format == Format.json,
+        ) as bar,
+    ):
         task = bar.add_task("starting", total=len(cells) * protocol.processes)
 
         def on_phase(cell: Cell, phase: str) -> None:
@@ -121,7 +133,9 @@ def bench(
             if result.status != "ok":
                 err.print(f"[red]failed[/] {result.label}: {result.reason}")
 
-        run_id = run_matrix(db, cells, protocol, home, overrides, on_cell, on_phase, resumed)
+        run_id = run_matrix(
+            db, cells, protocol, home, overrides, on_cell, on_phase, resumed, executor=where
+        )
     show_cells(db, run_id, format, title=f"run {run_id}")
     failed = [c.label for c in db.cells(run_id) if not c.ranked]
     if failed:

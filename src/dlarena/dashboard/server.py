@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,18 +16,13 @@ import uvicorn
 
 from dlarena.dashboard.app import create_app
 from dlarena.errors import DlarenaError
+from dlarena.runner.launcher import free_port
 
 CHROMIUM = os.environ.get("DLARENA_CHROMIUM", "/usr/bin/chromium")
 
 
 def serve(store: Path, host: str, port: int) -> None:
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager

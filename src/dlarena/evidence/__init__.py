@@ -44,6 +44,7 @@ class Evidence:
     today: dt.date
     probes: tuple[dict[str, Any], ...] = ()  # the newest debuggability probe records (store)
     deploys: tuple[dict[str, Any], ...] = ()  # the newest deployment probe records (store)
+    scaling: tuple[dict[str, Any], ...] = ()  # the newest `dlarena scale` rows (store)
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -108,6 +109,7 @@ def gather(
         today,
         tuple(store.probe_records("debug")) if store is not None else (),
         tuple(store.probe_records("deploy")) if store is not None else (),
+        tuple(store.probe_records("scale")) if store is not None else (),
     )
 
 

@@ -255,6 +255,25 @@ def environment_table(report: Report) -> Table:
     return columns, rows
 
 
+def scaling_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+    """`dlarena scale` rows: per framework, workload and worker count."""
+    columns = ("framework", "mechanism", "workload", "workers", "samples/s", "steps/s",
+               "efficiency", "of ceiling", "replicas")  # fmt: skip
+    rows = [
+        [r["framework"], r["mechanism"], r["workload"], str(r["workers"]),
+         f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}", f"{r['efficiency']:.2f}",
+         f"{r['of_ceiling']:.2f}", "identical" if r["identical"] else "DIFFER"]
+        for r in records
+    ]  # fmt: skip
+    return columns, rows
+
+
+SCALING_NOTE = (
+    "efficiency: samples/s over N x one worker's; of ceiling: over N independent processes "
+    "training alone on the same CPUs (what the machine allows without communication)"
+)
+
+
 def probe_cell(record: dict[str, Any]) -> str:
     """One debuggability matrix cell: caught at which stage, or how it went unreported."""
     if record["status"] == "skipped":

@@ -270,3 +270,39 @@ def ratios(rows: list[dict[str, Any]]) -> go.Figure | None:
     fig.add_hline(y=1.0, line_dash="dot")
     fig.update_layout(title="Throughput, run B / run A", height=460)
     return fig
+
+
+def scaling(rows: tuple[dict[str, Any], ...]) -> go.Figure | None:
+    """Scaling efficiency per framework against the worker count, one line per workload, with
+    the ideal (1.0) and each point's share of the machine's ceiling in its hover text."""
+    if not rows:
+        return None
+    fig = go.Figure()
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        series.setdefault((row["framework"], row["workload"]), []).append(row)
+    for (framework, workload), points in sorted(series.items()):
+        points.sort(key=lambda r: int(r["workers"]))
+        fig.add_trace(
+            go.Scatter(
+                name=f"{framework} {workload}",
+                x=[int(r["workers"]) for r in points],
+                y=[r["efficiency"] for r in points],
+                mode="lines+markers",
+                text=[
+                    f"{r['samples_per_s']:,.0f} samples/s, {r['of_ceiling']:.0%} of "
+                    f"{int(r['workers'])} independent processes; replicas "
+                    f"{'identical' if r['identical'] else 'DIFFER'}"
+                    for r in points
+                ],
+            )
+        )
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text="ideal")
+    fig.update_layout(
+        title="Data-parallel scaling efficiency (samples/s over N x one worker's)",
+        xaxis_title="workers",
+        yaxis_title="efficiency",
+        xaxis={"dtick": 1},
+        height=420,
+    )
+    return fig

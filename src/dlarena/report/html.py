@@ -18,11 +18,13 @@ from dlarena.report import figures
 from dlarena.report.content import (
     COST_PRICE_PER_HOUR,
     COST_SAMPLES,
+    SCALING_NOTE,
     Report,
     debug_matrix,
     deploy_matrix,
     environment_table,
     exclusion_table,
+    scaling_table,
     scenario_table,
     significance_table,
     speed_table,
@@ -298,6 +300,16 @@ def probes_section(report: Report) -> str:
         )
     else:
         parts.append(missing("No debuggability probe has run", "dlarena probe debug"))
+    parts.append("<h3>Scale-out</h3>")
+    parts.append(
+        chart(
+            figures.scaling(report.evidence.scaling),
+            "scaling",
+            ("No scaling run yet", "dlarena scale"),
+        )
+    )
+    if report.evidence.scaling:
+        parts.append(table(*scaling_table(report.evidence.scaling)) + f"<p>{SCALING_NOTE}</p>")
     records = (*deploy, *debug)
     if records:
         details = "".join(

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from dlarena.report.content import (
+    SCALING_NOTE,
     Report,
     debug_matrix,
     deploy_matrix,
     environment_table,
     exclusion_table,
+    scaling_table,
     scenario_table,
     significance_table,
     speed_table,
@@ -99,7 +101,10 @@ def _probes(report: Report) -> list[str]:
         columns, rows = matrix(records)
         lines += md_table(columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
         lines.append("")
-    return lines
+    lines += ["Scale-out:", ""]
+    if not report.evidence.scaling:
+        return [*lines, "Not measured yet: run `dlarena scale`.", ""]
+    return [*lines, *md_table(*scaling_table(report.evidence.scaling)), "", SCALING_NOTE, ""]
 
 
 def _cost(report: Report) -> list[str]:

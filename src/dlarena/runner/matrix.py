@@ -8,7 +8,8 @@ import functools
 import itertools
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from dlarena.measure import machine
 from dlarena.measure.peak import probe as probe_peak
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
-from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, run_process, task_for
+from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, task_for
+from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.reference import write_reference
 from dlarena.runner.threads import all_cpus
@@ -103,7 +105,7 @@ class _Run:
     store: Store
     run_id: int
     protocol: Protocol
-    home: Path
+    executor: Executor
     env_overrides: dict[str, str]
     on_phase: OnPhase | None
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
@@ -145,9 +147,7 @@ class _Run:
             if self.on_phase is not None:
                 self.on_phase(cell, phase)
 
-        return run_process(
-            cell, task, self.home, self.env_overrides, self.protocol.timeout_s, on_phase
-        )
+        return self.executor.run(cell, task, self.env_overrides, self.protocol.timeout_s, on_phase)
 
     def measure(
         self,
@@ -172,6 +172,35 @@ class _Run:
         merged = merge(before, part, yardstick)
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
+
+    def round(
+        self,
+        cells: dict[int, Cell],
+        settings: dict[int, Threading],
+        index: int,
+        results: dict[int, CellResult],
+        sha: str | None,
+        peak: float | None,
+    ) -> Iterator[tuple[int, CellResult]]:
+        """One more process of each cell, in the matrix's order; on an executor that runs several
+        cells at once, as many at a time, each yielded as it finishes."""
+
+        def one(i: int) -> tuple[int, CellResult]:
+            setting = settings.setdefault(i, self.threading(cells[i]))
+            return i, self.measure(cells[i], setting, index, results.get(i), sha, peak)
+
+        if self.executor.width == 1:
+            yield from map(one, cells)
+            return
+        for cell in cells.values():
+            self.reference(cell.workload)  # written here, before the threads read them
+        pool = ThreadPoolExecutor(self.executor.width, thread_name_prefix="dlarena-cell")
+        try:
+            for done in as_completed([pool.submit(one, i) for i in cells]):
+                self.store.beat(self.run_id)
+                yield done.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def flag_slow(self, result: CellResult) -> CellResult:
         """The cell with a machine_slow warning if any of its processes ran slow (judged at the
@@ -208,17 +237,19 @@ def run_matrix(
     on_cell: OnCell,
     on_phase: OnPhase | None = None,
     resume: int | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Run every cell `protocol.processes` times, in rounds; each cell is committed to the store
     after every process, so an interrupted run keeps everything measured so far. `resume`: the
     id of an interrupted run whose missing cells to run (see `resume_plan`).
 
     `home` holds the environments; reference files go beside the store, one folder per run,
-    one file per spec content hash (same-named specs never share one).
+    one file per spec content hash (same-named specs never share one). `executor`: where the
+    worker processes run (default: this machine, one at a time).
     """
     sha = git_sha()
     run_id, peak, finished = _begin(store, cells, protocol, env_overrides, resume, sha)
-    run = _Run(store, run_id, protocol, home, env_overrides, on_phase)
+    run = _Run(store, run_id, protocol, executor or LocalExecutor(home), env_overrides, on_phase)
     settings: dict[int, Threading] = {}
     results, cell_ids = _carried_over(cells, finished, protocol)
     for i in results:
@@ -227,13 +258,15 @@ def run_matrix(
     status = "interrupted"
     try:
         for index in range(protocol.processes):
-            for i, cell in enumerate(cells):
-                if i in skip or (i in results and results[i].status != "ok"):
-                    continue  # done before a resume, or failed: not run again
-                setting = settings.setdefault(i, run.threading(cell))
-                results[i] = run.measure(cell, setting, index, results.get(i), sha, peak)
-                cell_ids[i] = store.save_cell(run.run_id, results[i], cell_ids.get(i))
-                on_cell(cell, results[i])
+            todo = {  # not done before a resume, not failed (a failed cell is not run again)
+                i: cell
+                for i, cell in enumerate(cells)
+                if i not in skip and (i not in results or results[i].status == "ok")
+            }
+            for i, result in run.round(todo, settings, index, results, sha, peak):
+                results[i] = result
+                cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
+                on_cell(cells[i], result)
         for i, result in results.items():
             flagged = run.flag_slow(result)
             if flagged is not result and i in cell_ids:

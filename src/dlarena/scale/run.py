@@ -1,0 +1,209 @@
+"""Scaling runs, host side: N workers of a framework's data-parallel machinery on this machine,
+each pinned to its own CPUs with the same thread count, against one worker and against N
+independent processes (the machine's ceiling)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from dlarena.errors import DlarenaError
+from dlarena.records import Threading
+from dlarena.runner import envs
+from dlarena.runner.launcher import child_setup, free_port, worker_env
+from dlarena.spec.model import Workload
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A framework's data-parallel machinery: its worker module, the processes it needs besides
+    the workers (MXNet's scheduler and parameter server: `helpers`, started with
+    `python -c "import mxnet"`), and each process's variables from (role, workers, port)."""
+
+    module: str
+    mechanism: str
+    helpers: tuple[str, ...] = ()
+    env: Callable[[str, int, int], dict[str, str]] = lambda role, world, port: {}
+
+
+def _dmlc(role: str, world: int, port: int) -> dict[str, str]:
+    """ps-lite's variables: every node on the loopback, one server."""
+    return {
+        "DMLC_ROLE": role,
+        "DMLC_PS_ROOT_URI": LOOPBACK,
+        "DMLC_PS_ROOT_PORT": str(port),
+        "DMLC_NODE_HOST": LOOPBACK,
+        "DMLC_NUM_SERVER": "1",
+        "DMLC_NUM_WORKER": str(world),
+    }
+
+
+SCENARIOS = {
+    "torch": Scenario("dlarena.scale.torch_ddp", "DistributedDataParallel, gloo (eager)"),
+    "tensorflow": Scenario(
+        "dlarena.scale.tf_multiworker",
+        "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function",
+    ),
+    "jax": Scenario("dlarena.scale.jax_sharded", "jax.distributed + sharded jit, gloo"),
+    "mxnet": Scenario(
+        "dlarena.scale.mxnet_kvstore",
+        "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
+        helpers=("scheduler", "server"),
+        env=_dmlc,
+    ),
+}
+
+
+def cpu_sets(workers: int) -> list[tuple[int, ...]]:
+    """Each worker's own CPUs: the allowed CPUs split evenly (the same count for every one)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    each = len(allowed) // workers
+    if each < 1:
+        raise DlarenaError(
+            f"{workers} workers need at least {workers} CPUs; this process may use {len(allowed)}"
+        )
+    return [tuple(allowed[i * each : (i + 1) * each]) for i in range(workers)]
+
+
+@dataclasses.dataclass
+class _Process:
+    proc: subprocess.Popen
+    stderr: IO[str]
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+    def tail(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().strip()[-800:]
+
+
+def _start(
+    stack: contextlib.ExitStack, python: str, argv: list[str], env: dict[str, str], cpus: tuple
+) -> _Process:
+    # stderr to a file: a chatty worker never blocks on a full pipe
+    stderr = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115  closed by stack
+    proc = subprocess.Popen(
+        [python, *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+        preexec_fn=child_setup(cpus),
+    )
+    started = _Process(proc, stderr)
+    stack.callback(started.stop)
+    return started
+
+
+def launch(
+    python: str, scenario: Scenario, task: dict[str, Any], workers: int, timeout_s: float
+) -> list[dict[str, Any]]:
+    """Start the workers together (and the scenario's helpers), every address on the loopback,
+    and read each worker's line. A worker that hangs dumps its stack and exits before the host's
+    timeout (faulthandler), so the error says where it stopped."""
+    grouped = not task["independent"]
+    ports = [free_port() for _ in range(workers + 1)]
+    sets = cpu_sets(workers)
+
+    def env(role: str, cpus: tuple[int, ...]) -> dict[str, str]:
+        threading = Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus)
+        own = scenario.env(role, workers, ports[-1]) if grouped else {}
+        # gloo (torch, JAX) binds the loopback only
+        return worker_env(threading) | {"GLOO_SOCKET_IFNAME": "lo"} | own
+
+    with contextlib.ExitStack() as stack:
+        for role in scenario.helpers if grouped else ():
+            helper = _start(stack, python, ["-c", "import mxnet"], env(role, sets[0]), ())
+            helper.proc.stdin.close()  # type: ignore[union-attr]
+        running = []
+        for rank, cpus in enumerate(sets):
+            argv = ["-m", "dlarena.scale.worker"]
+            proc = _start(stack, python, argv, env("worker", cpus), cpus)
+            assert proc.proc.stdin is not None
+            line = {**task, "module": scenario.module, "rank": rank, "world": workers}
+            line |= {"ports": ports[:workers], "threads": len(cpus), "hang_s": timeout_s - 15}
+            proc.proc.stdin.write(json.dumps(line))
+            proc.proc.stdin.close()  # every rank has its task before any waits for the others
+            proc.proc.stdin = None
+            running.append(proc)
+        return [_result(proc, timeout_s) for proc in running]
+
+
+def _result(process: _Process, timeout_s: float) -> dict[str, Any]:
+    try:
+        stdout, _ = process.proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise DlarenaError(
+            f"a scaling worker ran past {timeout_s:.0f} s; all were stopped. "
+            f"Its stderr ends: {process.tail() or '(nothing)'}"
+        ) from None
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if process.proc.returncode != 0 or not lines:
+        raise DlarenaError(
+            f"a scaling worker failed (exit {process.proc.returncode}): "
+            f"{process.tail() or '(no output)'}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def throughput(results: list[dict[str, Any]]) -> float:
+    """Samples per second of all workers together (the slowest worker's time)."""
+    samples = sum(r["steps"] * r["batch"] for r in results)
+    return samples / max(r["seconds"] for r in results)
+
+
+def records(
+    framework: str,
+    workload: Workload,
+    size: str,
+    counts: list[int],
+    home: Path,
+    steps: int = 30,
+    timeout_s: float = 300.0,
+    warmup: int = 5,
+) -> list[dict[str, Any]]:
+    """Per worker count: samples/s, efficiency against one worker and against N independent
+    processes, and whether every replica ended with identical parameters (status `works`, else
+    `fails`)."""
+    scenario = SCENARIOS[framework]
+    python = envs.resolve(framework, home, {}).python
+    task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup}
+    rows: list[dict[str, Any]] = []
+    for workers in sorted(set(counts)):
+        together = launch(python, scenario, {**task, "independent": False}, workers, timeout_s)
+        alone = launch(python, scenario, {**task, "independent": True}, workers, timeout_s)
+        rate, ceiling = throughput(together), throughput(alone)
+        single = rows[0]["samples_per_s"] / rows[0]["workers"] if rows else rate / workers
+        digests = sorted({r["digest"] for r in together})
+        rows.append(
+            {
+                "framework": framework,
+                "mechanism": scenario.mechanism,
+                "workload": f"{workload.name} ({size})",
+                "workers": workers,
+                "status": "works" if len(digests) == 1 else "fails",
+                "samples_per_s": rate,
+                "steps_per_s": rate / (workers * workload.batch_size),
+                "efficiency": rate / (workers * single),
+                "of_ceiling": rate / ceiling,
+                "independent_samples_per_s": ceiling,
+                "identical": len(digests) == 1,
+                "digests": digests,
+                "loss": [r["loss"] for r in together],
+                "update_norm": together[0]["update_norm"],
+            }
+        )
+    return rows

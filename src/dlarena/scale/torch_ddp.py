@@ -1,0 +1,62 @@
+"""PyTorch's data-parallel machinery: DistributedDataParallel over a gloo process group (nccl
+on CUDA), rendezvous over TCP on the loopback. DDP averages gradients over the ranks, so each
+rank's loss is its own batch's mean."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from dlarena.frameworks.torch import TorchAdapter, _cross_entropy
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights
+
+# a rank that cannot meet the others fails with this, never waits forever
+RENDEZVOUS = datetime.timedelta(seconds=120)
+
+
+class Replica:
+    def __init__(self, workload: Workload, task: dict[str, Any]):
+        setup = TorchAdapter.configure(task["threads"], 1, "cpu")
+        self.adapter = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)
+        self.grouped = not task["independent"]
+        self.model: torch.nn.Module = self.adapter.model
+        if self.grouped:
+            dist.init_process_group(
+                "gloo",
+                init_method=f"tcp://127.0.0.1:{task['ports'][0]}",
+                rank=task["rank"],
+                world_size=task["world"],
+                timeout=RENDEZVOUS,
+            )
+            self.model = DistributedDataParallel(self.model)
+        self.optimizer = self.adapter.optimizer  # over the parameters DDP synchronizes
+
+    def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
+        return self.adapter.prepare(x, y)
+
+    def step(self, batch: Any) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = _cross_entropy(self.model(batch[0]), batch[1])
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def wait(self, loss: torch.Tensor) -> float:
+        return float(loss.detach())
+
+    def barrier(self) -> None:
+        if self.grouped:
+            dist.barrier()
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return self.adapter.parameters()
+
+    def close(self) -> None:
+        if self.grouped:
+            dist.destroy_process_group()

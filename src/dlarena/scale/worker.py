@@ -1,0 +1,90 @@
+"""One data-parallel worker, started by the host in the framework's environment; prints one
+JSON line. Task JSON on stdin: {"module", "workload", "steps", "warmup", "independent", "rank",
+"world", "ports", "threads", "hang_s"}. `independent` trains alone (no group): the machine's
+ceiling for N processes.
+
+Each rank trains the canonical model on its own shard of the data (weak scaling: the global batch
+is world x the workload's batch, and every framework averages gradients over the global batch);
+after training every rank reports a digest of its parameters, which must be identical across
+ranks. The scenario module gives `Replica(workload, task)` with `prepare(x, y)`, `step(batch)`
+(returns the loss handle), `wait(handle)`, `barrier()`, `parameters()` and `close()`."""
+
+from __future__ import annotations
+
+import faulthandler
+import hashlib
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights, synthetic_batch
+
+
+def digest(parameters: dict[str, np.ndarray]) -> str:
+    """The parameters' bytes, in key order, as 16 hex digits."""
+    sha = hashlib.sha256()
+    for key in sorted(parameters):
+        sha.update(key.encode())
+        sha.update(np.ascontiguousarray(parameters[key], dtype=np.float32).tobytes())
+    return sha.hexdigest()[:16]
+
+
+def update_norm(workload: Workload, parameters: dict[str, np.ndarray]) -> float:
+    """How far training moved the parameters from the canonical ones (L2, float64): the same in
+    every framework that averages the gradients over the same global batch."""
+    start = canonical_weights(workload)
+    moved = [np.asarray(v, np.float64) - start[k] for k, v in parameters.items()]
+    return float(np.sqrt(sum(float(np.sum(d * d)) for d in moved)))
+
+
+def shard(workload: Workload, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """This rank's own batch (rank 0's is the canonical one)."""
+    return synthetic_batch(workload, seed=1 + rank)
+
+
+def train(replica: Any, batch: Any, task: dict[str, Any]) -> tuple[float, float]:
+    """Warm-up steps, then the timed steps from a common start; seconds and the last loss."""
+    for _ in range(task["warmup"]):
+        replica.wait(replica.step(batch))
+    replica.barrier()
+    start = time.perf_counter()
+    handle = None
+    for _ in range(task["steps"]):
+        handle = replica.step(batch)
+    loss = replica.wait(handle)
+    return time.perf_counter() - start, loss
+
+
+def main() -> None:
+    out = sys.stdout
+    sys.stdout = sys.stderr  # framework chatter never reaches the result line
+    task = json.loads(sys.stdin.read())
+    faulthandler.dump_traceback_later(max(task["hang_s"], 1), exit=True)
+    workload = Workload.from_dict(task["workload"])
+    scenario = importlib.import_module(task["module"])
+    replica = scenario.Replica(workload, task)
+    batch = replica.prepare(*shard(workload, task["rank"]))
+    seconds, loss = train(replica, batch, task)
+    parameters = replica.parameters()
+    result = {
+        "rank": task["rank"],
+        "seconds": seconds,
+        "steps": task["steps"],
+        "batch": workload.batch_size,
+        "loss": loss,
+        "digest": digest(parameters),
+        "update_norm": update_norm(workload, parameters),
+    }
+    replica.close()
+    faulthandler.cancel_dump_traceback_later()
+    out.write(json.dumps(result) + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Data-parallel scaling with each framework's own machinery, on this machine's CPUs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlarena.store import Store
+
+from .test_cli import dlarena
+
+FRAMEWORKS = ("torch", "tensorflow", "jax", "mxnet")
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, dict]]:
+    """Every framework on one and two workers: tiny mlp, a few steps (behaviour, not speed)."""
+    store = tmp_path_factory.mktemp("scale") / "s.sqlite"
+    result = dlarena(
+        "scale", "--workers", "1", "--workers", "2", "--workload", "mlp", "--size", "tiny",
+        "--steps", "3", "--timeout", "240", "--store", str(store), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows: dict[str, dict[int, dict]] = {}
+    for row in json.loads(result.stdout):
+        rows.setdefault(row["framework"], {})[row["workers"]] = row
+    db = Store(store, create=False)
+    stored = db.probe_records("scale")
+    db.close()
+    assert {(r["framework"], int(r["workers"])) for r in stored} == {
+        (f, n) for f in FRAMEWORKS for n in (1, 2)
+    }
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_replicas_stay_identical_on_one_and_two_workers(scaled: dict, framework: str) -> None:
+    rows = scaled[framework]
+    assert set(rows) == {1, 2}
+    for row in rows.values():
+        assert row["identical"] and len(row["digests"]) == 1 and row["status"] == "works", row
+        assert row["samples_per_s"] > 0 and row["independent_samples_per_s"] > 0
+    assert rows[1]["efficiency"] == pytest.approx(1.0)
+    # two replicas trained on two shards end elsewhere than one trained on one
+    assert rows[2]["digests"] != rows[1]["digests"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", (1, 2))
+def test_every_framework_averages_the_gradients_over_the_global_batch(
+    scaled: dict, workers: int
+) -> None:
+    """The same canonical weights, shards and optimizer move the parameters equally far in every
+    framework: a gradient summed over the workers instead of averaged (Keras 3's optimizer, a
+    kvstore rescaled by the local batch) moves them about twice as far."""
+    norms = {f: scaled[f][workers]["update_norm"] for f in FRAMEWORKS}
+    assert all(norm > 0 for norm in norms.values()), norms
+    assert max(norms.values()) / min(norms.values()) - 1 < 1e-3, norms
+
+
+def test_a_framework_without_a_scenario_is_named(tmp_path: Path) -> None:
+    result = dlarena("scale", "--framework", "onnxruntime", "--store", str(tmp_path / "s"))
+    assert result.returncode == 2 and "no scaling scenario for onnxruntime" in result.stderr
