@@ -15,9 +15,13 @@ FRAMEWORKS = ("torch", "tensorflow", "jax", "mxnet")
 
 
 @pytest.fixture(scope="module")
-def scaled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[int, dict]]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("scale") / "s.sqlite"
+
+
+@pytest.fixture(scope="module")
+def scaled(store: Path) -> dict[str, dict[int, dict]]:
     """Every framework on one and two workers: tiny mlp, a few steps (behaviour, not speed)."""
-    store = tmp_path_factory.mktemp("scale") / "s.sqlite"
     result = dlarena(
         "scale", "--workers", "1", "--workers", "2", "--workload", "mlp", "--size", "tiny",
         "--steps", "3", "--timeout", "240", "--store", str(store), "--format", "json",
@@ -59,6 +63,21 @@ def test_every_framework_averages_the_gradients_over_the_global_batch(
     norms = {f: scaled[f][workers]["update_norm"] for f in FRAMEWORKS}
     assert all(norm > 0 for norm in norms.values()), norms
     assert max(norms.values()) / min(norms.values()) - 1 < 1e-3, norms
+
+
+@pytest.mark.slow
+def test_the_report_draws_the_scaling_chart_and_table(
+    scaled: dict, store: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "report.html"
+    result = dlarena("report", "--store", str(store), "--output", str(page))
+    assert result.returncode == 0, result.stderr
+    html = page.read_text()
+    assert 'id="chart-scaling"' in html and "No scaling run yet" not in html
+    markdown = page.with_suffix(".md").read_text()
+    for framework in FRAMEWORKS:
+        assert scaled[framework][2]["mechanism"] in markdown
+    assert markdown.count("| identical |") == 2 * len(FRAMEWORKS)
 
 
 def test_a_framework_without_a_scenario_is_named(tmp_path: Path) -> None:

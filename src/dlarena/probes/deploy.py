@@ -17,10 +17,14 @@ from dlarena.spec.model import Workload
 ENVS = {
     ("tensorflow", "onnx (Model.export)"): "export-tf2onnx",
     ("jax", "onnx (jax2onnx)"): "export-jax2onnx",
+    ("torch", "ExecuTorch (XNNPACK)"): "export-executorch",
+    ("torch", "ExecuTorch (portable)"): "export-executorch",
+    ("torch", "LiteRT via litert-torch"): "export-litert-torch",
 }
 PATHS = {
     "torch": ("onnx (dynamo exporter)", "onnx (legacy exporter)", "torch.export (.pt2)",
-              "TorchScript"),
+              "TorchScript", "ExecuTorch (XNNPACK)", "ExecuTorch (portable)",
+              "LiteRT via litert-torch"),
     "tensorflow": ("SavedModel", "onnx (Model.export)", "TFLite / LiteRT"),
     "jax": ("jax.export", "LiteRT via jax2tf", "onnx (jax2onnx)"),
     "mxnet": ("HybridBlock.export", "onnx (mx.onnx)"),

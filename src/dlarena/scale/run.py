@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -89,14 +90,21 @@ class _Process:
 
 
 def _start(
-    stack: contextlib.ExitStack, python: str, argv: list[str], env: dict[str, str], cpus: tuple
+    stack: contextlib.ExitStack,
+    python: str,
+    argv: list[str],
+    env: dict[str, str],
+    cpus: tuple[int, ...],
+    result: bool = True,
 ) -> _Process:
+    """A process that dies with the host's stack; stdout is piped only where a result line comes
+    (a helper writes everything to its stderr file)."""
     # stderr to a file: a chatty worker never blocks on a full pipe
     stderr = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115  closed by stack
     proc = subprocess.Popen(
         [python, *argv],
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if result else stderr,
         stderr=stderr,
         text=True,
         env=env,
@@ -125,7 +133,8 @@ def launch(
 
     with contextlib.ExitStack() as stack:
         for role in scenario.helpers if grouped else ():
-            helper = _start(stack, python, ["-c", "import mxnet"], env(role, sets[0]), ())
+            argv = ["-c", "import mxnet"]  # with DMLC_ROLE set, the import serves that role
+            helper = _start(stack, python, argv, env(role, sets[0]), (), result=False)
             helper.proc.stdin.close()  # type: ignore[union-attr]
         running = []
         for rank, cpus in enumerate(sets):
@@ -138,25 +147,37 @@ def launch(
             proc.proc.stdin.close()  # every rank has its task before any waits for the others
             proc.proc.stdin = None
             running.append(proc)
-        return [_result(proc, timeout_s) for proc in running]
+        return _results(running, time.monotonic() + timeout_s)
 
 
-def _result(process: _Process, timeout_s: float) -> dict[str, Any]:
-    try:
-        stdout, _ = process.proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise DlarenaError(
-            f"a scaling worker ran past {timeout_s:.0f} s; all were stopped. "
-            f"Its stderr ends: {process.tail() or '(nothing)'}"
-        ) from None
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if process.proc.returncode != 0 or not lines:
-        raise DlarenaError(
-            f"a scaling worker failed (exit {process.proc.returncode}): "
-            f"{process.tail() or '(no output)'}"
-        )
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+def _results(running: list[_Process], deadline: float) -> list[dict[str, Any]]:
+    """Every worker's result line; the first worker to fail, or the deadline, stops them all and
+    names why (a rank that fails leaves the others waiting for it: its error is the one shown)."""
+    while any(p.proc.poll() is None for p in running):
+        failed = next((p for p in running if p.proc.returncode not in (None, 0)), None)
+        if failed is not None:
+            raise DlarenaError(
+                f"a scaling worker failed (exit {failed.proc.returncode}): "
+                f"{failed.tail() or '(no output)'}"
+            )
+        if time.monotonic() > deadline:
+            stuck = next(p for p in running if p.proc.returncode is None)
+            raise DlarenaError(
+                "the scaling workers ran past their timeout; all were stopped. One still "
+                f"running had written: {stuck.tail() or '(nothing)'}"
+            )
+        time.sleep(0.05)
+    results = []
+    for process in running:
+        assert process.proc.stdout is not None
+        lines = [line for line in process.proc.stdout.read().splitlines() if line.startswith("{")]
+        if process.proc.returncode != 0 or not lines:
+            raise DlarenaError(
+                f"a scaling worker failed (exit {process.proc.returncode}): "
+                f"{process.tail() or '(no output)'}"
+            )
+        results.append(json.loads(lines[-1]))
+    return results
 
 
 def throughput(results: list[dict[str, Any]]) -> float:

@@ -15,6 +15,7 @@ import faulthandler
 import hashlib
 import importlib
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -61,8 +62,10 @@ def train(replica: Any, batch: Any, task: dict[str, Any]) -> tuple[float, float]
 
 
 def main() -> None:
-    out = sys.stdout
-    sys.stdout = sys.stderr  # framework chatter never reaches the result line
+    # framework chatter, Python's or native, goes to stderr: stdout carries the result line only
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     task = json.loads(sys.stdin.read())
     faulthandler.dump_traceback_later(max(task["hang_s"], 1), exit=True)
     workload = Workload.from_dict(task["workload"])

@@ -1,5 +1,8 @@
 """PyTorch: ONNX through the dynamo exporter and the legacy TorchScript-based one, torch.export
-(.pt2) and TorchScript."""
+(.pt2), TorchScript, and for devices ExecuTorch (.pte: lowered to XNNPACK, or the portable
+kernels; run by ExecuTorch's runtime) and litert-torch (.tflite, run by LiteRT's interpreter).
+ExecuTorch and litert-torch each pin their own companions, so they run in the on-demand
+environments export-executorch and export-litert-torch."""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlarena.probes.exports import ExportPath, onnx_runtime, run_onnx
+from dlarena.probes.exports import (
+    ExportPath,
+    onnx_runtime,
+    run_onnx,
+    run_tflite,
+    tflite_interpreter,
+)
 
 
 def _onnx(dynamo: bool) -> Any:
@@ -30,6 +39,44 @@ def _pt2(adapter: Any, x: Any, folder: Path) -> Path:
 def _script(adapter: Any, x: Any, folder: Path) -> Path:
     target = folder / "model.pt"
     torch.jit.save(torch.jit.trace(adapter.model, (x,)), str(target))
+    return target
+
+
+def _executorch(xnnpack: bool) -> Any:
+    def export(adapter: Any, x: Any, folder: Path) -> Path:
+        from executorch.exir import to_edge_transform_and_lower
+
+        partitioners = []
+        if xnnpack:
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+                XnnpackPartitioner,
+            )
+
+            partitioners.append(XnnpackPartitioner())
+        program = torch.export.export(adapter.model.eval(), (x,))
+        lowered = to_edge_transform_and_lower(program, partitioner=partitioners)
+        target = folder / "model.pte"
+        target.write_bytes(lowered.to_executorch().buffer)
+        return target
+
+    return export
+
+
+def _executorch_load(artifact: Path, x: Any) -> Any:
+    from executorch.runtime import Runtime
+
+    return Runtime.get().load_program(str(artifact)).load_method("forward")
+
+
+def _executorch_run(method: Any, x: Any) -> np.ndarray:
+    return np.asarray(method.execute([x])[0])
+
+
+def _litert(adapter: Any, x: Any, folder: Path) -> Path:
+    import litert_torch
+
+    target = folder / "model.tflite"
+    litert_torch.convert(adapter.model.eval(), (x,)).export(str(target))
     return target
 
 
@@ -58,4 +105,15 @@ PATHS = {
         deprecated="TorchScript is in maintenance; PyTorch points to torch.export",
         warns_about=("torchscript", "torch.jit"),
     ),
-}
+    "ExecuTorch (XNNPACK)": ExportPath(
+        _executorch(True), _executorch_load, _executorch_run, "ExecuTorch runtime",
+        needs="executorch",
+    ),
+    "ExecuTorch (portable)": ExportPath(
+        _executorch(False), _executorch_load, _executorch_run, "ExecuTorch runtime",
+        needs="executorch",
+    ),
+    "LiteRT via litert-torch": ExportPath(
+        _litert, tflite_interpreter, run_tflite, "LiteRT interpreter", needs="litert_torch"
+    ),
+}  # fmt: skip
