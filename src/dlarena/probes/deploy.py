@@ -20,6 +20,7 @@ ENVS = {
     ("torch", "ExecuTorch (XNNPACK)"): "export-executorch",
     ("torch", "ExecuTorch (portable)"): "export-executorch",
     ("torch", "LiteRT via litert-torch"): "export-litert-torch",
+    ("mxnet", "onnx (mx.onnx)"): "export-mxnet-onnx",
 }
 PATHS = {
     "torch": ("onnx (dynamo exporter)", "onnx (legacy exporter)", "torch.export (.pt2)",

@@ -27,13 +27,6 @@ class ExportPath:
     needs: str | None = None  # a module the path imports (absent: a named skip)
 
 
-def elsewhere(target: str, needs: str) -> ExportPath:
-    """A path whose exporter lives in an environment of its own: a named skip here."""
-    return ExportPath(
-        lambda a, x, f: f, lambda a, x: None, lambda m, x: np.zeros(0), target, needs=needs
-    )
-
-
 def onnx_runtime(artifact: Path, x: Any) -> Any:
     import onnxruntime
 
