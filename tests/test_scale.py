@@ -11,7 +11,9 @@ from dlarena.store import Store
 
 from .test_cli import dlarena
 
-FRAMEWORKS = ("torch", "tensorflow", "jax", "mxnet")
+FRAMEWORKS = (  # the scenarios: N processes, or one process over N devices
+    "torch", "tensorflow", "tensorflow-mirrored", "jax", "jax-devices", "mxnet", "mxnet-local",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

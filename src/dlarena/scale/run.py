@@ -18,7 +18,7 @@ from typing import IO, Any
 from dlarena.errors import DlarenaError
 from dlarena.records import Threading
 from dlarena.runner import envs
-from dlarena.runner.launcher import child_setup, free_port, worker_env
+from dlarena.runner.launcher import free_port, worker_env
 from dlarena.spec.model import Workload
 
 LOOPBACK = "127.0.0.1"
@@ -26,12 +26,16 @@ LOOPBACK = "127.0.0.1"
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
-    """A framework's data-parallel machinery: its worker module, the processes it needs besides
-    the workers (MXNet's scheduler and parameter server: `helpers`, started with
-    `python -c "import mxnet"`), and each process's variables from (role, workers, port)."""
+    """A framework's data-parallel machinery: the runtime whose environment runs it, its worker
+    module, whether it is one process over N devices (`one_process`) or N processes, the
+    processes it needs besides the workers (MXNet's scheduler and parameter server: `helpers`,
+    started with `python -c "import mxnet"`), and each process's variables from (role, workers,
+    port)."""
 
+    runtime: str
     module: str
     mechanism: str
+    one_process: bool = False
     helpers: tuple[str, ...] = ()
     env: Callable[[str, int, int], dict[str, str]] = lambda role, world, port: {}
 
@@ -48,18 +52,38 @@ def _dmlc(role: str, world: int, port: int) -> dict[str, str]:
     }
 
 
+def _host_devices(role: str, world: int, port: int) -> dict[str, str]:
+    """JAX's CPU client with one device per replica, in one process."""
+    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={world}"}
+
+
+TORCH, TF, JAX, MXNET = (
+    "dlarena.scale.torch_ddp",
+    "dlarena.scale.tf_distribute",
+    "dlarena.scale.jax_sharded",
+    "dlarena.scale.mxnet_kvstore",
+)
 SCENARIOS = {
-    "torch": Scenario("dlarena.scale.torch_ddp", "DistributedDataParallel, gloo (eager)"),
+    "torch": Scenario("torch", TORCH, "DistributedDataParallel, gloo (eager)"),
     "tensorflow": Scenario(
-        "dlarena.scale.tf_multiworker",
-        "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function",
+        "tensorflow", TF, "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function"
     ),
-    "jax": Scenario("dlarena.scale.jax_sharded", "jax.distributed + sharded jit, gloo"),
+    "tensorflow-mirrored": Scenario(
+        "tensorflow", TF, "MirroredStrategy over N logical CPUs, one process", one_process=True
+    ),
+    "jax": Scenario("jax", JAX, "jax.distributed + sharded jit, gloo"),
+    "jax-devices": Scenario(
+        "jax", JAX, "sharded jit over N host devices, one process", True, env=_host_devices
+    ),
     "mxnet": Scenario(
-        "dlarena.scale.mxnet_kvstore",
+        "mxnet",
+        MXNET,
         "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
         helpers=("scheduler", "server"),
         env=_dmlc,
+    ),
+    "mxnet-local": Scenario(
+        "mxnet", MXNET, "kvstore local over N CPU contexts, one process", one_process=True
     ),
 }
 
@@ -89,12 +113,20 @@ class _Process:
         return self.stderr.read().strip()[-800:]
 
 
+# MXNet's scheduler or server: with DMLC_ROLE set, importing mxnet serves that role. Like the
+# workers, it binds itself to the host (no preexec_fn: forking a host with live threads and
+# running Python in the child before exec can deadlock there).
+HELPER = [
+    "-c",
+    "from dlarena.runner.launcher import child_setup; child_setup(())(); import mxnet",
+]
+
+
 def _start(
     stack: contextlib.ExitStack,
     python: str,
     argv: list[str],
     env: dict[str, str],
-    cpus: tuple[int, ...],
     result: bool = True,
 ) -> _Process:
     """A process that dies with the host's stack; stdout is piped only where a result line comes
@@ -108,7 +140,6 @@ def _start(
         stderr=stderr,
         text=True,
         env=env,
-        preexec_fn=child_setup(cpus),
     )
     started = _Process(proc, stderr)
     stack.callback(started.stop)
@@ -133,16 +164,19 @@ def launch(
 
     with contextlib.ExitStack() as stack:
         for role in scenario.helpers if grouped else ():
-            argv = ["-c", "import mxnet"]  # with DMLC_ROLE set, the import serves that role
-            helper = _start(stack, python, argv, env(role, sets[0]), (), result=False)
+            helper = _start(stack, python, HELPER, env(role, sets[0]), result=False)
             helper.proc.stdin.close()  # type: ignore[union-attr]
         running = []
-        for rank, cpus in enumerate(sets):
+        together = grouped and scenario.one_process  # one process over every worker's CPUs
+        groups = [tuple(range(workers))] if together else [(rank,) for rank in range(workers)]
+        for ranks in groups:
+            cpus = tuple(c for rank in ranks for c in sets[rank])
             argv = ["-m", "dlarena.scale.worker"]
-            proc = _start(stack, python, argv, env("worker", cpus), cpus)
+            proc = _start(stack, python, argv, env("worker", cpus))
             assert proc.proc.stdin is not None
-            line = {**task, "module": scenario.module, "rank": rank, "world": workers}
-            line |= {"ports": ports[:workers], "threads": len(cpus), "hang_s": timeout_s - 15}
+            line = {**task, "module": scenario.module, "rank": ranks[0], "ranks": list(ranks)}
+            line |= {"world": workers, "ports": ports[:workers], "threads": len(cpus)}
+            line |= {"one_process": together, "cpus": cpus, "hang_s": timeout_s - 15}
             proc.proc.stdin.write(json.dumps(line))
             proc.proc.stdin.close()  # every rank has its task before any waits for the others
             proc.proc.stdin = None
@@ -200,7 +234,7 @@ def records(
     processes, and whether every replica ended with identical parameters (status `works`, else
     `fails`)."""
     scenario = SCENARIOS[framework]
-    python = envs.resolve(framework, home, {}).python
+    python = envs.resolve(scenario.runtime, home, {}).python
     task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup}
     rows: list[dict[str, Any]] = []
     for workers in sorted(set(counts)):
@@ -208,7 +242,7 @@ def records(
         alone = launch(python, scenario, {**task, "independent": True}, workers, timeout_s)
         rate, ceiling = throughput(together), throughput(alone)
         single = rows[0]["samples_per_s"] / rows[0]["workers"] if rows else rate / workers
-        digests = sorted({r["digest"] for r in together})
+        digests = sorted({d for r in together for d in r["digests"]})
         rows.append(
             {
                 "framework": framework,

@@ -37,7 +37,8 @@ class Replica:
             self.model = DistributedDataParallel(self.model)
         self.optimizer = self.adapter.optimizer  # over the parameters DDP synchronizes
 
-    def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
+    def prepare(self, shards: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+        ((x, y),) = shards
         return self.adapter.prepare(x, y)
 
     def step(self, batch: Any) -> torch.Tensor:
@@ -54,8 +55,8 @@ class Replica:
         if self.grouped:
             dist.barrier()
 
-    def parameters(self) -> dict[str, np.ndarray]:
-        return self.adapter.parameters()
+    def parameters(self) -> list[dict[str, np.ndarray]]:
+        return [self.adapter.parameters()]
 
     def close(self) -> None:
         if self.grouped:

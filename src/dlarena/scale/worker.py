@@ -1,13 +1,17 @@
 """One data-parallel worker, started by the host in the framework's environment; prints one
 JSON line. Task JSON on stdin: {"module", "workload", "steps", "warmup", "independent", "rank",
-"world", "ports", "threads", "hang_s"}. `independent` trains alone (no group): the machine's
-ceiling for N processes.
+"ranks", "world", "ports", "threads", "one_process", "hang_s"}. `ranks`: the replicas this
+process trains (its own rank, or with `one_process` every rank: the framework's machinery is one
+process over several devices).
+`independent` trains alone (no group): the machine's ceiling for N processes.
 
 Each rank trains the canonical model on its own shard of the data (weak scaling: the global batch
 is world x the workload's batch, and every framework averages gradients over the global batch);
 after training every rank reports a digest of its parameters, which must be identical across
-ranks. The scenario module gives `Replica(workload, task)` with `prepare(x, y)`, `step(batch)`
-(returns the loss handle), `wait(handle)`, `barrier()`, `parameters()` and `close()`."""
+ranks. The scenario module gives `Replica(workload, task)` with `prepare(shards)` (one (x, y) per
+rank in `ranks`), `step(batch)` (returns the loss handle), `wait(handle)` (the loss as a float),
+`barrier()`, `parameters()` (canonical arrays, one dict per replica in this process) and
+`close()`."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.runner.launcher import child_setup
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -67,21 +72,22 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     task = json.loads(sys.stdin.read())
+    child_setup(tuple(task["cpus"]))()  # dies with the host, on its CPUs (before any framework)
     faulthandler.dump_traceback_later(max(task["hang_s"], 1), exit=True)
     workload = Workload.from_dict(task["workload"])
     scenario = importlib.import_module(task["module"])
     replica = scenario.Replica(workload, task)
-    batch = replica.prepare(*shard(workload, task["rank"]))
+    batch = replica.prepare([shard(workload, rank) for rank in task["ranks"]])
     seconds, loss = train(replica, batch, task)
-    parameters = replica.parameters()
+    replicas = replica.parameters()
     result = {
-        "rank": task["rank"],
+        "rank": task["ranks"][0],
         "seconds": seconds,
         "steps": task["steps"],
-        "batch": workload.batch_size,
+        "batch": workload.batch_size * len(task["ranks"]),
         "loss": loss,
-        "digest": digest(parameters),
-        "update_norm": update_norm(workload, parameters),
+        "digests": [digest(parameters) for parameters in replicas],
+        "update_norm": update_norm(workload, replicas[0]),
     }
     replica.close()
     faulthandler.cancel_dump_traceback_later()
