@@ -85,3 +85,12 @@ def test_the_report_draws_the_scaling_chart_and_table(
 def test_a_framework_without_a_scenario_is_named(tmp_path: Path) -> None:
     result = dlarena("scale", "--framework", "onnxruntime", "--store", str(tmp_path / "s"))
     assert result.returncode == 2 and "no scaling scenario for onnxruntime" in result.stderr
+
+
+def test_a_scenario_not_written_for_gpus_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = dlarena(
+        "scale", "--framework", "torch", "--framework", "jax", "--device", "gpu",
+        "--store", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "no GPU scaling scenario for jax" in result.stderr
+    assert not (tmp_path / "s").exists()

@@ -36,6 +36,7 @@ class Scenario:
     module: str
     mechanism: str
     one_process: bool = False
+    gpu: bool = False  # written for GPUs too
     helpers: tuple[str, ...] = ()
     env: Callable[[str, int, int], dict[str, str]] = lambda role, world, port: {}
 
@@ -64,7 +65,7 @@ TORCH, TF, JAX, MXNET = (
     "dlarena.scale.mxnet_kvstore",
 )
 SCENARIOS = {
-    "torch": Scenario("torch", TORCH, "DistributedDataParallel, gloo (eager)"),
+    "torch": Scenario("torch", TORCH, "DistributedDataParallel, gloo / nccl (eager)", gpu=True),
     "tensorflow": Scenario(
         "tensorflow", TF, "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function"
     ),
@@ -88,13 +89,15 @@ SCENARIOS = {
 }
 
 
-def cpu_sets(workers: int) -> list[tuple[int, ...]]:
-    """Each worker's own CPUs: the allowed CPUs split evenly (the same count for every one)."""
+def cpu_sets(workers: int, most: int) -> list[tuple[int, ...]]:
+    """Each worker's own CPUs: the allowed CPUs split evenly over the largest worker count, so a
+    worker has the same CPUs (and threads) at every count and the efficiency compares like with
+    like."""
     allowed = sorted(os.sched_getaffinity(0))
-    each = len(allowed) // workers
+    each = len(allowed) // most
     if each < 1:
         raise DlarenaError(
-            f"{workers} workers need at least {workers} CPUs; this process may use {len(allowed)}"
+            f"{most} workers need at least {most} CPUs; this process may use {len(allowed)}"
         )
     return [tuple(allowed[i * each : (i + 1) * each]) for i in range(workers)]
 
@@ -147,14 +150,19 @@ def _start(
 
 
 def launch(
-    python: str, scenario: Scenario, task: dict[str, Any], workers: int, timeout_s: float
+    python: str,
+    scenario: Scenario,
+    task: dict[str, Any],
+    workers: int,
+    most: int,
+    timeout_s: float,
 ) -> list[dict[str, Any]]:
     """Start the workers together (and the scenario's helpers), every address on the loopback,
     and read each worker's line. A worker that hangs dumps its stack and exits before the host's
     timeout (faulthandler), so the error says where it stopped."""
     grouped = not task["independent"]
     ports = [free_port() for _ in range(workers + 1)]
-    sets = cpu_sets(workers)
+    sets = cpu_sets(workers, most)
 
     def env(role: str, cpus: tuple[int, ...]) -> dict[str, str]:
         threading = Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus)
@@ -226,20 +234,24 @@ def records(
     size: str,
     counts: list[int],
     home: Path,
-    steps: int = 30,
+    steps: int = 200,
     timeout_s: float = 300.0,
-    warmup: int = 5,
+    warmup: int = 10,
+    device: str = "cpu",
 ) -> list[dict[str, Any]]:
     """Per worker count: samples/s, efficiency against one worker and against N independent
     processes, and whether every replica ended with identical parameters (status `works`, else
     `fails`)."""
     scenario = SCENARIOS[framework]
     python = envs.resolve(scenario.runtime, home, {}).python
-    task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup}
+    task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup, "device": device}
     rows: list[dict[str, Any]] = []
     for workers in sorted(set(counts)):
-        together = launch(python, scenario, {**task, "independent": False}, workers, timeout_s)
-        alone = launch(python, scenario, {**task, "independent": True}, workers, timeout_s)
+        most = max(counts)
+        together = launch(
+            python, scenario, {**task, "independent": False}, workers, most, timeout_s
+        )
+        alone = launch(python, scenario, {**task, "independent": True}, workers, most, timeout_s)
         rate, ceiling = throughput(together), throughput(alone)
         single = rows[0]["samples_per_s"] / rows[0]["workers"] if rows else rate / workers
         digests = sorted({d for r in together for d in r["digests"]})

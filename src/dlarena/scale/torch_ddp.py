@@ -1,6 +1,6 @@
-"""PyTorch's data-parallel machinery: DistributedDataParallel over a gloo process group (nccl
-on CUDA), rendezvous over TCP on the loopback. DDP averages gradients over the ranks, so each
-rank's loss is its own batch's mean."""
+"""PyTorch's data-parallel machinery: DistributedDataParallel over a gloo process group (nccl,
+one GPU per rank, with --device gpu), rendezvous over TCP on the loopback. DDP averages the
+gradients over the ranks, so each rank's loss is its own batch's mean."""
 
 from __future__ import annotations
 
@@ -22,19 +22,23 @@ RENDEZVOUS = datetime.timedelta(seconds=120)
 
 class Replica:
     def __init__(self, workload: Workload, task: dict[str, Any]):
-        setup = TorchAdapter.configure(task["threads"], 1, "cpu")
+        gpu = task["device"] == "gpu"
+        if gpu:  # one GPU per rank (ranks beyond the GPUs share them round-robin)
+            torch.cuda.set_device(task["rank"] % torch.cuda.device_count())
+        setup = TorchAdapter.configure(task["threads"], 1, task["device"])
         self.adapter = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)
         self.grouped = not task["independent"]
         self.model: torch.nn.Module = self.adapter.model
         if self.grouped:
             dist.init_process_group(
-                "gloo",
+                "nccl" if gpu else "gloo",
                 init_method=f"tcp://127.0.0.1:{task['ports'][0]}",
                 rank=task["rank"],
                 world_size=task["world"],
                 timeout=RENDEZVOUS,
             )
-            self.model = DistributedDataParallel(self.model)
+            devices = [torch.cuda.current_device()] if gpu else None
+            self.model = DistributedDataParallel(self.model, device_ids=devices)
         self.optimizer = self.adapter.optimizer  # over the parameters DDP synchronizes
 
     def prepare(self, shards: list[tuple[np.ndarray, np.ndarray]]) -> Any:
