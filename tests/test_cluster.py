@@ -85,3 +85,4 @@ def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert f"cannot reach the Dask scheduler at {address}" in result.stderr
+    assert not (tmp_path / "s.sqlite").exists()  # an input error writes nothing

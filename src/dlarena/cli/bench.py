@@ -97,6 +97,7 @@ def bench(
     from dlarena.spec.loader import BUILTIN, load_workload
 
     home = envs.dlarena_home()
+    db: Store | None = None
     if resume is not None:
         db = open_store(store)
         resumed = resumed_run(db, resume)
@@ -108,10 +109,11 @@ def bench(
         cells = plan(specs, runtime, tier, mode)
         protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
         overrides = parse_pairs(env, "--env", RUNTIMES)
-        db = open_store(store, create=True)
     for name in overrides.values():
         envs.get(name, home)  # an unknown environment is an input error, before any run
     where = executor_for(executor, scheduler, home, protocol.device)
+    if db is None:  # every input checked: only now is a store created
+        db = open_store(store, create=True)
     with (
         contextlib.closing(where),
         Progress(
