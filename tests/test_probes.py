@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dlarena.decide.criteria import debuggability, maturity, published
+from dlarena.decide.criteria import debuggability, deployability, maturity, published
 from dlarena.decide.criteria import learning as learning_criterion
 from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS, TIERS
@@ -163,3 +163,30 @@ def test_an_export_that_computes_something_else_fails(tmp_path) -> None:
     )
     record = deploy_probe(Identity, None, off, workload, tmp_path, calls=1)
     assert record["status"] == "fails" and "computes something else" in record["error"]
+
+
+def _records(framework: str, statuses: dict[str, str]) -> list[dict]:
+    return [
+        {"framework": framework, "path": path, "workload": w, "status": status}
+        for path, status in statuses.items()
+        for w in ("mlp (tiny)", "cnn (tiny)")
+    ]
+
+
+def test_deployability_rewards_breadth_and_leaves_unknown_ways_out() -> None:
+    """Portable, serving and devices count alike: the best path in each; a way out without any
+    path scores 0; one whose paths were all skipped is unknown and left out."""
+    works = {p: "works" for p in EXPORT_PATHS["torch"]}
+    assert deployability(_records("torch", works)) == pytest.approx(10.0)
+    # one working ONNX exporter is enough for the portable way out
+    one_onnx = works | {"onnx (legacy exporter)": "fails"}
+    assert deployability(_records("torch", one_onnx)) == pytest.approx(10.0)
+    # device exporters not installed: devices unknown, not absent
+    skipped = works | {p: "skipped" for p in works if "ExecuTorch" in p or "LiteRT" in p}
+    assert deployability(_records("torch", skipped)) == pytest.approx(10.0)
+    # MXNet has no path to devices at all: a third of the score is 0
+    mxnet = {p: "works" for p in EXPORT_PATHS["mxnet"]}
+    assert deployability(_records("mxnet", mxnet)) == pytest.approx(10 * 2 / 3)
+    # a deprecated path counts half
+    tf = {p: "works" for p in EXPORT_PATHS["tensorflow"]} | {"TFLite / LiteRT": "deprecated"}
+    assert deployability(_records("tensorflow", tf)) == pytest.approx(10 * 2.5 / 3)

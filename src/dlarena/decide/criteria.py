@@ -12,6 +12,7 @@ from dlarena.evidence import PAPER_SHARES, Evidence
 from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.stats import block_throughputs, compare_throughput
+from dlarena.probes.deploy import PATHS, WAYS_OUT, way_out
 from dlarena.records import CellResult
 from dlarena.spec.loader import size_of, workload_label
 
@@ -205,10 +206,31 @@ DEPLOY_POINTS = {"works": 1.0, "deprecated": 0.5, "fails": 0.0}
 
 
 def deployability(records: Sequence[dict[str, Any]]) -> float | None:
-    """0-10: the share of export paths and workloads whose artifact computes what the framework
-    does (a deprecated path counts half); paths skipped for want of their exporter count not."""
-    tried = [DEPLOY_POINTS[r["status"]] for r in records if r["status"] in DEPLOY_POINTS]
-    return 10 * sum(tried) / len(tried) if tried else None
+    """0-10 over the three ways out (portable ONNX, serving, devices): in each, the share of the
+    workloads that the framework's best path there carries to an artifact computing what the
+    framework does (a deprecated path counts half). A way out the framework has no path for
+    scores 0, so breadth counts; one whose paths were all skipped for want of their exporter is
+    left out (unknown, not absent)."""
+    if not records:
+        return None
+    offered = PATHS[records[0]["framework"]]
+    shares = []
+    for way in WAYS_OUT:
+        paths = [p for p in offered if way_out(p) == way]
+        tried = [
+            [
+                DEPLOY_POINTS[r["status"]]
+                for r in records
+                if r["path"] == p and r["status"] in DEPLOY_POINTS
+            ]
+            for p in paths
+        ]
+        tried = [points for points in tried if points]
+        if not paths:
+            shares.append(0.0)
+        elif tried:
+            shares.append(max(sum(points) / len(points) for points in tried))
+    return 10 * sum(shares) / len(shares) if shares else None
 
 
 def maturity(evidence: Evidence, framework: str) -> Criterion:

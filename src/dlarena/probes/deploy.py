@@ -31,6 +31,18 @@ PATHS = {
     "mxnet": ("HybridBlock.export", "onnx (mx.onnx)"),
 }  # fmt: skip
 CALLS = 10  # timed calls of each loaded artifact
+# The ways out the comparison rates: portable (ONNX), serving, mobile/edge devices.
+WAYS_OUT = ("portable", "serving", "devices")
+
+
+def way_out(path: str) -> str:
+    """Which way out a path is: ONNX is portable; ExecuTorch and LiteRT reach devices; the
+    framework's own serialized formats serve."""
+    if path.startswith("onnx"):
+        return "portable"
+    if any(name in path for name in ("ExecuTorch", "LiteRT", "TFLite")):
+        return "devices"
+    return "serving"
 
 
 def probe_path(
