@@ -205,19 +205,16 @@ def learning(evidence: Evidence, framework: str) -> Criterion:
 DEPLOY_POINTS = {"works": 1.0, "deprecated": 0.5, "fails": 0.0}
 
 
-def deployability(records: Sequence[dict[str, Any]]) -> float | None:
-    """0-10 over the three ways out (portable ONNX, serving, devices): in each, the share of the
-    workloads that the framework's best path there carries to an artifact computing what the
-    framework does (a deprecated path counts half). A way out the framework has no path for
-    scores 0, so breadth counts; one whose paths were all skipped for want of their exporter is
-    left out (unknown, not absent)."""
-    if not records:
-        return None
-    offered = PATHS[records[0]["framework"]]
-    shares = []
+def way_shares(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Per way out (portable ONNX, serving, devices): the share of the workloads that the
+    framework's best path there carries to an artifact computing what the framework does (a
+    deprecated path counts half); 0 where the framework has no path, None where every path was
+    skipped for want of its exporter (unknown, not absent)."""
+    offered = PATHS[records[0]["framework"]] if records else ()
+    shares: dict[str, float | None] = {}
     for way in WAYS_OUT:
         paths = [p for p in offered if way_out(p) == way]
-        tried = [
+        points = [
             [
                 DEPLOY_POINTS[r["status"]]
                 for r in records
@@ -225,19 +222,26 @@ def deployability(records: Sequence[dict[str, Any]]) -> float | None:
             ]
             for p in paths
         ]
-        tried = [points for points in tried if points]
-        if not paths:
-            shares.append(0.0)
-        elif tried:
-            shares.append(max(sum(points) / len(points) for points in tried))
-    return 10 * sum(shares) / len(shares) if shares else None
+        tried = [sum(pts) / len(pts) for pts in points if pts]
+        shares[way] = max(tried) if tried else (None if paths else 0.0)
+    return shares
+
+
+def deployability(records: Sequence[dict[str, Any]]) -> float | None:
+    """0-10: the mean of the ways out that are known (`way_shares`), so breadth counts."""
+    known = [v for v in way_shares(records).values() if v is not None]
+    return 10 * sum(known) / len(known) if records and known else None
 
 
 def maturity(evidence: Evidence, framework: str) -> Criterion:
     """The ways a model leaves the framework and still computes the same thing."""
     mine = [r for r in evidence.deploys if r["framework"] == framework]
     counts = {s: sum(r["status"] == s for r in mine) for s in DEPLOY_POINTS}
-    tally = ", ".join(f"{n} {s}" for s, n in counts.items()) + " of the paths and workloads tried"
+    ways = ", ".join(
+        f"{way} {'unknown' if share is None else f'{share:.2f}'}"
+        for way, share in way_shares(mine).items()
+    )
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; best path per way out: {ways}"
     return observed(
         published(evidence, framework, "maturity"),
         deployability(mine),
