@@ -190,3 +190,10 @@ def test_deployability_rewards_breadth_and_leaves_unknown_ways_out() -> None:
     # a deprecated path counts half
     tf = {p: "works" for p in EXPORT_PATHS["tensorflow"]} | {"TFLite / LiteRT": "deprecated"}
     assert deployability(_records("tensorflow", tf)) == pytest.approx(10 * 2.5 / 3)
+
+
+def test_the_table_output_ends_with_the_matrix(tmp_path) -> None:
+    result = dlarena("probe", "debug", "--framework", "mxnet", "--store", str(tmp_path / "s"))
+    assert result.returncode == 0, result.stderr
+    matrix = result.stdout[result.stdout.index("debuggability matrix") :]
+    assert "mxnet eager" in matrix and "mxnet compiled" in matrix and "no mode" in matrix

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -91,6 +91,7 @@ def debug(
         "(dtype); points to line: the traceback's last user frame, or the message, is the "
         "faulty line",
     )
+    print_matrix("debug", records)
 
 
 def _names(record: dict) -> str:
@@ -169,6 +170,17 @@ def deploy(
         caption="works: the artifact computes what the framework does (max abs diff within "
         "1e-4 of the largest output); deprecated: it works on a path its framework deprecates",
     )
+    print_matrix("deploy", records)
+
+
+def print_matrix(kind: str, records: list[dict[str, Any]]) -> None:
+    """The probe matrix the report shows (without its links)."""
+    from dlarena.report.content import debug_matrix, deploy_matrix
+
+    matrix = deploy_matrix if kind == "deploy" else debug_matrix
+    columns, rows = matrix(tuple(records))
+    title = "deployment matrix" if kind == "deploy" else "debuggability matrix"
+    print_table(title, columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
 
 
 def _frameworks(asked: list[str]) -> list[str]:

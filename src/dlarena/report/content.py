@@ -296,13 +296,14 @@ def deploy_cell(record: dict[str, Any]) -> str:
 def probe_matrix(
     records: tuple[dict[str, Any], ...], rows_by: tuple[str, str], columns_by: str, cell: Any
 ) -> tuple[tuple[str, ...], list[list[Any]]]:
-    """Rows by two record fields, a column per value of a third; each cell (text, record id)."""
+    """Rows by two record fields, a column per value of a third; each cell (text, record id: None
+    for a record not stored yet)."""
     columns = tuple(dict.fromkeys(r[columns_by] for r in records))
     by_key = {(r[rows_by[0]], r[rows_by[1]], r[columns_by]): r for r in records}
     rows = []
     for first, second in dict.fromkeys((r[rows_by[0]], r[rows_by[1]]) for r in records):
         found = [by_key.get((first, second, c)) for c in columns]
-        rows.append([f"{first} {second}", *((cell(r), r["id"]) if r else ("-", None)
+        rows.append([f"{first} {second}", *((cell(r), r.get("id")) if r else ("-", None)
                                             for r in found)])  # fmt: skip
     return (f"{rows_by[0]} / {rows_by[1]}", *columns), rows
 
