@@ -1,9 +1,9 @@
 """One data-parallel worker, started by the host in the framework's environment; prints one
 JSON line. Task JSON on stdin: {"module", "workload", "steps", "warmup", "independent", "rank",
-"ranks", "world", "ports", "threads", "one_process", "hang_s"}. `ranks`: the replicas this
-process trains (its own rank, or with `one_process` every rank: the framework's machinery is one
-process over several devices).
-`independent` trains alone (no group): the machine's ceiling for N processes.
+"ranks", "world", "ports", "threads", "cpus", "device", "one_process", "hang_s"}. `ranks`: the
+replicas this process trains (its own rank, or with `one_process` every rank: the framework's
+machinery is one process over several devices). `independent` trains alone (no group): the
+machine's ceiling for N processes. The worker pins itself to `cpus` before any framework loads.
 
 Each rank trains the canonical model on its own shard of the data (weak scaling: the global batch
 is world x the workload's batch, and every framework averages gradients over the global batch);
