@@ -55,6 +55,7 @@ def a_cell(runtime: str, passed: bool = True, blocks: tuple = BLOCKS):
         latency=LATENCY,
         load=(MachineLoad(0.01, 0.0, 0.2, 0.3),),
         memory=Memory(300.0, None),
+        reruns=2,  # processes run again in a slow stretch: stored too
     )
 
 

@@ -36,7 +36,7 @@ __all__ = ["SCHEMA_VERSION", "Store"]
 _CELL_COLUMNS = (
     "id, run_id, workload, runtime, tier, mode, env_name, status, reason, exit_code, "
     "stderr_tail, environment, phases, summary, spec, spec_hash, threading, warnings, load, "
-    "memory, api"
+    "memory, api, reruns"
 )
 
 
@@ -196,8 +196,8 @@ class Store:
         cursor = self.db.execute(
             "INSERT INTO cells (id, run_id, workload, runtime, tier, mode, env_name, status, "
             "reason, exit_code, stderr_tail, parity_passed, environment, phases, summary, "
-            "spec, spec_hash, threading, warnings, load, memory, api, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "spec, spec_hash, threading, warnings, load, memory, api, reruns, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 cell_id,
                 run_id,
@@ -221,6 +221,7 @@ class Store:
                 as_json(cell.load),
                 as_json(cell.memory),
                 cell.api,
+                cell.reruns,
                 time.time(),
             ),
         )
@@ -332,6 +333,7 @@ class Store:
             load=tuple(decode(MachineLoad, v) for v in json.loads(row[18])),
             memory=decode(Memory, json.loads(row[19])) if row[19] else None,
             api=row[20],
+            reruns=row[21],
             parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 

@@ -12,7 +12,10 @@ Schema history:
   5 - runs.host, host_pid and heartbeat_at: a 'running' run whose host process is gone reads as
       'interrupted' (and can be resumed).
   6 - probes: each probe record (debuggability, deployment) with its framework, name (the probe,
-      or the export path), tier (or the workload), status and the whole record as JSON.
+      or the export path), tier (or the workload), status and the whole record as JSON. `dlarena
+      scale` rows are kept there too (kind 'scale', name: the worker count, tier: the workload).
+  7 - cells.reruns: the worker processes run again because the machine had a slow stretch (read
+      back as 0 before 7: it was not stored).
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -128,6 +131,9 @@ MIGRATIONS = (
         status TEXT NOT NULL,          -- works | deprecated | fails | skipped
         record TEXT NOT NULL           -- JSON: everything the probe recorded
     );
+    """,
+    """
+    ALTER TABLE cells ADD COLUMN reruns INTEGER NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
