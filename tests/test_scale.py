@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from dlarena.scale import run
 from dlarena.store import Store
 
 from .test_cli import dlarena
@@ -94,3 +99,29 @@ def test_a_scenario_not_written_for_gpus_is_refused_before_anything_runs(tmp_pat
     )  # fmt: skip
     assert result.returncode == 2 and "no GPU scaling scenario for jax" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_worker_exits_after_its_result_even_when_leaving_the_group_hangs() -> None:
+    """torch's process group once waited forever in its destructor after the result was written:
+    the worker leaves, gives the goodbye a grace period, and exits 0 without destructors."""
+    hanging = (
+        "import time\n"
+        "from dlarena.scale.worker import leave\n"
+        "class Replica:\n"
+        "    def close(self): time.sleep(120)\n"
+        "leave(Replica(), grace_s=1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", hanging], timeout=60, capture_output=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_stuck_worker_writes_its_stacks_before_it_is_stopped(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        sleeper = "import sys, time; print('asleep', file=sys.stderr, flush=True); time.sleep(120)"
+        stuck = run._start(stack, sys.executable, ["-c", sleeper], {})
+        while "asleep" not in stuck.tail():  # faulthandler is on once Python runs the code
+            time.sleep(0.05)
+        stuck.dump()
+        assert stuck.proc.returncode not in (None, 0)
+        stacks = stuck.tail(4000)
+        assert "Current thread" in stacks and 'File "<string>", line 1' in stacks

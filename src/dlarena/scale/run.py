@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -110,10 +111,21 @@ class _Process:
     def stop(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
-    def tail(self) -> str:
+    def dump(self) -> None:
+        """Ask a stuck process for its stacks (faulthandler on SIGABRT), then stop it."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.stop()
+
+    def tail(self, chars: int = 800) -> str:
         self.stderr.seek(0)
-        return self.stderr.read().strip()[-800:]
+        return self.stderr.read().strip()[-chars:]
 
 
 # MXNet's scheduler or server: with DMLC_ROLE set, importing mxnet serves that role. Like the
@@ -136,8 +148,9 @@ def _start(
     (a helper writes everything to its stderr file)."""
     # stderr to a file: a chatty worker never blocks on a full pipe
     stderr = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115  closed by stack
+    # -X faulthandler: SIGABRT from the host makes a stuck process write every thread's stack
     proc = subprocess.Popen(
-        [python, *argv],
+        [python, "-X", "faulthandler", *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if result else stderr,
         stderr=stderr,
@@ -189,24 +202,32 @@ def launch(
             proc.proc.stdin.close()  # every rank has its task before any waits for the others
             proc.proc.stdin = None
             running.append(proc)
-        return _results(running, time.monotonic() + timeout_s)
+        kind = "independent processes" if task["independent"] else "workers"
+        label = f"{scenario.module.rsplit('.', 1)[-1]} ({workers} {kind})"
+        return _results(running, time.monotonic() + timeout_s, timeout_s, label)
 
 
-def _results(running: list[_Process], deadline: float) -> list[dict[str, Any]]:
+def _results(
+    running: list[_Process], deadline: float, timeout_s: float, label: str
+) -> list[dict[str, Any]]:
     """Every worker's result line; the first worker to fail, or the deadline, stops them all and
-    names why (a rank that fails leaves the others waiting for it: its error is the one shown)."""
+    names why (a rank that fails leaves the others waiting for it: its error is the one shown;
+    at the deadline every rank still running writes its stacks)."""
     while any(p.proc.poll() is None for p in running):
         failed = next((p for p in running if p.proc.returncode not in (None, 0)), None)
         if failed is not None:
             raise DlarenaError(
-                f"a scaling worker failed (exit {failed.proc.returncode}): "
+                f"a scaling worker of {label} failed (exit {failed.proc.returncode}): "
                 f"{failed.tail() or '(no output)'}"
             )
         if time.monotonic() > deadline:
-            stuck = next(p for p in running if p.proc.returncode is None)
+            stuck = [(rank, p) for rank, p in enumerate(running) if p.proc.returncode is None]
+            for _, process in stuck:
+                process.dump()
+            written = "; ".join(f"rank {rank}: {p.tail(4000) or '(nothing)'}" for rank, p in stuck)
             raise DlarenaError(
-                "the scaling workers ran past their timeout; all were stopped. One still "
-                f"running had written: {stuck.tail() or '(nothing)'}"
+                f"the scaling workers of {label} ran past their {timeout_s:.0f} s timeout "
+                f"and were stopped (raise --timeout on a busy machine). Still running: {written}"
             )
         time.sleep(0.05)
     results = []

@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -89,10 +90,23 @@ def main() -> None:
         "digests": [digest(parameters) for parameters in replicas],
         "update_norm": update_norm(workload, replicas[0]),
     }
-    replica.close()
     faulthandler.cancel_dump_traceback_later()
     out.write(json.dumps(result) + "\n")
     out.flush()
+    leave(replica)
+
+
+def leave(replica: Any, grace_s: float = 10.0) -> None:
+    """Leave the group, then exit at once: a framework's destructors can wait on a peer that has
+    already gone (torch's process group did, after its result was written), so the process
+    never runs them; a shutdown that hangs is cut short after `grace_s`."""
+    threading.Timer(grace_s, os._exit, (0,)).start()
+    try:
+        replica.close()
+    except Exception as error:  # the result is written: a failed goodbye only gets a line
+        print(f"leaving the group: {error!r}", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
