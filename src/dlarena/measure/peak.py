@@ -30,14 +30,13 @@ def measure(seconds: float) -> float:
 
 def probe(threading: Threading, seconds: float = 1.0) -> float | None:
     """The peak under the given threads and CPUs, in a fresh process; None if it cannot run."""
-    from dlarena.runner.launcher import child_setup, worker_env
+    from dlarena.runner.launcher import pinned, worker_env
 
     proc = subprocess.run(
-        [sys.executable, "-m", "dlarena.measure.peak", str(seconds)],
+        pinned(sys.executable, ["-m", "dlarena.measure.peak", str(seconds)], threading.cpus),
         capture_output=True,
         text=True,
         env=worker_env(threading),
-        preexec_fn=child_setup(threading.cpus),
         timeout=60,
         check=False,
     )

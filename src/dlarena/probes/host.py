@@ -10,7 +10,7 @@ from typing import Any
 
 from dlarena.errors import FrameworkUnavailable
 from dlarena.runner import envs
-from dlarena.runner.launcher import child_setup, worker_env
+from dlarena.runner.launcher import pinned, worker_env
 from dlarena.runner.threads import fair
 
 
@@ -26,13 +26,12 @@ def run_module(
     threading = fair(threads)
     try:
         proc = subprocess.run(
-            [python, "-m", module],
+            pinned(python, ["-m", module], threading.cpus),
             input=json.dumps({**task, "threads": threads}),
             capture_output=True,
             text=True,
             env=worker_env(threading),
             timeout=timeout_s,
-            preexec_fn=child_setup(threading.cpus),
             check=False,
         )
     except subprocess.TimeoutExpired:

@@ -6,7 +6,6 @@ The launcher knows processes, environments and timeouts; nothing about framework
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import os
@@ -26,7 +25,6 @@ from dlarena.codec import decode, encode
 from dlarena.records import PROTOCOL_VERSION, ParityCheck, Threading, WorkerResult, WorkerTask
 
 SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
-_LIBC = ctypes.CDLL(None, use_errno=True)
 STDERR_TAIL_CHARS = 2000
 
 
@@ -44,7 +42,6 @@ class Outcome:
 
 # Credentials a worker never needs: a framework under test sees none of them.
 CREDENTIAL = re.compile(r"(TOKEN|_KEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^(AWS|GH|GITHUB)_")
-PR_SET_PDEATHSIG = 1
 
 
 def worker_env(threading: Threading) -> dict[str, str]:
@@ -74,16 +71,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def child_setup(cpus: tuple[int, ...]) -> Callable[[], None]:
-    """Runs in the child before exec: the worker dies with the host (a killed host leaves no
-    orphan measuring on), and every thread the framework starts inherits the CPUs."""
+# Runs in a small Python of its own, then execs the worker: the worker dies with the host (a
+# killed host leaves no orphan measuring on) and is on its CPUs from its first instruction, so
+# every thread it or its framework starts inherits them. Both survive exec. (Setting them in a
+# preexec_fn runs Python between fork and exec, which can deadlock a host with live threads.)
+_PIN = (
+    "import ctypes, json, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
+    "cpus = json.loads(sys.argv[1])\n"
+    "if cpus:\n"
+    "    os.sched_setaffinity(0, cpus)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
-    def setup() -> None:
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if cpus:
-            os.sched_setaffinity(0, cpus)
 
-    return setup
+def pinned(python: str, argv: list[str], cpus: tuple[int, ...]) -> list[str]:
+    """The command line that runs `python *argv` on `cpus` (all CPUs if empty), dying with
+    this process."""
+    return [python, "-I", "-S", "-c", _PIN, json.dumps(list(cpus)), python, *argv]
 
 
 def launch(
@@ -95,13 +100,12 @@ def launch(
     """Run `python -m dlarena.worker` on `task`; a crash or timeout becomes a failed Outcome."""
     with tempfile.TemporaryFile("w+b") as stderr:
         proc = subprocess.Popen(
-            [python, "-m", "dlarena.worker"],
+            pinned(python, ["-m", "dlarena.worker"], task.threading.cpus),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=worker_env(task.threading),
             start_new_session=True,
-            preexec_fn=child_setup(task.threading.cpus),
         )
         try:
             assert proc.stdin is not None

@@ -19,7 +19,7 @@ from typing import IO, Any
 from dlarena.errors import DlarenaError
 from dlarena.records import Threading
 from dlarena.runner import envs
-from dlarena.runner.launcher import free_port, worker_env
+from dlarena.runner.launcher import free_port, pinned, worker_env
 from dlarena.spec.model import Workload
 
 LOOPBACK = "127.0.0.1"
@@ -128,13 +128,8 @@ class _Process:
         return self.stderr.read().strip()[-chars:]
 
 
-# MXNet's scheduler or server: with DMLC_ROLE set, importing mxnet serves that role. Like the
-# workers, it binds itself to the host (no preexec_fn: forking a host with live threads and
-# running Python in the child before exec can deadlock there).
-HELPER = [
-    "-c",
-    "from dlarena.runner.launcher import child_setup; child_setup(())(); import mxnet",
-]
+# MXNet's scheduler or server: with DMLC_ROLE set, importing mxnet serves that role.
+HELPER = ["-c", "import mxnet"]
 
 
 def _start(
@@ -142,15 +137,16 @@ def _start(
     python: str,
     argv: list[str],
     env: dict[str, str],
+    cpus: tuple[int, ...] = (),
     result: bool = True,
 ) -> _Process:
-    """A process that dies with the host's stack; stdout is piped only where a result line comes
-    (a helper writes everything to its stderr file)."""
+    """A process on `cpus` that dies with the host and with the host's stack; stdout is piped only
+    where a result line comes (a helper writes everything to its stderr file)."""
     # stderr to a file: a chatty worker never blocks on a full pipe
     stderr = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115  closed by stack
     # -X faulthandler: SIGABRT from the host makes a stuck process write every thread's stack
     proc = subprocess.Popen(
-        [python, "-X", "faulthandler", *argv],
+        pinned(python, ["-X", "faulthandler", *argv], cpus),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE if result else stderr,
         stderr=stderr,
@@ -193,7 +189,7 @@ def launch(
         for ranks in groups:
             cpus = tuple(c for rank in ranks for c in sets[rank])
             argv = ["-m", "dlarena.scale.worker"]
-            proc = _start(stack, python, argv, env("worker", cpus))
+            proc = _start(stack, python, argv, env("worker", cpus), cpus)
             assert proc.proc.stdin is not None
             line = {**task, "module": scenario.module, "rank": ranks[0], "ranks": list(ranks)}
             line |= {"world": workers, "ports": ports[:workers], "threads": len(cpus)}

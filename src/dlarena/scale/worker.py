@@ -3,7 +3,7 @@ JSON line. Task JSON on stdin: {"module", "workload", "steps", "warmup", "indepe
 "ranks", "world", "ports", "threads", "cpus", "device", "one_process", "hang_s"}. `ranks`: the
 replicas this process trains (its own rank, or with `one_process` every rank: the framework's
 machinery is one process over several devices). `independent` trains alone (no group): the
-machine's ceiling for N processes. The worker pins itself to `cpus` before any framework loads.
+machine's ceiling for N processes. The host starts it on `cpus`, bound to the host's life.
 
 Each rank trains the canonical model on its own shard of the data (weak scaling: the global batch
 is world x the workload's batch, and every framework averages gradients over the global batch);
@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from dlarena.runner.launcher import child_setup
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -73,7 +72,6 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     task = json.loads(sys.stdin.read())
-    child_setup(tuple(task["cpus"]))()  # dies with the host, on its CPUs (before any framework)
     faulthandler.dump_traceback_later(max(task["hang_s"], 1), exit=True)
     workload = Workload.from_dict(task["workload"])
     scenario = importlib.import_module(task["module"])

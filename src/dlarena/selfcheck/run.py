@@ -22,7 +22,7 @@ from dlarena.measure.stats import Comparison, block_throughputs, compare_through
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
-from dlarena.runner.launcher import child_setup, worker_env
+from dlarena.runner.launcher import pinned, worker_env
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
@@ -58,13 +58,12 @@ def run_hand_loop(
     (same env, CPUs)."""
     env = worker_env(threading)
     proc = subprocess.run(
-        [python, "-m", f"dlarena.selfcheck.loops.{runtime}"],
+        pinned(python, ["-m", f"dlarena.selfcheck.loops.{runtime}"], threading.cpus),
         input=json.dumps(task),
         capture_output=True,
         text=True,
         env=env,
         timeout=timeout_s,
-        preexec_fn=child_setup(threading.cpus),
         check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{"block_seconds"')]
