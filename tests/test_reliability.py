@@ -89,7 +89,7 @@ def test_killed_runs_resume_into_complete_runs_three_times(tmp_path: Path) -> No
             assert resumed.returncode == 0, (attempt, err[-2000:])
         cells = db.cells(run["id"])
         assert len(cells) == CELLS, (attempt, [c.label for c in cells])
-        assert all(c.ranked and c.summary and c.summary.processes == 2 for c in cells)
+        assert all(c.ranked and c.summary and c.summary.processes >= 2 for c in cells)
         assert db.run_info(run["id"])["status"] == "finished"
         db.close()
     assert interrupted >= 2, "the kills came too late to test a resume"

@@ -144,15 +144,24 @@ def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) ->
         )
     if merged.status != "ok" or not merged.blocks:
         return merged
-    summary = summarize(merged.blocks, yardstick.batch_size, _pooled(merged.latency))
+    return summarized(merged, yardstick)
+
+
+def summarized(
+    result: CellResult, yardstick: Yardstick, left_out: frozenset[int] = frozenset()
+) -> CellResult:
+    """The cell's figures and warnings over its blocks, less those of the processes `left_out`
+    (kept in the record, not in the figure)."""
+    blocks = tuple(b for b in result.blocks if b.process not in left_out)
+    summary = summarize(blocks, yardstick.batch_size, _pooled(result.latency))
     gflops = yardstick.flops_per_step * summary.samples_per_s / yardstick.batch_size / 1e9
     peak = yardstick.peak_gflops
     summary = dataclasses.replace(
         summary, gflops=gflops, peak_fraction=gflops / peak if peak else None
     )
-    warnings = stability_warnings(summary, merged.blocks)
-    warnings += [w for load in merged.load if (w := machine.busy_warning(load))][:1]
-    return dataclasses.replace(merged, summary=summary, warnings=tuple(warnings))
+    warnings = stability_warnings(summary, blocks)
+    warnings += [w for load in result.load if (w := machine.busy_warning(load))][:1]
+    return dataclasses.replace(result, summary=summary, warnings=tuple(warnings))
 
 
 def _pooled(latency: tuple[tuple[int, tuple[float, ...]], ...]) -> list[tuple[int, list[float]]]:

@@ -16,10 +16,11 @@ from typing import Any
 from dlarena.errors import DlarenaError, Interrupted
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
+from dlarena.measure.machine import SLOW_PROBE
 from dlarena.measure.peak import probe as probe_peak
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
-from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, task_for
+from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, summarized, task_for
 from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.reference import write_reference
@@ -168,8 +169,7 @@ class _Run:
         )
         environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
         part = dataclasses.replace(part, environment=environment, reruns=reruns)
-        yardstick = Yardstick(cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak)
-        merged = merge(before, part, yardstick)
+        merged = merge(before, part, _yardstick(cell, peak))
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
 
@@ -202,19 +202,68 @@ class _Run:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def flag_slow(self, result: CellResult) -> CellResult:
-        """The cell with a machine_slow warning if any of its processes ran slow (judged at the
-        end of the run, against the best probe the whole run saw)."""
+    def slow_processes(self, result: CellResult) -> frozenset[int]:
+        """The cell's processes that ran in one of the machine's slow stretches: their GEMM probe
+        under SLOW_PROBE of the best this run saw beside the same runtime and thread count."""
         threads = result.threading.intra_op if result.threading else 0
-        ratio = self.slow.slowdown((result.runtime, threads), result.probes)
-        if ratio >= machine.SLOW_PROBE or "machine_slow" in result.warning_codes:
-            return result
-        warning = (
-            f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of the "
-            "best this run saw beside the same runtime while a worker measured (the machine had "
-            "a slow stretch); compare with care, or rerun the cell"
+        best = self.slow.best.get((result.runtime, threads))
+        processes = sorted({b.process for b in result.blocks})
+        return frozenset(
+            process
+            for process, load in zip(processes, result.load, strict=False)
+            if best and load.probe_gflops is not None and load.probe_gflops < SLOW_PROBE * best
         )
-        return dataclasses.replace(result, warnings=(*result.warnings, warning))
+
+    def short(self, result: CellResult) -> bool:
+        """Fewer processes outside slow stretches than the protocol asks for."""
+        if result.status != "ok" or not result.blocks:
+            return False
+        slow = self.slow_processes(result)
+        return (
+            bool(slow) and len({b.process for b in result.blocks} - slow) < self.protocol.processes
+        )
+
+    def make_up(
+        self,
+        cells: list[Cell],
+        results: dict[int, CellResult],
+        sha: str | None,
+        peak: float | None,
+        done: frozenset[int] = frozenset(),
+    ) -> Iterator[tuple[int, CellResult]]:
+        """A process that ran in a slow stretch is made up by another at the end of the run (a
+        stretch can last minutes, so the one started right after it is often slow too), up to
+        PROBE_RETRIES more per cell (not the cells `done` before a resume); `results` is updated
+        as each one comes."""
+        for _ in range(machine.PROBE_RETRIES):
+            for i in [i for i, result in results.items() if i not in done and self.short(result)]:
+                before = results[i]
+                assert before.threading is not None
+                index = len({b.process for b in before.blocks})
+                after = self.measure(cells[i], before.threading, index, before, sha, peak)
+                results[i] = dataclasses.replace(after, reruns=after.reruns + 1)
+                yield i, results[i]
+
+    def settle(self, cell: Cell, result: CellResult, peak: float | None) -> CellResult:
+        """The cell's figure without its slow-stretch processes where enough others remain;
+        otherwise over all of them, with a machine_slow warning (judged at the end of the run,
+        against the best probe the whole run saw)."""
+        slow = self.slow_processes(result)
+        if result.status != "ok" or not slow:
+            return result
+        enough = not self.short(result)
+        settled = summarized(result, _yardstick(cell, peak), slow if enough else frozenset())
+        warnings = settled.warnings + self.parity_warnings(cell)
+        if not enough:
+            threads = result.threading.intra_op if result.threading else 0
+            ratio = self.slow.slowdown((result.runtime, threads), result.probes)
+            warnings += (
+                f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of "
+                "the best this run saw beside the same runtime while a worker measured (the "
+                "machine had a slow stretch that outlasted the processes run again); compare "
+                "with care, or rerun the cell",
+            )
+        return dataclasses.replace(settled, warnings=tuple(dict.fromkeys(warnings)))
 
     def threading(self, cell: Cell) -> Threading:
         if self.protocol.threading == "fair":
@@ -267,11 +316,14 @@ def run_matrix(
                 results[i] = result
                 cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
                 on_cell(cells[i], result)
+        for i, result in run.make_up(cells, results, sha, peak, frozenset(skip)):
+            cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
+            on_cell(cells[i], result)
         for i, result in results.items():
-            flagged = run.flag_slow(result)
-            if flagged is not result and i in cell_ids:
-                results[i] = flagged
-                cell_ids[i] = store.save_cell(run.run_id, flagged, cell_ids[i])
+            settled = run.settle(cells[i], result, peak)
+            if settled is not result and i in cell_ids:
+                results[i] = settled
+                cell_ids[i] = store.save_cell(run.run_id, settled, cell_ids[i])
         status = "finished"
     except KeyboardInterrupt:
         if not cell_ids and resume is None:
@@ -286,6 +338,10 @@ def run_matrix(
         else:
             store.finish_run(run.run_id, status)
     return run.run_id
+
+
+def _yardstick(cell: Cell, peak: float | None) -> Yardstick:
+    return Yardstick(cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak)
 
 
 def _begin(
