@@ -176,6 +176,11 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
     assert [i for i, _ in made_up] == [0, 0] and made == [2, 3]  # cell 1 has two fast ones
     assert results[0] is made_up[-1][1] and results[0].probes == [100.0, 60.0, 70.0, 99.0]
     assert results[0].reruns == 2 and not run.short(results[0])
+    quick = _Run(store, 0, fast, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
+    quick.measure = measure  # type: ignore[method-assign]
+    slow = {0: processes(60.0)}
+    assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, None)) == []
+    assert len(made) == 2  # one process per cell (quick): no make-up, the spread is stated
 
 
 def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() -> None:

@@ -214,11 +214,12 @@ class _Run:
             if best and load.probe_gflops is not None and load.probe_gflops < SLOW_PROBE * best
         )
 
-    def short(self, result: CellResult) -> bool:
-        """Fewer processes outside slow stretches than the protocol asks for."""
+    def short(self, result: CellResult, slow: frozenset[int] | None = None) -> bool:
+        """Fewer processes outside slow stretches (`slow`, found if not given) than the protocol
+        asks for."""
         if result.status != "ok" or not result.blocks:
             return False
-        slow = self.slow_processes(result)
+        slow = self.slow_processes(result) if slow is None else slow
         return (
             bool(slow) and len({b.process for b in result.blocks} - slow) < self.protocol.processes
         )
@@ -234,7 +235,10 @@ class _Run:
         """A process that ran in a slow stretch is made up by another at the end of the run (a
         stretch can last minutes, so the one started right after it is often slow too), up to
         PROBE_RETRIES more per cell (not the cells `done` before a resume); `results` is updated
-        as each one comes."""
+        as each one comes. A one-process protocol (the quick profile) has no make-up: it states
+        its spread instead."""
+        if self.protocol.processes < 2:
+            return
         for _ in range(machine.PROBE_RETRIES):
             for i in [i for i, result in results.items() if i not in done and self.short(result)]:
                 before = results[i]
@@ -251,7 +255,7 @@ class _Run:
         slow = self.slow_processes(result)
         if result.status != "ok" or not slow:
             return result
-        enough = not self.short(result)
+        enough = not self.short(result, slow)
         settled = summarized(result, _yardstick(cell, peak), slow if enough else frozenset())
         warnings = settled.warnings + self.parity_warnings(cell)
         if not enough:
