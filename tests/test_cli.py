@@ -89,6 +89,7 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert all(
         c["samples_per_s"] > 0 and c["framework_version"] == "1.32.0" for c in document["cells"]
     )
+    assert document["spread"].startswith("spread: with 1 worker process per cell")
 
     parity = json.loads(dlarena("parity", "--store", store, "--format", "json").stdout)
     assert parity["cells"][0]["parity_checks"][0]["check"] == "forward"

@@ -8,9 +8,11 @@ import pytest
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure.compare import api_tax
 from dlarena.measure.stats import (
+    MEASURED_SPREAD,
     UNSTABLE_CV,
     compare_throughput,
     median_ci,
+    promised_spread,
     stability_warnings,
     summarize,
 )
@@ -87,6 +89,15 @@ def test_one_slow_worker_process_in_three_moves_nothing() -> None:
         w.startswith("unstable: process-to-process")
         for w in stability_warnings(summary, steady + slow)
     )
+
+
+def test_every_process_count_states_the_spread_measured_for_its_profile() -> None:
+    quick, default = MEASURED_SPREAD[1], MEASURED_SPREAD[3]
+    assert quick[0] > default[0]  # more processes per cell: steadier figures
+    assert promised_spread(1).startswith("spread: with 1 worker process per cell")
+    assert f"a median {quick[0]:.1%} (worst {quick[1]:.1%})" in promised_spread(2)
+    assert f"a median {default[0]:.1%} (worst {default[1]:.1%})" in promised_spread(3)
+    assert promised_spread(5).startswith("spread: with 3+ worker processes per cell")
 
 
 def variant_cell(runtime: str, step_ms: float, passed: bool = True) -> CellResult:

@@ -171,9 +171,11 @@ def run(task: WorkerTask) -> None:
     steps = timing.calibrate(
         call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all
     )
-    timing.block(call, adapter.sync, batches, steps, keep_all)  # a full block, untimed: steady
-    emit("progress", phase="measure")
+    # The probe's BLAS threads spin on the worker's CPUs for a while after it: a full block,
+    # untimed, after the probe (the first timed block ran 10-20% slow when it came first)
     probe_before = machine.gemm_probe()
+    timing.block(call, adapter.sync, batches, steps, keep_all)
+    emit("progress", phase="measure")
     before = machine.snapshot()
     with machine.RssSampler() as rss:
         blocks = tuple(

@@ -192,13 +192,16 @@ def bench_protocol(
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     from dlarena.measure.compare import api_tax
+    from dlarena.measure.stats import promised_spread
 
-    cells = db.cells(run_id, raw=True)
+    cells, info = db.cells(run_id, raw=True), db.run_info(run_id)
     rows, tax = [cell_row(c) for c in cells], api_tax(cells)
+    spread = promised_spread(info["config"]["protocol"]["processes"])
     if format == Format.json:
-        emit_json({"run": db.run_info(run_id), "cells": rows, "api_level": tax})
+        emit_json({"run": info, "cells": rows, "api_level": tax, "spread": spread})
         return
-    print_table(title, SUMMARY_COLUMNS, ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows))
+    table = ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows)
+    print_table(title, SUMMARY_COLUMNS, table, spread)
     if tax:
         rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
         print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)

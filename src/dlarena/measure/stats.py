@@ -15,6 +15,23 @@ UNSTABLE_CV = 0.10  # block-to-block variation above this earns a stability warn
 OUTLIER = 0.5  # a block 50% away from the median: something else ran
 MIN_BLOCKS = 5
 ALPHA = 0.05
+# Run-to-run spread of a cell's throughput by worker processes per cell: the coefficient of
+# variation over five back-to-back runs of mlp and cnn training (four frameworks, both tiers: 16
+# cells) on a 2-core cloud VM, as (median over the cells, worst cell). README: "Profiles".
+MEASURED_SPREAD = {1: (0.127, 0.166), 3: (0.024, 0.098)}
+
+
+def promised_spread(processes: int) -> str:
+    """The run-to-run spread a run of `processes` worker processes per cell can promise."""
+    measured = max(p for p in MEASURED_SPREAD if p <= processes)
+    median, worst = MEASURED_SPREAD[measured]
+    many = "es" if measured > 1 else ""
+    return (
+        f"spread: with {measured}{'+' if processes > measured else ''} worker process{many} per "
+        f"cell, five back-to-back runs on a 2-core cloud VM varied per cell by a median "
+        f"{median:.1%} (worst {worst:.1%}); read smaller differences between runs as noise, and "
+        "ask 'dlarena compare' for significance"
+    )
 
 
 def median_ci(
@@ -40,6 +57,17 @@ def latency_summary(batch_size: int, seconds: Sequence[float]) -> Latency:
     return Latency(batch_size, int(ms.size), p50, p90, p99, float(ms.mean()))
 
 
+def process_medians(blocks: Sequence[Block]) -> np.ndarray:
+    """Each worker process's median seconds per step, in process order."""
+    processes = sorted({b.process for b in blocks})
+    return np.array([np.median([b.step_s for b in blocks if b.process == p]) for p in processes])
+
+
+def process_spread(blocks: Sequence[Block]) -> float:
+    """The coefficient of variation of the process medians."""
+    return _cv(process_medians(blocks))
+
+
 def summarize(
     blocks: Sequence[Block],
     batch_size: int,
@@ -48,14 +76,11 @@ def summarize(
     """Step time (median of the worker processes' medians), the CI of the median over every
     block, throughput and spread."""
     step_s = np.array([b.step_s for b in blocks])
-    processes = sorted({b.process for b in blocks})
-    process_medians = np.array(
-        [np.median([b.step_s for b in blocks if b.process == p]) for p in processes]
-    )
+    medians = process_medians(blocks)
     # Worker processes are the independent units: blocks of one process share its placement
     # on the CPUs and its memory layout (seen here: whole processes 1.5x slower, no other load).
     # The median of the process medians lets one such process in three move nothing.
-    median_s = float(np.median(process_medians))
+    median_s = float(np.median(medians))
     ci_low, ci_high = median_ci(step_s)
     ci_low, ci_high = min(ci_low, median_s), max(ci_high, median_s)
     return TimingSummary(
@@ -66,10 +91,10 @@ def summarize(
         samples_per_s_low=batch_size / ci_high,
         samples_per_s_high=batch_size / ci_low,
         blocks=len(blocks),
-        processes=len(processes),
+        processes=len(medians),
         steps=sum(b.steps for b in blocks),
         block_cv=_cv(step_s),
-        process_cv=_cv(process_medians),
+        process_cv=_cv(medians),
         latency=tuple(latency_summary(size, seconds) for size, seconds in latency),
     )
 

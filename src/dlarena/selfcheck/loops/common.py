@@ -33,18 +33,20 @@ def time_blocks(
     step: Callable[[Any], Any], sync: Callable[[Any], None], batches: list, task: dict
 ) -> None:
     """Warm up, then `blocks` blocks of `steps` steps with one sync each; print their seconds
-    and the lower of two GEMM probes taken just before and after them (as dlarena's worker)."""
+    and the lower of two GEMM probes taken just before and after them (as dlarena's worker:
+    one block, untimed, after the first probe)."""
     out = None
     for i in range(5):
         out = step(batches[i % len(batches)])
     sync(out)
     seconds = []
     probe = gemm_probe()
-    for _ in range(task["blocks"]):
+    for block in range(task["blocks"] + 1):
         start = time.perf_counter()
         for i in range(task["steps"]):
             out = step(batches[i % len(batches)])
         sync(out)
-        seconds.append(time.perf_counter() - start)
+        if block:
+            seconds.append(time.perf_counter() - start)
     probe = min(probe, gemm_probe())
     sys.__stdout__.write(json.dumps({"block_seconds": seconds, "probe_gflops": probe}) + "\n")
