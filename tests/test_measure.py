@@ -12,7 +12,7 @@ import pytest
 from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
 from dlarena.runner import envs
-from dlarena.runner.matrix import MORE_PROCESSES, _Run, plan, run_matrix
+from dlarena.runner.matrix import _Run, plan, run_matrix
 from dlarena.runner.threads import budget_cpus, candidates, fair
 from dlarena.selfcheck.run import Selfcheck
 from dlarena.spec.loader import load_workload
@@ -132,10 +132,9 @@ def test_a_process_in_a_slow_stretch_is_flagged_against_the_runs_best_probe(stor
     assert guard.slowdown(("torch", 2), []) == 1.0  # stored before probes: unknown
 
 
-def processes(*probes: float, seconds: float = 0.01, grow: float = 1.0) -> CellResult:
-    """A torch mlp cell of one block per process: process k probed `probes[k]` GFLOP/s and ran
-    10 steps in `seconds` x (1 + `grow` x k)."""
-    blocks = tuple(Block(k, 10, seconds * (1 + grow * k)) for k in range(len(probes)))
+def processes(*probes: float, seconds: float = 0.01) -> CellResult:
+    """A torch mlp cell of one block per process: process k probed `probes[k]` GFLOP/s."""
+    blocks = tuple(Block(k, 10, seconds * (1 + k)) for k in range(len(probes)))
     loads = tuple(MachineLoad(0.0, 0.0, 0.1, 0.1, probe_gflops=p) for p in probes)
     return CellResult(
         "mlp", "torch", "eager", "train", "ok", blocks=blocks, load=loads, threading=fair(2)
@@ -168,11 +167,11 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
     def measure(cell, setting, index, before, sha, peak) -> CellResult:  # one process more
         made.append(index)
         probe = [70.0, 99.0][len(made) - 1]  # the first make-up is slow too
-        more = processes(*before.probes, probe, grow=0.0)
+        more = processes(*before.probes, probe)
         return dataclasses.replace(more, reruns=before.reruns)
 
     run.measure = measure  # type: ignore[method-assign]
-    results = {0: processes(100.0, 60.0, grow=0.0), 1: processes(100.0, 98.0, grow=0.0)}
+    results = {0: processes(100.0, 60.0), 1: processes(100.0, 98.0)}
     made_up = list(run.make_up(cells, results, None, None))
     assert [i for i, _ in made_up] == [0, 0] and made == [2, 3]  # cell 1 has two fast ones
     assert results[0] is made_up[-1][1] and results[0].probes == [100.0, 60.0, 70.0, 99.0]
@@ -182,24 +181,6 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
     slow = {0: processes(60.0)}
     assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, None)) == []
     assert len(made) == 2  # one process per cell (quick): no make-up, the spread is stated
-
-
-def test_a_cell_whose_processes_disagree_gets_more_at_the_end_of_the_run(store, fast) -> None:
-    run = _Run(store, 0, dataclasses.replace(fast, processes=3), HOME, {}, None)
-    cells = mlp_cells(["torch"], ["train"]) * 2
-
-    def measure(cell, setting, index, before, sha, peak) -> CellResult:  # 1 ms/step more
-        blocks = (*before.blocks, Block(index, 10, 0.01))
-        return dataclasses.replace(before, blocks=blocks, load=before.load + before.load[:1])
-
-    run.measure = measure  # type: ignore[method-assign]
-    steady, spread = processes(0.0, 0.0, 0.0, grow=0.02), processes(0.0, 0.0, 0.0, grow=0.2)
-    assert not run.wants_more(steady) and run.wants_more(spread)  # CV 1.6% and 14%
-    results = {0: spread, 1: steady}
-    made_up = list(run.make_up(cells, results, None, None))
-    assert [i for i, _ in made_up] == [0, 0, 0] and results[1] is steady  # MORE_PROCESSES: 3
-    assert len({b.process for b in results[0].blocks}) == 6 and results[0].reruns == 3
-    assert MORE_PROCESSES == 3 and run.wants_more(results[0])  # 1, 1.2, 1.4, 1, 1, 1 ms
 
 
 def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() -> None:

@@ -18,7 +18,7 @@ ALPHA = 0.05
 # Run-to-run spread of a cell's throughput by worker processes per cell: the coefficient of
 # variation over five back-to-back runs of mlp and cnn training (four frameworks, both tiers: 16
 # cells) on a 2-core cloud VM, as (median over the cells, worst cell). README: "Profiles".
-MEASURED_SPREAD = {1: (0.127, 0.166), 3: (0.024, 0.098)}
+MEASURED_SPREAD = {1: (0.076, 0.129), 3: (0.025, 0.135)}
 
 
 def promised_spread(processes: int) -> str:
@@ -61,11 +61,6 @@ def process_medians(blocks: Sequence[Block]) -> np.ndarray:
     """Each worker process's median seconds per step, in process order."""
     processes = sorted({b.process for b in blocks})
     return np.array([np.median([b.step_s for b in blocks if b.process == p]) for p in processes])
-
-
-def process_spread(blocks: Sequence[Block]) -> float:
-    """The coefficient of variation of the process medians."""
-    return _cv(process_medians(blocks))
 
 
 def summarize(

@@ -18,7 +18,6 @@ from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
 from dlarena.measure.machine import SLOW_PROBE
 from dlarena.measure.peak import probe as probe_peak
-from dlarena.measure.stats import process_spread
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
 from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, summarized, task_for
@@ -64,11 +63,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2},
 }
-# A cell whose processes' medians spread more than this (CV) gets up to MORE_PROCESSES more at
-# the end of the run (profiles of several processes per cell), as does one short of processes
-# outside the machine's slow stretches.
-MORE_SPREAD = 0.05
-MORE_PROCESSES = 3
 # A tuned sweep trial: enough to rank settings, not to publish a figure.
 SWEEP = {"warmup": 2, "blocks": 3, "min_block_s": 0.1, "latency_s": 0.0}
 
@@ -230,17 +224,6 @@ class _Run:
             bool(slow) and len({b.process for b in result.blocks} - slow) < self.protocol.processes
         )
 
-    def wants_more(self, result: CellResult) -> bool:
-        """Short of processes outside slow stretches, or those processes disagree by more than
-        MORE_SPREAD (their medians' CV)."""
-        if result.status != "ok" or not result.blocks:
-            return False
-        slow = self.slow_processes(result)
-        if self.short(result, slow):
-            return True
-        kept = [b for b in result.blocks if b.process not in slow]
-        return process_spread(kept) > MORE_SPREAD
-
     def make_up(
         self,
         cells: list[Cell],
@@ -249,19 +232,15 @@ class _Run:
         peak: float | None,
         done: frozenset[int] = frozenset(),
     ) -> Iterator[tuple[int, CellResult]]:
-        """At the end of the run, one more process in each cell that `wants_more`, in rounds, up
-        to MORE_PROCESSES more per cell (not the cells `done` before a resume); `results` is
-        updated as each one comes. A slow stretch can last minutes, so the process run again
-        right after it is often slow too; and on a shared VM whole processes land 10% apart with
-        nothing to show for it (its figure is the median of the processes: more of them, steadier
-        figure). A one-process protocol (the quick profile) has no make-up: it states its spread
-        instead."""
+        """A process that ran in a slow stretch is made up by another at the end of the run (a
+        stretch can last minutes, so the one started right after it is often slow too), up to
+        PROBE_RETRIES more per cell (not the cells `done` before a resume); `results` is updated
+        as each one comes. A one-process protocol (the quick profile) has no make-up: it states
+        its spread instead."""
         if self.protocol.processes < 2:
             return
-        for _ in range(MORE_PROCESSES):
-            for i in [
-                i for i, result in results.items() if i not in done and self.wants_more(result)
-            ]:
+        for _ in range(machine.PROBE_RETRIES):
+            for i in [i for i, result in results.items() if i not in done and self.short(result)]:
                 before = results[i]
                 assert before.threading is not None
                 index = len({b.process for b in before.blocks})
