@@ -57,12 +57,6 @@ def latency_summary(batch_size: int, seconds: Sequence[float]) -> Latency:
     return Latency(batch_size, int(ms.size), p50, p90, p99, float(ms.mean()))
 
 
-def process_medians(blocks: Sequence[Block]) -> np.ndarray:
-    """Each worker process's median seconds per step, in process order."""
-    processes = sorted({b.process for b in blocks})
-    return np.array([np.median([b.step_s for b in blocks if b.process == p]) for p in processes])
-
-
 def summarize(
     blocks: Sequence[Block],
     batch_size: int,
@@ -71,11 +65,14 @@ def summarize(
     """Step time (median of the worker processes' medians), the CI of the median over every
     block, throughput and spread."""
     step_s = np.array([b.step_s for b in blocks])
-    medians = process_medians(blocks)
+    processes = sorted({b.process for b in blocks})
+    process_medians = np.array(
+        [np.median([b.step_s for b in blocks if b.process == p]) for p in processes]
+    )
     # Worker processes are the independent units: blocks of one process share its placement
     # on the CPUs and its memory layout (seen here: whole processes 1.5x slower, no other load).
     # The median of the process medians lets one such process in three move nothing.
-    median_s = float(np.median(medians))
+    median_s = float(np.median(process_medians))
     ci_low, ci_high = median_ci(step_s)
     ci_low, ci_high = min(ci_low, median_s), max(ci_high, median_s)
     return TimingSummary(
@@ -86,10 +83,10 @@ def summarize(
         samples_per_s_low=batch_size / ci_high,
         samples_per_s_high=batch_size / ci_low,
         blocks=len(blocks),
-        processes=len(medians),
+        processes=len(processes),
         steps=sum(b.steps for b in blocks),
         block_cv=_cv(step_s),
-        process_cv=_cv(medians),
+        process_cv=_cv(process_medians),
         latency=tuple(latency_summary(size, seconds) for size, seconds in latency),
     )
 
