@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure.compare import api_tax
@@ -71,12 +72,28 @@ def test_steady_blocks_earn_no_warning_and_a_tight_interval() -> None:
 
 def test_a_faster_claim_needs_a_significant_difference() -> None:
     rng = np.random.default_rng(0)
-    faster = compare_throughput(rng.normal(105, 2, 30), rng.normal(100, 2, 30))
+    faster = compare_throughput(
+        [rng.normal(105, 2, 10) for _ in range(3)], [rng.normal(100, 2, 10) for _ in range(3)]
+    )
     assert faster.verdict == "faster" and faster.ci_low > 1.0 and faster.p_value < 0.05
     assert faster.claim("jax", "torch").startswith(f"jax is {faster.ratio:.2f}x as fast as torch")
-    same = compare_throughput(rng.normal(100, 2, 30), rng.normal(100, 2, 30))
+    assert faster.processes == 3 and "not counted" not in faster.claim("jax", "torch")
+    same = compare_throughput([rng.normal(100, 2, 30)], [rng.normal(100, 2, 30)])
     assert same.verdict == "no significant difference"
     assert same.claim("jax", "torch").startswith("jax vs torch: no significant difference")
+    assert "one worker process a side" in same.claim("jax", "torch")
+
+
+def test_processes_that_disagree_leave_a_difference_unproven_however_many_blocks() -> None:
+    rng = np.random.default_rng(1)
+    # Each process's blocks agree (1%), but whole processes land 10% apart, as seen here.
+    a = [rng.normal(level, 1.0, 30) for level in (95.0, 105.0, 112.0)]
+    b = [rng.normal(level, 1.0, 30) for level in (90.0, 100.0, 108.0)]
+    blocks_alone = stats.mannwhitneyu(np.concatenate(a), np.concatenate(b))
+    assert blocks_alone.pvalue < 0.05  # 90 blocks a side: counted as independent, "faster"
+    found = compare_throughput(a, b)
+    assert found.ratio == pytest.approx(1.05, abs=0.01)
+    assert found.ci_low < 1.0 < found.ci_high and found.verdict == "no significant difference"
 
 
 def test_one_slow_worker_process_in_three_moves_nothing() -> None:

@@ -11,7 +11,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.evidence import PAPER_SHARES, Evidence
 from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
-from dlarena.measure.stats import block_throughputs, compare_throughput
+from dlarena.measure.stats import compare_throughput, process_throughputs
 from dlarena.probes.deploy import PATHS, WAYS_OUT, way_out
 from dlarena.records import CellResult
 from dlarena.spec.loader import size_of, workload_label
@@ -120,8 +120,8 @@ def _against(cell: CellResult, best: CellResult) -> tuple[float, str]:
     if not (cell.batch_size and best.batch_size and len(cell.blocks) > 1 < len(best.blocks)):
         return ratio, f"{ratio:.2f} of the best (no blocks stored: significance unknown)"
     comparison = compare_throughput(
-        block_throughputs(cell.blocks, cell.batch_size),
-        block_throughputs(best.blocks, best.batch_size),
+        process_throughputs(cell.blocks, cell.batch_size),
+        process_throughputs(best.blocks, best.batch_size),
     )
     shown = f"{comparison.ratio:.2f} of the best"
     if comparison.verdict == "no significant difference":

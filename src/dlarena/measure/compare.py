@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES
-from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
+from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
 from dlarena.records import CellResult
 
 # What must match for two cells' figures to be comparable; each names where it is recorded.
@@ -72,7 +72,8 @@ def compare_runs(
             CellComparison(
                 cell.label,
                 compare_throughput(
-                    block_throughputs(cell.blocks, batch), block_throughputs(other.blocks, batch)
+                    process_throughputs(cell.blocks, batch),
+                    process_throughputs(other.blocks, batch),
                 ),
             )
         )
@@ -93,7 +94,7 @@ def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
         if library is None or batch is None or not raw.blocks or not library.blocks:
             continue  # blocks are loaded with Store.cells(run, raw=True)
         found = compare_throughput(
-            block_throughputs(raw.blocks, batch), block_throughputs(library.blocks, batch)
+            process_throughputs(raw.blocks, batch), process_throughputs(library.blocks, batch)
         )
         rows.append(
             {

@@ -14,7 +14,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
 from dlarena.measure.compare import api_tax
-from dlarena.measure.stats import block_throughputs, compare_throughput
+from dlarena.measure.stats import compare_throughput, process_throughputs
 from dlarena.records import CellResult
 from dlarena.report.rows import cell_row
 from dlarena.spec.loader import workload_label
@@ -141,8 +141,8 @@ def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
             continue
         first, second = sorted(members, key=lambda c: -c.samples_per_s)[:2]
         comparison = compare_throughput(
-            block_throughputs(first.blocks, first.batch_size or 1),
-            block_throughputs(second.blocks, second.batch_size or 1),
+            process_throughputs(first.blocks, first.batch_size or 1),
+            process_throughputs(second.blocks, second.batch_size or 1),
         )
         out.append(
             {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dlarena.errors import FrameworkUnavailable
 from dlarena.measure.machine import SlowGuard
-from dlarena.measure.stats import Comparison, block_throughputs, compare_throughput
+from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
 from dlarena.records import CellResult, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
@@ -94,7 +94,7 @@ class Selfcheck:
         cell = Cell(workload, runtime, tier, "train")
         python = envs.resolve(runtime, self.home, {}).python
         ours: CellResult | None = None
-        hand: list[float] = []
+        hand: list[list[float]] = []  # per-block samples/s, one list per process
         reruns = 0
         key = (runtime, self.threading.intra_op)
         for index in range(self.rounds):
@@ -121,16 +121,16 @@ class Selfcheck:
                         run_hand_loop, python, runtime, task, self.threading, self.timeout_s
                     )
                     blocks, again = self.slow.steady(hand_loop, key, calibrate=True)
-                    hand += [workload.batch_size * steps / s for s in blocks.seconds]
+                    hand.append([workload.batch_size * steps / s for s in blocks.seconds])
                 reruns += again
         assert ours is not None
-        theirs = block_throughputs(ours.blocks, workload.batch_size)
+        theirs = process_throughputs(ours.blocks, workload.batch_size)
         comparison = compare_throughput(hand, theirs)
         return SelfcheckRow(
             runtime,
             tier,
             ours.samples_per_s,
-            statistics.median(hand),
+            statistics.median(statistics.median(p) for p in hand),
             comparison,
             self.threading.label,
             reruns=reruns,
