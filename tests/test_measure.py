@@ -12,6 +12,7 @@ import pytest
 from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
 from dlarena.runner import envs
+from dlarena.runner.launcher import worker_env
 from dlarena.runner.matrix import _Run, plan, run_matrix
 from dlarena.runner.threads import budget_cpus, candidates, fair
 from dlarena.selfcheck.run import Selfcheck
@@ -39,19 +40,24 @@ def test_each_cell_pools_its_processes_and_inference_cells_carry_latency(store, 
         assert {b.process for b in cell.blocks} == set(range(ran))
         assert [lat.batch_size for lat in cell.summary.latency] == [1, 64]
         assert cell.summary.latency[0].p50_ms > 0 and cell.memory and cell.memory.peak_rss_mb > 0
-        assert cell.threading is not None and cell.threading.label == "fair 2x1 on 2 cpus"
+        assert cell.threading is not None
+        assert cell.threading.label == "fair 2x1 on 2 cpus, malloc keep"
         assert cell.api == {"onnxruntime": "onnx", "torch": "nn.Module"}[cell.runtime]
         assert cell.environment.affinity == budget_cpus(2)
         assert ("OMP_NUM_THREADS", "2") in cell.environment.speed_env
+        assert ("MALLOC_TRIM_THRESHOLD_", str(1 << 30)) in cell.environment.speed_env
+        assert all(load.minor_faults is not None and load.minor_faults >= 0 for load in cell.load)
 
 
 def test_tuned_threading_sweeps_the_knobs_and_records_the_choice(store, fast):
-    protocol = dataclasses.replace(fast, threading="tuned")
+    protocol = dataclasses.replace(fast, threading="tuned", malloc="system")
     run_id = run_matrix(store, mlp_cells(["torch"], ["train"]), protocol, HOME, {}, print)
     (cell,) = store.cells(run_id)
     assert cell.ranked and cell.threading is not None and cell.threading.policy == "tuned"
     tried = [label for label, _ in cell.threading.sweep]
-    assert tried == [c.label for c in candidates("torch", 2)]
+    assert tried == [c.label for c in candidates("torch", 2, "system")]
+    assert cell.threading.label.endswith("malloc system")
+    assert not [name for name, _ in cell.environment.speed_env if name.startswith("MALLOC_")]
     assert all(throughput > 0 for _, throughput in cell.threading.sweep)
     assert cell.environment.setup is not None
     assert cell.environment.setup.intra_op_threads == cell.threading.intra_op
@@ -77,7 +83,7 @@ def test_a_cell_measured_beside_a_cpu_hog_is_flagged_machine_busy(store, fast):
 
 def test_selfcheck_measures_both_loops_on_the_same_cpus():
     (row,) = Selfcheck(HOME, fair(2), rounds=2, blocks=2).run(["torch"], ["eager"])
-    assert row.error is None and row.threading == "fair 2x1 on 2 cpus"
+    assert row.error is None and row.threading == "fair 2x1 on 2 cpus, malloc keep"
     assert row.dlarena_samples_per_s > 0 and row.hand_samples_per_s > 0
     assert row.comparison.ci_low <= row.overhead_ratio <= row.comparison.ci_high
 
@@ -200,3 +206,32 @@ def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() 
 
 def test_the_gemm_probe_measures_the_machine() -> None:
     assert 0.1 < machine.gemm_probe(seconds=0.05) < 1e5  # GFLOP/s, whatever the machine
+
+
+# A step that takes a 40 MiB buffer and frees it: over glibc's largest dynamic mmap threshold
+# (32 MiB), so by default every step maps fresh pages and faults each one in.
+STEPS = (
+    "import numpy as np\nfrom dlarena.measure import machine\n"
+    "def step():\n    a = np.ones(40 << 20, np.uint8)\n    del a\n"
+    "step(); before = machine.minor_faults()\nfor _ in range(20): step()\n"
+    "print((machine.minor_faults() - before) / 20)"
+)
+
+
+def faults_per_step(malloc: str) -> float:
+    env = worker_env(fair(2, malloc))
+    out = subprocess.run([sys.executable, "-c", STEPS], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout)
+
+
+def test_malloc_keep_leaves_a_worker_no_page_faults_that_the_c_library_default_takes():
+    system, keep = faults_per_step("system"), faults_per_step("keep")
+    assert system > 100 and keep < system / 10, (system, keep)
+    # torch cnn under the default: 2,000 faults a step of 10 ms
+    load = MachineLoad(0.0, 0.0, 0.1, 0.1, minor_faults=2000 * 20)
+    warning = machine.fault_warning([load], steps=20, step_s=0.01)
+    assert warning is not None and warning.startswith("page_faults") and "--malloc keep" in warning
+    quiet = dataclasses.replace(load, minor_faults=int(keep) * 20)
+    assert machine.fault_warning([quiet], steps=20, step_s=0.01) is None
+    assert machine.fault_warning([dataclasses.replace(load, minor_faults=None)], 20, 0.01) is None

@@ -106,24 +106,31 @@ class TimingSummary:
 class Threading:
     """The thread settings of a cell, within its CPU budget (pinned by affinity)."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     policy: str  # fair | tuned
     intra_op: int
     inter_op: int = 1
     cpus: tuple[int, ...] = ()  # CPU affinity of the worker
     sweep: tuple[tuple[str, float], ...] = ()  # tuned: each candidate and its samples/s
+    # keep: the C library keeps freed memory for the next step; system: its defaults (2: absent,
+    # so system)
+    malloc: str = "system"
 
     @property
     def label(self) -> str:
-        """'fair 2x1 on 2 cpus': policy, intra x inter threads, CPUs allowed."""
-        return f"{self.policy} {self.intra_op}x{self.inter_op} on {len(self.cpus)} cpus"
+        """'fair 2x1 on 2 cpus, malloc keep': policy, intra x inter threads, CPUs allowed, and
+        the memory policy."""
+        return (
+            f"{self.policy} {self.intra_op}x{self.inter_op} on {len(self.cpus)} cpus, "
+            f"malloc {self.malloc}"
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MachineLoad:
     """What else used the worker's CPUs while it measured (from /proc)."""
 
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     other_share: float  # CPU time of other processes / (wall time x CPUs allowed)
     steal_share: float  # hypervisor steal, same scale
     loadavg_before: float
@@ -131,6 +138,8 @@ class MachineLoad:
     # float32 GEMM GFLOP/s on the worker's CPUs and threads, the lower of a probe just before
     # and just after the timed blocks (2: None before)
     probe_gflops: float | None = None
+    # minor page faults the worker itself took over its timed blocks (3: None before)
+    minor_faults: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -38,7 +38,10 @@ from dlarena.records import (
 from dlarena.spec.model import Workload
 
 _OUT = sys.stdout
-SPEED_ENV = ("OMP_", "MKL_", "OPENBLAS_", "KMP_", "XLA_", "TF_", "PJRT_", "MXNET_", "CUDA_")
+SPEED_ENV = (
+    *("OMP_", "MKL_", "OPENBLAS_", "KMP_", "XLA_", "TF_", "PJRT_", "MXNET_", "CUDA_"),
+    *("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"),
+)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -176,15 +179,17 @@ def run(task: WorkerTask) -> None:
     probe_before = machine.gemm_probe()
     timing.block(call, adapter.sync, batches, steps, keep_all)
     emit("progress", phase="measure")
-    before = machine.snapshot()
+    before, faults = machine.snapshot(), machine.minor_faults()
     with machine.RssSampler() as rss:
         blocks = tuple(
             Block(task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all))
             for _ in range(task.blocks)
         )
+        faults = machine.minor_faults() - faults
         latency = () if training else tuple(measure_latency(adapter, task, ref))
     load = machine.load_between(before, machine.snapshot())
-    load = dataclasses.replace(load, probe_gflops=min(probe_before, machine.gemm_probe()))
+    probe = min(probe_before, machine.gemm_probe())
+    load = dataclasses.replace(load, probe_gflops=probe, minor_faults=faults)
     result = WorkerResult(
         environment=environment(setup, task.threading.intra_op),
         phases=Phases(

@@ -59,6 +59,13 @@ def bench(
     threading: Annotated[
         str, typer.Option(help="fair: one thread count for all; tuned: each framework's best")
     ] = "fair",
+    malloc: Annotated[
+        str,
+        typer.Option(
+            help="keep: freed memory stays with each worker (steady figures); system: the C "
+            "library's defaults, as a plain script runs"
+        ),
+    ] = "keep",
     processes: Annotated[
         int | None,
         typer.Option(min=1, max=100, help="worker processes per cell (default 3, quick 1)"),
@@ -107,7 +114,9 @@ def bench(
         # --size sizes the built-in workloads; a spec file runs as it is written
         specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
         cells = plan(specs, runtime, tier, mode)
-        protocol = bench_protocol(quick, threads, threading, processes, wait_quiet, timeout, device)
+        protocol = bench_protocol(
+            quick, threads, (threading, malloc), processes, wait_quiet, timeout, device
+        )
         overrides = parse_pairs(env, "--env", RUNTIMES)
     for name in overrides.values():
         envs.get(name, home)  # an unknown environment is an input error, before any run
@@ -161,16 +170,18 @@ def resumed_run(db: Store, which: str) -> int:
 def bench_protocol(
     quick: bool,
     threads: int | None,
-    threading: str,
+    policies: tuple[str, str],
     processes: int | None,
     wait_quiet: bool,
     timeout: float,
     device: str,
 ) -> Protocol:
-    """The measurement protocol from the bench options, each checked."""
+    """The measurement protocol from the bench options (`policies`: threading and memory),
+    each checked."""
     from dlarena.runner.matrix import PROFILES, Protocol
-    from dlarena.runner.threads import POLICIES, all_cpus
+    from dlarena.runner.threads import MALLOC, POLICIES, all_cpus
 
+    threading, malloc = policies
     if device not in ("cpu", "gpu"):
         raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
     if threads is not None and threads > all_cpus():
@@ -179,8 +190,11 @@ def bench_protocol(
         )
     if threading not in POLICIES:
         raise DlarenaError(f"--threading '{threading}' is unknown; choose {' or '.join(POLICIES)}")
+    if malloc not in MALLOC:
+        raise DlarenaError(f"--malloc '{malloc}' is unknown; choose {' or '.join(MALLOC)}")
     protocol = Protocol(**PROFILES["quick" if quick else "default"])
-    changes: dict[str, Any] = {"timeout_s": timeout, "device": device, "threading": threading}
+    changes: dict[str, Any] = {"timeout_s": timeout, "device": device}
+    changes |= {"threading": threading, "malloc": malloc}
     if threads is not None:
         changes["threads"] = threads
     if processes is not None:

@@ -44,9 +44,15 @@ class Outcome:
 CREDENTIAL = re.compile(r"(TOKEN|_KEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^(AWS|GH|GITHUB)_")
 
 
+# glibc: serve large blocks from the heap and never trim it, so what a step frees is there for
+# the next (the default hands blocks over 128 KiB-32 MiB back to the system, by a threshold
+# that moves with each process's history). Other C libraries ignore these.
+MALLOC_KEEP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
 def worker_env(threading: Threading) -> dict[str, str]:
     """The host's environment without credentials, the thread settings a framework reads from
-    its environment, and dlarena's code path."""
+    its environment, the memory policy, and dlarena's code path."""
     env = {k: v for k, v in os.environ.items() if not CREDENTIAL.search(k.upper())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
     threads = str(threading.intra_op)
@@ -61,6 +67,8 @@ def worker_env(threading: Threading) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if threading.malloc == "keep":
+        env.update(MALLOC_KEEP)
     return env
 
 

@@ -38,6 +38,7 @@ class Protocol:
 
     threads: int = dataclasses.field(default_factory=all_cpus)
     threading: str = "fair"  # fair | tuned
+    malloc: str = "keep"  # keep | system (runner/threads.py)
     processes: int = 3  # worker processes per cell, in rounds across the matrix
     warmup: int = 5
     blocks: int = 10  # per process
@@ -271,14 +272,14 @@ class _Run:
 
     def threading(self, cell: Cell) -> Threading:
         if self.protocol.threading == "fair":
-            return threads.fair(self.protocol.threads)
+            return threads.fair(self.protocol.threads, self.protocol.malloc)
 
         def trial(setting: Threading) -> float | None:
             yardstick = Yardstick(cell.workload.batch_size)
             result = merge(None, self.process(cell, setting, 0, **SWEEP), yardstick)
             return result.samples_per_s if result.ranked else None
 
-        return threads.tune(cell.runtime, self.protocol.threads, trial)
+        return threads.tune(cell.runtime, self.protocol.threads, trial, self.protocol.malloc)
 
 
 def run_matrix(
@@ -358,7 +359,11 @@ def _begin(
 ) -> tuple[int, float | None, dict[tuple[str, str, str, str], CellResult]]:
     """A new run (after the machine's GEMM peak probe), or the resumed one and what it holds."""
     if resume is None:
-        peak = probe_peak(threads.fair(protocol.threads)) if protocol.device == "cpu" else None
+        peak = (
+            probe_peak(threads.fair(protocol.threads, protocol.malloc))
+            if protocol.device == "cpu"
+            else None
+        )
         return store.start_run(_config(cells, protocol, env_overrides, peak), sha), peak, {}
     store.claim_run(resume)
     peak = store.run_info(resume)["config"].get("peak_gflops")
@@ -425,4 +430,5 @@ def resume_plan(store: Store, run_id: int) -> tuple[list[Cell], Protocol, dict[s
         raise DlarenaError(f"run {run_id} was made by an older dlarena that cannot resume it")
     specs = {h: spec_from_dict(d, f"run {run_id}") for h, d in config["specs"].items()}
     cells = [Cell(specs[h], r, t, m) for h, r, t, m in config["plan"]]
-    return cells, Protocol(**config["protocol"]), dict(config["env_overrides"])
+    recorded = {"malloc": "system", **config["protocol"]}  # runs before the memory policy
+    return cells, Protocol(**recorded), dict(config["env_overrides"])

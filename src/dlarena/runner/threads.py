@@ -3,6 +3,7 @@ fastest knobs, found by a short sweep), both inside the same CPUs, pinned by aff
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -10,6 +11,10 @@ from dlarena.frameworks import RUNTIMES
 from dlarena.records import Threading
 
 POLICIES = ("fair", "tuned")
+# keep: freed memory stays with the worker for its next step; system: the C library's defaults,
+# under which a worker may hand large buffers back and fault them in again every step, at a
+# rate that differs from process to process (torch cnn: 850-2,000 faults a step, 95-140 steps/s)
+MALLOC = ("keep", "system")
 
 
 def all_cpus() -> int:
@@ -23,9 +28,9 @@ def budget_cpus(threads: int) -> tuple[int, ...]:
     return tuple(allowed[: max(1, min(threads, len(allowed)))])
 
 
-def fair(threads: int) -> Threading:
+def fair(threads: int, malloc: str = "keep") -> Threading:
     cpus = budget_cpus(threads)
-    return Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus)
+    return Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus, malloc=malloc)
 
 
 def _counts(budget: int) -> list[int]:
@@ -38,29 +43,32 @@ def _counts(budget: int) -> list[int]:
     return sorted(counts)
 
 
-def candidates(runtime: str, threads: int) -> list[Threading]:
+def candidates(runtime: str, threads: int, malloc: str = "keep") -> list[Threading]:
     """Every setting the runtime's knobs allow within the CPU budget."""
     cpus = budget_cpus(threads)
     knobs = RUNTIMES[runtime].thread_knobs
     if "cpus" in knobs:
-        return [Threading("tuned", n, 1, cpus[:n]) for n in _counts(len(cpus))]
+        return [Threading("tuned", n, 1, cpus[:n], malloc=malloc) for n in _counts(len(cpus))]
     inters = _counts(min(2, len(cpus))) if "inter" in knobs else [1]
     return [
-        Threading("tuned", intra, inter, cpus) for intra in _counts(len(cpus)) for inter in inters
+        Threading("tuned", intra, inter, cpus, malloc=malloc)
+        for intra in _counts(len(cpus))
+        for inter in inters
     ]
 
 
-def tune(runtime: str, threads: int, measure: Callable[[Threading], float | None]) -> Threading:
+def tune(
+    runtime: str,
+    threads: int,
+    measure: Callable[[Threading], float | None],
+    malloc: str = "keep",
+) -> Threading:
     """The fastest candidate by `measure` (samples/s, None when the trial failed)."""
-    sweep = [(setting, measure(setting)) for setting in candidates(runtime, threads)]
+    sweep = [(setting, measure(setting)) for setting in candidates(runtime, threads, malloc)]
     measured = [(s, v) for s, v in sweep if v is not None]
     if not measured:
-        return fair(threads)
+        return fair(threads, malloc)
     best = max(measured, key=lambda pair: pair[1])[0]
-    return Threading(
-        "tuned",
-        best.intra_op,
-        best.inter_op,
-        best.cpus,
-        tuple((setting.label, value or 0.0) for setting, value in sweep),
+    return dataclasses.replace(
+        best, sweep=tuple((setting.label, value or 0.0) for setting, value in sweep)
     )
