@@ -174,7 +174,7 @@ def launch(
     sets = cpu_sets(workers, most)
 
     def env(role: str, cpus: tuple[int, ...]) -> dict[str, str]:
-        threading = Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus)
+        threading = Threading("fair", intra_op=len(cpus), inter_op=1, cpus=cpus, malloc="keep")
         own = scenario.env(role, workers, ports[-1]) if grouped else {}
         # gloo (torch, JAX) binds the loopback only
         return worker_env(threading) | {"GLOO_SOCKET_IFNAME": "lo"} | own
