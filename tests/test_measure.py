@@ -14,7 +14,7 @@ from dlarena.records import Block, CellResult, MachineLoad
 from dlarena.runner import envs
 from dlarena.runner.launcher import worker_env
 from dlarena.runner.matrix import _Run, plan, run_matrix
-from dlarena.runner.threads import budget_cpus, candidates, fair
+from dlarena.runner.threads import budget_cpus, candidates, fair, tune
 from dlarena.selfcheck.run import Selfcheck
 from dlarena.spec.loader import load_workload
 
@@ -61,6 +61,20 @@ def test_tuned_threading_sweeps_the_knobs_and_records_the_choice(store, fast):
     assert all(throughput > 0 for _, throughput in cell.threading.sweep)
     assert cell.environment.setup is not None
     assert cell.environment.setup.intra_op_threads == cell.threading.intra_op
+
+
+def test_tuned_keeps_the_fair_setting_unless_another_clearly_beats_it():
+    settings = candidates("torch", 2)
+    (other,) = [s for s in settings if (s.intra_op, s.inter_op) == (1, 1)]
+    rates = {s.label: 100.0 for s in settings}
+
+    def knobs_chosen(rate: float) -> tuple[int, int]:
+        chosen = tune("torch", 2, lambda s: {**rates, other.label: rate}[s.label])
+        assert [label for label, _ in chosen.sweep] == list(rates)
+        return chosen.intra_op, chosen.inter_op
+
+    assert knobs_chosen(104.0) == (fair(2).intra_op, 1)  # within a trial's noise
+    assert knobs_chosen(110.0) == (1, 1)
 
 
 HOG = "import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1:]})\nwhile True: pass"
