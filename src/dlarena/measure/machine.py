@@ -93,8 +93,11 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def fault_warning(loads: Sequence[MachineLoad], steps: int, step_s: float) -> str | None:
-    """'page_faults: ...' when the worker's own page faults cost a noticeable share of a step."""
+def fault_warning(
+    loads: Sequence[MachineLoad], steps: int, step_s: float, malloc: str
+) -> str | None:
+    """'page_faults: ...' when the worker's own page faults cost a noticeable share of a step
+    (`malloc`: the memory policy it ran under)."""
     counted = [load.minor_faults for load in loads if load.minor_faults is not None]
     if not counted or steps <= 0:
         return None
@@ -102,10 +105,15 @@ def fault_warning(loads: Sequence[MachineLoad], steps: int, step_s: float) -> st
     share = per_step * FAULT_S / step_s
     if share <= FAULT_SHARE:
         return None
+    cause = (
+        "the framework maps and unmaps memory itself every step (beyond what --malloc keep holds)"
+        if malloc == "keep"
+        else "the C library returns freed memory to the system and takes it back every step, "
+        "as often as each process's history says; measure with --malloc keep"
+    )
     return (
         f"page_faults: {per_step:,.0f} minor page faults per step (about {share:.0%} of a step "
-        "at ~1 us each): the C library returns freed memory to the system and takes it back "
-        "every step, and how often depends on the process; measure with --malloc keep"
+        f"at ~1 us each): {cause}"
     )
 
 

@@ -162,7 +162,8 @@ def summarized(
     warnings = stability_warnings(summary, blocks)
     warnings += [w for load in result.load if (w := machine.busy_warning(load))][:1]
     steps = sum(b.steps for b in result.blocks)
-    if faults := machine.fault_warning(result.load, steps, summary.median_ms / 1e3):
+    malloc = result.threading.malloc if result.threading else "system"
+    if faults := machine.fault_warning(result.load, steps, summary.median_ms / 1e3, malloc):
         warnings.append(faults)
     return dataclasses.replace(result, summary=summary, warnings=tuple(warnings))
 
