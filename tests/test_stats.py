@@ -82,6 +82,7 @@ def test_a_faster_claim_needs_a_significant_difference() -> None:
     assert same.verdict == "no significant difference"
     assert same.claim("jax", "torch").startswith("jax vs torch: no significant difference")
     assert "one worker process a side" in same.claim("jax", "torch")
+    assert compare_throughput([], [[100.0, 101.0]]).verdict == "no significant difference"
 
 
 def test_processes_that_disagree_leave_a_difference_unproven_however_many_blocks() -> None:

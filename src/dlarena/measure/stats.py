@@ -170,6 +170,8 @@ def compare_throughput(a: Processes, b: Processes) -> Comparison:
     interval resamples processes first (a block-only interval would be overconfident)."""
     a_groups = [np.asarray(g, np.float64) for g in a if len(g)]
     b_groups = [np.asarray(g, np.float64) for g in b if len(g)]
+    if not a_groups or not b_groups:  # a cell without blocks: nothing to compare
+        return Comparison(float("nan"), 0.0, float("inf"), 1.0, 0)
     ratio = _medians(a_groups) / _medians(b_groups)
     processes = min(len(a_groups), len(b_groups))
     a_all, b_all = np.concatenate(a_groups), np.concatenate(b_groups)
