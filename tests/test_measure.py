@@ -222,11 +222,11 @@ def test_the_gemm_probe_measures_the_machine() -> None:
     assert 0.1 < machine.gemm_probe(seconds=0.05) < 1e5  # GFLOP/s, whatever the machine
 
 
-# A step that takes a 40 MiB buffer and frees it: over glibc's largest dynamic mmap threshold
-# (32 MiB), so by default every step maps fresh pages and faults each one in. THREADED runs two
-# such buffers in a thread of its own: its arena's second heap empties, and glibc unmaps it.
+# A step that takes two 40 MiB buffers and frees them: over glibc's largest dynamic mmap
+# threshold (32 MiB), so by default every step maps fresh pages and faults each one in. THREADED
+# runs the steps in a thread of its own: its arena's second heap empties, and glibc unmaps it.
 STEP = (
-    "import threading\nimport numpy as np\nfrom dlarena.measure import machine\n"
+    "import numpy as np\nfrom dlarena.measure import machine\n"
     "def step():\n    a, b = np.ones(40 << 20, np.uint8), np.ones(40 << 20, np.uint8)\n"
     "    del a, b\n"
     "def steps(out):\n    step(); before = machine.minor_faults()\n"
@@ -234,7 +234,7 @@ STEP = (
 )
 STEPS = STEP + "out = []\nsteps(out)\nprint(out[0])"
 THREADED = (
-    STEP + "out = []\nt = threading.Thread(target=steps, args=(out,))\n"
+    STEP + "import threading\nout = []\nt = threading.Thread(target=steps, args=(out,))\n"
     "t.start(); t.join()\nprint(out[0])"
 )
 
