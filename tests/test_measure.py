@@ -32,10 +32,10 @@ def test_each_cell_pools_its_processes_and_inference_cells_carry_latency(store, 
     cells = mlp_cells(["onnxruntime", "torch"], ["infer"])
     run_id = run_matrix(store, cells, protocol, HOME, {}, lambda c, r: seen.append(c.runtime))
     assert seen[:4] == ["onnxruntime", "torch", "onnxruntime", "torch"]  # rounds, interleaved
-    for cell in store.cells(run_id, raw=True):  # (then a process made up for a slow one, if any)
+    for cell in store.cells(run_id, raw=True):
         assert cell.ranked and cell.summary is not None
         ran = len(cell.load)
-        assert ran >= 2 and seen.count(cell.runtime) == ran
+        assert ran == 2 and seen.count(cell.runtime) == ran  # none run again (slow_reruns 0)
         assert cell.summary.processes >= 2 and cell.summary.blocks == 3 * cell.summary.processes
         assert {b.process for b in cell.blocks} == set(range(ran))
         assert [lat.batch_size for lat in cell.summary.latency] == [1, 64]
@@ -179,7 +179,7 @@ def test_a_slow_stretch_process_is_left_out_once_enough_others_remain(store, fas
 
 
 def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -> None:
-    protocol = dataclasses.replace(fast, processes=2)
+    protocol = dataclasses.replace(fast, processes=2, slow_reruns=machine.PROBE_RETRIES)
     run = _Run(store, 0, protocol, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
     cells = mlp_cells(["torch"], ["train"]) * 2
     made: list[int] = []
@@ -201,6 +201,11 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
     slow = {0: processes(60.0)}
     assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, None)) == []
     assert len(made) == 2  # one process per cell (quick): no make-up, the spread is stated
+    guard = machine.SlowGuard({("torch", 2): 100.0})
+    kept = _Run(store, 0, dataclasses.replace(protocol, slow_reruns=0), HOME, {}, None, slow=guard)
+    kept.measure = measure  # type: ignore[method-assign]
+    assert kept.short(slow[0]) and list(kept.make_up(cells, slow, None, None)) == []
+    assert len(made) == 2  # slow_reruns 0: every process kept as measured
 
 
 def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() -> None:
@@ -216,6 +221,9 @@ def test_a_slow_process_is_run_again_at_most_twice_and_the_reruns_are_counted() 
     first = iter([70.0, 100.0])  # a run that starts in a slow stretch
     result, reruns = machine.SlowGuard().steady(lambda: probed(next(first)), "k", calibrate=True)
     assert result.probes == [100.0] and reruns == 1  # measured twice, the faster one kept
+    once = iter([50.0, 99.0])
+    result, reruns = machine.SlowGuard().steady(lambda: probed(next(once)), "k", True, retries=0)
+    assert result.probes == [50.0] and reruns == 0  # retries 0: kept as measured, not calibrated
 
 
 def test_the_gemm_probe_measures_the_machine() -> None:

@@ -151,19 +151,25 @@ class SlowGuard:
         best = self.best[key] = max(self.best.get(key, 0.0), *probes)
         return min(probes) / best
 
-    def steady(self, run: Callable[[], T], key: Hashable, calibrate: bool = False) -> tuple[T, int]:
-        """`run()` again while its probes say it ran slow, up to PROBE_RETRIES times; the last
+    def steady(
+        self,
+        run: Callable[[], T],
+        key: Hashable,
+        calibrate: bool = False,
+        retries: int = PROBE_RETRIES,
+    ) -> tuple[T, int]:
+        """`run()` again while its probes say it ran slow, up to `retries` times; the last
         result and how many times it was rerun. With `calibrate`, the first process of a key (no
         best to judge it by yet) is run twice and the one in the faster stretch kept: without
         that, a run that starts in a slow stretch keeps its first process whatever it measured."""
         result, reruns = run(), 0
-        if calibrate and key not in self.best and result.probes:
+        if calibrate and retries and key not in self.best and result.probes:
             self.slowdown(key, result.probes)
             second = run()
             if second.probes and min(second.probes) > min(result.probes):
                 result = second
             reruns = 1
-        while reruns < PROBE_RETRIES and self.slowdown(key, result.probes) < SLOW_PROBE:
+        while reruns < retries and self.slowdown(key, result.probes) < SLOW_PROBE:
             result, reruns = run(), reruns + 1
         return result, reruns
 

@@ -48,6 +48,10 @@ class Protocol:
     timeout_s: float = 900.0
     device: str = "cpu"
     wait_quiet_s: float = 0.0  # > 0: before each process, wait up to this for quiet CPUs
+    # A process measured in one of the machine's slow stretches is run again up to this many
+    # times, and a cell left short gets up to this many more at the end of the run; 0: each
+    # process is kept as measured, and a slow-stretch cell carries machine_slow.
+    slow_reruns: int = machine.PROBE_RETRIES
 
     def worker_fields(self) -> dict[str, Any]:
         return {
@@ -167,6 +171,7 @@ class _Run:
             functools.partial(self.process, cell, setting, index),
             (cell.runtime, setting.intra_op),
             calibrate=self.protocol.processes > 1,  # the quick profile does without
+            retries=self.protocol.slow_reruns,
         )
         environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
         part = dataclasses.replace(part, environment=environment, reruns=reruns)
@@ -235,12 +240,12 @@ class _Run:
     ) -> Iterator[tuple[int, CellResult]]:
         """A process that ran in a slow stretch is made up by another at the end of the run (a
         stretch can last minutes, so the one started right after it is often slow too), up to
-        PROBE_RETRIES more per cell (not the cells `done` before a resume); `results` is updated
-        as each one comes. A one-process protocol (the quick profile) has no make-up: it states
-        its spread instead."""
+        `protocol.slow_reruns` more per cell (not the cells `done` before a resume); `results` is
+        updated as each one comes. A one-process protocol (the quick profile) has no make-up: it
+        states its spread instead."""
         if self.protocol.processes < 2:
             return
-        for _ in range(machine.PROBE_RETRIES):
+        for _ in range(self.protocol.slow_reruns):
             for i in [i for i, result in results.items() if i not in done and self.short(result)]:
                 before = results[i]
                 assert before.threading is not None
