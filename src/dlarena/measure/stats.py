@@ -66,7 +66,10 @@ def summarize(
     """Step time (median of the worker processes' medians), the CI of the median over every
     block, throughput and spread."""
     step_s = np.array([b.step_s for b in blocks])
-    process_medians = np.array(list(_process_medians(blocks).values()))
+    processes = sorted({b.process for b in blocks})
+    process_medians = np.array(
+        [np.median([b.step_s for b in blocks if b.process == p]) for p in processes]
+    )
     # Worker processes are the independent units: blocks of one process share its placement
     # on the CPUs and its memory layout (seen here: whole processes 1.5x slower, no other load).
     # The median of the process medians lets one such process in three move nothing.
@@ -81,26 +84,12 @@ def summarize(
         samples_per_s_low=batch_size / ci_high,
         samples_per_s_high=batch_size / ci_low,
         blocks=len(blocks),
-        processes=len(process_medians),
+        processes=len(processes),
         steps=sum(b.steps for b in blocks),
         block_cv=_cv(step_s),
         process_cv=_cv(process_medians),
         latency=tuple(latency_summary(size, seconds) for size, seconds in latency),
     )
-
-
-def _process_medians(blocks: Sequence[Block]) -> dict[int, float]:
-    """Each worker process's median step time, by process."""
-    processes = sorted({b.process for b in blocks})
-    return {p: float(np.median([b.step_s for b in blocks if b.process == p])) for p in processes}
-
-
-def lagging_processes(blocks: Sequence[Block], share: float) -> frozenset[int]:
-    """The worker processes whose median step ran under `share` of the speed of the cell's
-    fastest process."""
-    medians = _process_medians(blocks)
-    fastest = min(medians.values(), default=0.0)
-    return frozenset(p for p, median in medians.items() if fastest < share * median)
 
 
 def stability_warnings(summary: TimingSummary, blocks: Sequence[Block]) -> list[str]:

@@ -18,7 +18,6 @@ from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
 from dlarena.measure.machine import SLOW_PROBE
 from dlarena.measure.peak import probe as probe_peak
-from dlarena.measure.stats import lagging_processes
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
 from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, summarized, task_for
@@ -211,18 +210,15 @@ class _Run:
 
     def slow_processes(self, result: CellResult) -> frozenset[int]:
         """The cell's processes that ran in one of the machine's slow stretches: their GEMM probe
-        under SLOW_PROBE of the best this run saw beside the same runtime and thread count, or
-        their own throughput under SLOW_PROBE of the cell's fastest process (stretches the probe
-        misses: an eager mlp's small steps ran a third slower while the GEMM ran at full speed)."""
+        under SLOW_PROBE of the best this run saw beside the same runtime and thread count."""
         threads = result.threading.intra_op if result.threading else 0
         best = self.slow.best.get((result.runtime, threads))
         processes = sorted({b.process for b in result.blocks})
-        probed = frozenset(
+        return frozenset(
             process
             for process, load in zip(processes, result.load, strict=False)
             if best and load.probe_gflops is not None and load.probe_gflops < SLOW_PROBE * best
         )
-        return probed | lagging_processes(result.blocks, SLOW_PROBE)
 
     def short(self, result: CellResult, slow: frozenset[int] | None = None) -> bool:
         """Fewer processes outside slow stretches (`slow`, found if not given) than the protocol
@@ -269,28 +265,15 @@ class _Run:
         settled = summarized(result, _yardstick(cell, peak), slow if enough else frozenset())
         warnings = settled.warnings + self.parity_warnings(cell)
         if not enough:
+            threads = result.threading.intra_op if result.threading else 0
+            ratio = self.slow.slowdown((result.runtime, threads), result.probes)
             warnings += (
-                f"machine_slow: {self.slow_cause(result)}; compare with care, or rerun the cell",
+                f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of "
+                "the best this run saw beside the same runtime while a worker measured (the "
+                "machine had a slow stretch that outlasted the processes run again); compare "
+                "with care, or rerun the cell",
             )
         return dataclasses.replace(settled, warnings=tuple(dict.fromkeys(warnings)))
-
-    def slow_cause(self, result: CellResult) -> str:
-        """What showed a short cell's slow stretch: the GEMM probe, else its own processes."""
-        threads = result.threading.intra_op if result.threading else 0
-        ratio = self.slow.slowdown((result.runtime, threads), result.probes)
-        if ratio < SLOW_PROBE:
-            return (
-                f"a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of the best this "
-                "run saw beside the same runtime while a worker measured (the machine had a slow "
-                "stretch that outlasted the processes run again)"
-            )
-        lagging = len(lagging_processes(result.blocks, SLOW_PROBE))
-        return (
-            f"{lagging} of its {len({b.process for b in result.blocks})} worker processes ran "
-            f"under {SLOW_PROBE:.0%} of the speed of its fastest (a slow stretch of the machine "
-            "that outlasted the processes run again, or a framework whose processes land at "
-            "different speeds)"
-        )
 
     def threading(self, cell: Cell) -> Threading:
         if self.protocol.threading == "fair":
