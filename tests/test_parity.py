@@ -73,12 +73,14 @@ def test_a_wide_mlp_passes_parity_in_every_runtime(store, fast):
 
 
 def test_the_new_workloads_pass_parity_in_every_framework(store, fast):
-    """The transformer, gpt, lstm and recsys (tiny) in both tiers and the sequence and joining
-    layer variants (eager) in the five library runtimes; the raw-API variants name the ops they
-    do not build."""
-    stored = run_and_index(
-        store, fast, ["transformer", "gpt", "lstm", "recsys"], TIERS, "tiny", DEFAULT_RUNTIMES
-    )
+    """The transformer, gpt, lstm and recsys (tiny) and the sequence and joining layer variants
+    in the five library runtimes, eager; the compiled tier on gpt and lstm, whose causal
+    attention and recurrence are what a graph compiler most often gets wrong (transformer's
+    attention differs from gpt's by its mask, recsys is embeddings and dense layers, which
+    mlp and the joining variants cover). The raw-API variants name the ops they do not build."""
+    specs = ["transformer", "gpt", "lstm", "recsys"]
+    stored = run_and_index(store, fast, specs, ("eager",), "tiny", DEFAULT_RUNTIMES)
+    stored |= run_and_index(store, fast, ["gpt", "lstm"], ("compiled",), "tiny", DEFAULT_RUNTIMES)
     stored |= run_and_index(
         store,
         fast,
@@ -87,7 +89,7 @@ def test_the_new_workloads_pass_parity_in_every_framework(store, fast):
         runtimes=DEFAULT_RUNTIMES,
     )
     per_tier = sum(len(RUNTIMES[r].modes) for r in DEFAULT_RUNTIMES)
-    assert len(stored) == 10 * per_tier
+    assert len(stored) == 8 * per_tier
     assert_all_pass(stored)
     refused = run_and_index(store, fast, ["transformer"], ("eager",), "tiny", ("jax-raw",))
     (cell,) = [c for c in refused.values() if c.mode == "train"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from dlarena.frameworks import RUNTIMES, Runtime
 from dlarena.records import WorkerTask
 from dlarena.runner import envs
-from dlarena.runner.launcher import launch
+from dlarena.runner.launcher import launch, scratch_dir, worker_env
 from dlarena.runner.matrix import plan, run_matrix, write_reference
 from dlarena.runner.threads import fair
 from dlarena.spec.loader import load_workload
@@ -169,3 +172,36 @@ def test_same_named_specs_get_references_of_their_own(store, fast, tmp_path):
     assert {c.spec_hash for c in stored} == {mlp.content_hash, wider.content_hash}
     files = sorted(p.name for p in store.reference_dir(run_id).iterdir())
     assert files == sorted(f"{w.content_hash}.npz" for w in (mlp, wider))
+
+
+AUTOGRAPHED = """
+import os
+import tensorflow as tf
+
+@tf.function
+def clipped(x):
+    if x > 0:
+        x = x - 1
+    return x
+
+clipped(tf.constant(2))
+os._exit(0)  # as a scale-out worker ends, or a killed one: no atexit to remove the file
+"""
+
+
+def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
+    """TensorFlow's autograph writes a source file per converted function in the temporary
+    folder and removes it at exit, which a killed worker or one ending with os._exit (as the
+    scale-out workers do) never reaches: a worker's land in the host's scratch folder, which
+    goes when the host exits, not in the system's."""
+    autograph = "__autograph_generated_file*"
+    before = set(Path(tempfile.gettempdir()).glob(autograph))
+    (tmp_path / "autographed.py").write_text(AUTOGRAPHED)  # autograph reads the source file
+    python = envs.get("main", HOME).python
+    subprocess.run([python, tmp_path / "autographed.py"], env=worker_env(fair(1)), check=True)
+    assert set(Path(tempfile.gettempdir()).glob(autograph)) == before
+    assert list(Path(scratch_dir()).glob(autograph))
+    host = "from dlarena.runner.launcher import scratch_dir; print(scratch_dir())"
+    done = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().startswith(tempfile.gettempdir())
+    assert not Path(done.stdout.strip()).exists()

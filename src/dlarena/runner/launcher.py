@@ -5,12 +5,16 @@ The launcher knows processes, environments and timeouts; nothing about framework
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import functools
+import getpass
 import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,11 +61,32 @@ MALLOC_KEEP = {
 }
 
 
+@functools.cache
+def scratch_dir() -> str:
+    """The temporary folder of this host's workers, removed when the host exits: TensorFlow
+    writes a source file there for every function autograph converts, which a worker that is
+    killed or ends with os._exit never removes."""
+    path = tempfile.mkdtemp(prefix="dlarena-workers-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _inductor_cache() -> str:
+    """Where torch.compile keeps its compiled kernels by default, kept there across runs."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid_{os.getuid()}"
+    return str(Path(tempfile.gettempdir()) / f"torchinductor_{user}")
+
+
 def worker_env(threading: Threading) -> dict[str, str]:
     """The host's environment without credentials, the thread settings a framework reads from
-    its environment, the memory policy, and dlarena's code path."""
+    its environment, the memory policy, dlarena's code path and a temporary folder of its own."""
     env = {k: v for k, v in os.environ.items() if not CREDENTIAL.search(k.upper())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", _inductor_cache())
+    env["TMPDIR"] = scratch_dir()
     threads = str(threading.intra_op)
     env.update(
         {
