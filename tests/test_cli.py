@@ -90,6 +90,13 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
         c["samples_per_s"] > 0 and c["framework_version"] == "1.32.0" for c in document["cells"]
     )
     assert document["spread"].startswith("spread: with 1 worker process per cell")
+    twice = json.loads(dlarena("spread", "1", "1", "--store", store, "--format", "json").stdout)
+    assert [(c["cell"], c["cv"]) for c in twice["cells"]] == [
+        ("mlp/onnxruntime/eager/infer", 0.0),
+        ("mlp/onnxruntime/compiled/infer", 0.0),
+    ]
+    once = dlarena("spread", "1", "--store", store)
+    assert once.returncode == 2 and "a spread needs two or more runs" in once.stderr
 
     parity = json.loads(dlarena("parity", "--store", store, "--format", "json").stdout)
     assert parity["cells"][0]["parity_checks"][0]["check"] == "forward"

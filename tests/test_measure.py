@@ -126,6 +126,23 @@ def test_runs_compare_cell_by_cell_and_refuse_other_environments(store, fast):
     assert compare_runs(store.cells(first, raw=True), store.cells(narrow, raw=True), force=True)[0]
 
 
+def test_repeated_runs_give_each_cells_spread(store, fast):
+    from dlarena.errors import DlarenaError
+    from dlarena.measure.compare import run_spread
+
+    cells = mlp_cells(["onnxruntime"], ["infer"])
+    first, second = (run_matrix(store, cells, fast, HOME, {}, print) for _ in range(2))
+    (row,) = run_spread([store.cells(first), store.cells(second)])
+    a, b = (store.cells(run)[0].samples_per_s for run in (first, second))
+    assert row.key == "mlp/onnxruntime/eager/infer" and row.samples_per_s == (a, b)
+    assert row.cv == pytest.approx(abs(a - b) / (a + b))  # two values: half the gap over the mean
+    narrow = run_matrix(store, cells, dataclasses.replace(fast, threads=1), HOME, {}, print)
+    with pytest.raises(DlarenaError, match="CPUs allowed 2 vs 1.*pass --force"):
+        run_spread([store.cells(first), store.cells(second), store.cells(narrow)])
+    with pytest.raises(DlarenaError, match="two or more runs"):
+        run_spread([store.cells(first)])
+
+
 def test_each_cell_reads_its_utilization_against_the_runs_gemm_peak(store, fast):
     run_id = run_matrix(store, mlp_cells(["onnxruntime"], ["infer"]), fast, HOME, {}, print)
     peak = store.run_info(run_id)["config"]["peak_gflops"]

@@ -1,7 +1,8 @@
-"""compare: two runs, cell by cell, with significance."""
+"""compare and spread: runs cell by cell, two with significance, or repeated ones."""
 
 from __future__ import annotations
 
+import statistics
 from typing import Annotated
 
 import typer
@@ -69,4 +70,37 @@ def compare(
     )
     out.print(
         f"geometric mean of the ratios: {geomean:.3f}" if geomean else "no cell ranked in both runs"
+    )
+
+
+@app.command()
+def spread(
+    runs: Annotated[list[int], typer.Argument(help="two or more runs of the same cells")],
+    force: Annotated[bool, typer.Option(help="use runs from different environments")] = False,
+    store: StoreOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """How far repeated runs of the same cells land apart: per cell its throughput in each run
+    and their coefficient of variation; the median and worst over the cells."""
+    from dlarena.measure.compare import run_spread
+
+    db = open_store(store)
+    for run in runs:
+        db.run_info(run)  # names a run that is not there
+    rows = run_spread([db.cells(run) for run in runs], force)
+    cvs = [r.cv for r in rows]
+    median, worst = (statistics.median(cvs), max(cvs)) if cvs else (None, None)
+    if format == Format.json:
+        cells = [{"cell": r.key, "samples_per_s": r.samples_per_s, "cv": r.cv} for r in rows]
+        emit_json({"runs": runs, "cells": cells, "median_cv": median, "worst_cv": worst})
+        return
+    print_table(
+        f"runs {', '.join(map(str, runs))}: samples/s per run",
+        ("cell", "samples/s", "CV"),
+        ([r.key, ", ".join(f"{v:.4g}" for v in r.samples_per_s), f"{r.cv:.1%}"] for r in rows),
+    )
+    out.print(
+        f"coefficient of variation per cell: median {median:.1%}, worst {worst:.1%}"
+        if median is not None and worst is not None
+        else "no cell ranked in every run"
     )

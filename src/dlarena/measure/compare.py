@@ -1,11 +1,14 @@
-"""Two runs cell by cell: throughput ratio with its CI and a Mann-Whitney test, and whether the
-runs may be compared at all (the same software on the same machine)."""
+"""Runs cell by cell: two runs' throughput ratio with its CI and a Mann-Whitney test, the spread
+of repeated runs, and whether the runs may be compared at all (the same software on the same
+machine)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections.abc import Sequence
+
+from scipy import stats
 
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES
@@ -48,12 +51,10 @@ def differences(a: Sequence[CellResult], b: Sequence[CellResult]) -> list[str]:
     return found
 
 
-def compare_runs(
-    a: Sequence[CellResult], b: Sequence[CellResult], force: bool = False
-) -> tuple[list[CellComparison], float | None]:
-    """Per matching ranked cell, B's throughput over A's; and their geometric mean."""
+def refuse_other_environments(a: Sequence[CellResult], b: Sequence[CellResult]) -> None:
+    """A user error naming what differs, if matching cells ran in different environments."""
     different = differences(a, b)
-    if different and not force:
+    if different:
         shown = "; ".join(different[:5]) + (
             f"; and {len(different) - 5} more" if len(different) > 5 else ""
         )
@@ -61,6 +62,14 @@ def compare_runs(
             f"the runs were measured in different environments ({shown}); "
             "compare like with like, or pass --force to compare anyway"
         )
+
+
+def compare_runs(
+    a: Sequence[CellResult], b: Sequence[CellResult], force: bool = False
+) -> tuple[list[CellComparison], float | None]:
+    """Per matching ranked cell, B's throughput over A's; and their geometric mean."""
+    if not force:
+        refuse_other_environments(a, b)
     ours = {key_of(c)[:4]: c for c in a if c.ranked}
     rows = []
     for cell in b:
@@ -80,6 +89,35 @@ def compare_runs(
     ratios = [r.comparison.ratio for r in rows if r.comparison.ratio > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
     return rows, geomean
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpread:
+    key: str  # workload/runtime/tier/mode
+    samples_per_s: tuple[float, ...]  # the cell's figure in each run, in the runs' order
+    cv: float  # their coefficient of variation (population standard deviation over mean)
+
+
+def run_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> list[CellSpread]:
+    """How far repeated runs land apart: per cell ranked in every run, its throughput in each
+    and their coefficient of variation."""
+    if len(runs) < 2:
+        raise DlarenaError("a spread needs two or more runs of the same cells; name them all")
+    if not force:
+        for other in runs[1:]:
+            refuse_other_environments(runs[0], other)
+    figures: dict[tuple[str, ...], list[float]] = {}
+    labels: dict[tuple[str, ...], str] = {}
+    for cells in runs:
+        for cell in cells:
+            if cell.ranked:
+                figures.setdefault(key_of(cell)[:4], []).append(cell.samples_per_s)
+                labels[key_of(cell)[:4]] = cell.label
+    return [
+        CellSpread(labels[key], tuple(values), float(stats.variation(values)))
+        for key, values in figures.items()
+        if len(values) == len(runs)
+    ]
 
 
 def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
