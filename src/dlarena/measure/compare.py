@@ -111,8 +111,9 @@ def run_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> lis
     for cells in runs:
         for cell in cells:
             if cell.ranked:
-                figures.setdefault(key_of(cell)[:4], []).append(cell.samples_per_s)
-                labels[key_of(cell)[:4]] = cell.label
+                key = key_of(cell)[:4]
+                figures.setdefault(key, []).append(cell.samples_per_s)
+                labels[key] = cell.label
     return [
         CellSpread(labels[key], tuple(values), float(stats.variation(values)))
         for key, values in figures.items()
