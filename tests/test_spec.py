@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from dlarena.errors import SpecError
-from dlarena.spec import canonical_weights, parameter_shapes, reference, synthetic_batch
+from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
-from dlarena.spec.model import Workload, is_trainable
+from dlarena.spec.model import Workload, is_trainable, parameter_shapes
 from dlarena.spec.presets import SIZES
 from dlarena.spec.schema import spec_from_dict
+from dlarena.spec.weights import canonical_weights, synthetic_batch
 
 from .conftest import SPECS
 

@@ -14,6 +14,7 @@ import pytest
 from dlarena.frameworks import RUNTIMES, Runtime
 from dlarena.records import WorkerTask
 from dlarena.runner import envs
+from dlarena.runner.checker import check_parity
 from dlarena.runner.launcher import launch, scratch_dir, worker_env
 from dlarena.runner.matrix import plan, run_matrix, write_reference
 from dlarena.runner.threads import fair
@@ -112,11 +113,57 @@ def test_a_failing_worker_is_stored_with_its_stderr_and_the_matrix_goes_on(store
 
 
 def test_a_hung_worker_is_killed_at_its_timeout(store, fast, fake_runtime):
-    slow = dataclasses.replace(fast, timeout_s=2.0)
+    # 10 s: well past a numpy-only worker's start on a busy machine, so it hangs in 'build'
+    slow = dataclasses.replace(fast, timeout_s=10.0)
     run_id = run_matrix(store, mlp_cells([fake_runtime("sleepy")]), slow, HOME, {}, print)
     (cell,) = store.cells(run_id)
     assert cell.status == "failed" and cell.exit_code == -signal.SIGKILL
-    assert cell.reason == "timed out after 2s in phase 'build'"
+    assert cell.reason == "timed out after 10s in phase 'build'"
+
+
+def test_a_parity_checker_that_dies_fails_its_item_and_a_new_one_checks_the_rest(fake_runtime):
+    cells = plan([load_workload("mlp", "tiny"), load_workload("cnn", "tiny")],
+                 [fake_runtime("crashy")], ["eager", "compiled"], ["infer"])  # fmt: skip
+    seen = []
+    found = check_parity(cells, HOME, {}, on_verdict=seen.append)
+    assert [v.label for v in found] == [c.label for c in cells] and len(seen) == 4
+    assert [v.status for v in found] == ["ok", "failed", "ok", "failed"]
+    assert all(v.passed for v in found[::2])
+    assert found[1].reason == "the parity checker exited with code -9 on this item"
+
+
+def test_a_hung_parity_checker_is_killed_and_named(fake_runtime):
+    (verdict,) = check_parity(mlp_cells([fake_runtime("sleepy")]), HOME, {}, timeout_s=5.0)
+    assert verdict.status == "failed" and not verdict.passed
+    assert verdict.reason == "the parity checker was silent for 5s on this item and was killed"
+
+
+def test_a_checker_whose_framework_is_missing_fails_every_item_at_once():
+    cells = plan([load_workload("mlp", "tiny")], ["torch"], ["eager", "compiled"], ["infer"])
+    found = check_parity(cells, HOME, {"torch": "mxnet"})
+    assert [v.reason for v in found] == ["ModuleNotFoundError: No module named 'torch'"] * 2
+
+
+def test_the_checker_fails_a_spec_whose_math_differs(monkeypatch):
+    """The same shifted reference as below fails the checker's forward check."""
+    import numpy as np
+
+    from dlarena.runner import checker
+
+    original = checker.write_reference
+
+    def shifted_reference(workload, path):
+        rows = original(workload, path)
+        with np.load(path) as data:
+            arrays = dict(data)
+        arrays["logits"] = arrays["logits"] + 0.01 * np.abs(arrays["logits"]).max()
+        np.savez(path, **arrays)
+        return rows
+
+    monkeypatch.setattr(checker, "write_reference", shifted_reference)
+    (verdict,) = check_parity(mlp_cells(["onnxruntime"]), HOME, {})
+    assert verdict.status == "ok" and not verdict.passed
+    assert verdict.checks[0].max_rel == pytest.approx(0.01, rel=0.02)
 
 
 def test_framework_chatter_on_stdout_never_reaches_the_event_stream(store, fast, fake_runtime):

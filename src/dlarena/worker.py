@@ -124,10 +124,19 @@ def build(
     workload = Workload.from_dict(task.workload)
     ref = load_reference(task.reference)
     start = time.perf_counter()
-    adapter = adapter_cls(workload.parity_twin(), ref["weights"], task.tier, task.mode, setup)
-    if task.mode == "train" and not isinstance(adapter, TrainingAdapter):
-        raise TypeError(f"{task.module} runs inference only; it has no 'train' mode")
+    adapter = build_twin(adapter_cls, workload, ref, task.tier, task.mode, setup)
     return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
+
+
+def build_twin(
+    adapter_cls: type, workload: Workload, ref: dict[str, Any], tier: str, mode: str, setup: Setup
+) -> InferenceAdapter:
+    """The model parity is checked on (the workload's twin without dropout), with the
+    canonical weights."""
+    adapter = adapter_cls(workload.parity_twin(), ref["weights"], tier, mode, setup)
+    if mode == "train" and not isinstance(adapter, TrainingAdapter):
+        raise TypeError(f"{adapter_cls.__module__} runs inference only; it has no 'train' mode")
+    return adapter
 
 
 def with_dropout(adapter_cls: type, workload: Workload, task: WorkerTask, setup: Setup) -> Any:
@@ -207,13 +216,17 @@ def run(task: WorkerTask) -> None:
     emit("result", result=encode(result))
 
 
-def main() -> None:
+def keep_stdout_for_events() -> None:
+    """Framework chatter written to fd 1 would corrupt the JSON stream: keep a private copy of
+    stdout for events and point fd 1 at stderr."""
     global _OUT
-    # Framework chatter written to fd 1 would corrupt the JSON stream: keep a private copy of
-    # stdout for events and point fd 1 at stderr.
     _OUT = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+
+
+def main() -> None:
+    keep_stdout_for_events()
     try:
         task = decode(WorkerTask, json.loads(sys.stdin.read()))
         run(task)

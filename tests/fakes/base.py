@@ -17,6 +17,10 @@ class NumpyAdapter(InferenceAdapter):
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         return Setup(framework_version=np.__version__, device="cpu", intra_op_threads=intra_op)
 
+    @classmethod
+    def forget(cls) -> None:
+        """NumPy keeps nothing across models."""
+
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.workload = workload
         self.weights = {k: v.astype(np.float64) for k, v in weights.items()}

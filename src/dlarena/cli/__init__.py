@@ -14,6 +14,7 @@ from dlarena.cli import (  # noqa: F401
     evidence,
     fidelity,
     inputs,
+    parity,
     probe,
     report,
     scale,

@@ -1,4 +1,4 @@
-"""bench, parity and runs: measure the matrix, show its parity, list the runs."""
+"""bench and runs: measure the matrix, list the runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dlarena.cli.common import (
     WORKLOAD_HELP,
     Format,
     FormatOpt,
-    RunOpt,
     SizeOpt,
     StoreOpt,
     app,
@@ -22,7 +21,6 @@ from dlarena.cli.common import (
     open_store,
     parse_pairs,
     print_table,
-    run_id_of,
     within,
 )
 from dlarena.errors import DlarenaError
@@ -30,13 +28,10 @@ from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.records import CellResult
 from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, cell_row, fmt
 from dlarena.runner import envs
-from dlarena.spec.presets import SIZES
-from dlarena.store import Store
 
 if TYPE_CHECKING:
     from dlarena.runner.matrix import Cell, Protocol
-
-PARITY_CHECKS = ("forward", "loss", "grads", "params")
+    from dlarena.store import Store
 
 
 @app.command()
@@ -219,67 +214,6 @@ def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     if tax:
         rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
         print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)
-
-
-def _parity_cells(cell: CellResult) -> list[str]:
-    found = {c.check: c for c in cell.parity}
-    return [
-        f"{found[c].max_rel:.1e}{'' if found[c].passed else ' !'}" if c in found else "-"
-        for c in PARITY_CHECKS
-    ]
-
-
-@app.command()
-def parity(
-    run: RunOpt = None,
-    size: Annotated[
-        str | None,
-        typer.Option(help="only the built-in workloads at this size: tiny, small or full"),
-    ] = None,
-    store: StoreOpt = None,
-    format: FormatOpt = Format.table,
-) -> None:
-    """The parity matrix: each cell's differences from the float64 reference, with tolerances."""
-    db = open_store(store)
-    run_id = run_id_of(db, run)
-    rows = [(c, cell_row(c)) for c in db.cells(run_id)]
-    if size is not None:
-        rows = _of_size(rows, size, run_id)
-    if format == Format.json:
-        keys = ("workload", "size", "spec_hash", "runtime", "tier", "mode", "parity")
-        cells = [{k: row[k] for k in (*keys, "parity_checks")} for _, row in rows]
-        emit_json({"run_id": run_id, "cells": cells})
-        return
-    print_table(
-        f"parity, run {run_id}: max relative difference from the float64 reference",
-        ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict"),
-        (
-            [
-                c.workload,
-                row["size"] or "spec file",
-                c.runtime,
-                c.tier,
-                c.mode,
-                *_parity_cells(c),
-                row["parity"],
-            ]
-            for c, row in rows
-        ),  # fmt: skip
-        caption="each check's tolerance is derived per workload from float32 rounding "
-        "(--format json shows it); '!' marks a check over its tolerance",
-    )
-
-
-def _of_size(rows: list, size: str, run_id: int) -> list:
-    if size not in SIZES:
-        raise DlarenaError(f"size '{size}' is unknown; choose {', '.join(SIZES)}")
-    kept = [(c, row) for c, row in rows if row["size"] == size]
-    if not kept:
-        raise DlarenaError(
-            f"run {run_id} has no built-in workload at size {size}; measure them with: "
-            f"dlarena bench --size {size}"
-        )
-    return kept
 
 
 @app.command()

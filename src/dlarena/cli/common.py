@@ -8,16 +8,21 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from dlarena.errors import DlarenaError
-from dlarena.runner import envs
-from dlarena.spec.loader import BUILTIN
-from dlarena.store import Store
+from dlarena.spec.presets import PRESETS
+
+if TYPE_CHECKING:
+    from dlarena.store import Store
+
+# Commands import what they use when they run: `dlarena --help` loads no numpy, pydantic or
+# store.
+BUILTIN = tuple(PRESETS)
 
 app = typer.Typer(
     help="Which deep learning framework should we use? Measured, not guessed.",
@@ -64,6 +69,9 @@ def within(low: float, high: float = math.inf) -> Callable[[Any], Any]:
 def open_store(path: Path | None, create: bool = False) -> Store:
     """The store; only commands that measure or collect create it. A read command given a
     --store that does not exist is an error (a typo must not read as 'no runs')."""
+    from dlarena.runner import envs
+    from dlarena.store import Store
+
     if path is not None and not create and not path.exists():
         raise DlarenaError(f"no store at {path}; check --store ('dlarena bench' creates one)")
     return Store(path or envs.dlarena_home() / "dlarena.sqlite", create=create)

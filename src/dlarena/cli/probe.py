@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from dlarena.cli.common import (
+    BUILTIN,
     WORKLOAD_HELP,
     Format,
     FormatOpt,
@@ -22,7 +23,6 @@ from dlarena.errors import DlarenaError
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
-from dlarena.spec.loader import BUILTIN
 
 probe_app = typer.Typer(help="Probes: deployment paths and debuggability, measured.")
 app.add_typer(probe_app, name="probe")

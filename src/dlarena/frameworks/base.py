@@ -49,6 +49,13 @@ class InferenceAdapter(abc.ABC):
         Knobs a framework reads from the environment (OMP_NUM_THREADS, affinity) are set by the
         launcher before the process starts."""
 
+    @classmethod
+    @abc.abstractmethod
+    def forget(cls) -> None:
+        """Drop what the framework keeps across models (compiled graphs, caches, layer names),
+        so that the next model built in this process starts as in a fresh one (the parity
+        checker builds many models in one process)."""
+
     @abc.abstractmethod
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         """Build the model natively on `setup.device` and load the canonical weights."""

@@ -278,6 +278,10 @@ def _flax_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
 
 class JaxAdapter(TrainingAdapter):
     @classmethod
+    def forget(cls) -> None:
+        jax.clear_caches()
+
+    @classmethod
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         # Threads come from PJRT_NPROC, set by the launcher before this process started.
         jax.config.update("jax_platforms", "cuda" if device == "gpu" else "cpu")

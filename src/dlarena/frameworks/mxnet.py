@@ -365,6 +365,10 @@ def _to_canonical(key: str, value: mx.nd.NDArray) -> np.ndarray:
 
 class MxnetAdapter(TrainingAdapter):
     @classmethod
+    def forget(cls) -> None:
+        mx.nd.waitall()  # MXNet keeps nothing across models once their work is done
+
+    @classmethod
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         # Threads come from OMP_NUM_THREADS, set by the launcher before this process started.
         return Setup(

@@ -317,6 +317,10 @@ class OnnxruntimeAdapter(InferenceAdapter):
     """Inference only: ONNX Runtime has no training API that fits a native comparison."""
 
     @classmethod
+    def forget(cls) -> None:
+        """Each session holds its own graph; nothing outlives it."""
+
+    @classmethod
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         provider = "CUDAExecutionProvider" if device == "gpu" else "CPUExecutionProvider"
         return Setup(

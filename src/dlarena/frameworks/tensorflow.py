@@ -321,6 +321,10 @@ def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
 
 class TensorflowAdapter(TrainingAdapter):
     @classmethod
+    def forget(cls) -> None:
+        keras.backend.clear_session()
+
+    @classmethod
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         tf.config.threading.set_intra_op_parallelism_threads(intra_op)
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)

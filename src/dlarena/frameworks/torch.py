@@ -275,6 +275,12 @@ _TORCH_NAMES = {
 
 class TorchAdapter(TrainingAdapter):
     @classmethod
+    def forget(cls) -> None:
+        # torch.compile recompiles GraphModule.forward for every new model, and falls back
+        # to eager after its recompile limit: each model gets a fresh dynamo.
+        torch._dynamo.reset()
+
+    @classmethod
     def configure(cls, intra_op: int, inter_op: int, device: str) -> Setup:
         torch.set_num_threads(intra_op)
         torch.set_num_interop_threads(inter_op)

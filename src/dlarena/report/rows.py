@@ -6,7 +6,6 @@ from typing import Any
 
 from dlarena.codec import encode
 from dlarena.records import CellResult
-from dlarena.spec.loader import size_of
 
 SUMMARY_COLUMNS = (
     "workload",
@@ -59,7 +58,7 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "run_id": cell.run_id,
         "workload": cell.workload,
         "spec_hash": cell.spec_hash,
-        "size": size_of(cell.spec_hash),  # the built-ins' preset; None for a spec file
+        "size": _size_of(cell.spec_hash),  # the built-ins' preset; None for a spec file
         "runtime": cell.runtime,
         "api": cell.api,
         "tier": cell.tier,
@@ -120,3 +119,9 @@ def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def _size_of(spec_hash: str | None) -> str | None:
+    from dlarena.spec.loader import size_of  # the spec schema: loaded when a row is made
+
+    return size_of(spec_hash)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
-from dlarena.validation import check_name, inside
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
@@ -62,6 +61,8 @@ def requirement_files(home: Path) -> dict[str, Path]:
     }
     user_dir = home / "requirements"
     if user_dir.is_dir():
+        from dlarena.validation import check_name  # pydantic, yaml: loaded when used
+
         for path in sorted(user_dir.glob("*.txt")):
             check_name(path.stem, f"environment (from {path})")
             files[path.stem] = path
@@ -69,6 +70,8 @@ def requirement_files(home: Path) -> dict[str, Path]:
 
 
 def environments(home: Path) -> dict[str, Environment]:
+    from dlarena.validation import inside  # pydantic, yaml: loaded when used
+
     envs = {EMBEDDED: Environment(EMBEDDED, sys.executable, None)}
     for name, path in requirement_files(home).items():
         root = inside(home / "envs", name, "environment")

@@ -131,6 +131,51 @@ def pinned(python: str, argv: list[str], cpus: tuple[int, ...]) -> list[str]:
     return [python, "-I", "-S", "-c", _PIN, json.dumps(list(cpus)), python, *argv]
 
 
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """What one worker process wrote and how it ended."""
+
+    events: list[dict[str, Any]]
+    timed_out: bool
+    exit_code: int
+    stderr_tail: str
+
+
+def exchange(
+    python: str,
+    module: str,
+    payload: Any,
+    threading: Threading,
+    timeout_s: float,
+    on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
+    per_event: bool = False,
+) -> Exchange:
+    """Run `python -m module` on `threading`'s CPUs with `payload` as JSON on stdin, and read
+    its JSON lines until it exits, or until `timeout_s` passes (since the start, or since its
+    last line with `per_event`); the process group is killed whatever happens."""
+    with tempfile.TemporaryFile("w+b") as stderr:
+        proc = subprocess.Popen(
+            pinned(python, ["-m", module], threading.cpus),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=worker_env(threading),
+            start_new_session=True,
+        )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(payload).encode())
+            proc.stdin.close()
+            events, timed_out = _read_events(proc, timeout_s, on_event, per_event)
+        finally:
+            _kill(proc)
+            assert proc.stdout is not None
+            proc.stdout.close()
+        stderr.seek(0)
+        tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
+    return Exchange(events, timed_out, proc.returncode, tail)
+
+
 def launch(
     python: str,
     task: WorkerTask,
@@ -138,33 +183,15 @@ def launch(
     on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
 ) -> Outcome:
     """Run `python -m dlarena.worker` on `task`; a crash or timeout becomes a failed Outcome."""
-    with tempfile.TemporaryFile("w+b") as stderr:
-        proc = subprocess.Popen(
-            pinned(python, ["-m", "dlarena.worker"], task.threading.cpus),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=worker_env(task.threading),
-            start_new_session=True,
-        )
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(encode(task)).encode())
-            proc.stdin.close()
-            events, timed_out = _read_events(proc, timeout_s, on_event)
-        finally:
-            _kill(proc)
-            assert proc.stdout is not None
-            proc.stdout.close()
-        stderr.seek(0)
-        tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
-    return _outcome(events, timed_out, timeout_s, proc.returncode, tail)
+    done = exchange(python, "dlarena.worker", encode(task), task.threading, timeout_s, on_event)
+    return _outcome(done.events, done.timed_out, timeout_s, done.exit_code, done.stderr_tail)
 
 
 def _read_events(
     proc: subprocess.Popen,
     timeout_s: float,
     on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None,
+    per_event: bool = False,
 ) -> tuple[list[dict[str, Any]], bool]:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
@@ -187,6 +214,8 @@ def _read_events(
             for line in filter(None, lines):
                 event = _event(line)
                 events.append(event)
+                if per_event:
+                    deadline = time.monotonic() + timeout_s
                 if on_event is not None:
                     on_event(event, proc)
 

@@ -23,7 +23,7 @@ from dlarena.runner import threads
 from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, summarized, task_for
 from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.launcher import SRC_DIR
-from dlarena.runner.reference import write_reference
+from dlarena.runner.reference import ambiguity_warnings, write_reference
 from dlarena.runner.threads import all_cpus
 from dlarena.spec.flops import step_flops
 from dlarena.spec.model import Workload
@@ -134,13 +134,7 @@ class _Run:
         return self.references[key]
 
     def parity_warnings(self, cell: Cell) -> tuple[str, ...]:
-        rows = self.ambiguous.get(cell.workload.content_hash, 0)
-        if not rows or cell.mode != "train":
-            return ()
-        return (
-            f"parity_ambiguous: {rows} rows of the parity batch keep a decision within float32 "
-            "rounding of its boundary; a training check may fail a correct framework",
-        )
+        return ambiguity_warnings(self.ambiguous.get(cell.workload.content_hash, 0), cell.mode)
 
     def process(self, cell: Cell, threading: Threading, index: int, **fields: Any) -> CellResult:
         if self.protocol.wait_quiet_s > 0:

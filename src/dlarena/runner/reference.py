@@ -41,3 +41,13 @@ def write_reference(workload: Workload, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
     return ambiguous
+
+
+def ambiguity_warnings(rows: int, mode: str) -> tuple[str, ...]:
+    """The warning a training cell carries when its parity batch stayed ambiguous."""
+    if not rows or mode != "train":
+        return ()
+    return (
+        f"parity_ambiguous: {rows} rows of the parity batch keep a decision within float32 "
+        "rounding of its boundary; a training check may fail a correct framework",
+    )

@@ -1,0 +1,73 @@
+"""The parity checker: one worker process that imports one framework once, then builds each
+item (a spec in one tier and mode) and checks it against the float64 reference. It times
+nothing, so it needs no fresh process per item; a bench cell still gets one.
+
+Reads a CheckTask as JSON on stdin; writes JSON lines (records.py): {"event": "progress",
+"phase": "import" | "check", "index": i}, then per item {"event": "checked", "index": i,
+"checks": [...]} or {"event": "check_error", "index": i, "type": ..., "message": ...}.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import sys
+from typing import Any
+
+from dlarena import worker
+from dlarena.codec import decode, encode
+from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
+from dlarena.measure import parity
+from dlarena.records import CheckItem, CheckTask, ParityCheck, Setup
+from dlarena.spec.model import Workload
+
+
+def check_item(adapter_cls: Any, setup: Setup, item: CheckItem) -> list[ParityCheck]:
+    """Build the item's model with the canonical weights and run the checks its mode has:
+    gradients and the first steps for training, the forward pass for inference."""
+    workload = Workload.from_dict(item.workload)
+    ref = worker.load_reference(item.reference)
+    bounds = parity.tolerances(workload)
+    adapter: InferenceAdapter = worker.build_twin(
+        adapter_cls, workload, ref, item.tier, item.mode, setup
+    )
+    if isinstance(adapter, TrainingAdapter) and item.mode == "train":
+        return worker.check_training(adapter, ref, bounds)
+    batch = adapter.prepare(ref["x"], ref["y"])
+    return worker.check_forward(adapter, batch, ref, bounds)[1]
+
+
+def run(task: CheckTask) -> None:
+    worker.emit("progress", phase="import")
+    adapter_cls = importlib.import_module(task.module).ADAPTER
+    setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
+    for index, item in enumerate(task.items):
+        worker.emit("progress", phase="check", index=index)
+        try:
+            checks = check_item(adapter_cls, setup, item)
+        except Exception as exc:  # the item fails, named; the next one is checked
+            worker.emit("check_error", index=index, type=type(exc).__name__, message=str(exc))
+        else:
+            worker.emit(
+                "checked",
+                index=index,
+                checks=encode(checks),
+                framework_version=setup.framework_version,
+            )
+        finally:
+            adapter_cls.forget()
+            gc.collect()
+
+
+def main() -> None:
+    worker.keep_stdout_for_events()
+    try:
+        run(decode(CheckTask, json.loads(sys.stdin.read())))
+    except Exception as exc:
+        worker.emit("error", type=type(exc).__name__, message=str(exc))
+        raise
+
+
+if __name__ == "__main__":
+    main()
