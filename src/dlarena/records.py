@@ -16,6 +16,7 @@ Record history (each class's VERSION):
   Environment 2 - CPU model, affinity, the environment variables that change speed.
   WorkerTask 2, WorkerResult 2, CellResult 2 - thread settings, blocks, latency, load,
   memory, warnings (store schema 4).
+  Phases 2 - stages: the seconds a cell spent in each stage, its processes summed.
   CheckItem 1, CheckTask 1, ParityVerdict 1 - the parity checker (python -m dlarena.checker):
   one process per runtime checks many items; events "checked" | "check_error" with "index".
 """
@@ -45,12 +46,19 @@ class ParityCheck:
 class Phases:
     """Seconds spent before the steady state, each phase apart."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     import_s: float | None = None
     build_s: float | None = None
     first_call_s: float | None = None
     warmup_s: tuple[float, ...] = ()
     peak_rss_mb: float | None = None
+    # Where the wall time went, per stage, summed over the cell's processes (2: () before):
+    # start, import, build, reference, parity, first_call, warmup, probe, timed, latency, reruns
+    stages: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def total_s(self) -> float:
+        return sum(seconds for _, seconds in self.stages)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

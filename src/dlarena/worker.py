@@ -158,46 +158,53 @@ def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, 
 
 
 def run(task: WorkerTask) -> None:
+    clock = timing.StageClock()
     adapter, workload, setup, ref, phases = build(task)
+    clock.add("import", phases.import_s or 0.0)
+    clock.add("build", phases.build_s or 0.0)
     emit("progress", phase="parity")
-    bounds = parity.tolerances(workload)
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
-    if isinstance(adapter, TrainingAdapter) and training:
-        checks = check_training(adapter, ref, bounds)
-        if workload.has_dropout:
-            adapter_cls = type(adapter)
-            del adapter  # one model in memory at a time
-            adapter = with_dropout(adapter_cls, workload, task, setup)
-    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
-    if isinstance(adapter, TrainingAdapter) and training:
-        call = adapter.train_step
-        first_call_s = timing.timed(lambda: call(batches[0]), adapter.sync)[0]
-    else:
-        first_call_s, checks = check_forward(adapter, batches[0], ref, bounds)
-        call = adapter.infer
+    adapter, batches, checks, first_call_s = clock.run(
+        "parity", lambda: parity_stage(task, adapter, workload, setup, ref, training)
+    )
+    clock.add("parity", -first_call_s)
+    clock.add("first_call", first_call_s)
     emit("parity", checks=encode(checks))
+    call = (
+        adapter.train_step if isinstance(adapter, TrainingAdapter) and training else adapter.infer
+    )
 
     emit("progress", phase="warmup")
-    warmup = timing.warm_up(call, adapter.sync, batches, task.warmup)
+    warmup = clock.run("warmup", lambda: timing.warm_up(call, adapter.sync, batches, task.warmup))
     keep_all = not training
-    steps = timing.calibrate(
-        call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all
+    steps = clock.run(
+        "warmup",
+        lambda: timing.calibrate(
+            call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all
+        ),
     )
     # The probe's BLAS threads spin on the worker's CPUs for a while after it: a full block,
     # untimed, after the probe (the first timed block ran 10-20% slow when it came first)
-    probe_before = machine.gemm_probe()
-    timing.block(call, adapter.sync, batches, steps, keep_all)
+    probe_before = clock.run("probe", machine.gemm_probe)
+    clock.run("warmup", lambda: timing.block(call, adapter.sync, batches, steps, keep_all))
     emit("progress", phase="measure")
     before, faults = machine.snapshot(), machine.minor_faults()
     with machine.RssSampler() as rss:
-        blocks = tuple(
-            Block(task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all))
-            for _ in range(task.blocks)
+        blocks = clock.run(
+            "timed",
+            lambda: tuple(
+                Block(
+                    task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all)
+                )
+                for _ in range(task.blocks)
+            ),
         )
         faults = machine.minor_faults() - faults
-        latency = () if training else tuple(measure_latency(adapter, task, ref))
+        latency = (
+            () if training else clock.run("latency", lambda: measure_latency(adapter, task, ref))
+        )
     load = machine.load_between(before, machine.snapshot())
-    probe = min(probe_before, machine.gemm_probe())
+    probe = min(probe_before, clock.run("probe", machine.gemm_probe))
     load = dataclasses.replace(load, probe_gflops=probe, minor_faults=faults)
     result = WorkerResult(
         environment=environment(setup, task.threading.intra_op),
@@ -207,13 +214,40 @@ def run(task: WorkerTask) -> None:
             first_call_s,
             tuple(warmup),
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            stages=clock.items(),
         ),
         blocks=blocks,
-        latency=latency,
+        latency=tuple(latency),
         load=load,
         memory=Memory(rss.peak_kb / 1024.0, adapter.allocator_peak_mb()),
     )
     emit("result", result=encode(result))
+
+
+def parity_stage(
+    task: WorkerTask,
+    adapter: InferenceAdapter,
+    workload: Workload,
+    setup: Setup,
+    ref: dict[str, Any],
+    training: bool,
+) -> tuple[InferenceAdapter, list[Any], list[ParityCheck], float]:
+    """The parity checks, then the model timed (its dropout twin where it has dropout) with
+    the batches its steps cycle over and its first call's seconds."""
+    bounds = parity.tolerances(workload)
+    if isinstance(adapter, TrainingAdapter) and training:
+        checks = check_training(adapter, ref, bounds)
+        if workload.has_dropout:
+            adapter_cls = type(adapter)
+            del adapter  # one model in memory at a time
+            adapter = with_dropout(adapter_cls, workload, task, setup)
+    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
+    if isinstance(adapter, TrainingAdapter) and training:
+        step = adapter.train_step
+        first_call_s = timing.timed(lambda: step(batches[0]), adapter.sync)[0]
+    else:
+        first_call_s, checks = check_forward(adapter, batches[0], ref, bounds)
+    return adapter, batches, checks, first_call_s
 
 
 def keep_stdout_for_events() -> None:

@@ -19,6 +19,7 @@ from dlarena.cli.common import (
     emit_json,
     err,
     open_store,
+    out,
     parse_pairs,
     print_table,
     within,
@@ -26,7 +27,15 @@ from dlarena.cli.common import (
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.records import CellResult
-from dlarena.report.rows import SUMMARY_COLUMNS, TAX_COLUMNS, TAX_NOTE, cell_row, fmt
+from dlarena.report.rows import (
+    SUMMARY_COLUMNS,
+    TAX_COLUMNS,
+    TAX_NOTE,
+    cell_row,
+    fmt,
+    time_line,
+    time_spent,
+)
 from dlarena.runner import envs
 
 if TYPE_CHECKING:
@@ -206,11 +215,13 @@ def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     cells, info = db.cells(run_id, raw=True), db.run_info(run_id)
     rows, tax = [cell_row(c) for c in cells], api_tax(cells)
     spread = promised_spread(info["config"]["protocol"]["processes"])
+    spent = time_spent(cells, info)
     if format == Format.json:
-        emit_json({"run": info, "cells": rows, "api_level": tax, "spread": spread})
+        emit_json({"run": info, "cells": rows, "api_level": tax, "spread": spread, "time_s": spent})
         return
     table = ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows)
     print_table(title, SUMMARY_COLUMNS, table, spread)
+    out.print(time_line(spent), highlight=False, soft_wrap=True)
     if tax:
         rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
         print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)

@@ -80,3 +80,24 @@ def latencies(
         if len(samples) >= 10_000:
             break
     return samples
+
+
+class StageClock:
+    """Seconds spent in each named stage of a worker or a run, in the order first seen."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def run(self, stage: str, call: Callable[[], Any]) -> Any:
+        """Run `call`, counting its seconds to `stage`; what it returned."""
+        start = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.add(stage, time.perf_counter() - start)
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        return tuple(self.seconds.items())

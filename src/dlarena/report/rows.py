@@ -125,3 +125,35 @@ def _size_of(spec_hash: str | None) -> str | None:
     from dlarena.spec.loader import size_of  # the spec schema: loaded when a row is made
 
     return size_of(spec_hash)
+
+
+STAGE_ORDER = ("peak probe", "reference", "start", "import", "build", "parity", "first_call",
+               "warmup", "probe", "timed", "latency", "reruns")  # fmt: skip
+
+
+def time_spent(cells: list[CellResult], info: dict[str, Any]) -> dict[str, float]:
+    """Where a run's wall time went: seconds per stage over every cell (the run's GEMM peak
+    probe first), 'host' for the rest of the run's wall time (its own work: planning, the
+    store, waiting), and 'wall'."""
+    spent: dict[str, float] = {"peak probe": info["config"].get("peak_probe_s") or 0.0}
+    for cell in cells:
+        for stage, seconds in cell.phases.stages:
+            spent[stage] = spent.get(stage, 0.0) + seconds
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+    spent = dict(sorted(spent.items(), key=lambda kv: order.get(kv[0], len(order))))
+    if info.get("finished_at") and info.get("started_at"):
+        wall = info["finished_at"] - info["started_at"]
+        spent["host"] = max(0.0, wall - sum(spent.values()))
+        spent["wall"] = wall
+    return spent
+
+
+def time_line(spent: dict[str, float]) -> str:
+    """'where the time went (wall 312 s): start 40 s (13%), import 55 s (18%), ...'."""
+    wall = spent.get("wall") or sum(spent.values())
+    parts = [
+        f"{stage} {seconds:.0f} s ({seconds / wall:.0%})"
+        for stage, seconds in spent.items()
+        if stage != "wall" and seconds >= 0.5
+    ]
+    return f"where the time went (wall {wall:.0f} s): " + ", ".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from dlarena.errors import FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure import machine
 from dlarena.measure.stats import stability_warnings, summarize
-from dlarena.records import CellResult, Memory, ParityCheck, Threading, WorkerTask
+from dlarena.records import CellResult, Memory, ParityCheck, Phases, Threading, WorkerTask
 from dlarena.runner import envs
 from dlarena.runner.launcher import launch
 from dlarena.spec.model import Workload
@@ -64,7 +65,9 @@ def run_process(
         if event["event"] == "progress" and on_phase is not None:
             on_phase(cell, event["phase"])
 
+    started = time.perf_counter()
     outcome = launch(env.python, task, timeout_s, on_event)
+    wall_s = time.perf_counter() - started
     record = dataclasses.replace(
         record, env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity
     )
@@ -78,12 +81,29 @@ def run_process(
         record,
         status="ok",
         environment=result.environment,
-        phases=result.phases,
+        phases=with_stage(result.phases, "start", wall_s - result.phases.total_s, first=True),
         blocks=result.blocks,
         latency=result.latency,
         load=(result.load,),
         memory=result.memory,
     )
+
+
+def with_stage(phases: Phases, stage: str, seconds: float, first: bool = False) -> Phases:
+    """`phases` with `seconds` more in `stage` (placed first where it is new and `first`)."""
+    if seconds <= 0:
+        return phases
+    return dataclasses.replace(phases, stages=add_stages(phases.stages, ((stage, seconds),), first))
+
+
+def add_stages(
+    a: tuple[tuple[str, float], ...], b: tuple[tuple[str, float], ...], b_first: bool = False
+) -> tuple[tuple[str, float], ...]:
+    """Two stage lists summed stage by stage, in the order first seen."""
+    total: dict[str, float] = dict(b if b_first else a)
+    for stage, seconds in a if b_first else b:
+        total[stage] = total.get(stage, 0.0) + seconds
+    return tuple(total.items())
 
 
 def task_for(
@@ -140,6 +160,9 @@ def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) ->
             latency=earlier.latency + part.latency,
             load=earlier.load + part.load,
             memory=_peak(earlier.memory, part.memory),
+            phases=dataclasses.replace(
+                earlier.phases, stages=add_stages(earlier.phases.stages, part.phases.stages)
+            ),
             reruns=earlier.reruns + part.reruns,
         )
     if merged.status != "ok" or not merged.blocks:

@@ -8,6 +8,7 @@ import functools
 import itertools
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -20,7 +21,15 @@ from dlarena.measure.machine import SLOW_PROBE
 from dlarena.measure.peak import probe as probe_peak
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
-from dlarena.runner.cell import Cell, OnPhase, Yardstick, merge, summarized, task_for
+from dlarena.runner.cell import (
+    Cell,
+    OnPhase,
+    Yardstick,
+    merge,
+    summarized,
+    task_for,
+    with_stage,
+)
 from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.reference import ambiguity_warnings, write_reference
@@ -117,12 +126,15 @@ class _Run:
     references: dict[str, Path] = dataclasses.field(default_factory=dict)
     slow: machine.SlowGuard = dataclasses.field(default_factory=machine.SlowGuard)
     ambiguous: dict[str, int] = dataclasses.field(default_factory=dict)
+    # seconds each reference took to write, counted to the first cell that used it
+    reference_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def reference(self, workload: Workload) -> Path:
         """One reference per spec content, in the run's own folder beside the store."""
         key = workload.content_hash
         if key not in self.references:
             path = self.store.reference_dir(self.run_id) / f"{key}.npz"
+            started = time.perf_counter()
             try:
                 self.ambiguous[key] = write_reference(workload, path)
             except OSError as exc:
@@ -131,6 +143,7 @@ class _Run:
                     "space or give --store a writable folder"
                 ) from None
             self.references[key] = path
+            self.reference_s[key] = time.perf_counter() - started
         return self.references[key]
 
     def parity_warnings(self, cell: Cell) -> tuple[str, ...]:
@@ -161,14 +174,19 @@ class _Run:
         """One more worker process of the cell, merged with its earlier ones. A process that
         ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
         best for the same runtime and thread count) is run again (SlowGuard.steady)."""
+        started = time.perf_counter()
         part, reruns = self.slow.steady(
             functools.partial(self.process, cell, setting, index),
             (cell.runtime, setting.intra_op),
             calibrate=self.protocol.processes > 1,  # the quick profile does without
             retries=self.protocol.slow_reruns,
         )
+        reference_s = self.reference_s.pop(cell.workload.content_hash, 0.0)
+        phases = with_stage(part.phases, "reference", reference_s, first=True)
+        elapsed = time.perf_counter() - started - reference_s
+        phases = with_stage(phases, "reruns", elapsed - part.phases.total_s if reruns else 0.0)
         environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
-        part = dataclasses.replace(part, environment=environment, reruns=reruns)
+        part = dataclasses.replace(part, environment=environment, reruns=reruns, phases=phases)
         merged = merge(before, part, _yardstick(cell, peak))
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
@@ -358,12 +376,15 @@ def _begin(
 ) -> tuple[int, float | None, dict[tuple[str, str, str, str], CellResult]]:
     """A new run (after the machine's GEMM peak probe), or the resumed one and what it holds."""
     if resume is None:
+        started = time.perf_counter()
         peak = (
             probe_peak(threads.fair(protocol.threads, protocol.malloc))
             if protocol.device == "cpu"
             else None
         )
-        return store.start_run(_config(cells, protocol, env_overrides, peak), sha), peak, {}
+        config = _config(cells, protocol, env_overrides, peak)
+        config["peak_probe_s"] = time.perf_counter() - started
+        return store.start_run(config, sha), peak, {}
     store.claim_run(resume)
     peak = store.run_info(resume)["config"].get("peak_gflops")
     return resume, peak, {_key(c): c for c in store.cells(resume)}
