@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dlarena.frameworks import RUNTIMES
 from dlarena.runner import envs
 from dlarena.store import Store
@@ -29,7 +31,10 @@ def empty_store(tmp_path: Path) -> str:
 
 
 def quick_bench(store: str, *args: str) -> subprocess.CompletedProcess:
-    return dlarena("bench", "--quick", "--workload", "mlp", "--store", store, *args)
+    # behaviour, not speed: every process is kept as measured (no slow-stretch reruns)
+    return dlarena(
+        "bench", "--quick", "--slow-reruns", "0", "--workload", "mlp", "--store", store, *args
+    )
 
 
 FRAMEWORK_PACKAGES = sorted(
@@ -90,11 +95,18 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
         c["samples_per_s"] > 0 and c["framework_version"] == "1.32.0" for c in document["cells"]
     )
     assert document["spread"].startswith("spread: with 1 worker process per cell")
-    twice = json.loads(dlarena("spread", "1", "1", "--store", store, "--format", "json").stdout)
-    assert [(c["cell"], c["cv"]) for c in twice["cells"]] == [
-        ("mlp/onnxruntime/eager/infer", 0.0),
-        ("mlp/onnxruntime/compiled/infer", 0.0),
-    ]
+    # where the run's time went: every stage of a cell, and the host's share, add up to its wall
+    spent = document["time_s"]
+    assert {"peak probe", "start", "import", "build", "parity", "warmup", "probe"} <= set(spent)
+    assert {"timed", "latency", "host", "wall"} <= set(spent) and min(spent.values()) >= 0
+    assert sum(v for k, v in spent.items() if k != "wall") == pytest.approx(spent["wall"])
+    again = quick_bench(store, "--runtime", "onnxruntime", "--format", "json")
+    second = json.loads(again.stdout)["cells"]
+    twice = json.loads(dlarena("spread", "1", "2", "--store", store, "--format", "json").stdout)
+    for row, a, b in zip(twice["cells"], document["cells"], second, strict=True):
+        assert row["cell"] == f"mlp/onnxruntime/{a['tier']}/infer"
+        a_s, b_s = a["samples_per_s"], b["samples_per_s"]  # CV of two: |a - b| / (a + b)
+        assert row["cv"] == pytest.approx(abs(a_s - b_s) / (a_s + b_s))
     once = dlarena("spread", "1", "--store", store)
     assert once.returncode == 2 and "a spread needs two or more runs" in once.stderr
 
@@ -105,11 +117,20 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert json.loads(small.stdout)["cells"] == parity["cells"]
     tiny = dlarena("parity", "--store", store, "--size", "tiny")
     assert tiny.returncode == 2 and "dlarena bench --size tiny" in tiny.stderr
+    now = dlarena("parity", "mlp", "--size", "tiny", "--runtime", "onnxruntime", "--format", "json")
+    assert now.returncode == 0, now.stderr
+    verdicts = json.loads(now.stdout)["verdicts"]
+    assert [(v["tier"], v["passed"], v["checks"][0]["check"]) for v in verdicts] == [
+        ("eager", True, "forward"),
+        ("compiled", True, "forward"),
+    ]
+    mixed = dlarena("parity", "mlp", "--store", store)
+    assert mixed.returncode == 2 and "leave them out with SPEC" in mixed.stderr
 
     out = tmp_path / "report" / "index.html"
     report = dlarena("report", "--store", store, "--output", str(out), "--format", "json")
     document = json.loads(report.stdout)
-    assert document["html"] == str(out.resolve()) and document["runs"] == [1]
+    assert document["html"] == str(out.resolve()) and document["runs"] == [2]
     assert document["answer"].startswith(("torch", "tensorflow", "jax"))
     page = out.read_text()
     assert "plotly" in page and "onnxruntime" in page and "Speed Score" in page

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 MATRIX = (
     "--quick", "--workload", "mlp", "--size", "tiny", "--tier", "eager",
     "--runtime", "torch", "--runtime", "jax", "--runtime", "onnxruntime", "--format", "json",
+    "--slow-reruns", "0",  # behaviour, not speed: every process kept as measured
 )  # fmt: skip
 
 

@@ -4,10 +4,12 @@ policies, a busy machine flagged, and the selfcheck against hand-written loops."
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import subprocess
 import sys
 
 import pytest
+import scipy.stats
 
 from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
@@ -119,7 +121,16 @@ def test_runs_compare_cell_by_cell_and_refuse_other_environments(store, fast):
     assert row.key == "mlp/onnxruntime/eager/infer" and geomean == pytest.approx(
         row.comparison.ratio
     )
-    assert row.comparison.verdict in ("faster", "slower", "no significant difference")
+    # B over A, from each run's stored blocks (one process each: the median block throughput)
+    per_block = [
+        [64 / b.step_s for b in store.cells(run, raw=True)[0].blocks] for run in (first, second)
+    ]
+    assert row.comparison.ratio == pytest.approx(
+        statistics.median(per_block[1]) / statistics.median(per_block[0])
+    )
+    u_test = scipy.stats.mannwhitneyu(per_block[1], per_block[0], alternative="two-sided")
+    assert row.comparison.p_value == pytest.approx(u_test.pvalue)
+    assert row.comparison.ci_low <= row.comparison.ratio <= row.comparison.ci_high
     narrow = run_matrix(store, cells, dataclasses.replace(protocol, threads=1), HOME, {}, print)
     with pytest.raises(DlarenaError, match="CPUs allowed 2 vs 1.*pass --force"):
         compare_runs(store.cells(first, raw=True), store.cells(narrow, raw=True))

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MATRIX = [
     *("--workload", "mlp", "--workload", str(SPECS / "kitchen.yaml")),
     *("--runtime", "numpy", "--mode", "infer", "--quick", "--processes", "2"),
+    *("--slow-reruns", "0"),  # behaviour, not speed: every process kept as measured
 ]
 CELLS = 4
 
@@ -68,35 +69,45 @@ def wait_gone(token: str, timeout_s: float = 10.0) -> list[int]:
 
 
 def test_killed_runs_resume_into_complete_runs_three_times(tmp_path: Path) -> None:
-    """The soak test: kill -9 the host at a random moment, then resume, three times."""
-    rng = random.Random(7)
+    """The soak test: kill -9 the host while a worker measures, after 1, 2 and then 3 of its 4
+    cells are stored, then resume, three times."""
     store_path = tmp_path / "soak.sqlite"
-    interrupted = 0
-    for attempt in range(3):
+    for attempt, stored in enumerate((1, 2, 3)):
         token = uuid.uuid4().hex
         proc = host(store_path, *MATRIX, token=token)
-        time.sleep(rng.uniform(3.0, 8.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+        wait_for(functools.partial(measuring_after, store_path, stored, token, proc), proc)
+        proc.send_signal(signal.SIGKILL)
         proc.communicate()
         assert wait_gone(token) == [], "a worker outlived its killed host"
         db = Store(store_path)
         run = db.runs()[0]
-        if run["status"] != "finished":
-            assert run["status"] == "interrupted", run["status"]
-            interrupted += 1
-            resumed = host(store_path, "--resume", str(run["id"]), token=token)
-            out, err = resumed.communicate(timeout=300)
-            assert resumed.returncode == 0, (attempt, err[-2000:])
+        assert run["status"] == "interrupted", run["status"]
+        assert len(db.cells(run["id"])) >= stored
+        resumed = host(store_path, "--resume", str(run["id"]), token=token)
+        out, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, (attempt, err[-2000:])
         cells = db.cells(run["id"])
         assert len(cells) == CELLS, (attempt, [c.label for c in cells])
         assert all(c.ranked and c.summary and c.summary.processes >= 2 for c in cells)
         assert db.run_info(run["id"])["status"] == "finished"
         db.close()
-    assert interrupted >= 2, "the kills came too late to test a resume"
     with sqlite3.connect(store_path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert raw.execute("SELECT count(*) FROM runs").fetchone() == (3,)
+
+
+def measuring_after(path: Path, stored: int, token: str, proc: subprocess.Popen) -> bool:
+    """The host's run has `stored` cells and one of its workers is running."""
+    return cells_of_host(path, proc.pid) >= stored and any(p != proc.pid for p in workers_of(token))
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout_s: float = 120.0) -> None:
+    """Until `condition()` holds; the host ending first, or the deadline, fails the test."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert proc.poll() is None, f"the host ended first: {proc.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "the host never got there"
+        time.sleep(0.05)
 
 
 def test_credentials_never_reach_a_worker(tmp_path: Path) -> None:
@@ -128,31 +139,31 @@ def test_exit_code_says_whether_every_cell_passed(tmp_path: Path, runtime: str) 
         assert not (tmp_path / "s.sqlite").exists()  # an input error starts no run
 
 
-def cells_stored(path: Path) -> bool:
-    """Whether the host has stored a cell yet: a read-only look that takes no lock."""
+def cells_of_host(path: Path, host_pid: int) -> int:
+    """How many cells the run of the host `host_pid` has stored (a cell is stored after each
+    of its worker processes, rewritten in place): a plain reader with a short wait, looking
+    again when a write holds the file."""
     if not path.exists():
-        return False
+        return 0
     try:
-        uri = f"{path.as_uri()}?mode=ro"
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=0.5)) as db:
-            return bool(db.execute("SELECT count(*) FROM cells").fetchone()[0])
+        with contextlib.closing(sqlite3.connect(path, timeout=0.5)) as db:
+            row = db.execute(
+                "SELECT count(*) FROM cells WHERE run_id = "
+                "(SELECT max(id) FROM runs WHERE host_pid = ?)",
+                (host_pid,),
+            ).fetchone()
+            return int(row[0])
     except sqlite3.Error:
-        return False  # no schema yet, or a write in progress: look again
+        return 0  # no schema yet, or a write in progress: look again
 
 
 def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(tmp_path: Path) -> None:
-    for attempt in range(3):  # a run that ended before the interrupt came is run again
-        store_path, token = tmp_path / f"s{attempt}.sqlite", uuid.uuid4().hex
-        proc = host(store_path, *MATRIX, token=token)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if cells_stored(store_path):
-                break  # one cell is stored: interrupt the next
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:
-            break
+    store_path, token = tmp_path / "s.sqlite", uuid.uuid4().hex
+    proc = host(store_path, *MATRIX, token=token)
+    # one cell stored and the next one's worker measuring: the interrupt comes mid-run
+    wait_for(functools.partial(measuring_after, store_path, 1, token, proc), proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "keeps" in err and f"dlarena bench --resume 1 --store {store_path}" in err
     assert "Traceback" not in err

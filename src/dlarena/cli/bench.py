@@ -74,6 +74,16 @@ def bench(
         int | None,
         typer.Option(min=1, max=100, help="worker processes per cell (default 3, quick 1)"),
     ] = None,
+    slow_reruns: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=10,
+            help="run a process measured in one of the machine's slow stretches (its GEMM "
+            "probe under 85% of the run's best) again up to this many times (default 2; 0: "
+            "keep every process as measured, flagged machine_slow)",
+        ),
+    ] = None,
     wait_quiet: Annotated[
         bool, typer.Option(help="before each worker, wait (up to 5 min) for quiet CPUs")
     ] = False,
@@ -119,7 +129,13 @@ def bench(
         specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
         cells = plan(specs, runtime, tier, mode)
         protocol = bench_protocol(
-            quick, threads, (threading, malloc), processes, wait_quiet, timeout, device
+            quick,
+            threads,
+            (threading, malloc),
+            (processes, slow_reruns),
+            wait_quiet,
+            timeout,
+            device,
         )
         overrides = parse_pairs(env, "--env", RUNTIMES)
     for name in overrides.values():
@@ -175,13 +191,14 @@ def bench_protocol(
     quick: bool,
     threads: int | None,
     policies: tuple[str, str],
-    processes: int | None,
+    counts: tuple[int | None, int | None],
     wait_quiet: bool,
     timeout: float,
     device: str,
 ) -> Protocol:
-    """The measurement protocol from the bench options (`policies`: threading and memory),
-    each checked."""
+    """The measurement protocol from the bench options (`policies`: threading and memory;
+    `counts`: processes per cell and slow-stretch reruns, None for the profile's), each
+    checked."""
     from dlarena.runner.matrix import PROFILES, Protocol
     from dlarena.runner.threads import MALLOC, POLICIES, all_cpus
 
@@ -201,8 +218,11 @@ def bench_protocol(
     changes |= {"threading": threading, "malloc": malloc}
     if threads is not None:
         changes["threads"] = threads
+    processes, slow_reruns = counts
     if processes is not None:
         changes["processes"] = processes
+    if slow_reruns is not None:
+        changes["slow_reruns"] = slow_reruns
     if wait_quiet:
         changes["wait_quiet_s"] = 300.0
     return dataclasses.replace(protocol, **changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
@@ -51,14 +52,28 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
             if e.requirements is not None and not e.on_demand
         ]
     )
-    for env in targets:
-        with err.status(f"creating env '{env.name}'") as status:
+    _create_side_by_side(targets)
 
-            def show(line: str, env_name: str = env.name, spinner: Any = status) -> None:
-                spinner.update(f"env '{env_name}': {line[:100]}")
 
-            created = envs.create(env, show)
-        err.print(f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})")
+def _create_side_by_side(targets: list[Any]) -> None:
+    """Create the environments at once (pip spends much of an install waiting on files), the
+    spinner showing each one's latest line."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    latest: dict[str, str] = {}
+    with err.status("creating environments") as status, ThreadPoolExecutor(4) as pool:
+
+        def show(line: str, env_name: str) -> None:
+            latest[env_name] = line[:60]
+            status.update(" | ".join(f"{n}: {text}" for n, text in latest.items()))
+
+        futures = {pool.submit(envs.create, e, functools.partial(show, env_name=e.name)): e
+                   for e in targets}  # fmt: skip
+        for future in as_completed(futures):
+            env = futures[future]
+            created = future.result()
+            latest.pop(env.name, None)
+            err.print(f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})")
 
 
 @envs_app.command("check")

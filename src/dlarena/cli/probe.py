@@ -117,6 +117,13 @@ def deploy(
     framework: FrameworkOpt = [],
     workload: Annotated[list[str], typer.Option(help=WORKLOAD_HELP)] = list(BUILTIN),
     size: SizeOpt = "tiny",
+    quick: Annotated[
+        bool,
+        typer.Option(
+            help="one path per way out (portable, serving, devices) and framework, the first "
+            "whose exporter is installed"
+        ),
+    ] = False,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -131,7 +138,7 @@ def deploy(
     chosen = _frameworks(framework)
     specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
     with err.status("deployment probes") as status:
-        records = probe_all(chosen, specs, envs.dlarena_home(), all_cpus(), status.update)
+        records = probe_all(chosen, specs, envs.dlarena_home(), all_cpus(), status.update, quick)
     db = open_store(store, create=True)
     db.add_probes("deploy", records, name="path", tier="workload")
     db.close()

@@ -80,16 +80,33 @@ def probe_path(
     ]  # fmt: skip
 
 
+def quick_paths(framework: str, home: Path) -> tuple[str, ...]:
+    """One path per way out for the quick pass: the first of each way whose exporter is
+    installed (the main environment's, or an on-demand one already made)."""
+    from dlarena.runner import envs
+
+    def installed(path: str) -> bool:
+        env = ENVS.get((framework, path))
+        return env is None or Path(envs.get(env, home).python).exists()
+
+    chosen: dict[str, str] = {}
+    for path in filter(installed, PATHS[framework]):
+        chosen.setdefault(way_out(path), path)
+    return tuple(chosen.values())
+
+
 def probe_all(
     frameworks: list[str],
     workloads: list[Workload],
     home: Path,
     threads: int,
     on_progress: Callable[[str], None],
+    quick: bool = False,
 ) -> list[dict[str, Any]]:
+    """Every path of each framework over the workloads; `quick`: one path per way out."""
     records = []
     for framework in frameworks:
-        for path in PATHS[framework]:
+        for path in quick_paths(framework, home) if quick else PATHS[framework]:
             on_progress(f"deployment probes: {framework} {path}")
             records += probe_path(framework, path, workloads, home, threads)
     return records
