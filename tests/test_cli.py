@@ -82,9 +82,11 @@ def test_the_host_imports_no_framework_even_where_every_framework_is_importable(
     assert imported == []
 
 
+@pytest.mark.slow
 def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
-    bench = quick_bench(store, "--runtime", "onnxruntime", "--format", "json")
+    both = ("--tier", "eager", "--tier", "compiled")  # --quick alone measures compiled
+    bench = quick_bench(store, "--runtime", "onnxruntime", *both, "--format", "json")
     assert bench.returncode == 0, bench.stderr
     document = json.loads(bench.stdout)
     assert [(c["tier"], c["status"], c["parity"]) for c in document["cells"]] == [
@@ -100,13 +102,25 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert {"peak probe", "start", "import", "build", "parity", "warmup", "probe"} <= set(spent)
     assert {"timed", "latency", "host", "wall"} <= set(spent) and min(spent.values()) >= 0
     assert sum(v for k, v in spent.items() if k != "wall") == pytest.approx(spent["wall"])
-    again = quick_bench(store, "--runtime", "onnxruntime", "--format", "json")
+    again = quick_bench(store, "--runtime", "onnxruntime", *both, "--format", "json")
     second = json.loads(again.stdout)["cells"]
     twice = json.loads(dlarena("spread", "1", "2", "--store", store, "--format", "json").stdout)
     for row, a, b in zip(twice["cells"], document["cells"], second, strict=True):
         assert row["cell"] == f"mlp/onnxruntime/{a['tier']}/infer"
         a_s, b_s = a["samples_per_s"], b["samples_per_s"]  # CV of two: |a - b| / (a + b)
         assert row["cv"] == pytest.approx(abs(a_s - b_s) / (a_s + b_s))
+    compared = json.loads(dlarena("compare", "1", "2", "--store", store, "--format", "json").stdout)
+    for row, a, b in zip(compared["cells"], document["cells"], second, strict=True):
+        # B over A; one process of five blocks a side: the ratio of the two medians
+        assert row["ratio"] == pytest.approx(b["samples_per_s"] / a["samples_per_s"], rel=1e-6)
+    listed = json.loads(dlarena("runs", "--store", store, "--format", "json").stdout)
+    assert [(r["id"], r["status"], r["cells"]) for r in listed] == [
+        (2, "finished", 2),
+        (1, "finished", 2),
+    ]
+    for which, refusal in (("last", "no interrupted run in"), ("1", "run 1 finished")):
+        resumed = dlarena("bench", "--resume", which, "--store", store)
+        assert resumed.returncode == 2 and refusal in resumed.stderr, resumed.stderr
     once = dlarena("spread", "1", "--store", store)
     assert once.returncode == 2 and "a spread needs two or more runs" in once.stderr
 
@@ -173,6 +187,7 @@ def test_read_commands_never_create_a_store_and_name_a_missing_run(tmp_path: Pat
         assert "run 999 is not in" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_io_faults_are_user_errors_naming_the_path(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     (tmp_path / "not-sqlite.sqlite").write_text("hello " * 1000)
@@ -212,6 +227,15 @@ def test_envs_list_names_the_builtin_environments() -> None:
     assert {"embedded", "main", "mxnet"} <= {r["name"] for r in rows}
 
 
+def test_envs_check_reads_each_environments_versions_and_create_keeps_an_up_to_date_one() -> None:
+    checked = json.loads(dlarena("envs", "check", "--format", "json").stdout)
+    assert checked["main"]["torch"].startswith("2.13.0") and checked["main"]["mxnet"] is None
+    assert checked["mxnet"]["mxnet"] == "1.9.1" and checked["mxnet"]["torch"] is None
+    again = dlarena("envs", "create", "main", "mxnet")
+    assert again.returncode == 0, again.stderr
+    assert "env 'main': up to date" in again.stderr and "env 'mxnet': up to date" in again.stderr
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -243,6 +267,7 @@ def test_score_published_only_prints_the_comparisons_table(tmp_path: Path) -> No
     assert ranking == [("torch", 8.96), ("tensorflow", 8.26), ("jax", 7.4), ("mxnet", 5.4)]
 
 
+@pytest.mark.slow
 def test_advise_and_cost_read_the_measured_store(tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
     bench = quick_bench(

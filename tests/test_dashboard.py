@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -13,12 +16,13 @@ import pytest
 from dlarena.dashboard.server import browser, dashboard_paths, running
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.runner import envs
+from dlarena.runner.launcher import free_port
 from dlarena.runner.matrix import plan, run_matrix
 from dlarena.spec.loader import load_workload
 from dlarena.store import Store
 
 from .conftest import FAST
-from .test_cli import dlarena
+from .test_cli import DLARENA, dlarena
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +168,28 @@ def test_screenshots_saves_a_png_of_every_page(filled, tmp_path):
     shots = sorted(p.name for p in (tmp_path / "shots").iterdir())
     assert len(shots) == len(dashboard_paths([2, 1], FRAMEWORKS))
     assert all((tmp_path / "shots" / s).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for s in shots)
+
+
+def test_serve_answers_on_its_port_until_it_is_stopped(filled):
+    port = free_port()
+    server = subprocess.Popen(
+        [DLARENA, "serve", "--port", str(port), "--store", str(filled)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the dashboard never answered"
+            try:
+                runs = httpx.get(f"http://127.0.0.1:{port}/api/runs", timeout=2).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)  # still starting
+        assert [r["id"] for r in runs] == [2, 1]
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert f"dashboard: http://127.0.0.1:{port}/ over {filled}" in out

@@ -87,6 +87,7 @@ def outcome(parse: Any) -> str:
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.slow  # thousands of examples
 @FUZZ
 @given(mutants(SEEDS))
 def test_fuzzed_specs_are_a_workload_or_a_user_error(data: Any) -> None:
@@ -97,6 +98,7 @@ def test_fuzzed_specs_are_a_workload_or_a_user_error(data: Any) -> None:
     outcome(lambda: parse_spec(parse_text(yaml.safe_dump(data), "fuzz.yaml")))
 
 
+@pytest.mark.slow  # thousands of examples
 @FUZZ
 @given(mutants(PROFILES))
 def test_fuzzed_profiles_are_a_profile_or_a_user_error(data: Any) -> None:

@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # A small matrix in the fake 'numpy' runtime: 2 workloads x 2 tiers x 2 processes per cell.
 MATRIX = [
     *("--workload", "mlp", "--workload", str(SPECS / "kitchen.yaml")),
-    *("--runtime", "numpy", "--mode", "infer", "--quick", "--processes", "2"),
+    *("--runtime", "numpy", "--mode", "infer", "--tier", "eager", "--tier", "compiled"),
+    *("--quick", "--processes", "2"),
     *("--slow-reruns", "0"),  # behaviour, not speed: every process kept as measured
 ]
 CELLS = 4
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def host(store: Path, *args: str, token: str = "") -> subprocess.Popen:

@@ -22,6 +22,7 @@ from dlarena.spec.loader import load_workload
 
 ROOT = Path(__file__).parent.parent
 HOME = envs.dlarena_home()
+pytestmark = pytest.mark.slow  # real worker processes
 
 
 def mlp_cells(runtimes: list[str], mode: str = "infer") -> list:
