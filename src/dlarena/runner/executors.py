@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -72,6 +73,22 @@ def remote_cell(
         return run_process(cell, here, envs.dlarena_home(), env_overrides, timeout_s)
 
 
+def _refused_at_once(scheduler: str) -> None:
+    """Raise ConnectionRefusedError when nothing listens at a tcp:// address (the Dask client
+    would retry for its whole timeout); a slow or filtered address is left to the client."""
+    host, sep, port = scheduler.removeprefix("tcp://").rpartition(":")
+    if not scheduler.startswith("tcp://") or not sep or not port.isdigit():
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect((host.strip("[]"), int(port)))
+        except ConnectionRefusedError:
+            raise
+        except OSError:
+            return
+
+
 class DaskExecutor:
     """Each worker process of a cell as one Dask task holding one CPU (or GPU) resource. A worker
     lost while it runs: Dask runs the task on another worker (up to its allowed-failures), after
@@ -82,6 +99,7 @@ class DaskExecutor:
 
         self.resource = "GPU" if device == "gpu" else "CPU"
         try:
+            _refused_at_once(scheduler)
             self.client = Client(scheduler, timeout="15s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise DlarenaError(
