@@ -28,6 +28,7 @@ from dlarena.records import (
     PROTOCOL_VERSION,
     Block,
     Environment,
+    MachineLoad,
     Memory,
     ParityCheck,
     Phases,
@@ -163,17 +164,67 @@ def run(task: WorkerTask) -> None:
     clock.add("import", phases.import_s or 0.0)
     clock.add("build", phases.build_s or 0.0)
     emit("progress", phase="parity")
+    bounds = parity.tolerances(workload)
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
-    adapter, batches, checks, first_call_s = clock.run(
-        "parity", lambda: parity_stage(task, adapter, workload, setup, ref, training)
-    )
-    clock.add("parity", -first_call_s)
+    if isinstance(adapter, TrainingAdapter) and training:
+        trainer = adapter
+        checks = clock.run("parity", lambda: check_training(trainer, ref, bounds))
+        if workload.has_dropout:
+            adapter_cls = type(adapter)
+            del adapter, trainer  # one model in memory at a time
+            adapter = clock.run("build", lambda: with_dropout(adapter_cls, workload, task, setup))
+    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
+    if isinstance(adapter, TrainingAdapter) and training:
+        call = adapter.train_step
+        first_call_s = timing.timed(lambda: call(batches[0]), adapter.sync)[0]
+    else:
+        infer = adapter
+        first_call_s, checks = clock.run(
+            "parity", lambda: check_forward(infer, batches[0], ref, bounds)
+        )
+        call = adapter.infer
+        clock.add("parity", -first_call_s)  # the check's call was the first: counted apart
     clock.add("first_call", first_call_s)
     emit("parity", checks=encode(checks))
-    call = (
-        adapter.train_step if isinstance(adapter, TrainingAdapter) and training else adapter.infer
+    measured = measure(task, clock, adapter, call, batches, ref, training)
+    result = WorkerResult(
+        environment=environment(setup, task.threading.intra_op),
+        phases=Phases(
+            phases.import_s,
+            phases.build_s,
+            first_call_s,
+            measured.warmup,
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            stages=clock.items(),
+        ),
+        blocks=measured.blocks,
+        latency=measured.latency,
+        load=measured.load,
+        memory=Memory(measured.peak_rss_mb, adapter.allocator_peak_mb()),
     )
+    emit("result", result=encode(result))
 
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    warmup: tuple[float, ...]
+    blocks: tuple[Block, ...]
+    latency: tuple[tuple[int, tuple[float, ...]], ...]
+    load: MachineLoad
+    peak_rss_mb: float
+
+
+def measure(
+    task: WorkerTask,
+    clock: timing.StageClock,
+    adapter: InferenceAdapter,
+    call: Any,
+    batches: list[Any],
+    ref: dict[str, Any],
+    training: bool,
+) -> Measured:
+    """Warm-up, block calibration, the GEMM probes around the timed blocks, and latency; each
+    counted to its stage."""
     emit("progress", phase="warmup")
     warmup = clock.run("warmup", lambda: timing.warm_up(call, adapter.sync, batches, task.warmup))
     keep_all = not training
@@ -188,17 +239,15 @@ def run(task: WorkerTask) -> None:
     probe_before = clock.run("probe", machine.gemm_probe)
     clock.run("warmup", lambda: timing.block(call, adapter.sync, batches, steps, keep_all))
     emit("progress", phase="measure")
+
+    def timed_block() -> Block:
+        return Block(
+            task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all)
+        )
+
     before, faults = machine.snapshot(), machine.minor_faults()
     with machine.RssSampler() as rss:
-        blocks = clock.run(
-            "timed",
-            lambda: tuple(
-                Block(
-                    task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all)
-                )
-                for _ in range(task.blocks)
-            ),
-        )
+        blocks = clock.run("timed", lambda: tuple(timed_block() for _ in range(task.blocks)))
         faults = machine.minor_faults() - faults
         latency = (
             () if training else clock.run("latency", lambda: measure_latency(adapter, task, ref))
@@ -206,48 +255,7 @@ def run(task: WorkerTask) -> None:
     load = machine.load_between(before, machine.snapshot())
     probe = min(probe_before, clock.run("probe", machine.gemm_probe))
     load = dataclasses.replace(load, probe_gflops=probe, minor_faults=faults)
-    result = WorkerResult(
-        environment=environment(setup, task.threading.intra_op),
-        phases=Phases(
-            phases.import_s,
-            phases.build_s,
-            first_call_s,
-            tuple(warmup),
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            stages=clock.items(),
-        ),
-        blocks=blocks,
-        latency=tuple(latency),
-        load=load,
-        memory=Memory(rss.peak_kb / 1024.0, adapter.allocator_peak_mb()),
-    )
-    emit("result", result=encode(result))
-
-
-def parity_stage(
-    task: WorkerTask,
-    adapter: InferenceAdapter,
-    workload: Workload,
-    setup: Setup,
-    ref: dict[str, Any],
-    training: bool,
-) -> tuple[InferenceAdapter, list[Any], list[ParityCheck], float]:
-    """The parity checks, then the model timed (its dropout twin where it has dropout) with
-    the batches its steps cycle over and its first call's seconds."""
-    bounds = parity.tolerances(workload)
-    if isinstance(adapter, TrainingAdapter) and training:
-        checks = check_training(adapter, ref, bounds)
-        if workload.has_dropout:
-            adapter_cls = type(adapter)
-            del adapter  # one model in memory at a time
-            adapter = with_dropout(adapter_cls, workload, task, setup)
-    batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
-    if isinstance(adapter, TrainingAdapter) and training:
-        step = adapter.train_step
-        first_call_s = timing.timed(lambda: step(batches[0]), adapter.sync)[0]
-    else:
-        first_call_s, checks = check_forward(adapter, batches[0], ref, bounds)
-    return adapter, batches, checks, first_call_s
+    return Measured(tuple(warmup), blocks, tuple(latency), load, rss.peak_kb / 1024.0)
 
 
 def keep_stdout_for_events() -> None:
