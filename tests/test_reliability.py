@@ -33,7 +33,7 @@ CELLS = 2
 pytestmark = pytest.mark.slow  # real worker processes
 
 
-def host(store: Path, *args: str, token: str = "") -> subprocess.Popen:
+def host(store: Path, *args: str, token: str = "", command: str = "bench") -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -41,7 +41,7 @@ def host(store: Path, *args: str, token: str = "") -> subprocess.Popen:
         "GITHUB_TOKEN": "never-in-a-worker",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.host", "bench", *args, "--store", str(store)],
+        [sys.executable, "-m", "tests.fakes.host", command, *args, *("--store", str(store))],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -175,3 +175,22 @@ def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(tmp_path: 
     assert wait_gone(token) == []
     db = Store(store_path)
     assert db.run_info(1)["status"] == "interrupted" and db.cells(1)
+
+
+def test_ctrl_c_stops_every_parity_checker(tmp_path: Path) -> None:
+    token = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.host", "parity", "mlp", "--runtime", "sleepy"],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DLARENA_TEST_HOST": token},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # the checker is building its first model (and never will): interrupt it
+    wait_for(lambda: any(p != proc.pid for p in workers_of(token)), proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: the parity checkers were stopped" in err and "Traceback" not in err
+    assert wait_gone(token) == []

@@ -1,6 +1,6 @@
-"""The dlarena command line with two more runtimes: 'numpy' (tests/fakes/base.py, the float64
-reference as an adapter) and 'broken'. A real host whose real workers need no framework, for
-tests that kill and resume whole runs."""
+"""The dlarena command line with three more runtimes: 'numpy' (tests/fakes/base.py, the float64
+reference as an adapter), 'broken' and 'sleepy'. A real host whose real workers need no
+framework, for tests that kill and resume whole runs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ RUNTIMES["numpy"] = dataclasses.replace(
 # A runtime whose adapter module does not exist: every cell of it fails in its worker.
 RUNTIMES["broken"] = dataclasses.replace(
     RUNTIMES["numpy"], name="broken", module="tests.fakes.no_such_adapter"
+)
+
+# A runtime whose models never finish building, as a deadlocked framework's would.
+RUNTIMES["sleepy"] = dataclasses.replace(
+    RUNTIMES["numpy"], name="sleepy", module="tests.fakes.sleepy"
 )
 
 if __name__ == "__main__":

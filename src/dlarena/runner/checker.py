@@ -4,8 +4,11 @@ tiers and modes; runtimes checked side by side, one thread each, since nothing i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import subprocess
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dlarena.codec import decode, encode
-from dlarena.errors import DlarenaError, FrameworkUnavailable
+from dlarena.errors import DlarenaError, FrameworkUnavailable, Interrupted
 from dlarena.frameworks import RUNTIMES
 from dlarena.records import CheckItem, CheckTask, ParityCheck, ParityVerdict, Threading
 from dlarena.runner import envs
@@ -44,18 +47,24 @@ def check_parity(
 ) -> list[ParityVerdict]:
     """Each cell's parity verdict, in the order of `cells`. `timeout_s` bounds one item (a
     checker silent that long is killed; its item fails, the rest go on in a new process);
-    `width`: checkers at a time (default: one per CPU)."""
+    `width`: checkers at a time (default: one per CPU). Ctrl-C stops every checker."""
+    checks = _Checks(home, env_overrides, timeout_s, device, on_verdict)
     with tempfile.TemporaryDirectory(prefix="dlarena-parity-") as folder:
         pending = _items(cells, Path(folder))
         runtimes = list(dict.fromkeys(c.runtime for c in cells))
         width = width or max(1, min(len(runtimes), len(os.sched_getaffinity(0))))
 
         def one(runtime: str) -> list[ParityVerdict]:
-            mine = [p for p in pending if p.cell.runtime == runtime]
-            return _check_runtime(runtime, mine, home, env_overrides, timeout_s, device, on_verdict)
+            return checks.runtime(runtime, [p for p in pending if p.cell.runtime == runtime])
 
-        with ThreadPoolExecutor(width, thread_name_prefix="dlarena-checker") as pool:
+        pool = ThreadPoolExecutor(width, thread_name_prefix="dlarena-checker")
+        try:
             found = [v for verdicts in pool.map(one, runtimes) for v in verdicts]
+        except KeyboardInterrupt:
+            checks.stop()
+            raise Interrupted("interrupted: the parity checkers were stopped") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     index = {v.label + v.spec_hash: v for v in found}
     return [index[f"{c.label}{c.workload.content_hash}"] for c in cells]
 
@@ -81,59 +90,76 @@ def _items(cells: list[Cell], folder: Path) -> list[_Pending]:
     return out
 
 
-def _check_runtime(
-    runtime: str,
-    pending: list[_Pending],
-    home: Path,
-    env_overrides: dict[str, str],
-    timeout_s: float,
-    device: str,
-    on_verdict: OnVerdict | None,
-) -> list[ParityVerdict]:
-    """Every item of one runtime; a checker that dies or hangs fails the item it was on, and a
-    new one checks the rest."""
-    try:
-        python = envs.resolve(runtime, home, env_overrides).python
-    except FrameworkUnavailable as exc:
-        return [_failed(p, str(exc), on_verdict) for p in pending]
-    verdicts: list[ParityVerdict] = []
-    while pending:
-        answered, done = _one_checker(python, runtime, pending, timeout_s, device, on_verdict)
-        verdicts += answered
-        pending = pending[len(answered) :]
-        if any(e["event"] == "error" for e in done.events):  # it could not start: none can
-            return verdicts + [_failed(p, _why(done, timeout_s), on_verdict) for p in pending]
-        if pending:  # the checker ended before the next item's answer: that item fails
-            why = _why(done, timeout_s)
-            verdicts.append(_failed(pending[0], why, on_verdict, done.stderr_tail))
-            pending = pending[1:]
-    return verdicts
+@dataclasses.dataclass
+class _Checks:
+    """What every checker of one call shares, and the checker processes alive now."""
 
+    home: Path
+    env_overrides: dict[str, str]
+    timeout_s: float
+    device: str
+    on_verdict: OnVerdict | None
+    live: set[subprocess.Popen] = dataclasses.field(default_factory=set)
+    stopped: bool = False
 
-def _one_checker(
-    python: str,
-    runtime: str,
-    pending: list[_Pending],
-    timeout_s: float,
-    device: str,
-    on_verdict: OnVerdict | None,
-) -> tuple[list[ParityVerdict], Exchange]:
-    """One checker process over `pending`: the verdicts of the items it answered, in order,
-    each passed on as it comes."""
-    items = tuple(p.item for p in pending)
-    task = CheckTask(RUNTIMES[runtime].module, CHECKER_THREADS, device, items)
-    answered: list[ParityVerdict] = []
+    def runtime(self, runtime: str, pending: list[_Pending]) -> list[ParityVerdict]:
+        """Every item of one runtime; a checker that dies or hangs fails the item it was on,
+        and a new one checks the rest."""
+        try:
+            python = envs.resolve(runtime, self.home, self.env_overrides).python
+        except FrameworkUnavailable as exc:
+            return [self.failed(p, str(exc)) for p in pending]
+        verdicts: list[ParityVerdict] = []
+        while pending and not self.stopped:
+            answered, done = self.one_checker(python, runtime, pending)
+            verdicts += answered
+            pending = pending[len(answered) :]
+            why = _why(done, self.timeout_s)
+            if any(e["event"] == "error" for e in done.events):  # it could not start: none can
+                return verdicts + [self.failed(p, why) for p in pending]
+            if pending:  # the checker ended before the next item's answer: that item fails
+                verdicts.append(self.failed(pending[0], why, done.stderr_tail))
+                pending = pending[1:]
+        return verdicts
 
-    def on_event(event: dict[str, Any], proc: Any) -> None:
-        if event["event"] in ("checked", "check_error") and event["index"] == len(answered):
-            answered.append(_verdict(pending[len(answered)], event))
-            if on_verdict is not None:
-                on_verdict(answered[-1])
+    def one_checker(
+        self, python: str, runtime: str, pending: list[_Pending]
+    ) -> tuple[list[ParityVerdict], Exchange]:
+        """One checker process over `pending`: the verdicts of the items it answered, in
+        order, each passed on as it comes."""
+        items = tuple(p.item for p in pending)
+        task = CheckTask(RUNTIMES[runtime].module, CHECKER_THREADS, self.device, items)
+        answered: list[ParityVerdict] = []
 
-    done = exchange(
-        python, "dlarena.checker", encode(task), CHECKER_THREADS, timeout_s, on_event, True
-    )
-    return answered, done
+        def on_event(event: dict[str, Any], proc: subprocess.Popen) -> None:
+            if event["event"] in ("checked", "check_error") and event["index"] == len(answered):
+                answered.append(_verdict(pending[len(answered)], event))
+                if self.on_verdict is not None:
+                    self.on_verdict(answered[-1])
+
+        done = exchange(
+            python, "dlarena.checker", encode(task), CHECKER_THREADS, self.timeout_s, on_event,
+            per_event=True, on_start=self.live.add,
+        )  # fmt: skip
+        return answered, done
+
+    def failed(self, pending: _Pending, reason: str, tail: str = "") -> ParityVerdict:
+        cell = pending.cell
+        verdict = ParityVerdict(
+            cell.workload.name, cell.workload.content_hash, cell.runtime, cell.tier, cell.mode,
+            "failed", reason=reason, stderr_tail=tail or None,
+        )  # fmt: skip
+        if self.on_verdict is not None:
+            self.on_verdict(verdict)
+        return verdict
+
+    def stop(self) -> None:
+        """Kill every checker alive (each in a process group of its own)."""
+        self.stopped = True
+        for proc in list(self.live):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _verdict(pending: _Pending, event: dict[str, Any]) -> ParityVerdict:
@@ -150,19 +176,6 @@ def _verdict(pending: _Pending, event: dict[str, Any]) -> ParityVerdict:
         framework_version=event.get("framework_version"),
         warnings=ambiguity_warnings(pending.ambiguous_rows, cell.mode),
     )
-
-
-def _failed(
-    pending: _Pending, reason: str, on_verdict: OnVerdict | None, tail: str = ""
-) -> ParityVerdict:
-    cell = pending.cell
-    verdict = ParityVerdict(
-        cell.workload.name, cell.workload.content_hash, cell.runtime, cell.tier, cell.mode,
-        "failed", reason=reason, stderr_tail=tail or None,
-    )  # fmt: skip
-    if on_verdict is not None:
-        on_verdict(verdict)
-    return verdict
 
 
 def _why(done: Exchange, timeout_s: float) -> str:

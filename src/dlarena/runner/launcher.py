@@ -149,10 +149,12 @@ def exchange(
     timeout_s: float,
     on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
     per_event: bool = False,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
 ) -> Exchange:
     """Run `python -m module` on `threading`'s CPUs with `payload` as JSON on stdin, and read
     its JSON lines until it exits, or until `timeout_s` passes (since the start, or since its
-    last line with `per_event`); the process group is killed whatever happens."""
+    last line with `per_event`); the process group is killed whatever happens. `on_start` gets
+    the process as soon as it exists (to stop it from elsewhere)."""
     with tempfile.TemporaryFile("w+b") as stderr:
         proc = subprocess.Popen(
             pinned(python, ["-m", module], threading.cpus),
@@ -163,6 +165,8 @@ def exchange(
             start_new_session=True,
         )
         try:
+            if on_start is not None:
+                on_start(proc)
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(payload).encode())
             proc.stdin.close()
