@@ -55,14 +55,3 @@ def data_folder_untouched():
     yield
     assert _home_files() == before, "a test wrote into the data folder; use tmp_path"
 
-
-# The modules that take longest, first: `make test` runs modules side by side (pytest-xdist,
-# one module per worker at a time), and starting the long ones first lets the workers end
-# together.
-LONGEST_FIRST = ("test_parity", "test_probes", "test_scale", "test_fidelity", "test_cluster",
-                 "test_reliability", "test_measure", "test_dashboard", "test_cli")  # fmt: skip
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
