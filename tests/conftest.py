@@ -54,4 +54,3 @@ def data_folder_untouched():
     before = _home_files()
     yield
     assert _home_files() == before, "a test wrote into the data folder; use tmp_path"
-

@@ -15,7 +15,8 @@ from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
 from dlarena.runner import envs
 from dlarena.runner.launcher import worker_env
-from dlarena.runner.matrix import _Run, plan, run_matrix
+from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.run import MatrixRun
 from dlarena.runner.threads import budget_cpus, candidates, fair, tune
 from dlarena.selfcheck.run import Selfcheck
 from dlarena.spec.loader import load_workload
@@ -191,7 +192,9 @@ def processes(*probes: float, seconds: float = 0.01) -> CellResult:
 
 def test_a_slow_stretch_process_is_left_out_once_enough_others_remain(store, fast) -> None:
     protocol = dataclasses.replace(fast, processes=2)
-    run = _Run(store, 0, protocol, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
+    run = MatrixRun(
+        store, 0, protocol, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0})
+    )
     (cell,) = mlp_cells(["torch"], ["train"])
     assert run.slow_processes(processes(100.0, 70.0, 95.0)) == {1}
     assert not run.short(processes(100.0, 95.0)) and run.short(processes(100.0, 70.0))
@@ -208,7 +211,9 @@ def test_a_slow_stretch_process_is_left_out_once_enough_others_remain(store, fas
 
 def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -> None:
     protocol = dataclasses.replace(fast, processes=2, slow_reruns=machine.PROBE_RETRIES)
-    run = _Run(store, 0, protocol, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
+    run = MatrixRun(
+        store, 0, protocol, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0})
+    )
     cells = mlp_cells(["torch"], ["train"]) * 2
     made: list[int] = []
 
@@ -224,13 +229,15 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
     assert [i for i, _ in made_up] == [0, 0] and made == [2, 3]  # cell 1 has two fast ones
     assert results[0] is made_up[-1][1] and results[0].probes == [100.0, 60.0, 70.0, 99.0]
     assert results[0].reruns == 2 and not run.short(results[0])
-    quick = _Run(store, 0, fast, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
+    quick = MatrixRun(store, 0, fast, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
     quick.measure = measure  # type: ignore[method-assign]
     slow = {0: processes(60.0)}
     assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, None)) == []
     assert len(made) == 2  # one process per cell (quick): no make-up, the spread is stated
     guard = machine.SlowGuard({("torch", 2): 100.0})
-    kept = _Run(store, 0, dataclasses.replace(protocol, slow_reruns=0), HOME, {}, None, slow=guard)
+    kept = MatrixRun(
+        store, 0, dataclasses.replace(protocol, slow_reruns=0), HOME, {}, None, slow=guard
+    )
     kept.measure = measure  # type: ignore[method-assign]
     assert kept.short(slow[0]) and list(kept.make_up(cells, slow, None, None)) == []
     assert len(made) == 2  # slow_reruns 0: every process kept as measured

@@ -192,9 +192,9 @@ def test_the_gate_fails_a_cell_whose_math_differs(store, fast, monkeypatch):
     """A reference made with a different bias stands in for a framework that got one wrong."""
     import numpy as np
 
-    from dlarena.runner import matrix
+    from dlarena.runner import run
 
-    original = matrix.write_reference
+    original = run.write_reference
 
     def shifted_reference(workload, path):
         original(workload, path)
@@ -203,7 +203,7 @@ def test_the_gate_fails_a_cell_whose_math_differs(store, fast, monkeypatch):
         arrays["logits"] = arrays["logits"] + 0.01 * np.abs(arrays["logits"]).max()
         np.savez(path, **arrays)
 
-    monkeypatch.setattr(matrix, "write_reference", shifted_reference)
+    monkeypatch.setattr(run, "write_reference", shifted_reference)
     run_id = run_matrix(store, mlp_cells(["onnxruntime"]), fast, HOME, {}, lambda c, r: None)
     (cell,) = store.cells(run_id)
     assert cell.status == "ok" and cell.parity_passed is False and not cell.ranked

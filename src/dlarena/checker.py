@@ -16,10 +16,11 @@ import sys
 from typing import Any
 
 from dlarena import worker
+from dlarena.checker_records import CheckItem, CheckTask
 from dlarena.codec import decode, encode
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import parity
-from dlarena.records import CheckItem, CheckTask, ParityCheck, Setup
+from dlarena.records import ParityCheck, Setup
 from dlarena.spec.model import Workload
 
 

@@ -17,7 +17,7 @@ Record history (each class's VERSION):
   WorkerTask 2, WorkerResult 2, CellResult 2 - thread settings, blocks, latency, load,
   memory, warnings (store schema 4).
   Phases 2 - stages: the seconds a cell spent in each stage, its processes summed.
-  CheckItem 1, CheckTask 1, ParityVerdict 1 - the parity checker (python -m dlarena.checker):
+  CheckItem 1, CheckTask 1, ParityVerdict 1 - the parity checker's records (checker_records.py):
   one process per runtime checks many items; events "checked" | "check_error" with "index".
 """
 
@@ -293,51 +293,3 @@ class CellResult:
     @property
     def warning_codes(self) -> tuple[str, ...]:
         return tuple(w.split(":", 1)[0] for w in self.warnings)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CheckItem:
-    """One spec, tier and mode for the parity checker to build and check."""
-
-    VERSION: ClassVar[int] = 1
-    workload: dict[str, Any]
-    tier: str
-    mode: str
-    reference: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CheckTask:
-    """Everything one parity checker process checks, in one framework, timing nothing."""
-
-    VERSION: ClassVar[int] = 1
-    module: str
-    threading: Threading
-    device: str
-    items: tuple[CheckItem, ...]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ParityVerdict:
-    """One spec, runtime, tier and mode checked against the float64 reference."""
-
-    VERSION: ClassVar[int] = 1
-    workload: str
-    spec_hash: str
-    runtime: str
-    tier: str
-    mode: str
-    status: str  # ok (the checks ran; each says whether it passed) | failed (they could not)
-    checks: tuple[ParityCheck, ...] = ()
-    reason: str | None = None
-    stderr_tail: str | None = None
-    framework_version: str | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "ok" and bool(self.checks) and all(c.passed for c in self.checks)
-
-    @property
-    def label(self) -> str:
-        return f"{self.workload}/{self.runtime}/{self.tier}/{self.mode}"

@@ -27,7 +27,8 @@ from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.spec.presets import SIZES
 
 if TYPE_CHECKING:
-    from dlarena.records import ParityCheck, ParityVerdict
+    from dlarena.checker_records import ParityVerdict
+    from dlarena.records import ParityCheck
 
 PARITY_CHECKS = ("forward", "loss", "grads", "params")
 COLUMNS = ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict")

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from dlarena.checker_records import CheckItem, CheckTask, ParityVerdict
 from dlarena.codec import decode, encode
 from dlarena.errors import DlarenaError, FrameworkUnavailable, Interrupted
 from dlarena.frameworks import RUNTIMES
-from dlarena.records import CheckItem, CheckTask, ParityCheck, ParityVerdict, Threading
+from dlarena.records import ParityCheck, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell
 from dlarena.runner.launcher import Exchange, exchange
