@@ -97,17 +97,24 @@ class _Optimizer:
         self.step = 0
 
     def apply(self, params: Arrays, grads: Arrays) -> None:
+        """In place: `params` holds the trace's own float64 copies."""
         self.step += 1
         for key, grad in grads.items():
-            params[key] = params[key] - self._update(key, grad)
+            params[key] -= self._update(key, grad)
+
+    def _state(self, key: str, grad: np.ndarray, slots: int) -> list[np.ndarray]:
+        if key not in self.state:
+            self.state[key] = [np.zeros_like(grad) for _ in range(slots)]
+        return self.state[key]
 
     def _update(self, key: str, grad: np.ndarray) -> np.ndarray:
         c = self.config
         if c.name == "sgd":
-            velocity = self.state.setdefault(key, [np.zeros_like(grad)])
-            velocity[0] = c.momentum * velocity[0] + grad
-            return c.learning_rate * velocity[0]
-        m, v = self.state.setdefault(key, [np.zeros_like(grad), np.zeros_like(grad)])
+            (velocity,) = self._state(key, grad, 1)
+            velocity *= c.momentum
+            velocity += grad
+            return c.learning_rate * velocity
+        m, v = self._state(key, grad, 2)
         m[:] = c.beta1 * m + (1 - c.beta1) * grad
         v[:] = c.beta2 * v + (1 - c.beta2) * grad**2
         m_hat = m / (1 - c.beta1**self.step)
