@@ -78,7 +78,7 @@ def mxnet_infer_task(folder: Path) -> WorkerTask:
     ref = folder / "mlp.npz"
     write_reference(workload, ref)
     return WorkerTask(
-        module="dlarena.frameworks.mxnet",
+        module="dlarena.frameworks.mxnet.adapter",
         workload=workload.to_dict(),
         tier="eager",
         mode="infer",

@@ -20,7 +20,7 @@ from dlarena.cli.common import (
     print_table,
 )
 from dlarena.errors import DlarenaError
-from dlarena.frameworks import FRAMEWORKS
+from dlarena.frameworks import having
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
 
@@ -43,15 +43,9 @@ def debug(
     from dlarena.probes.debug import probe_all
     from dlarena.runner.threads import all_cpus
 
-    unknown = sorted(set(framework) - set(FRAMEWORKS))
-    if unknown:
-        raise DlarenaError(
-            f"unknown framework {', '.join(unknown)}; choose {', '.join(FRAMEWORKS)}"
-        )
+    chosen = _frameworks(framework, "mistakes")
     with err.status("debug probes") as status:
-        records = probe_all(
-            list(framework or FRAMEWORKS), envs.dlarena_home(), all_cpus(), status.update
-        )
+        records = probe_all(chosen, envs.dlarena_home(), all_cpus(), status.update)
     db = open_store(store, create=True)
     db.add_probes("debug", records)
     db.close()
@@ -135,7 +129,7 @@ def deploy(
     from dlarena.runner.threads import all_cpus
     from dlarena.spec.loader import load_workload
 
-    chosen = _frameworks(framework)
+    chosen = _frameworks(framework, "exports")
     specs = [load_workload(w, size if w in BUILTIN else "small") for w in workload]
     with err.status("deployment probes") as status:
         records = probe_all(chosen, specs, envs.dlarena_home(), all_cpus(), status.update, quick)
@@ -190,10 +184,10 @@ def print_matrix(kind: str, records: list[dict[str, Any]]) -> None:
     print_table(title, columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
 
 
-def _frameworks(asked: list[str]) -> list[str]:
-    unknown = sorted(set(asked) - set(FRAMEWORKS))
+def _frameworks(asked: list[str], part: str) -> list[str]:
+    """The frameworks asked for (all by default) whose folder has the probe's `part`."""
+    known = having(part)
+    unknown = sorted(set(asked) - set(known))
     if unknown:
-        raise DlarenaError(
-            f"unknown framework {', '.join(unknown)}; choose {', '.join(FRAMEWORKS)}"
-        )
-    return list(asked or FRAMEWORKS)
+        raise DlarenaError(f"unknown framework {', '.join(unknown)}; choose {', '.join(known)}")
+    return list(asked or known)

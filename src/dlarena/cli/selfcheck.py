@@ -7,18 +7,15 @@ from typing import Annotated
 import typer
 
 from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
-from dlarena.frameworks import TIERS
+from dlarena.frameworks import TIERS, having
 from dlarena.runner import envs
 
 
 @app.command()
 def selfcheck(
-    runtime: Annotated[list[str], typer.Option(help="frameworks to check")] = [
-        "torch",
-        "tensorflow",
-        "jax",
-        "mxnet",
-    ],
+    runtime: Annotated[list[str], typer.Option(help="frameworks to check")] = list(
+        having("selfcheck")
+    ),
     tier: Annotated[list[str], typer.Option(help="eager and/or compiled")] = list(TIERS),
     rounds: Annotated[int, typer.Option(min=1, help="ABBA rounds of both loops")] = 3,
     blocks: Annotated[int, typer.Option(min=2, help="timed blocks per process")] = 10,

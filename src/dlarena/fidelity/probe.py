@@ -86,7 +86,7 @@ def keras_resnet50(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    from dlarena.frameworks.tensorflow import TensorflowAdapter
+    from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
 
     setup = TensorflowAdapter.configure(task["threads"], 1, "cpu")
     ours = TensorflowAdapter(workload, canonical_weights(workload), "eager", "train", setup)
@@ -133,7 +133,7 @@ def hf_model(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
     import torch
     import transformers
 
-    from dlarena.frameworks.torch import TorchAdapter
+    from dlarena.frameworks.torch.adapter import TorchAdapter
 
     setup = TorchAdapter.configure(task["threads"], 1, "cpu")
     ours = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)

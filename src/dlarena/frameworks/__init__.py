@@ -1,129 +1,52 @@
-"""The one registry of runtimes dlarena knows; every other part derives its list from here.
+"""The one registry of frameworks dlarena knows; every other part derives its lists from here.
 
-Adding a framework is one `Runtime` entry below plus its adapter module (frameworks/<name>.py).
-Host-safe: it names modules and capabilities, and imports no framework.
+A framework is a folder, frameworks/<name>/, whose __init__.py declares a `Framework`
+(descriptor.py: its runtimes, export paths, scale-out scenarios and parts) beside the code of
+those parts; adding one is that folder plus its line in FOLDERS. Host-safe: the declarations
+name modules and import no framework.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import importlib
 
-TIERS = ("eager", "compiled")
-MODES = ("train", "infer")
+from dlarena.frameworks.descriptor import MODES, TIERS, Export, Framework, Runtime, Scenario
 
+__all__ = ["MODES", "TIERS", "Export", "Framework", "Runtime", "Scenario"]
 
-@dataclasses.dataclass(frozen=True)
-class Runtime:
-    name: str
-    display: str
-    module: str  # the adapter module, imported only inside a worker
-    framework_module: str  # what must be importable in the environment
-    distribution: str  # the pip distribution whose version is recorded
-    api: str  # the API level the adapter is written in
-    compiled_as: str  # what the 'compiled' tier means for this runtime
-    default_env: str = "main"
-    modes: tuple[str, ...] = MODES
-    tiers: tuple[str, ...] = TIERS
-    # What `--threading tuned` sweeps: intra/inter-op pools, or only the CPUs allowed (a
-    # runtime that sizes its pools from OMP_NUM_THREADS or from its affinity).
-    thread_knobs: tuple[str, ...] = ("intra", "inter")
-    # An API variant of another runtime (its raw ops beside its layer library): measured on
-    # request, never part of the decision, shown beside the runtime it varies.
-    variant_of: str | None = None
-    repo: str | None = None  # GitHub owner/name, for the evidence collectors
-    package: str | None = None  # PyPI package, for the evidence collectors
+FOLDERS = ("torch", "tensorflow", "jax", "mxnet", "onnxruntime")  # one line per framework
 
-    @property
-    def compared(self) -> bool:
-        """Part of the framework decision (evidence, scoring), not only a runtime to measure."""
-        return self.repo is not None
-
-
-RUNTIMES: dict[str, Runtime] = {
-    r.name: r
-    for r in (
-        Runtime(
-            name="torch",
-            display="PyTorch",
-            module="dlarena.frameworks.torch",
-            framework_module="torch",
-            distribution="torch",
-            api="nn.Module",
-            compiled_as="torch.compile",
-            repo="pytorch/pytorch",
-            package="torch",
-        ),
-        Runtime(
-            name="tensorflow",
-            display="TensorFlow",
-            module="dlarena.frameworks.tensorflow",
-            framework_module="tensorflow",
-            distribution="tensorflow-cpu",
-            api="keras3",
-            compiled_as="tf.function(jit_compile=True)",
-            repo="tensorflow/tensorflow",
-            package="tensorflow",
-        ),
-        Runtime(
-            name="tensorflow-raw",
-            display="TensorFlow (tf ops)",
-            module="dlarena.frameworks.tensorflow_raw",
-            framework_module="tensorflow",
-            distribution="tensorflow-cpu",
-            api="tf ops",
-            compiled_as="tf.function(jit_compile=True)",
-            variant_of="tensorflow",
-        ),
-        Runtime(
-            name="jax",
-            display="JAX",
-            module="dlarena.frameworks.jax",
-            framework_module="jax",
-            distribution="jax",
-            api="flax.linen",
-            compiled_as="jax.jit",
-            thread_knobs=("cpus",),
-            repo="jax-ml/jax",
-            package="jax",
-        ),
-        Runtime(
-            name="jax-raw",
-            display="JAX (jax.numpy)",
-            module="dlarena.frameworks.jax_raw",
-            framework_module="jax",
-            distribution="jax",
-            api="jax.numpy",
-            compiled_as="jax.jit",
-            thread_knobs=("cpus",),
-            variant_of="jax",
-        ),
-        Runtime(
-            name="mxnet",
-            display="Apache MXNet",
-            module="dlarena.frameworks.mxnet",
-            framework_module="mxnet",
-            distribution="mxnet",
-            api="gluon",
-            compiled_as="HybridBlock.hybridize(static_alloc, static_shape)",
-            default_env="mxnet",
-            thread_knobs=("intra",),
-            repo="apache/mxnet",
-            package="mxnet",
-        ),
-        Runtime(
-            name="onnxruntime",
-            display="ONNX Runtime",
-            module="dlarena.frameworks.onnxruntime",
-            framework_module="onnxruntime",
-            distribution="onnxruntime",
-            api="onnx",
-            compiled_as="graph_optimization_level=ORT_ENABLE_ALL",
-            modes=("infer",),
-        ),
-    )
+DECLARED: dict[str, Framework] = {
+    name: importlib.import_module(f"dlarena.frameworks.{name}").FRAMEWORK for name in FOLDERS
 }
+RUNTIMES: dict[str, Runtime] = {r.name: r for f in DECLARED.values() for r in f.runtimes}
 
 # What `bench` runs unless told: every runtime but the API variants.
 DEFAULT_RUNTIMES: tuple[str, ...] = tuple(n for n, r in RUNTIMES.items() if r.variant_of is None)
 # The frameworks the decision compares (ONNX Runtime is measured, never recommended).
 FRAMEWORKS: tuple[str, ...] = tuple(name for name, r in RUNTIMES.items() if r.compared)
+
+
+def having(part: str) -> tuple[str, ...]:
+    """The frameworks whose folder has `part`: 'mistakes', 'selfcheck', 'exports' or 'scale'."""
+    return tuple(name for name, f in DECLARED.items() if getattr(f, part))
+
+
+def export_paths() -> dict[str, tuple[str, ...]]:
+    """framework -> its export paths, in the order they are tried."""
+    return {name: tuple(e.path for e in DECLARED[name].exports) for name in having("exports")}
+
+
+def export_envs() -> dict[tuple[str, str], str]:
+    """(framework, path) -> the on-demand environment of an exporter that needs its own."""
+    return {(f.name, e.path): e.env for f in DECLARED.values() for e in f.exports if e.env}
+
+
+def scenarios() -> dict[str, Scenario]:
+    """Every data-parallel scenario by name (a framework may have several)."""
+    return {s.name: s for f in DECLARED.values() for s in f.scale}
+
+
+def part(framework: str, name: str) -> str:
+    """The module of one part of a framework's folder (for `python -m` or importlib)."""
+    return DECLARED[framework].part(name)

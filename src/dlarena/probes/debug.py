@@ -1,5 +1,5 @@
 """The debuggability probes, host side: each framework's mistakes run in its own environment
-and worker process (src/dlarena/probes/mistakes/), the records read back."""
+and worker process (frameworks/<name>/mistakes.py), the records read back."""
 
 from __future__ import annotations
 

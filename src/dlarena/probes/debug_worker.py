@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.frameworks import part
+
 PROBES = ("shape", "dtype", "nan", "nan_check")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # what a message must mention to name the mistake: both mismatched sizes, both dtypes
@@ -102,7 +104,7 @@ def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # framework chatter stays off the result line
     task = json.loads(sys.stdin.read())
-    module = importlib.import_module(f"dlarena.probes.mistakes.{task['framework']}")
+    module = importlib.import_module(part(task["framework"], "mistakes"))
     records = []
     for probe in PROBES:
         case = getattr(module, probe)

@@ -8,28 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dlarena.frameworks import export_envs, export_paths
 from dlarena.probes.host import ProbeFailed, run_worker
 from dlarena.spec.loader import workload_label
 from dlarena.spec.model import Workload
 
-# framework -> its export paths, in the order they are tried (the worker holds their code)
+# framework -> its export paths, in the order they are tried (the worker holds their code),
 # and the environments of exporters that conflict with the main one (made on demand)
-ENVS = {
-    ("tensorflow", "onnx (Model.export)"): "export-tf2onnx",
-    ("jax", "onnx (jax2onnx)"): "export-jax2onnx",
-    ("torch", "ExecuTorch (XNNPACK)"): "export-executorch",
-    ("torch", "ExecuTorch (portable)"): "export-executorch",
-    ("torch", "LiteRT via litert-torch"): "export-litert-torch",
-    ("mxnet", "onnx (mx.onnx)"): "export-mxnet-onnx",
-}
-PATHS = {
-    "torch": ("onnx (dynamo exporter)", "onnx (legacy exporter)", "torch.export (.pt2)",
-              "TorchScript", "ExecuTorch (XNNPACK)", "ExecuTorch (portable)",
-              "LiteRT via litert-torch"),
-    "tensorflow": ("SavedModel", "onnx (Model.export)", "TFLite / LiteRT"),
-    "jax": ("jax.export", "LiteRT via jax2tf", "onnx (jax2onnx)"),
-    "mxnet": ("HybridBlock.export", "onnx (mx.onnx)"),
-}  # fmt: skip
+ENVS = export_envs()
+PATHS = export_paths()
 CALLS = 10  # timed calls of each loaded artifact
 # The ways out the comparison rates: portable (ONNX), serving, mobile/edge devices.
 WAYS_OUT = ("portable", "serving", "devices")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.frameworks import RUNTIMES, part
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -89,8 +90,8 @@ def main() -> None:
     sys.stdout = sys.stderr  # framework chatter stays off the result line
     task = json.loads(sys.stdin.read())
     framework = task["framework"]
-    path = importlib.import_module(f"dlarena.probes.exports.{framework}").PATHS[task["path"]]
-    adapter_cls = importlib.import_module(f"dlarena.frameworks.{framework}").ADAPTER
+    path = importlib.import_module(part(framework, "exports")).PATHS[task["path"]]
+    adapter_cls = importlib.import_module(RUNTIMES[framework].module).ADAPTER
     setup = adapter_cls.configure(task.get("threads", 1), 1, "cpu")
     records = []
     for index, spec in enumerate(task["workloads"]):

@@ -12,82 +12,17 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from dlarena.errors import DlarenaError
+from dlarena.frameworks import Scenario, scenarios
 from dlarena.records import Threading
 from dlarena.runner import envs
 from dlarena.runner.launcher import free_port, pinned, worker_env
 from dlarena.spec.model import Workload
 
-LOOPBACK = "127.0.0.1"
-
-
-@dataclasses.dataclass(frozen=True)
-class Scenario:
-    """A framework's data-parallel machinery: the runtime whose environment runs it, its worker
-    module, whether it is one process over N devices (`one_process`) or N processes, the
-    processes it needs besides the workers (MXNet's scheduler and parameter server: `helpers`,
-    started with `python -c "import mxnet"`), and each process's variables from (role, workers,
-    port)."""
-
-    runtime: str
-    module: str
-    mechanism: str
-    one_process: bool = False
-    gpu: bool = False  # written for GPUs too
-    helpers: tuple[str, ...] = ()
-    env: Callable[[str, int, int], dict[str, str]] = lambda role, world, port: {}
-
-
-def _dmlc(role: str, world: int, port: int) -> dict[str, str]:
-    """ps-lite's variables: every node on the loopback, one server."""
-    return {
-        "DMLC_ROLE": role,
-        "DMLC_PS_ROOT_URI": LOOPBACK,
-        "DMLC_PS_ROOT_PORT": str(port),
-        "DMLC_NODE_HOST": LOOPBACK,
-        "DMLC_NUM_SERVER": "1",
-        "DMLC_NUM_WORKER": str(world),
-    }
-
-
-def _host_devices(role: str, world: int, port: int) -> dict[str, str]:
-    """JAX's CPU client with one device per replica, in one process."""
-    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={world}"}
-
-
-TORCH, TF, JAX, MXNET = (
-    "dlarena.scale.torch_ddp",
-    "dlarena.scale.tf_distribute",
-    "dlarena.scale.jax_sharded",
-    "dlarena.scale.mxnet_kvstore",
-)
-SCENARIOS = {
-    "torch": Scenario("torch", TORCH, "DistributedDataParallel, gloo / nccl (eager)", gpu=True),
-    "tensorflow": Scenario(
-        "tensorflow", TF, "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function"
-    ),
-    "tensorflow-mirrored": Scenario(
-        "tensorflow", TF, "MirroredStrategy over N logical CPUs, one process", one_process=True
-    ),
-    "jax": Scenario("jax", JAX, "jax.distributed + sharded jit, gloo"),
-    "jax-devices": Scenario(
-        "jax", JAX, "sharded jit over N host devices, one process", True, env=_host_devices
-    ),
-    "mxnet": Scenario(
-        "mxnet",
-        MXNET,
-        "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
-        helpers=("scheduler", "server"),
-        env=_dmlc,
-    ),
-    "mxnet-local": Scenario(
-        "mxnet", MXNET, "kvstore local over N CPU contexts, one process", one_process=True
-    ),
-}
+SCENARIOS = scenarios()  # every framework folder's data-parallel machinery, by name
 
 
 def cpu_sets(workers: int, most: int) -> list[tuple[int, ...]]:

@@ -2,7 +2,10 @@
 same invocation, under the same threads and CPUs, interleaved in rounds (ABBA).
 
 overhead_ratio = hand-written throughput / dlarena throughput; 1.0 means the harness adds
-nothing. The hand-written loops live in selfcheck/loops/, one per framework.
+nothing. The hand-written loops live in each framework's folder
+(frameworks/<name>/selfcheck.py; the plumbing they share is selfcheck/loop.py): built-in `mlp`
+(256-256-256-128-10, SGD with momentum), written as a user would: no adapter, no spec, no
+dlarena timing code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dlarena.errors import FrameworkUnavailable
+from dlarena.frameworks import having, part
 from dlarena.measure.machine import SlowGuard
 from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
 from dlarena.records import CellResult, Threading
@@ -26,7 +30,7 @@ from dlarena.runner.launcher import pinned, worker_env
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
-LOOPS = ("torch", "tensorflow", "jax", "mxnet")
+LOOPS = having("selfcheck")  # frameworks whose folder has a hand-written loop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +62,7 @@ def run_hand_loop(
     (same env, CPUs)."""
     env = worker_env(threading)
     proc = subprocess.run(
-        pinned(python, ["-m", f"dlarena.selfcheck.loops.{runtime}"], threading.cpus),
+        pinned(python, ["-m", part(runtime, "selfcheck")], threading.cpus),
         input=json.dumps(task),
         capture_output=True,
         text=True,

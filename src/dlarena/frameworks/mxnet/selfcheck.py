@@ -4,7 +4,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from dlarena.selfcheck.loops.common import LAYERS, load, read_task, time_blocks
+from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks
 
 task = read_task()  # threads: OMP_NUM_THREADS, set before this process started
 weights, data = load(task)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlarena.selfcheck.loops.common import LAYERS, load, read_task, time_blocks
+from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks
 
 task = read_task()
 torch.set_num_threads(task["intra_op"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
-from dlarena.frameworks.tensorflow import TensorflowAdapter
+from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
 

@@ -15,7 +15,7 @@ import numpy as np
 from jax import lax
 
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
-from dlarena.frameworks.jax import JaxAdapter
+from dlarena.frameworks.jax.adapter import JaxAdapter
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
 

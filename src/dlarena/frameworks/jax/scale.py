@@ -15,7 +15,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from dlarena.frameworks.jax import JaxAdapter
+from dlarena.frameworks.jax.adapter import JaxAdapter
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
-from dlarena.selfcheck.loops.common import LAYERS, load, read_task, time_blocks
+from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks
 
 task = read_task()
 weights, data = load(task)

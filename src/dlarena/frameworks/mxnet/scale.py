@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from dlarena.frameworks.mxnet import MxnetAdapter, _to_canonical
+from dlarena.frameworks.mxnet.adapter import MxnetAdapter, _to_canonical
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from dlarena.frameworks.torch import TorchAdapter, _cross_entropy
+from dlarena.frameworks.torch.adapter import TorchAdapter, _cross_entropy
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 

@@ -8,7 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dlarena.selfcheck.loops.common import LAYERS, load, read_task, time_blocks  # noqa: E402
+from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks  # noqa: E402
 
 task = read_task()
 tf.config.threading.set_intra_op_parallelism_threads(task["intra_op"])

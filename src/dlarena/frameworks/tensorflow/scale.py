@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from dlarena.frameworks.tensorflow import TensorflowAdapter
+from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 

@@ -1,0 +1,53 @@
+"""JAX: Flax linen and raw jax.numpy, eager and jit; sharded jit for scale-out."""
+
+from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
+
+
+def _host_devices(role: str, world: int, port: int) -> dict[str, str]:
+    """JAX's CPU client with one device per replica, in one process."""
+    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={world}"}
+
+
+_SCALE = "dlarena.frameworks.jax.scale"
+FRAMEWORK = Framework(
+    name="jax",
+    runtimes=(
+        Runtime(
+            name="jax",
+            display="JAX",
+            module="dlarena.frameworks.jax.adapter",
+            framework_module="jax",
+            distribution="jax",
+            api="flax.linen",
+            compiled_as="jax.jit",
+            thread_knobs=("cpus",),
+            repo="jax-ml/jax",
+            package="jax",
+        ),
+        Runtime(
+            name="jax-raw",
+            display="JAX (jax.numpy)",
+            module="dlarena.frameworks.jax.raw",
+            framework_module="jax",
+            distribution="jax",
+            api="jax.numpy",
+            compiled_as="jax.jit",
+            thread_knobs=("cpus",),
+            variant_of="jax",
+        ),
+    ),
+    exports=(
+        Export("jax.export"),
+        Export("LiteRT via jax2tf"),
+        Export("onnx (jax2onnx)", "export-jax2onnx"),
+    ),
+    scale=(
+        Scenario("jax", "jax", _SCALE, "jax.distributed + sharded jit, gloo"),
+        Scenario(
+            "jax-devices", "jax", _SCALE, "sharded jit over N host devices, one process",
+            one_process=True, env=_host_devices,
+        ),
+    ),  # fmt: skip
+    mistakes=True,
+    selfcheck=True,
+)

@@ -1,0 +1,48 @@
+"""TensorFlow: Keras 3 and raw tf ops, eager and XLA; tf.distribute for scale-out."""
+
+from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
+
+_SCALE = "dlarena.frameworks.tensorflow.scale"
+FRAMEWORK = Framework(
+    name="tensorflow",
+    runtimes=(
+        Runtime(
+            name="tensorflow",
+            display="TensorFlow",
+            module="dlarena.frameworks.tensorflow.adapter",
+            framework_module="tensorflow",
+            distribution="tensorflow-cpu",
+            api="keras3",
+            compiled_as="tf.function(jit_compile=True)",
+            repo="tensorflow/tensorflow",
+            package="tensorflow",
+        ),
+        Runtime(
+            name="tensorflow-raw",
+            display="TensorFlow (tf ops)",
+            module="dlarena.frameworks.tensorflow.raw",
+            framework_module="tensorflow",
+            distribution="tensorflow-cpu",
+            api="tf ops",
+            compiled_as="tf.function(jit_compile=True)",
+            variant_of="tensorflow",
+        ),
+    ),
+    exports=(
+        Export("SavedModel"),
+        Export("onnx (Model.export)", "export-tf2onnx"),
+        Export("TFLite / LiteRT"),
+    ),
+    scale=(
+        Scenario(
+            "tensorflow", "tensorflow", _SCALE,
+            "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function",
+        ),
+        Scenario(
+            "tensorflow-mirrored", "tensorflow", _SCALE,
+            "MirroredStrategy over N logical CPUs, one process", one_process=True,
+        ),
+    ),  # fmt: skip
+    mistakes=True,
+    selfcheck=True,
+)
