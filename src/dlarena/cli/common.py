@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from dlarena.cli.groups import GroupedCommands
 from dlarena.errors import DlarenaError
 from dlarena.spec.presets import PRESETS
 
@@ -25,10 +27,32 @@ if TYPE_CHECKING:
 BUILTIN = tuple(PRESETS)
 
 app = typer.Typer(
+    cls=GroupedCommands,
     help="Which deep learning framework should we use? Measured, not guessed.",
+    epilog="First time: 'make run' (or 'dlarena envs create', then 'dlarena bench --quick' and "
+    "'dlarena report'). Each command's --help says more; docs/ in the source tree has a page "
+    "per command group.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"dlarena {version('dlarena')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print it and exit."),
+    ] = False,
+) -> None:
+    """Which deep learning framework should we use? Measured, not guessed."""
 err = Console(stderr=True)
 # Piped or redirected output is printed whole: a table is never cut to a terminal's width.
 out = Console() if sys.stdout.isatty() else Console(width=100_000)
@@ -47,7 +71,9 @@ SizeOpt = Annotated[
     str, typer.Option(help="built-in workloads' size: tiny, small or full (GPU-sized)")
 ]
 WORKLOAD_HELP = f"a built-in workload ({', '.join(BUILTIN)}) or a spec file"
-RunOpt = Annotated[int | None, typer.Option("--run", help="run id (default: the latest)")]
+RunOpt = Annotated[
+    str | None, typer.Option("--run", metavar="ID|last", help="a run id, or 'last' for the newest")
+]
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", help="profile YAML (examples/)")]
 WeightOpt = Annotated[
     list[str], typer.Option("--weight", help="CRITERION=NUMBER, over the profile")
@@ -74,18 +100,37 @@ def open_store(path: Path | None, create: bool = False) -> Store:
 
     if path is not None and not create and not path.exists():
         raise DlarenaError(f"no store at {path}; check --store ('dlarena bench' creates one)")
-    return Store(path or envs.dlarena_home() / "dlarena.sqlite", create=create)
+    chosen = path or envs.dlarena_home() / "dlarena.sqlite"
+    if not create and not chosen.exists():
+        err.print(
+            f"[yellow]note:[/] no store at {escape(str(chosen))} (the default: DLARENA_HOME, "
+            "else ./.dlarena): nothing measured is read, so answers rest on published ratings; "
+            "run from the folder you benchmarked in, or give --store",
+            soft_wrap=True,
+            highlight=False,
+        )
+    return Store(chosen, create=create)
 
 
-def run_id_of(db: Store, run: int | None) -> int:
-    """The run asked for, else the latest; an empty store names the command that fills it."""
-    if run is not None:
-        db.run_info(run)  # an unknown run id is an error, not an empty table
-        return run
-    run_id = db.latest_run()
-    if run_id is None:
+def run_id_of(db: Store, run: str | None) -> int:
+    """The run asked for (an id, or 'last'), else the latest; an empty store names the command
+    that fills it."""
+    if run is not None and run != "last":
+        try:
+            run_id = int(run)
+        except ValueError:
+            raise DlarenaError(f"--run {run!r}: give a run id or 'last'") from None
+        db.run_info(run_id)  # an unknown run id is an error, not an empty table
+        return run_id
+    latest = db.latest_run()
+    if latest is None:
         raise DlarenaError(f"no runs in {db.path}; run 'dlarena bench' first")
-    return int(run_id)
+    return int(latest)
+
+
+def pinned_run(db: Store, run: str | None) -> int | None:
+    """The one run --run pins (an id, or 'last'), or None: the figures that count across runs."""
+    return None if run is None else run_id_of(db, run)
 
 
 def emit_json(document: Any) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from dlarena.cli.common import (
+    BUILTIN,
     Format,
     FormatOpt,
     ProfileOpt,
@@ -24,9 +25,11 @@ from dlarena.cli.common import (
     open_store,
     out,
     parse_pairs,
+    pinned_run,
     print_table,
     within,
 )
+from dlarena.errors import DlarenaError
 
 if TYPE_CHECKING:
     from dlarena.decide.profile import Profile
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 
 def measured(
-    profile_path: Path | None, store: Path | None, run: int | None, weights: list[str]
+    profile_path: Path | None, store: Path | None, run: str | None, weights: list[str]
 ) -> tuple[Profile, Selection, Any]:
     """The profile (with --weight overrides), the figures that count (or one run's) and the
     store."""
@@ -45,7 +48,7 @@ def measured(
 
     profile = with_weights(load_profile(profile_path), parse_pairs(weights, "--weight", CRITERIA))
     db = open_store(store)
-    return profile, current(db, run), db
+    return profile, current(db, pinned_run(db, run)), db
 
 
 def decision_inputs(
@@ -209,6 +212,12 @@ def cost(
     from dlarena.decide.cost import PUBLISHED, Scenario, check, training_cost
 
     chosen, selection, _ = measured(profile, store, run, [])
+    known = sorted(set(BUILTIN) | {c.workload for c in selection.cells})
+    if workload not in known:
+        raise DlarenaError(
+            f"no workload '{workload}' to price: choose a built-in or a measured one "
+            f"({', '.join(known)})"
+        )
     scenarios = [check(s, years) for s in PUBLISHED]
     if None not in (upfront, compute, labor):
         scenarios.append(check(Scenario("yours", upfront or 0, compute or 0, labor or 0), years))

@@ -41,10 +41,13 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
     """Exit 0 with a one-line summary if FILE is a valid spec; exit 2 naming the problem."""
     from dlarena.spec.flops import step_flops
     from dlarena.spec.loader import load_workload
-    from dlarena.spec.model import parameter_shapes
+    from dlarena.spec.model import is_trainable, parameter_shapes
 
     workload = load_workload(str(file))
-    parameters = sum(math.prod(s) for s in parameter_shapes(workload).values())
+    # trainable parameters, as `spec show` and published counts have them (no batch-norm state)
+    parameters = sum(
+        math.prod(s) for k, s in parameter_shapes(workload).items() if is_trainable(k)
+    )
     summary = {
         "file": str(file),
         "name": workload.name,

@@ -148,7 +148,7 @@ def _show_verdicts(verdicts: list[ParityVerdict], format: Format) -> None:
     )
 
 
-def _stored(run: int | None, size: str | None, store: StoreOpt, format: Format) -> None:
+def _stored(run: str | None, size: str | None, store: StoreOpt, format: Format) -> None:
     from dlarena.report.rows import cell_row
 
     db = open_store(store)

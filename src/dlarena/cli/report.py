@@ -17,6 +17,7 @@ from dlarena.cli.common import (
     emit_json,
     open_store,
     out,
+    pinned_run,
 )
 from dlarena.errors import DlarenaError
 
@@ -41,7 +42,8 @@ def report(
     from dlarena.report.html import write_html
     from dlarena.report.markdown import write_markdown
 
-    built = build_report(open_store(store), load_profile(profile), run)
+    db = open_store(store)
+    built = build_report(db, load_profile(profile), pinned_run(db, run))
     markdown = output.with_suffix(".md")
     if output.suffix.lower() not in (".html", ".htm"):
         raise DlarenaError(f"--output {output} must name an .html file (the Markdown goes beside)")

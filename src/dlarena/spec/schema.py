@@ -5,6 +5,7 @@ bounded before anything is allocated."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model, model_validator
@@ -148,7 +149,10 @@ def parse_spec(doc: Document) -> Workload:
     spec = validate(SpecDoc, doc, "workload spec", SpecError)
     layers: list[Layer] = []
     for index, item in enumerate(spec.layers):
-        layers.append(_layer(item, index, layers))
+        try:
+            layers.append(_layer(item, index, layers))
+        except SpecError as exc:
+            raise _located(doc, exc) from None
     workload = Workload(
         name=spec.name,
         input_shape=tuple(spec.input_shape),
@@ -164,8 +168,15 @@ def parse_spec(doc: Document) -> Workload:
     try:
         check_graph(workload)
     except SpecError as exc:
-        raise SpecError(f"{doc.origin}: {exc}") from None
+        raise _located(doc, exc) from None
     return workload
+
+
+def _located(doc: Document, exc: SpecError) -> SpecError:
+    """The error with the file (or built-in) it came from and the line of the layer it names."""
+    found = re.search(r"layers\[(\d+)\]", str(exc))
+    line = doc.line(("layers", int(found.group(1)))) if found else None
+    return SpecError(f"{doc.origin}: {f'line {line}: ' if line else ''}{exc}")
 
 
 def _layer(item: Any, index: int, earlier: list[Layer]) -> Layer:

@@ -44,10 +44,14 @@ FRAMEWORK = Framework(
     scale=(
         Scenario("jax", "jax", _SCALE, "jax.distributed + sharded jit, gloo"),
         Scenario(
-            "jax-devices", "jax", _SCALE, "sharded jit over N host devices, one process",
-            one_process=True, env=_host_devices,
+            "jax-devices",
+            "jax",
+            _SCALE,
+            "sharded jit over N host devices, one process",
+            one_process=True,
+            env=_host_devices,
         ),
-    ),  # fmt: skip
+    ),
     mistakes=True,
     selfcheck=True,
 )

@@ -36,14 +36,21 @@ FRAMEWORK = Framework(
     exports=(Export("HybridBlock.export"), Export("onnx (mx.onnx)", "export-mxnet-onnx")),
     scale=(
         Scenario(
-            "mxnet", "mxnet", _SCALE, "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
-            helpers=("scheduler", "server"), env=_dmlc,
+            "mxnet",
+            "mxnet",
+            _SCALE,
+            "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
+            helpers=("scheduler", "server"),
+            env=_dmlc,
         ),
         Scenario(
-            "mxnet-local", "mxnet", _SCALE, "kvstore local over N CPU contexts, one process",
+            "mxnet-local",
+            "mxnet",
+            _SCALE,
+            "kvstore local over N CPU contexts, one process",
             one_process=True,
         ),
-    ),  # fmt: skip
+    ),
     mistakes=True,
     selfcheck=True,
 )

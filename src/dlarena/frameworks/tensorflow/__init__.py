@@ -35,14 +35,19 @@ FRAMEWORK = Framework(
     ),
     scale=(
         Scenario(
-            "tensorflow", "tensorflow", _SCALE,
+            "tensorflow",
+            "tensorflow",
+            _SCALE,
             "MultiWorkerMirroredStrategy (TF_CONFIG), Keras 3, tf.function",
         ),
         Scenario(
-            "tensorflow-mirrored", "tensorflow", _SCALE,
-            "MirroredStrategy over N logical CPUs, one process", one_process=True,
+            "tensorflow-mirrored",
+            "tensorflow",
+            _SCALE,
+            "MirroredStrategy over N logical CPUs, one process",
+            one_process=True,
         ),
-    ),  # fmt: skip
+    ),
     mistakes=True,
     selfcheck=True,
 )

@@ -28,10 +28,13 @@ FRAMEWORK = Framework(
     ),
     scale=(
         Scenario(
-            "torch", "torch", "dlarena.frameworks.torch.scale",
-            "DistributedDataParallel, gloo / nccl (eager)", gpu=True,
+            "torch",
+            "torch",
+            "dlarena.frameworks.torch.scale",
+            "DistributedDataParallel, gloo / nccl (eager)",
+            gpu=True,
         ),
-    ),  # fmt: skip
+    ),
     mistakes=True,
     selfcheck=True,
 )

@@ -1,0 +1,57 @@
+"""How `dlarena --help` lists the commands: four groups in the order a newcomer uses them, one
+line each (a command's full help is its own `--help`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typer.core import TyperGroup
+
+# group -> command -> its line in `dlarena --help`
+GROUPS: dict[str, dict[str, str]] = {
+    "Set up": {
+        "envs": "Create, list and check the frameworks' environments.",
+        "spec": "Show, validate or print the schema of a workload spec.",
+        "profile": "Validate or print the schema of a profile (your situation).",
+    },
+    "Measure": {
+        "bench": "Measure the frameworks: parity-gated, stored as it goes.",
+        "parity": "Prove a spec computes the same in every runtime.",
+        "probe": "Probe export paths and debuggability, per framework.",
+        "scale": "Data-parallel training on 1..N workers of this machine.",
+        "selfcheck": "dlarena against hand-written loops of the same model.",
+        "fidelity": "Spec-built ResNet-50, BERT, GPT-2 vs the originals.",
+    },
+    "Read": {
+        "report": "Write the decision report (HTML and Markdown) from the store.",
+        "runs": "Every run in the store: status and cells kept.",
+        "compare": "Run B against run A, cell by cell, with CIs and verdicts.",
+        "spread": "How far repeated runs of the same cells land apart.",
+        "serve": "A local, read-only dashboard over the store.",
+        "screenshots": "A PNG of every dashboard page, for review.",
+    },
+    "Decide": {
+        "advise": "A recommendation for your situation, with its reasons.",
+        "score": "The five criteria per framework and the Speed Score.",
+        "cost": "Three-year cost scenarios and the measured training cost.",
+        "scan": "Ecosystem health, exclusion rules and risk per framework.",
+    },
+}
+ORDER = [name for commands in GROUPS.values() for name in commands]
+
+
+class GroupedCommands(TyperGroup):
+    """The top-level command group: commands in ORDER, each in its group's panel, with its
+    one-line help."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        for group, commands in GROUPS.items():
+            if command is not None and cmd_name in commands:
+                command.short_help = commands[cmd_name]
+                command.rich_help_panel = group  # type: ignore[attr-defined]
+        return command
