@@ -11,7 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from dlarena.cli import app
-from dlarena.cli.groups import GROUPS
+from dlarena.cli.groups import GROUPS, PAGES
 from dlarena.frameworks import RUNTIMES
 
 from .test_cli import DLARENA, dlarena, empty_store
@@ -34,6 +34,9 @@ def test_help_lists_every_command_once_in_its_group_in_a_newcomers_order() -> No
     for commands in GROUPS.values():
         for line in commands.values():
             assert line in shown.stdout  # one line each, not wrapped
+    docs = Path(__file__).parent.parent / "docs"
+    assert set(PAGES) == registered and all((docs / page).is_file() for page in PAGES.values())
+    assert "More: docs/measuring.md" in dlarena("bench", "--help").stdout
 
 
 def test_version_prints_the_installed_version() -> None:

@@ -38,11 +38,21 @@ GROUPS: dict[str, dict[str, str]] = {
     },
 }
 ORDER = [name for commands in GROUPS.values() for name in commands]
+# command -> the page of docs/ (in the source tree) that explains it
+PAGES = {
+    **dict.fromkeys(("envs", "bench", "parity", "selfcheck", "fidelity"), "measuring.md"),
+    **dict.fromkeys(("runs", "compare", "spread"), "measuring.md"),
+    **dict.fromkeys(("spec", "profile"), "spec-format.md"),
+    "probe": "probes.md",
+    "scale": "scale-out.md",
+    **dict.fromkeys(("report", "serve", "screenshots"), "reading.md"),
+    **dict.fromkeys(("advise", "score", "cost", "scan"), "deciding.md"),
+}
 
 
 class GroupedCommands(TyperGroup):
     """The top-level command group: commands in ORDER, each in its group's panel, with its
-    one-line help."""
+    one-line help and, under its own --help, the docs page that explains it."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
@@ -54,4 +64,6 @@ class GroupedCommands(TyperGroup):
             if command is not None and cmd_name in commands:
                 command.short_help = commands[cmd_name]
                 command.rich_help_panel = group  # type: ignore[attr-defined]
+        if command is not None and cmd_name in PAGES and not command.epilog:
+            command.epilog = f"More: docs/{PAGES[cmd_name]} in dlarena's source tree."
         return command

@@ -18,7 +18,8 @@ ALPHA = 0.05
 BOOTSTRAP = 2000  # resamples behind a ratio's confidence interval
 # Run-to-run spread of a cell's throughput by worker processes per cell: the coefficient of
 # variation over five back-to-back runs of mlp and cnn training (four frameworks, both tiers: 16
-# cells) on a 2-core cloud VM, as (median over the cells, worst cell). README: "Profiles".
+# cells) on a 2-core cloud VM, as (median over the cells, worst cell); docs/measuring.md
+# explains them ("Profiles").
 MEASURED_SPREAD = {1: (0.118, 0.231), 3: (0.051, 0.123)}
 
 
