@@ -1,16 +1,14 @@
 """The machine's float32 matrix-multiply peak on a worker's CPUs: the yardstick for 'percent
-of peak'. Run as `python -m dlarena.measure.peak SECONDS` with the worker's threads and CPUs."""
+of peak'. Run as `python -m dlarena.measure.peak SECONDS` with the worker's threads and CPUs
+(runner/once.py: probe_peak)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
 import numpy as np
-
-from dlarena.records import Threading
 
 SIZE = 1024  # 2.1 GFLOP per product: long enough to time, short enough to repeat
 
@@ -26,21 +24,6 @@ def measure(seconds: float) -> float:
         np.matmul(a, b)
         best = max(best, 2 * SIZE**3 / (time.perf_counter() - start) / 1e9)
     return best
-
-
-def probe(threading: Threading, seconds: float = 1.0) -> float | None:
-    """The peak under the given threads and CPUs, in a fresh process; None if it cannot run."""
-    from dlarena.runner.launcher import pinned, worker_env
-
-    proc = subprocess.run(
-        pinned(sys.executable, ["-m", "dlarena.measure.peak", str(seconds)], threading.cpus),
-        capture_output=True,
-        text=True,
-        env=worker_env(threading),
-        timeout=60,
-        check=False,
-    )
-    return json.loads(proc.stdout)["gflops"] if proc.returncode == 0 else None
 
 
 if __name__ == "__main__":

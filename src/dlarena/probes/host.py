@@ -3,14 +3,11 @@ its workers: its own process, its CPUs pinned, one JSON line back."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from dlarena.errors import FrameworkUnavailable
-from dlarena.runner import envs
-from dlarena.runner.launcher import pinned, worker_env
+from dlarena.runner import envs, once
 from dlarena.runner.threads import fair
 
 
@@ -23,24 +20,12 @@ def run_module(
 ) -> Any:
     """Run `python -m module` with the task on stdin, pinned like a bench worker, and return
     the JSON of its last JSON line."""
-    threading = fair(threads)
     try:
-        proc = subprocess.run(
-            pinned(python, ["-m", module], threading.cpus),
-            input=json.dumps({**task, "threads": threads}),
-            capture_output=True,
-            text=True,
-            env=worker_env(threading),
-            timeout=timeout_s,
-            check=False,
+        return once.run_module(
+            python, module, {**task, "threads": threads}, fair(threads), timeout_s
         )
-    except subprocess.TimeoutExpired:
-        raise ProbeFailed(f"the worker ran past {timeout_s:.0f} s and was stopped") from None
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(("{", "["))]
-    if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip()[-600:]
-        raise ProbeFailed(f"the worker failed (exit {proc.returncode}): {tail}")
-    return json.loads(lines[-1])
+    except once.WorkerFailed as exc:
+        raise ProbeFailed(str(exc)) from None
 
 
 def run_worker(

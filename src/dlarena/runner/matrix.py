@@ -15,7 +15,6 @@ from typing import Any
 from dlarena.errors import DlarenaError, Interrupted
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
-from dlarena.measure.peak import probe as probe_peak
 from dlarena.records import CellResult, Threading
 from dlarena.runner import threads
 from dlarena.runner.cell import (
@@ -24,6 +23,7 @@ from dlarena.runner.cell import (
 )
 from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.launcher import SRC_DIR
+from dlarena.runner.once import probe_peak
 from dlarena.runner.reference import write_reference
 from dlarena.runner.run import MatrixRun
 from dlarena.runner.threads import all_cpus

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import statistics
 import subprocess
 import tempfile
@@ -24,9 +23,8 @@ from dlarena.frameworks import having, part
 from dlarena.measure.machine import SlowGuard
 from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
 from dlarena.records import CellResult, Threading
-from dlarena.runner import envs
+from dlarena.runner import envs, once
 from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
-from dlarena.runner.launcher import pinned, worker_env
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
@@ -60,23 +58,13 @@ def run_hand_loop(
 ) -> HandBlocks:
     """Seconds of each block of the hand-written loop and its GEMM probe, run like a worker
     (same env, CPUs)."""
-    env = worker_env(threading)
-    proc = subprocess.run(
-        pinned(python, ["-m", part(runtime, "selfcheck")], threading.cpus),
-        input=json.dumps(task),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout_s,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"block_seconds"')]
-    if proc.returncode != 0 or not lines:
-        raise FrameworkUnavailable(
-            f"the hand-written {runtime} loop failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip()[-400:]}"
-        )
-    out = json.loads(lines[-1])
+    try:
+        out = once.run_module(
+            python, part(runtime, "selfcheck"), task, threading, timeout_s,
+            line_prefix=('{"block_seconds"',), tail_chars=400,
+        )  # fmt: skip
+    except once.WorkerFailed as exc:
+        raise FrameworkUnavailable(f"the hand-written {runtime} loop: {exc}") from None
     return HandBlocks(out["block_seconds"], [out["probe_gflops"]])
 
 

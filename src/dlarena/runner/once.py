@@ -1,0 +1,62 @@
+"""One short worker process, run to its end: a task in as JSON, one JSON line out. The probes,
+the hand-written loops of selfcheck and the GEMM peak probe start theirs here, pinned and with
+a bench worker's environment (launcher.pinned, launcher.worker_env), so every process dlarena
+starts is started the same way."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from dlarena.records import Threading
+from dlarena.runner.launcher import pinned, worker_env
+
+
+class WorkerFailed(Exception):
+    """The process ran past its timeout, exited non-zero or printed no JSON line; the message
+    says which, with the tail of its stderr."""
+
+
+def run_module(
+    python: str,
+    module: str,
+    task: dict[str, Any] | None,
+    threading: Threading,
+    timeout_s: float,
+    argv: tuple[str, ...] = (),
+    line_prefix: tuple[str, ...] = ("{", "["),
+    tail_chars: int = 600,
+) -> Any:
+    """`python -m module *argv` on the threading's CPUs with `task` on stdin; the JSON of its
+    last line that starts with one of `line_prefix`."""
+    try:
+        proc = subprocess.run(
+            pinned(python, ["-m", module, *argv], threading.cpus),
+            input=json.dumps(task) if task is not None else "",
+            capture_output=True,
+            text=True,
+            env=worker_env(threading),
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise WorkerFailed(f"the worker ran past {timeout_s:.0f} s and was stopped") from None
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(line_prefix)]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip()[-tail_chars:]
+        raise WorkerFailed(f"the worker failed (exit {proc.returncode}): {tail}")
+    return json.loads(lines[-1])
+
+
+def probe_peak(threading: Threading, seconds: float = 1.0) -> float | None:
+    """The machine's float32 GEMM peak under the given threads and CPUs (measure/peak.py), in a
+    fresh process; None if it cannot run."""
+    try:
+        found = run_module(
+            sys.executable, "dlarena.measure.peak", None, threading, 60.0, (str(seconds),)
+        )
+    except WorkerFailed:
+        return None
+    return float(found["gflops"])
