@@ -1,20 +1,21 @@
-"""The dashboard as a FastAPI app: GET only, the store opened read-only per request, nothing read
+"""The dashboard as a FastAPI app: GET only, the store read through a read-only connection of
+each request's own, every answer computed once per state of the store (views.py), nothing read
 from disk by request path; unknown ids and paths get a 404 page (JSON under /api)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import plotly.offline
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from dlarena.dashboard import data, pages
+from dlarena.dashboard.views import Views
 from dlarena.decide.profile import Profile
 from dlarena.errors import DlarenaError
 from dlarena.evidence import gather
@@ -42,18 +43,17 @@ def create_app(store_path: Path) -> FastAPI:
         redoc_url=None,
     )
 
-    def store() -> Iterator[Store]:
-        db = Store(store_path, create=False, read_only=True)
-        try:
-            yield db
-        finally:
-            db.close()
+    views = Views(store_path)
+    app.state.views = views
 
-    def report(db: Store, run: int | None = None) -> Report:
-        try:
-            return build_report(db, Profile(), run)
-        except DlarenaError as exc:
-            raise NotFound(str(exc)) from None
+    def report(run: int | None = None) -> Report:
+        def build(db: Store) -> Report:
+            try:
+                return build_report(db, Profile(), run)
+            except DlarenaError as exc:
+                raise NotFound(str(exc)) from None
+
+        return views.get(("report", run), build)
 
     def known(framework: str) -> str:
         if framework not in FRAMEWORKS:
@@ -90,64 +90,79 @@ def create_app(store_path: Path) -> FastAPI:
         return Response(plotly_js(), media_type="application/javascript")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def runs_page(db: Store = Depends(store)) -> str:
-        return pages.runs_page(db.runs(), report(db).answer_line)
+    def runs_page() -> str:
+        return views.get("/", lambda db: pages.runs_page(db.runs(), report().answer_line))
 
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
-    def report_page(db: Store = Depends(store)) -> str:
-        return pages.report_page(report(db))
+    def report_page() -> str:
+        return views.get("/report", lambda db: pages.report_page(report()))
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-    def run_page(run_id: int, db: Store = Depends(store)) -> str:
-        return pages.run_page(found(data.run_detail, db, run_id), report(db, run_id))
+    def run_page(run_id: int) -> str:
+        return views.get(
+            ("/runs", run_id),
+            lambda db: pages.run_page(found(data.run_detail, db, run_id), report(run_id)),
+        )
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
-    def compare_page(a: int, b: int, force: bool = False, db: Store = Depends(store)) -> str:
-        return pages.compare_page(found(data.comparison, db, a, b, force))
+    def compare_page(a: int, b: int, force: bool = False) -> str:
+        return views.get(
+            ("/compare", a, b, force),
+            lambda db: pages.compare_page(found(data.comparison, db, a, b, force)),
+        )
 
     @app.get("/history/{framework}", response_class=HTMLResponse, include_in_schema=False)
-    def history_page(framework: str, db: Store = Depends(store)) -> str:
-        return pages.history_page(known(framework), data.history(db, framework))
+    def history_page(framework: str) -> str:
+        name = known(framework)
+        return views.get(
+            ("/history", name), lambda db: pages.history_page(name, data.history(db, name))
+        )
 
     @app.get("/evidence", response_class=HTMLResponse, include_in_schema=False)
-    def evidence_page(db: Store = Depends(store)) -> str:
-        return pages.evidence_page(report(db))
+    def evidence_page() -> str:
+        return views.get("/evidence", lambda db: pages.evidence_page(report()))
 
     @app.get("/api/runs", summary="Every run, newest first, with its cell count")
-    def api_runs(db: Store = Depends(store)) -> list[dict[str, Any]]:
-        return db.runs()
+    def api_runs() -> list[dict[str, Any]]:
+        return views.get("/api/runs", lambda db: db.runs())
 
     @app.get("/api/runs/{run_id}", summary="One run and every cell it stored")
-    def api_run(run_id: int, db: Store = Depends(store)) -> dict[str, Any]:
-        return found(data.run_detail, db, run_id)
+    def api_run(run_id: int) -> dict[str, Any]:
+        return views.get(("/api/runs", run_id), lambda db: found(data.run_detail, db, run_id))
 
     @app.get("/api/compare", summary="Run B over run A per cell: ratio, CI, p-value, verdict")
-    def api_compare(a: int, b: int, force: bool = False, db: Store = Depends(store)) -> Any:
-        return found(data.comparison, db, a, b, force)
+    def api_compare(a: int, b: int, force: bool = False) -> Any:
+        return views.get(
+            ("/api/compare", a, b, force), lambda db: found(data.comparison, db, a, b, force)
+        )
 
     @app.get("/api/history/{framework}", summary="A framework's figures across runs")
-    def api_history(framework: str, db: Store = Depends(store)) -> Any:
-        return data.history(db, known(framework))
+    def api_history(framework: str) -> Any:
+        name = known(framework)
+        return views.get(("/api/history", name), lambda db: data.history(db, name))
 
     @app.get("/api/evidence", summary="Every evidence figure with its source and date")
-    def api_evidence(db: Store = Depends(store)) -> dict[str, Any]:
-        return evidence_document(gather(db))
+    def api_evidence() -> dict[str, Any]:
+        return views.get("/api/evidence", lambda db: evidence_document(gather(db)))
 
     @app.get("/api/answer", summary="The recommendation and the figures it stands on")
-    def api_answer(db: Store = Depends(store)) -> dict[str, Any]:
-        built = report(db)
-        return {
-            "answer": built.answer_line,
-            "recommendation": built.advice.recommendation,
-            "runner_up": built.advice.runner_up,
-            "confidence": built.advice.confidence,
-            "reasons": [r.text for r in built.reasons],
-            "warnings": list(built.advice.warnings),
-            "measured": built.selection.source,
-            "cells": list(built.rows),
-        }
+    def api_answer() -> dict[str, Any]:
+        return views.get("/api/answer", lambda db: _answer(report()))
 
     return app
+
+
+def _answer(built: Report) -> dict[str, Any]:
+    return {
+        "answer": built.answer_line,
+        "recommendation": built.advice.recommendation,
+        "runner_up": built.advice.runner_up,
+        "confidence": built.advice.confidence,
+        "reasons": [r.text for r in built.reasons],
+        "warnings": list(built.advice.warnings),
+        "measured": built.selection.source,
+        "cells": list(built.rows),
+    }
 
 
 def _missing(request: Request, detail: str) -> Response:

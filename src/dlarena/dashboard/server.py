@@ -26,10 +26,13 @@ def serve(store: Path, host: str, port: int) -> None:
 
 
 @contextlib.contextmanager
-def running(store: Path) -> Iterator[str]:
-    """The dashboard on 127.0.0.1 at a free port while the block runs; yields its base URL."""
+def running(store: Path, app: Any = None) -> Iterator[str]:
+    """The dashboard (or `app`, made by create_app) on 127.0.0.1 at a free port while the block
+    runs; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        app or create_app(store), host="127.0.0.1", port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -80,8 +80,10 @@ class Store:
                     "give --store a path in a writable folder"
                 ) from None
         try:
-            self.db = sqlite3.connect(target, isolation_level=None)
+            self.db = sqlite3.connect(target, isolation_level=None, timeout=30)
             with self._writing("update the schema"):
+                if create:  # readers (the dashboard, report) never block a bench's writes
+                    self.db.execute("PRAGMA journal_mode=WAL")
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             raise DlarenaError(
@@ -90,7 +92,11 @@ class Store:
 
     def _open_read_only(self, path: Path) -> None:
         try:
-            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            # one request's connection: opened, used and closed by one request at a time, which
+            # a web server may run on different threads
+            self.db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise DlarenaError(

@@ -1,0 +1,85 @@
+"""The dashboard as a team uses it: many clients at once, a bench writing into the store while
+people read it (a real server on 127.0.0.1, real worker processes of the fake 'numpy' runtime)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dlarena.dashboard.app import create_app
+from dlarena.dashboard.load import hit, paths_of
+from dlarena.dashboard.server import running
+from dlarena.store import Store
+
+from .test_reliability import MATRIX, host
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("load") / "s.sqlite"
+    done = host(path, *MATRIX)
+    _, stderr = done.communicate(timeout=600)
+    assert done.returncode == 0, stderr
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_thousand_requests_from_32_clients_answer_as_they_should(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sha256(store)
+    app = create_app(store)
+    expected = paths_of(1)
+    with running(store, app) as url:
+        load = hit(url, expected, clients=32, requests=1000)
+    assert load.unexpected == [] and load.requests == 1000
+    assert load.statuses[200] + load.statuses[404] == 1000 and load.statuses[404] > 0
+    assert sha256(store) == before
+    # computed once per path and state: the report and each path's answer, not per request
+    assert app.state.views.computed <= len(expected) + 2
+    with capsys.disabled():
+        print(f"\ndashboard load, 32 clients: {load.summary()}")
+
+
+def test_pages_show_new_cells_while_a_bench_writes_them(store: Path) -> None:
+    """No 'database is locked', no error, never fewer cells than before; the request after the
+    bench ends shows every cell it stored. `report` runs meanwhile too."""
+    seen: list[int] = []
+    errors: list[str] = []
+    with running(store) as url:
+        bench = host(store, *MATRIX, "--processes", "3")
+        with httpx.Client(timeout=60) as client:
+            deadline = time.monotonic() + 600
+            while bench.poll() is None and time.monotonic() < deadline:
+                answer = client.get(url + "/api/runs")
+                if answer.status_code != 200:
+                    errors.append(f"/api/runs: HTTP {answer.status_code}")
+                    continue
+                seen.append(sum(run["cells"] for run in answer.json()))
+                for path in ("/", "/report", "/api/answer"):
+                    status = client.get(url + path).status_code
+                    if status != 200:
+                        errors.append(f"{path}: HTTP {status}")
+            report = host(store, "--output", str(store.parent / "r.html"), command="report")
+            _, report_err = report.communicate(timeout=300)
+            _, bench_err = bench.communicate(timeout=60)
+            final = client.get(url + "/api/runs").json()
+    assert bench.returncode == 0, bench_err
+    assert report.returncode in (0, 1) and "locked" not in report_err, report_err
+    assert errors == [] and "locked" not in bench_err
+    assert seen == sorted(seen) and len(seen) > 1  # polled while it wrote; never went back
+    db = Store(store, create=False)
+    stored = sum(len(db.cells(run["id"])) for run in db.runs())
+    db.close()
+    assert sum(run["cells"] for run in final) == stored > seen[0]
