@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from dlarena.dashboard.load import hit, paths_of
 from dlarena.dashboard.server import running
 from dlarena.store import Store
 
+from .history import grow
+from .test_cli import dlarena
 from .test_reliability import MATRIX, host
 
 pytestmark = pytest.mark.slow
@@ -83,3 +84,34 @@ def test_pages_show_new_cells_while_a_bench_writes_them(store: Path) -> None:
     stored = sum(len(db.cells(run["id"])) for run in db.runs())
     db.close()
     assert sum(run["cells"] for run in final) == stored > seen[0]
+
+
+def test_a_year_of_history_opens_in_every_read_command_and_page(
+    store: Path, tmp_path: Path
+) -> None:
+    """2,000 runs (the fake bench's run copied a day apart): the runs page shows 50 and pages
+    through the rest; the report, score, compare and spread read it."""
+    year = grow(store, tmp_path / "year.sqlite", 2000)
+    with running(year) as url:
+        first = httpx.get(url + "/", timeout=300)
+        assert first.status_code == 200 and first.text.count("<tr><td><a href='/runs/") == 50
+        assert "page 1 of 40 (2000 runs)" in first.text and "/runs/2000'" in first.text
+        last = httpx.get(url + "/?page=40", timeout=300).text
+        assert "/runs/1'" in last and "page 40 of 40" in last
+        assert "No page 41" in httpx.get(url + "/?page=41", timeout=300).text
+        listed = httpx.get(url + "/api/runs?limit=10&offset=1990", timeout=300).json()
+        assert [r["id"] for r in listed] == list(range(10, 0, -1))
+        history = httpx.get(url + "/api/history/numpy", timeout=300)
+        assert history.status_code == 404  # not a framework of the decision
+        for path in ("/report", "/runs/1000", "/api/answer", "/compare?a=1&b=2000"):
+            assert httpx.get(url + path, timeout=300).status_code == 200, path
+    for command in (["score"], ["compare", "1", "2000"], ["spread", "1", "2", "3"]):
+        result = dlarena(*command, "--store", str(year), "--format", "json")
+        assert result.returncode == 0, (command, result.stderr)
+        if command == ["score"]:  # the newest cell of each kind: all in the newest run
+            assert json.loads(result.stdout)["runs"] == [2000]
+    report = dlarena("report", "--store", str(year), "--output", str(tmp_path / "r.html"))
+    assert report.returncode == 0, report.stderr
+    db = Store(year, create=False)
+    assert db.run_count() == 2000 and len(db.cells(2000)) == len(db.cells(1))
+    db.close()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import plotly.offline
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -90,8 +90,12 @@ def create_app(store_path: Path) -> FastAPI:
         return Response(plotly_js(), media_type="application/javascript")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def runs_page() -> str:
-        return views.get("/", lambda db: pages.runs_page(db.runs(), report().answer_line))
+    def runs_page(page: Annotated[int, Query(ge=1)] = 1) -> str:
+        def render(db: Store) -> str:
+            shown = db.runs(pages.RUNS_PER_PAGE, (page - 1) * pages.RUNS_PER_PAGE)
+            return pages.runs_page(shown, report().answer_line, page, db.run_count())
+
+        return views.get(("/", page), render)
 
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report_page() -> str:
@@ -122,9 +126,11 @@ def create_app(store_path: Path) -> FastAPI:
     def evidence_page() -> str:
         return views.get("/evidence", lambda db: pages.evidence_page(report()))
 
-    @app.get("/api/runs", summary="Every run, newest first, with its cell count")
-    def api_runs() -> list[dict[str, Any]]:
-        return views.get("/api/runs", lambda db: db.runs())
+    @app.get("/api/runs", summary="Runs, newest first, with their cell counts (a page)")
+    def api_runs(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0
+    ) -> list[dict[str, Any]]:
+        return views.get(("/api/runs", limit, offset), lambda db: db.runs(limit, offset))
 
     @app.get("/api/runs/{run_id}", summary="One run and every cell it stored")
     def api_run(run_id: int) -> dict[str, Any]:

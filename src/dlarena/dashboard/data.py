@@ -48,20 +48,17 @@ def history(db: Store, framework: str) -> dict[str, list[dict[str, Any]]]:
     """Per cell kind of the framework (workload and size, tier, mode, threading), every run's
     figure that passed parity, oldest first, with the environment it ran in."""
     series: dict[str, list[dict[str, Any]]] = {}
-    for cell in db.all_cells():
-        if cell.runtime != framework or not cell.ranked or cell.summary is None:
-            continue
-        policy = cell.threading.policy if cell.threading else "fair"
-        name = f"{workload_label(cell.workload, cell.spec_hash)} {cell.tier} {cell.mode} {policy}"
-        env = cell.environment
+    for row in db.history(framework):
+        cell_id, run_id, workload, spec_hash, tier, mode, policy, rate, low, high = row[:10]
+        name = f"{workload_label(workload, spec_hash)} {tier} {mode} {policy}"
         series.setdefault(name, []).append(
             {
-                "run_id": cell.run_id,
-                "cell_id": cell.id,
-                "samples_per_s": cell.summary.samples_per_s,
-                "low": cell.summary.samples_per_s_low,
-                "high": cell.summary.samples_per_s_high,
-                "environment": f"{framework} {env.framework_version} on {env.cpu_model}",
+                "run_id": run_id,
+                "cell_id": cell_id,
+                "samples_per_s": rate,
+                "low": low,
+                "high": high,
+                "environment": f"{framework} {row[10]} on {row[11]}",
             }
         )
     return series

@@ -37,8 +37,14 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
 
 
-def runs_page(runs: list[dict[str, Any]], answer: str) -> str:
+RUNS_PER_PAGE = 50
+
+
+def runs_page(runs: list[dict[str, Any]], answer: str, page: int = 1, total: int = 0) -> str:
+    """One page of runs (RUNS_PER_PAGE, newest first), `total` runs in the store."""
     if not runs:
+        if page > 1:
+            return frame("runs", f"<h1>Runs</h1><p>No page {page}: <a href='/'>newest runs</a></p>")
         body = missing("The store has no run yet", "dlarena bench (or make run)")
         return frame("runs", f"<h1>Runs</h1>{body}")
     rows = "".join(
@@ -60,8 +66,17 @@ def runs_page(runs: list[dict[str, Any]], answer: str) -> str:
         f"<h1>Runs</h1><p class='answer' id='answer'>Answer now: <b>{esc(answer)}</b> "
         "(<a href='/report'>why</a>)</p><table id='runs'><thead><tr><th>run</th><th>started</th>"
         f"<th>status</th><th>cells</th><th>dlarena</th></tr></thead><tbody>{rows}</tbody></table>"
-        f"{picker}",
+        f"{_pager(page, total)}{picker}",
     )
+
+
+def _pager(page: int, total: int) -> str:
+    last = max(1, -(-total // RUNS_PER_PAGE))
+    if last == 1:
+        return ""
+    newer = f"<a href='/?page={page - 1}'>newer</a> " if page > 1 else ""
+    older = f" <a href='/?page={page + 1}'>older</a>" if page < last else ""
+    return f"<p id='pages'>{newer}page {page} of {last} ({total} runs){older}</p>"
 
 
 def run_page(detail: dict[str, Any], report: Report) -> str:

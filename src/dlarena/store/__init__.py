@@ -12,7 +12,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from dlarena.records import (
     TimingSummary,
 )
 from dlarena.store.schema import MIGRATIONS, SCHEMA_VERSION
+from dlarena.store.selection import Entry, device_kind
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
@@ -38,6 +39,31 @@ _CELL_COLUMNS = (
     "stderr_tail, environment, phases, summary, spec, spec_hash, threading, warnings, load, "
     "memory, api, reruns"
 )
+
+
+# Per cell, what store/selection.py's Entry holds, read by SQLite from the JSON columns: the kind
+# (spec hash or workload, runtime, tier, mode, threading policy), the machine (CPU model, cores,
+# device) and whether it is ranked (CellResult.ranked: ran, passed parity, measured).
+ENTRY_QUERY = """
+    SELECT id, coalesce(spec_hash, workload), runtime, tier, mode,
+        json_extract(threading, '$.policy'),
+        json_extract(environment, '$.cpu_model'), json_extract(environment, '$.cpu_count'),
+        json_extract(environment, '$.setup.device'),
+        status = 'ok' AND parity_passed = 1 AND summary IS NOT NULL
+    FROM cells ORDER BY id
+"""
+
+
+_RUN_COLUMNS = "id, started_at, finished_at, status, git_sha, config, host, host_pid"
+
+
+def _run_info(row: tuple) -> dict[str, Any]:
+    keys = ("id", "started_at", "finished_at", "status", "git_sha", "config")
+    info = dict(zip(keys, row[:6], strict=True))
+    info["config"] = json.loads(info["config"])
+    if info["status"] == "running" and not _host_alive(row[6], row[7]):
+        info["status"] = "interrupted"  # its host was killed: nothing runs it any more
+    return info
 
 
 def _host_alive(host: str | None, pid: int | None) -> bool:
@@ -252,29 +278,42 @@ class Store:
         return row[0]
 
     def run_info(self, run_id: int) -> dict[str, Any]:
-        row = self.db.execute(
-            "SELECT id, started_at, finished_at, status, git_sha, config, host, host_pid "
-            "FROM runs WHERE id = ?",
-            (run_id,),
-        ).fetchone()
+        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             known = self.db.execute("SELECT min(id), max(id) FROM runs").fetchone()
             have = f"runs {known[0]} to {known[1]}" if known[0] is not None else "no runs"
             raise DlarenaError(f"run {run_id} is not in {self.path} (it has {have})")
-        keys = ("id", "started_at", "finished_at", "status", "git_sha", "config")
-        info = dict(zip(keys, row[:6], strict=True))
-        info["config"] = json.loads(info["config"])
-        if info["status"] == "running" and not _host_alive(row[6], row[7]):
-            info["status"] = "interrupted"  # its host was killed: nothing runs it any more
-        return info
+        return _run_info(row)
 
-    def runs(self) -> list[dict[str, Any]]:
-        """Every run, newest first, with its cell count."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id DESC").fetchall()]
-        counts = dict(
-            self.db.execute("SELECT run_id, count(*) FROM cells GROUP BY run_id").fetchall()
-        )
-        return [{**self.run_info(i), "cells": counts.get(i, 0)} for i in ids]
+    def runs(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Runs newest first, with their cell counts: every run, or `limit` of them from the
+        `offset`-th newest (one query, however many runs the store holds)."""
+        rows = self.db.execute(
+            f"SELECT {_RUN_COLUMNS}, (SELECT count(*) FROM cells WHERE cells.run_id = runs.id) "
+            "FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        ).fetchall()
+        return [{**_run_info(row[:-1]), "cells": row[-1]} for row in rows]
+
+    def run_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def history(self, runtime: str) -> list[tuple[Any, ...]]:
+        """Every ranked cell of a runtime, oldest first, as what a history chart reads: (cell
+        id, run id, workload, spec hash, tier, mode, threading policy, samples/s, its CI low
+        and high, framework version, CPU model)."""
+        return self.db.execute(
+            """SELECT id, run_id, workload, spec_hash, tier, mode,
+                coalesce(json_extract(threading, '$.policy'), 'fair'),
+                json_extract(summary, '$.samples_per_s'),
+                json_extract(summary, '$.samples_per_s_low'),
+                json_extract(summary, '$.samples_per_s_high'),
+                json_extract(environment, '$.setup.framework_version'),
+                json_extract(environment, '$.cpu_model')
+            FROM cells WHERE runtime = ? AND status = 'ok' AND parity_passed = 1
+                AND summary IS NOT NULL ORDER BY id""",
+            (runtime,),
+        ).fetchall()
 
     def reference_dir(self, run_id: int) -> Path:
         """Where a run's reference files live: beside this store, one folder per run."""
@@ -287,6 +326,25 @@ class Store:
         ).fetchall()
         cells = [self._cell(row) for row in rows]
         return self.with_raw(cells) if raw else cells
+
+    def cells_by_id(self, ids: Sequence[int], raw: bool = False) -> list[CellResult]:
+        """These cells, in the order given; `raw` also loads their blocks and latencies."""
+        cells = []
+        for cell_id in ids:
+            row = self.db.execute(
+                f"SELECT {_CELL_COLUMNS} FROM cells WHERE id = ?", (cell_id,)
+            ).fetchone()
+            cells.append(self._cell(row))
+        return self.with_raw(cells) if raw else cells
+
+    def cell_entries(self) -> list[Entry]:
+        """What the selection of the figures that count reads of every cell, without loading
+        any (store/selection.py: kind, machine, ranked)."""
+        rows = self.db.execute(ENTRY_QUERY).fetchall()
+        return [
+            Entry(r[0], (*r[1:5], r[5] or "fair"), (r[6], r[7], device_kind(r[8] or "")), r[9] == 1)
+            for r in rows
+        ]
 
     def all_cells(self) -> list[CellResult]:
         """Every stored cell of every run, oldest first (without blocks and latencies)."""

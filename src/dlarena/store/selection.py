@@ -69,26 +69,68 @@ class Selection:
         return ", ".join(f"{k} {v}" for k, v in zip(MACHINE_FIELDS, self.machine, strict=True))
 
 
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What the selection reads of a cell: its id, kind, machine and whether it is ranked (from
+    a CellResult, or from the store's index of every cell without loading it)."""
+
+    id: int
+    kind: tuple[str, ...]
+    machine: tuple[Any, ...]
+    ranked: bool
+
+
+def entry_of(cell: CellResult) -> Entry:
+    return Entry(cell.id or 0, kind_of(cell), machine_of(cell), cell.ranked)
+
+
+@dataclasses.dataclass(frozen=True)
+class Chosen:
+    """The selection by ids: the passing cells that count and the newest failing ones."""
+
+    passing: tuple[int, ...] = ()
+    failing: tuple[int, ...] = ()
+    machine: tuple[Any, ...] = ()
+    superseded: int = 0
+    elsewhere: int = 0
+
+
+def choose(entries: Sequence[Entry]) -> Chosen:
+    """The newest entry of each kind that passed parity, on the machine of the newest entry."""
+    if not entries:
+        return Chosen()
+    ordered = sorted(entries, key=lambda e: e.id)
+    machine = ordered[-1].machine
+    here = [e for e in ordered if e.machine == machine]
+    newest: dict[tuple, Entry] = {}
+    passing: dict[tuple, Entry] = {}
+    for entry in here:
+        newest[entry.kind] = entry
+        if entry.ranked:
+            passing[entry.kind] = entry
+    return Chosen(
+        passing=tuple(sorted(e.id for e in passing.values())),
+        failing=tuple(e.id for e in newest.values() if not e.ranked),
+        machine=machine,
+        superseded=sum(e.ranked for e in here) - len(passing),
+        elsewhere=len(ordered) - len(here),
+    )
+
+
 def select(cells: Sequence[CellResult]) -> Selection:
     """The newest cell of each kind that passed parity, on the machine of the newest cell."""
-    if not cells:
-        return Selection(())
-    ordered = sorted(cells, key=lambda c: c.id or 0)
-    machine = machine_of(ordered[-1])
-    here = [c for c in ordered if machine_of(c) == machine]
-    newest: dict[tuple, CellResult] = {}
-    passing: dict[tuple, CellResult] = {}
-    for cell in here:
-        newest[kind_of(cell)] = cell
-        if cell.ranked:
-            passing[kind_of(cell)] = cell
-    ranked = sum(c.ranked for c in here)
+    chosen = choose([entry_of(c) for c in cells])
+    by_id = {c.id or 0: c for c in cells}
+    return _selection(chosen, by_id)
+
+
+def _selection(chosen: Chosen, by_id: dict[int, CellResult]) -> Selection:
     return Selection(
-        cells=tuple(sorted(passing.values(), key=lambda c: c.id or 0)),
-        machine=machine,
-        superseded=ranked - len(passing),
-        failing=tuple(c for c in newest.values() if not c.ranked),
-        elsewhere=len(ordered) - len(here),
+        cells=tuple(by_id[i] for i in chosen.passing),
+        machine=chosen.machine,
+        superseded=chosen.superseded,
+        failing=tuple(by_id[i] for i in chosen.failing),
+        elsewhere=chosen.elsewhere,
     )
 
 
@@ -101,8 +143,9 @@ def current(store: Any, run: int | None = None) -> Selection:
         failing = tuple(c for c in cells if not c.ranked)
         machine = machine_of(cells[-1]) if cells else ()
         return Selection(ranked, pinned=run, machine=machine, failing=failing)
-    chosen = select(store.all_cells())
-    return dataclasses.replace(chosen, cells=tuple(store.with_raw(list(chosen.cells))))
+    chosen = choose(store.cell_entries())
+    loaded = store.cells_by_id(chosen.passing, raw=True) + store.cells_by_id(chosen.failing)
+    return _selection(chosen, {c.id or 0: c for c in loaded})
 
 
 def require_figures(selection: Selection, store_path: Any) -> None:
