@@ -17,6 +17,7 @@ from dlarena.dashboard.server import running
 from dlarena.store import Store
 
 from .history import grow
+from .soak import soak
 from .test_cli import dlarena
 from .test_reliability import MATRIX, host
 
@@ -115,3 +116,12 @@ def test_a_year_of_history_opens_in_every_read_command_and_page(
     db = Store(year, create=False)
     assert db.run_count() == 2000 and len(db.cells(2000)) == len(db.cells(1))
     db.close()
+
+
+def test_benches_in_a_row_under_a_polled_dashboard_leave_nothing_behind(tmp_path: Path) -> None:
+    """The soak, shortened (python -m tests.soak runs 200): after every bench no worker process
+    is alive and no dlarena-workers-* folder is left; the dashboard's open files hold still."""
+    readings = soak(tmp_path, benches=8, report_every=2)
+    assert [r.benches for r in readings] == [1, 2, 4, 6, 8]
+    assert all(r.workers_alive == 0 and r.scratch == 0 for r in readings), readings
+    assert readings[-1].fds <= readings[1].fds + 2, readings
