@@ -44,6 +44,14 @@ class Runtime:
         """Part of the framework decision (evidence, scoring), not only a runtime to measure."""
         return self.repo is not None
 
+    def variant(self, name: str, display: str, module: str, api: str) -> Runtime:
+        """An API variant of this runtime: same framework, environment and compiler; measured on
+        request, never part of the decision."""
+        return dataclasses.replace(
+            self, name=name, display=display, module=module, api=api, variant_of=self.name,
+            repo=None, package=None,
+        )  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
 class Export:

@@ -9,32 +9,23 @@ def _host_devices(role: str, world: int, port: int) -> dict[str, str]:
 
 
 _SCALE = "dlarena.frameworks.jax.scale"
+_LIBRARY = Runtime(
+    name="jax",
+    display="JAX",
+    module="dlarena.frameworks.jax.adapter",
+    framework_module="jax",
+    distribution="jax",
+    api="flax.linen",
+    compiled_as="jax.jit",
+    thread_knobs=("cpus",),
+    repo="jax-ml/jax",
+    package="jax",
+)
 FRAMEWORK = Framework(
     name="jax",
     runtimes=(
-        Runtime(
-            name="jax",
-            display="JAX",
-            module="dlarena.frameworks.jax.adapter",
-            framework_module="jax",
-            distribution="jax",
-            api="flax.linen",
-            compiled_as="jax.jit",
-            thread_knobs=("cpus",),
-            repo="jax-ml/jax",
-            package="jax",
-        ),
-        Runtime(
-            name="jax-raw",
-            display="JAX (jax.numpy)",
-            module="dlarena.frameworks.jax.raw",
-            framework_module="jax",
-            distribution="jax",
-            api="jax.numpy",
-            compiled_as="jax.jit",
-            thread_knobs=("cpus",),
-            variant_of="jax",
-        ),
+        _LIBRARY,
+        _LIBRARY.variant("jax-raw", "JAX (jax.numpy)", "dlarena.frameworks.jax.raw", "jax.numpy"),
     ),
     exports=(
         Export("jax.export"),

@@ -3,29 +3,23 @@
 from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
 
 _SCALE = "dlarena.frameworks.tensorflow.scale"
+_LIBRARY = Runtime(
+    name="tensorflow",
+    display="TensorFlow",
+    module="dlarena.frameworks.tensorflow.adapter",
+    framework_module="tensorflow",
+    distribution="tensorflow-cpu",
+    api="keras3",
+    compiled_as="tf.function(jit_compile=True)",
+    repo="tensorflow/tensorflow",
+    package="tensorflow",
+)
 FRAMEWORK = Framework(
     name="tensorflow",
     runtimes=(
-        Runtime(
-            name="tensorflow",
-            display="TensorFlow",
-            module="dlarena.frameworks.tensorflow.adapter",
-            framework_module="tensorflow",
-            distribution="tensorflow-cpu",
-            api="keras3",
-            compiled_as="tf.function(jit_compile=True)",
-            repo="tensorflow/tensorflow",
-            package="tensorflow",
-        ),
-        Runtime(
-            name="tensorflow-raw",
-            display="TensorFlow (tf ops)",
-            module="dlarena.frameworks.tensorflow.raw",
-            framework_module="tensorflow",
-            distribution="tensorflow-cpu",
-            api="tf ops",
-            compiled_as="tf.function(jit_compile=True)",
-            variant_of="tensorflow",
+        _LIBRARY,
+        _LIBRARY.variant(
+            "tensorflow-raw", "TensorFlow (tf ops)", "dlarena.frameworks.tensorflow.raw", "tf ops"
         ),
     ),
     exports=(
