@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from dlarena.cli.common import app, err
+from dlarena.errors import DlarenaError, Interrupted
+
+try:  # the framework registry reads DLARENA_FRAMEWORKS: a wrong name is a user error
+    import dlarena.frameworks  # noqa: F401
+except DlarenaError as exc:
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+    raise SystemExit(2) from None
+
 # Importing a command group registers its commands on the shared app.
-from dlarena.cli import (  # noqa: F401
+from dlarena.cli import (  # noqa: E402, F401
     bench,
     compare,
     decision,
@@ -20,8 +29,6 @@ from dlarena.cli import (  # noqa: F401
     scale,
     selfcheck,
 )
-from dlarena.cli.common import app, err
-from dlarena.errors import DlarenaError, Interrupted
 
 __all__ = ["app", "main"]
 

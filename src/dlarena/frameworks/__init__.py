@@ -2,23 +2,51 @@
 
 A framework is a folder, frameworks/<name>/, whose __init__.py declares a `Framework`
 (descriptor.py: its runtimes, export paths, scale-out scenarios and parts) beside the code of
-those parts; adding one is that folder plus its line in FOLDERS. Host-safe: the declarations
-name modules and import no framework.
+those parts; adding one is that folder plus its line in FOLDERS (or, for a folder outside
+dlarena, its package in DLARENA_FRAMEWORKS). Host-safe: the declarations name modules and import
+no framework.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 
+from dlarena.errors import DlarenaError
 from dlarena.frameworks.descriptor import MODES, TIERS, Export, Framework, Runtime, Scenario
 
 __all__ = ["MODES", "TIERS", "Export", "Framework", "Runtime", "Scenario"]
 
 FOLDERS = ("torch", "tensorflow", "jax", "mxnet", "onnxruntime")  # one line per framework
+# More framework folders, anywhere on the Python path: packages named in this variable
+# (comma-separated), each declaring FRAMEWORK as the built-in folders do.
+EXTRA = "DLARENA_FRAMEWORKS"
 
-DECLARED: dict[str, Framework] = {
-    name: importlib.import_module(f"dlarena.frameworks.{name}").FRAMEWORK for name in FOLDERS
-}
+
+def _declared(package: str) -> Framework:
+    try:
+        found = importlib.import_module(package).FRAMEWORK
+    except (ImportError, AttributeError) as exc:
+        raise DlarenaError(
+            f"{EXTRA} names '{package}', which is not a framework folder ({exc}); fix the name "
+            "or PYTHONPATH, or unset it"
+        ) from None
+    return dataclasses.replace(found, package=package)
+
+
+def _registry() -> dict[str, Framework]:
+    packages = [f"dlarena.frameworks.{name}" for name in FOLDERS]
+    packages += [p.strip() for p in os.environ.get(EXTRA, "").split(",") if p.strip()]
+    declared: dict[str, Framework] = {}
+    for framework in map(_declared, packages):
+        if framework.name in declared:
+            raise DlarenaError(f"two framework folders are named '{framework.name}' ({EXTRA})")
+        declared[framework.name] = framework
+    return declared
+
+
+DECLARED: dict[str, Framework] = _registry()
 RUNTIMES: dict[str, Runtime] = {r.name: r for f in DECLARED.values() for r in f.runtimes}
 
 # What `bench` runs unless told: every runtime but the API variants.

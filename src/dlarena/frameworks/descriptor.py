@@ -91,7 +91,8 @@ class Framework:
     scale: tuple[Scenario, ...] = ()
     mistakes: bool = False
     selfcheck: bool = False
+    package: str = ""  # the folder as a package (set by the registry)
 
     def part(self, name: str) -> str:
         """The module of one of the folder's parts (adapter, exports, mistakes, ...)."""
-        return f"dlarena.frameworks.{self.name}.{name}"
+        return f"{self.package or f'dlarena.frameworks.{self.name}'}.{name}"
