@@ -54,6 +54,11 @@ ENTRY_QUERY = """
 """
 
 
+# the cell columns read as they are stored (the others hold JSON records)
+_PLAIN_COLUMNS = (
+    *("id", "run_id", "workload", "runtime", "tier", "mode", "env_name", "status", "reason"),
+    *("exit_code", "stderr_tail", "spec", "spec_hash", "api", "reruns"),
+)
 _RUN_COLUMNS = "id, started_at, finished_at, status, git_sha, config, host, host_pid"
 
 
@@ -321,9 +326,9 @@ class Store:
 
     def cells(self, run_id: int, raw: bool = False) -> list[CellResult]:
         """The run's cells in plan order; `raw` also loads each cell's blocks and latencies."""
-        rows = self.db.execute(
-            f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id = ? ORDER BY id", (run_id,)
-        ).fetchall()
+        rows = self._named(
+            f"SELECT {_CELL_COLUMNS} FROM cells WHERE run_id = ? ORDER BY id", run_id
+        )
         cells = [self._cell(row) for row in rows]
         return self.with_raw(cells) if raw else cells
 
@@ -331,9 +336,7 @@ class Store:
         """These cells, in the order given; `raw` also loads their blocks and latencies."""
         cells = []
         for cell_id in ids:
-            row = self.db.execute(
-                f"SELECT {_CELL_COLUMNS} FROM cells WHERE id = ?", (cell_id,)
-            ).fetchone()
+            (row,) = self._named(f"SELECT {_CELL_COLUMNS} FROM cells WHERE id = ?", cell_id)
             cells.append(self._cell(row))
         return self.with_raw(cells) if raw else cells
 
@@ -348,8 +351,15 @@ class Store:
 
     def all_cells(self) -> list[CellResult]:
         """Every stored cell of every run, oldest first (without blocks and latencies)."""
-        rows = self.db.execute(f"SELECT {_CELL_COLUMNS} FROM cells ORDER BY id").fetchall()
-        return [self._cell(row) for row in rows]
+        return [
+            self._cell(row) for row in self._named(f"SELECT {_CELL_COLUMNS} FROM cells ORDER BY id")
+        ]
+
+    def _named(self, query: str, *args: Any) -> list[sqlite3.Row]:
+        """The rows of `query`, read by column name."""
+        cursor = self.db.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(query, args).fetchall()
 
     def with_raw(self, cells: list[CellResult]) -> list[CellResult]:
         """The cells with their blocks and latencies loaded."""
@@ -369,35 +379,24 @@ class Store:
             latency=tuple((size, tuple(json.loads(s))) for size, s in latency),
         )
 
-    def _cell(self, row: tuple) -> CellResult:
+    def _cell(self, row: sqlite3.Row) -> CellResult:
         checks = self.db.execute(
             "SELECT check_name, max_abs, max_rel, tolerance, passed FROM parity WHERE cell_id = ?",
-            (row[0],),
+            (row["id"],),
         ).fetchall()
-        environment, phases, summary = (json.loads(v) if v else None for v in row[11:14])
+
+        def record(column: str, kind: Any) -> Any:
+            return decode(kind, json.loads(row[column])) if row[column] else None
+
         return CellResult(
-            id=row[0],
-            run_id=row[1],
-            workload=row[2],
-            runtime=row[3],
-            tier=row[4],
-            mode=row[5],
-            env_name=row[6],
-            status=row[7],
-            reason=row[8],
-            exit_code=row[9],
-            stderr_tail=row[10],
-            environment=decode(Environment, environment or {}),
-            phases=decode(Phases, phases or {}),
-            summary=decode(TimingSummary, summary) if summary else None,
-            spec=row[14],
-            spec_hash=row[15],
-            threading=decode(Threading, json.loads(row[16])) if row[16] else None,
-            warnings=tuple(json.loads(row[17])),
-            load=tuple(decode(MachineLoad, v) for v in json.loads(row[18])),
-            memory=decode(Memory, json.loads(row[19])) if row[19] else None,
-            api=row[20],
-            reruns=row[21],
+            **{name: row[name] for name in _PLAIN_COLUMNS},
+            environment=record("environment", Environment) or decode(Environment, {}),
+            phases=record("phases", Phases) or decode(Phases, {}),
+            summary=record("summary", TimingSummary),
+            threading=record("threading", Threading),
+            warnings=tuple(json.loads(row["warnings"])),
+            load=tuple(decode(MachineLoad, v) for v in json.loads(row["load"])),
+            memory=record("memory", Memory),
             parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
         )
 
