@@ -37,7 +37,7 @@ def _environment(token: str, scratch: Path) -> dict[str, str]:
     """The soak's processes: its token (to find them), and a temporary folder of its own."""
     return {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DLARENA_TEST_HOST": token,
         "TMPDIR": str(scratch),
     }
