@@ -194,7 +194,7 @@ def test_references_live_beside_their_store_one_folder_per_run(tmp_path: Path) -
 def test_the_figures_that_count_are_the_newest_passing_cell_of_each_kind(tmp_path: Path) -> None:
     """A later bench of a custom spec adds its figures and replaces none; a newer failure of a
     kind keeps the older passing figure and is listed; another machine's cells stay out."""
-    from dlarena.store.selection import current
+    from dlarena.store.selection import current, entry_of, select
 
     db = Store(tmp_path / "s.sqlite")
     custom = dataclasses.replace(a_cell("torch"), workload="mlp", spec_hash="0123456789abcdef")
@@ -218,6 +218,11 @@ def test_the_figures_that_count_are_the_newest_passing_cell_of_each_kind(tmp_pat
     assert [c.id for c in chosen.failing] == ids[3]
     assert all(c.blocks for c in chosen.cells)  # loaded for significance tests
     assert chosen.source == "runs 2, 3 (the newest passing cell of each kind)"
+    # the index SQLite reads out of the stored JSON is what the records themselves say
+    assert db.cell_entries() == [entry_of(c) for c in db.all_cells()]
+    everything = select(db.all_cells())
+    assert [c.id for c in everything.cells] == [c.id for c in chosen.cells]
+    assert (everything.machine, everything.elsewhere) == (chosen.machine, chosen.elsewhere)
     pinned = current(db, 2)
     assert pinned.source == "run 2" and [c.id for c in pinned.cells] == ids[1]
     with pytest.raises(DlarenaError, match="run 9 is not in"):
