@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import scipy.stats
 
 from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
@@ -129,9 +128,11 @@ def test_runs_compare_cell_by_cell_and_refuse_other_environments(store, fast):
     assert row.comparison.ratio == pytest.approx(
         statistics.median(per_block[1]) / statistics.median(per_block[0])
     )
-    u_test = scipy.stats.mannwhitneyu(per_block[1], per_block[0], alternative="two-sided")
-    assert row.comparison.p_value == pytest.approx(u_test.pvalue)
+    # two runs never take turns: their blocks are compared unpaired, p and CI from one bootstrap
+    assert not row.comparison.paired
     assert row.comparison.ci_low <= row.comparison.ratio <= row.comparison.ci_high
+    excludes_one = not row.comparison.ci_low <= 1.0 <= row.comparison.ci_high
+    assert excludes_one == (row.comparison.p_value < 0.05)
     narrow = run_matrix(store, cells, dataclasses.replace(protocol, threads=1), HOME, {}, print)
     with pytest.raises(DlarenaError, match="CPUs allowed 2 vs 1.*pass --force"):
         compare_runs(store.cells(first, raw=True), store.cells(narrow, raw=True))

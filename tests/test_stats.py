@@ -11,6 +11,7 @@ from dlarena.measure.compare import api_tax
 from dlarena.measure.stats import (
     MEASURED_SPREAD,
     UNSTABLE_CV,
+    compare_cells,
     compare_throughput,
     median_ci,
     promised_spread,
@@ -149,3 +150,50 @@ def test_api_tax_pairs_each_raw_variant_with_its_library_cell_in_the_same_run() 
     assert row["verdict"] == "faster" and row["p_value"] < 0.05
     # A raw cell that failed parity is never set against anything.
     assert api_tax([variant_cell("jax", 2.0), variant_cell("jax-raw", 1.0, passed=False)]) == []
+
+
+def drifting(speed_a: float, speed_b: float, run_id: int = 1) -> tuple[CellResult, CellResult]:
+    """Two cells measured turn about on a machine whose speed swings 2x from round to round
+    (each block also has 1% noise of its own): A's true speed over B's is speed_a / speed_b."""
+    rng = np.random.default_rng(7)
+    machine = rng.uniform(0.5, 1.0, (3, 10))  # per process and round
+    made = []
+    for speed in (speed_a, speed_b):
+        step_s = 1e-3 / (speed * machine * rng.normal(1.0, 0.01, machine.shape))
+        timed = tuple(
+            Block(p, 100, float(step_s[p, r]) * 100, round=r) for p in range(3) for r in range(10)
+        )
+        made.append(CellResult("mlp", "x", "compiled", "train", "ok", blocks=timed, run_id=run_id))
+    return made[0], made[1]
+
+
+def test_paired_rounds_see_through_a_drifting_machine_that_hides_the_difference() -> None:
+    a, b = drifting(1.05, 1.0)
+    paired = compare_cells(a, b)
+    assert paired.paired and paired.ratio == pytest.approx(1.05, rel=0.01)
+    assert 1.0 < paired.ci_low <= paired.ci_high < 1.07 and paired.verdict == "faster"
+    assert "paired rounds" in paired.claim("a", "b")
+    # the same blocks without their rounds: the machine's swings drown the 5%
+    unpaired = compare_throughput(
+        [[64 / x.step_s for x in a.blocks if x.process == p] for p in range(3)],
+        [[64 / x.step_s for x in b.blocks if x.process == p] for p in range(3)],
+    )
+    assert not unpaired.paired and unpaired.verdict == "no significant difference"
+    assert unpaired.ci_high - unpaired.ci_low > 10 * (paired.ci_high - paired.ci_low)
+
+
+def test_cells_of_two_runs_never_pair_their_rounds() -> None:
+    a, _ = drifting(1.05, 1.0, run_id=1)
+    _, b = drifting(1.05, 1.0, run_id=2)
+    assert not compare_cells(a, b).paired
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_p_value_never_contradicts_its_interval(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    shift = rng.uniform(0.97, 1.03)
+    a = [rng.normal(100 * shift, 3, 8) for _ in range(rng.integers(1, 4))]
+    b = [rng.normal(100, 3, 8) for _ in range(rng.integers(1, 4))]
+    found = compare_throughput(a, b)
+    excludes_one = not found.ci_low <= 1.0 <= found.ci_high
+    assert excludes_one == (found.p_value < 0.05) == (found.verdict != "no significant difference")

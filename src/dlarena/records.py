@@ -19,6 +19,9 @@ Record history (each class's VERSION):
   Phases 2 - stages: the seconds a cell spent in each stage, its processes summed.
   CheckItem 1, CheckTask 1, ParityVerdict 1 - the parity checker's records (checker_records.py):
   one process per runtime checks many items; events "checked" | "check_error" with "index".
+  WorkerTask 3, Block 2 - paired isolation: a task with `paired` keeps its worker live after
+  warm-up ("ready" event) to time one block per {"do": "block", "round": R} line on stdin
+  ("turn" event), until {"do": "finish"}; each block records its round (store schema 9).
 """
 
 from __future__ import annotations
@@ -65,10 +68,13 @@ class Phases:
 class Block:
     """Steps run back to back with one synchronization at the end, in one worker process."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     process: int
     steps: int
     seconds: float
+    # paired isolation: the round of turns it was timed in; the cells of a group that share a
+    # (process, round) ran within a second of each other (2: None before; None in a process run)
+    round: int | None = None
 
     @property
     def step_s(self) -> float:
@@ -200,7 +206,7 @@ class Environment:
 class WorkerTask:
     """One cell for one worker process: what to build, where the reference is, how to measure."""
 
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     module: str
     workload: dict[str, Any]
     tier: str
@@ -215,6 +221,7 @@ class WorkerTask:
     min_block_steps: int = 10
     batches: int = 4  # distinct pre-placed batches the steps cycle over
     latency_s: float = 0.3  # per batch size, inference cells only
+    paired: bool = False  # stay live after warm-up and time one block per command (3)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -224,10 +225,42 @@ def measure(
     training: bool,
 ) -> Measured:
     """Warm-up, block calibration, the GEMM probes around the timed blocks, and latency; each
-    counted to its stage."""
+    counted to its stage. Paired (`task.paired`): the timed blocks come one per command."""
+    keep_all = not training
+    warmup, steps, probe_before = warm(task, clock, adapter, call, batches, keep_all)
+
+    def timed_block(round: int | None = None) -> Block:
+        seconds = timing.block(call, adapter.sync, batches, steps, keep_all)
+        return Block(task.process, steps, seconds, round)
+
+    faults = machine.minor_faults()
+    with machine.RssSampler() as rss:
+        if task.paired:
+            blocks, spans = take_turns(clock, timed_block, lambda: call(batches[0]), adapter.sync)
+        else:
+            before = machine.snapshot()
+            blocks = clock.run("timed", lambda: tuple(timed_block() for _ in range(task.blocks)))
+            spans = [(before, machine.snapshot())]
+        faults = machine.minor_faults() - faults
+        latency = (
+            () if training else clock.run("latency", lambda: measure_latency(adapter, task, ref))
+        )
+    probe = min(probe_before, clock.run("probe", machine.gemm_probe))
+    load = dataclasses.replace(machine.load_over(spans), probe_gflops=probe, minor_faults=faults)
+    return Measured(tuple(warmup), blocks, tuple(latency), load, rss.peak_kb / 1024.0)
+
+
+def warm(
+    task: WorkerTask,
+    clock: timing.StageClock,
+    adapter: InferenceAdapter,
+    call: Any,
+    batches: list[Any],
+    keep_all: bool,
+) -> tuple[list[float], int, float]:
+    """Warm-up calls, steps per block from a trial block, and the GEMM probe before the blocks."""
     emit("progress", phase="warmup")
     warmup = clock.run("warmup", lambda: timing.warm_up(call, adapter.sync, batches, task.warmup))
-    keep_all = not training
     steps = clock.run(
         "warmup",
         lambda: timing.calibrate(
@@ -239,23 +272,34 @@ def measure(
     probe_before = clock.run("probe", machine.gemm_probe)
     clock.run("warmup", lambda: timing.block(call, adapter.sync, batches, steps, keep_all))
     emit("progress", phase="measure")
+    return warmup, steps, probe_before
 
-    def timed_block() -> Block:
-        return Block(
-            task.process, steps, timing.block(call, adapter.sync, batches, steps, keep_all)
-        )
 
-    before, faults = machine.snapshot(), machine.minor_faults()
-    with machine.RssSampler() as rss:
-        blocks = clock.run("timed", lambda: tuple(timed_block() for _ in range(task.blocks)))
-        faults = machine.minor_faults() - faults
-        latency = (
-            () if training else clock.run("latency", lambda: measure_latency(adapter, task, ref))
-        )
-    load = machine.load_between(before, machine.snapshot())
-    probe = min(probe_before, clock.run("probe", machine.gemm_probe))
-    load = dataclasses.replace(load, probe_gflops=probe, minor_faults=faults)
-    return Measured(tuple(warmup), blocks, tuple(latency), load, rss.peak_kb / 1024.0)
+def take_turns(
+    clock: timing.StageClock,
+    timed_block: Callable[[int], Block],
+    step: Callable[[], Any],
+    sync: timing.Sync,
+) -> tuple[tuple[Block, ...], list[tuple[machine.Snapshot, machine.Snapshot]]]:
+    """Paired isolation: say "ready", then time one block per {"do": "block", "round": R} line
+    the host writes (after one untimed step: another worker ran since), until {"do": "finish"}
+    or the end of stdin. Idle between commands: the other workers of the group take turns."""
+    blocks: list[Block] = []
+    spans = []
+    emit("ready")
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["do"] != "block":
+            break
+        round = int(command["round"])
+        clock.run("warmup", lambda: sync(step()))
+        before = machine.snapshot()
+        blocks.append(clock.run("timed", functools.partial(timed_block, round)))
+        spans.append((before, machine.snapshot()))
+        emit("turn", seconds=blocks[-1].seconds, round=blocks[-1].round)
+    if not blocks:
+        raise RuntimeError("the host ended the turns before any block was timed")
+    return tuple(blocks), spans
 
 
 def keep_stdout_for_events() -> None:
@@ -270,7 +314,7 @@ def keep_stdout_for_events() -> None:
 def main() -> None:
     keep_stdout_for_events()
     try:
-        task = decode(WorkerTask, json.loads(sys.stdin.read()))
+        task = decode(WorkerTask, json.loads(sys.stdin.readline()))
         run(task)
     except Exception as exc:
         emit("error", type=type(exc).__name__, message=str(exc))

@@ -104,6 +104,15 @@ def bench(
             "keep every process as measured, flagged machine_slow)",
         ),
     ] = None,
+    isolation: Annotated[
+        str | None,
+        typer.Option(
+            help="paired: the cells compared (one workload and mode, every runtime and tier) run "
+            "as live workers side by side and take turns timing blocks, so drift of the machine "
+            "hits them all alike; process: each cell's processes alone, one after another "
+            "(default: paired here, process on a Dask cluster)"
+        ),
+    ] = None,
     wait_quiet: Annotated[
         bool, typer.Option(help="before each worker, wait (up to 5 min) for quiet CPUs")
     ] = False,
@@ -154,7 +163,7 @@ def bench(
         protocol = bench_protocol(
             quick,
             threads,
-            (threading, malloc),
+            (threading, malloc, isolation or ("process" if executor == "dask" else "paired")),
             (processes, slow_reruns),
             wait_quiet,
             timeout,
@@ -163,6 +172,11 @@ def bench(
         overrides = parse_pairs(env, "--env", RUNTIMES)
     for name in overrides.values():
         envs.get(name, home)  # an unknown environment is an input error, before any run
+    if protocol.isolation == "paired" and executor != "local":
+        raise DlarenaError(
+            "--isolation paired runs a group's workers side by side on this machine; on a Dask "
+            "cluster give --isolation process"
+        )
     where = executor_for(executor, scheduler, home, protocol.device)
     if db is None:  # every input checked: only now is a store created
         db = open_store(store, create=True)
@@ -213,19 +227,21 @@ def resumed_run(db: Store, which: str) -> int:
 def bench_protocol(
     quick: bool,
     threads: int | None,
-    policies: tuple[str, str],
+    policies: tuple[str, str, str],
     counts: tuple[int | None, int | None],
     wait_quiet: bool,
     timeout: float,
     device: str,
 ) -> Protocol:
-    """The measurement protocol from the bench options (`policies`: threading and memory;
+    """The measurement protocol from the bench options (`policies`: threading, memory, isolation;
     `counts`: processes per cell and slow-stretch reruns, None for the profile's), each
     checked."""
-    from dlarena.runner.matrix import PROFILES, Protocol
+    from dlarena.runner.matrix import ISOLATION, PROFILES, Protocol
     from dlarena.runner.threads import MALLOC, POLICIES, all_cpus
 
-    threading, malloc = policies
+    threading, malloc, isolation = policies
+    if isolation not in ISOLATION:
+        raise DlarenaError(f"--isolation '{isolation}' is unknown; choose {' or '.join(ISOLATION)}")
     if device not in ("cpu", "gpu"):
         raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
     if threads is not None and threads > all_cpus():
@@ -238,7 +254,7 @@ def bench_protocol(
         raise DlarenaError(f"--malloc '{malloc}' is unknown; choose {' or '.join(MALLOC)}")
     protocol = Protocol(**PROFILES["quick" if quick else "default"])
     changes: dict[str, Any] = {"timeout_s": timeout, "device": device}
-    changes |= {"threading": threading, "malloc": malloc}
+    changes |= {"threading": threading, "malloc": malloc, "isolation": isolation}
     if threads is not None:
         changes["threads"] = threads
     processes, slow_reruns = counts

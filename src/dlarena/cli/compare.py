@@ -27,7 +27,7 @@ def compare(
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Per cell: throughput of run B over run A, its 95% CI, a Mann-Whitney p-value and the
+    """Per cell: throughput of run B over run A, its 95% CI, a bootstrap p-value and the
     verdict; and the geometric mean. Runs from different environments are refused."""
     from dlarena.measure.compare import compare_runs
 

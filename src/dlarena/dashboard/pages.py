@@ -111,7 +111,7 @@ def compare_page(result: dict[str, Any]) -> str:
     return frame(
         "compare",
         head + summary + chart(figures.ratios(result["rows"]), "ratios", ("", ""))
-        + table(("cell", "B / A", "95% CI", "Mann-Whitney p", "verdict"), rows),
+        + table(("cell", "B / A", "95% CI", "p", "verdict"), rows),
     )  # fmt: skip
 
 

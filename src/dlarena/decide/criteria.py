@@ -11,7 +11,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.evidence import PAPER_SHARES, Evidence
 from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
-from dlarena.measure.stats import compare_throughput, process_throughputs
+from dlarena.measure.stats import compare_cells
 from dlarena.probes.deploy import PATHS, WAYS_OUT, way_out
 from dlarena.records import CellResult
 from dlarena.spec.loader import size_of, workload_label
@@ -90,7 +90,8 @@ def performance_ratios(
 ) -> dict[str, list[tuple[str, float, str]]]:
     """Per framework, for each comparable group: throughput relative to the best framework and
     the verdict of that difference. A framework whose blocks do not differ significantly from
-    the best's (Mann-Whitney and the ratio's bootstrap CI) counts as 1.0: it is not slower."""
+    the best's (the ratio's bootstrap CI, over paired rounds where they took turns) counts as
+    1.0: it is not slower."""
     groups: dict[tuple[str, str, str], dict[str, CellResult]] = {}
     for cell in cells:
         if (
@@ -119,14 +120,12 @@ def _against(cell: CellResult, best: CellResult) -> tuple[float, str]:
     ratio = cell.samples_per_s / best.samples_per_s
     if not (cell.batch_size and best.batch_size and len(cell.blocks) > 1 < len(best.blocks)):
         return ratio, f"{ratio:.2f} of the best (no blocks stored: significance unknown)"
-    comparison = compare_throughput(
-        process_throughputs(cell.blocks, cell.batch_size),
-        process_throughputs(best.blocks, best.batch_size),
-    )
+    comparison = compare_cells(cell, best)
     shown = f"{comparison.ratio:.2f} of the best"
+    basis = ", paired" if comparison.paired else ""
+    interval = f"CI {comparison.ci_low:.2f}-{comparison.ci_high:.2f}{basis}"
     if comparison.verdict == "no significant difference":
-        return 1.0, f"{shown}: no significant difference (p {comparison.p_value:.2g}), counted 1"
-    interval = f"CI {comparison.ci_low:.2f}-{comparison.ci_high:.2f}"
+        return 1.0, f"{shown}: no significant difference ({interval}), counted 1"
     return comparison.ratio, f"{shown} ({interval}, p {comparison.p_value:.2g})"
 
 

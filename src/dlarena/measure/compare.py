@@ -1,4 +1,4 @@
-"""Runs cell by cell: two runs' throughput ratio with its CI and a Mann-Whitney test, the spread
+"""Runs cell by cell: two runs' throughput ratio with its CI and p-value, the spread
 of repeated runs, and whether the runs may be compared at all (the same software on the same
 machine)."""
 
@@ -12,7 +12,7 @@ from scipy import stats
 
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES
-from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
+from dlarena.measure.stats import Comparison, compare_cells
 from dlarena.records import CellResult
 
 # What must match for two cells' figures to be comparable; each names where it is recorded.
@@ -77,15 +77,7 @@ def compare_runs(
         batch = cell.batch_size
         if other is None or not cell.ranked or batch is None:
             continue
-        rows.append(
-            CellComparison(
-                cell.label,
-                compare_throughput(
-                    process_throughputs(cell.blocks, batch),
-                    process_throughputs(other.blocks, batch),
-                ),
-            )
-        )
+        rows.append(CellComparison(cell.label, compare_cells(cell, other)))
     ratios = [r.comparison.ratio for r in rows if r.comparison.ratio > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
     return rows, geomean
@@ -132,9 +124,7 @@ def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
         batch = raw.batch_size
         if library is None or batch is None or not raw.blocks or not library.blocks:
             continue  # blocks are loaded with Store.cells(run, raw=True)
-        found = compare_throughput(
-            process_throughputs(raw.blocks, batch), process_throughputs(library.blocks, batch)
-        )
+        found = compare_cells(raw, library)
         rows.append(
             {
                 "workload": raw.workload,

@@ -77,13 +77,22 @@ def snapshot() -> Snapshot:
 
 def load_between(before: Snapshot, after: Snapshot) -> MachineLoad:
     """The share of the watched CPUs that other processes (and the hypervisor) took."""
-    capacity = max(after.wall_s - before.wall_s, 1e-9) * before.cpus
-    others = (after.busy_s - before.busy_s) - (after.own_s - before.own_s)
+    return load_over([(before, after)])
+
+
+def load_over(spans: Sequence[tuple[Snapshot, Snapshot]]) -> MachineLoad:
+    """The share of the watched CPUs that other processes (and the hypervisor) took over these
+    stretches together (a paired worker's own timed blocks, not the turns of the others)."""
+    capacity = max(sum(after.wall_s - before.wall_s for before, after in spans), 1e-9)
+    capacity *= spans[0][0].cpus
+    busy = sum(after.busy_s - before.busy_s for before, after in spans)
+    own = sum(after.own_s - before.own_s for before, after in spans)
+    steal = sum(after.steal_s - before.steal_s for before, after in spans)
     return MachineLoad(
-        other_share=max(0.0, others / capacity),
-        steal_share=max(0.0, (after.steal_s - before.steal_s) / capacity),
-        loadavg_before=before.loadavg,
-        loadavg_after=after.loadavg,
+        other_share=max(0.0, (busy - own) / capacity),
+        steal_share=max(0.0, steal / capacity),
+        loadavg_before=spans[0][0].loadavg,
+        loadavg_after=spans[-1][1].loadavg,
     )
 
 

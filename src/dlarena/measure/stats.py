@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from dlarena.records import Block, Latency, TimingSummary
+from dlarena.records import Block, CellResult, Latency, TimingSummary
 
 UNSTABLE_CV = 0.10  # block-to-block variation above this earns a stability warning
 OUTLIER = 0.5  # a block 50% away from the median: something else ran
@@ -117,14 +117,17 @@ def stability_warnings(summary: TimingSummary, blocks: Sequence[Block]) -> list[
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Throughput of A over B: the ratio of the process medians' medians, its CI from a
-    bootstrap over processes and then blocks, and a Mann-Whitney U test over the blocks."""
+    """Throughput of A over B with its 95% CI and a two-sided p-value, both from one bootstrap
+    (so the p-value and the interval always agree). Paired: the median of per-round ratios of
+    blocks timed turn about (runner/paired.py); otherwise the ratio of the process medians'
+    medians."""
 
     ratio: float
     ci_low: float
     ci_high: float
     p_value: float
     processes: int = 0  # worker processes on the side with fewer
+    paired: bool = False
 
     @property
     def verdict(self) -> str:
@@ -134,20 +137,19 @@ class Comparison:
 
     def claim(self, a: str, b: str) -> str:
         """The only sentence dlarena prints about two throughputs."""
+        basis = "paired rounds, " if self.paired else ""
         caveat = (
             "; one worker process a side, so the spread between processes is not counted"
             if self.processes == 1
             else ""
         )
+        interval = f"95% CI {self.ci_low:.2f}-{self.ci_high:.2f}, {basis}p = {self.p_value:.2g}"
         if self.verdict == "no significant difference":
-            return f"{a} vs {b}: no significant difference (p = {self.p_value:.2g}{caveat})"
-        return (
-            f"{a} is {self.ratio:.2f}x as fast as {b} (95% CI {self.ci_low:.2f}-"
-            f"{self.ci_high:.2f}, Mann-Whitney p = {self.p_value:.2g}{caveat})"
-        )
+            return f"{a} vs {b}: no significant difference ({self.ratio:.2f}x, {interval}{caveat})"
+        return f"{a} is {self.ratio:.2f}x as fast as {b} ({interval}{caveat})"
 
 
-Processes = Sequence[Sequence[float]]  # per-block throughputs, grouped by worker process
+Processes = Sequence[Sequence[float]]  # per-block figures, grouped by worker process
 
 
 def _medians(groups: list[np.ndarray]) -> float:
@@ -164,6 +166,14 @@ def _resampled_medians(groups: list[np.ndarray], rng: np.random.Generator) -> np
     return np.median(per_process[drawn, np.arange(BOOTSTRAP)[:, None]], axis=1)
 
 
+def _from_draws(ratio: float, draws: np.ndarray, processes: int, paired: bool) -> Comparison:
+    """The interval and the two-sided p-value (twice the share of draws on the far side of 1)
+    from the same bootstrap draws of the ratio."""
+    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    p_value = min(1.0, 2 * min(float(np.mean(draws <= 1.0)), float(np.mean(draws >= 1.0))))
+    return Comparison(ratio, float(low), float(high), p_value, processes, paired)
+
+
 def compare_throughput(a: Processes, b: Processes) -> Comparison:
     """Compare two cells' per-block throughputs (samples/s), grouped by worker process;
     A/B > 1 means A is faster. Processes are the independent units: blocks of one process
@@ -175,14 +185,38 @@ def compare_throughput(a: Processes, b: Processes) -> Comparison:
         return Comparison(float("nan"), 0.0, float("inf"), 1.0, 0)
     ratio = _medians(a_groups) / _medians(b_groups)
     processes = min(len(a_groups), len(b_groups))
-    a_all, b_all = np.concatenate(a_groups), np.concatenate(b_groups)
-    if len(a_all) < 2 or len(b_all) < 2:
+    if sum(map(len, a_groups)) < 2 or sum(map(len, b_groups)) < 2:
         return Comparison(ratio, 0.0, float("inf"), 1.0, processes)
     rng = np.random.default_rng(0)
     draws = _resampled_medians(a_groups, rng) / _resampled_medians(b_groups, rng)
-    low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-    p_value = float(stats.mannwhitneyu(a_all, b_all, alternative="two-sided").pvalue)
-    return Comparison(ratio, float(low), float(high), p_value, processes)
+    return _from_draws(ratio, draws, processes, paired=False)
+
+
+def compare_paired(ratios: Processes) -> Comparison:
+    """A over B from per-round throughput ratios (A's block over B's block of the same round),
+    grouped by worker process: the median of the processes' medians, its interval from the
+    same two-level bootstrap (processes, then rounds)."""
+    groups = [np.asarray(g, np.float64) for g in ratios if len(g)]
+    if sum(map(len, groups)) < 2:
+        ratio = _medians(groups) if groups else float("nan")
+        return Comparison(ratio, 0.0, float("inf"), 1.0, len(groups), paired=True)
+    draws = _resampled_medians(groups, np.random.default_rng(0))
+    return _from_draws(_medians(groups), draws, len(groups), paired=True)
+
+
+def paired_ratios(
+    a: Sequence[Block], b: Sequence[Block], a_batch: int, b_batch: int
+) -> list[list[float]]:
+    """A's throughput over B's in every (process, round) both timed a block in, grouped by
+    process; empty unless both were measured turn about in the same run."""
+    theirs = {(x.process, x.round): x for x in b if x.round is not None}
+    groups: dict[int, list[float]] = {}
+    for block in a:
+        other = theirs.get((block.process, block.round)) if block.round is not None else None
+        if other is not None:
+            ratio = (a_batch / block.step_s) / (b_batch / other.step_s)
+            groups.setdefault(block.process, []).append(ratio)
+    return list(groups.values())
 
 
 def process_throughputs(blocks: Sequence[Block], batch_size: int) -> list[list[float]]:
@@ -191,3 +225,19 @@ def process_throughputs(blocks: Sequence[Block], batch_size: int) -> list[list[f
     for block in blocks:
         groups.setdefault(block.process, []).append(batch_size / block.step_s)
     return list(groups.values())
+
+
+MIN_PAIRS = 3  # rounds two cells must share for their ratio to be read turn about
+
+
+def compare_cells(a: CellResult, b: CellResult) -> Comparison:
+    """A's throughput over B's (their blocks loaded): from the rounds they shared where both
+    were measured turn about in one run (paired isolation), else from each one's own blocks."""
+    a_batch, b_batch = a.batch_size or 1, b.batch_size or 1
+    if a.run_id == b.run_id:
+        pairs = paired_ratios(a.blocks, b.blocks, a_batch, b_batch)
+        if sum(map(len, pairs)) >= MIN_PAIRS:
+            return compare_paired(pairs)
+    return compare_throughput(
+        process_throughputs(a.blocks, a_batch), process_throughputs(b.blocks, b_batch)
+    )

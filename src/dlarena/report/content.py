@@ -14,7 +14,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
 from dlarena.measure.compare import api_tax
-from dlarena.measure.stats import compare_throughput, process_throughputs
+from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
 from dlarena.report.rows import cell_row
 from dlarena.spec.loader import workload_label
@@ -130,7 +130,8 @@ def reasons(card: Scorecard, advice: Advice, count: int = 3) -> list[Reason]:
 
 def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
     """Per (workload, mode, tier): the fastest framework against the next, with the ratio's CI
-    and the Mann-Whitney p-value; 'no significant difference' where that is the finding."""
+    and p-value (paired where they took turns); 'no significant difference' where that is the
+    finding."""
     groups: dict[tuple, list[CellResult]] = {}
     for cell in cells:
         if cell.ranked and cell.batch_size and len(cell.blocks) > 1:
@@ -140,10 +141,7 @@ def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
         if len(members) < 2:
             continue
         first, second = sorted(members, key=lambda c: -c.samples_per_s)[:2]
-        comparison = compare_throughput(
-            process_throughputs(first.blocks, first.batch_size or 1),
-            process_throughputs(second.blocks, second.batch_size or 1),
-        )
+        comparison = compare_cells(first, second)
         out.append(
             {
                 "group": f"{workload_label(first.workload, first.spec_hash)}/{first.mode}/"
@@ -211,7 +209,7 @@ def speed_table(card: Scorecard) -> Table:
 
 
 def significance_table(report: Report) -> Table:
-    columns = ("group", "fastest", "next", "ratio", "95% CI", "Mann-Whitney p", "verdict")
+    columns = ("group", "fastest", "next", "ratio", "95% CI", "p", "verdict")
     rows = [
         [s["group"], s["leader"], s["next"], f"{s['ratio']:.3f}",
          f"{s['ci_low']:.3f}-{s['ci_high']:.3f}", f"{s['p_value']:.2g}", s["verdict"]]

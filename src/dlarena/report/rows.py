@@ -39,7 +39,8 @@ TAX_COLUMNS = (
 )
 TAX_NOTE = (
     "Each framework's raw ops against its layer library, same model and run: above 1, "
-    "the library costs speed (Mann-Whitney over blocks; 'no significant difference' otherwise)."
+    "the library costs speed (a bootstrap over processes and blocks, or over paired rounds "
+    "where they took turns; 'no significant difference' otherwise)."
 )
 
 

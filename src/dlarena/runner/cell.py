@@ -14,7 +14,7 @@ from dlarena.measure import machine
 from dlarena.measure.stats import stability_warnings, summarize
 from dlarena.records import CellResult, Memory, ParityCheck, Phases, Threading, WorkerTask
 from dlarena.runner import envs
-from dlarena.runner.launcher import launch
+from dlarena.runner.launcher import Outcome, launch
 from dlarena.spec.model import Workload
 
 
@@ -67,9 +67,15 @@ def run_process(
 
     started = time.perf_counter()
     outcome = launch(env.python, task, timeout_s, on_event)
-    wall_s = time.perf_counter() - started
+    return from_outcome(record, env.name, task, outcome, time.perf_counter() - started)
+
+
+def from_outcome(
+    record: CellResult, env_name: str, task: WorkerTask, outcome: Outcome, wall_s: float
+) -> CellResult:
+    """The cell's record from one worker process's outcome (`wall_s`: the process's life)."""
     record = dataclasses.replace(
-        record, env_name=env.name, exit_code=outcome.exit_code, parity=outcome.parity
+        record, env_name=env_name, exit_code=outcome.exit_code, parity=outcome.parity
     )
     if not outcome.ok or outcome.result is None:
         prefix = f"process {task.process + 1}: " if task.process else ""

@@ -141,6 +141,107 @@ class Exchange:
     stderr_tail: str
 
 
+class Session:
+    """One worker process on `threading`'s CPUs, its own process group, `payload` as a JSON line on
+    its stdin (closed at once unless `keep_stdin`: a paired worker takes commands there), its
+    JSON lines read as they come; `close` kills the group whatever state it is in."""
+
+    def __init__(
+        self,
+        python: str,
+        module: str,
+        payload: Any,
+        threading: Threading,
+        on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None = None,
+        keep_stdin: bool = False,
+    ) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.on_event = on_event
+        self.timed_out = False
+        self.ended = False
+        self._buffer = b""
+        self._lines: list[bytes] = []
+        self._stderr = tempfile.TemporaryFile("w+b")  # noqa: SIM115 (closed by close())
+        self.proc = subprocess.Popen(
+            pinned(python, ["-m", module], threading.cpus),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=worker_env(threading),
+            start_new_session=True,
+        )
+        self._selector = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self.send(payload)
+        if not keep_stdin:
+            self.end_input()
+
+    def send(self, payload: Any) -> bool:
+        """Write one JSON line to the worker; False if it is no longer reading."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return False
+        return True
+
+    def end_input(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
+
+    def until(
+        self, kinds: frozenset[str] = frozenset(), timeout_s: float = 0.0, per_event: bool = False
+    ) -> dict[str, Any] | None:
+        """Read events until one of `kinds` comes (returned; an error event ends the wait too),
+        or, without `kinds`, until the worker's output ends; or until `timeout_s` passes (since
+        the call, or since the last line with `per_event`). None unless one of `kinds` came."""
+        deadline = time.monotonic() + timeout_s
+        while self._lines or not self.ended:
+            if self._lines:  # read before, not yet looked at
+                event = _event(self._lines.pop(0))
+                self.events.append(event)
+                if per_event:
+                    deadline = time.monotonic() + timeout_s
+                if self.on_event is not None:
+                    self.on_event(event, self.proc)
+                if kinds and (event["event"] in kinds or event["event"] == "error"):
+                    return event if event["event"] in kinds else None
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.timed_out = True
+                return None
+            if self._selector.select(remaining):
+                self._read()
+        return None
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        chunk = os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            self.ended = True
+            self.proc.wait()
+            return
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
+        self._lines.extend(filter(None, lines))
+
+    def close(self) -> Exchange:
+        """Kill the worker's process group if it is still there; what it wrote and how it ended."""
+        _kill(self.proc)
+        self._selector.close()
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.proc.stdout.close()
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
+        self._stderr.close()
+        return Exchange(self.events, self.timed_out, self.proc.returncode, tail)
+
+
 def exchange(
     python: str,
     module: str,
@@ -155,29 +256,14 @@ def exchange(
     its JSON lines until it exits, or until `timeout_s` passes (since the start, or since its
     last line with `per_event`); the process group is killed whatever happens. `on_start` gets
     the process as soon as it exists (to stop it from elsewhere)."""
-    with tempfile.TemporaryFile("w+b") as stderr:
-        proc = subprocess.Popen(
-            pinned(python, ["-m", module], threading.cpus),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=worker_env(threading),
-            start_new_session=True,
-        )
-        try:
-            if on_start is not None:
-                on_start(proc)
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(payload).encode())
-            proc.stdin.close()
-            events, timed_out = _read_events(proc, timeout_s, on_event, per_event)
-        finally:
-            _kill(proc)
-            assert proc.stdout is not None
-            proc.stdout.close()
-        stderr.seek(0)
-        tail = stderr.read().decode(errors="replace")[-STDERR_TAIL_CHARS:]
-    return Exchange(events, timed_out, proc.returncode, tail)
+    session = Session(python, module, payload, threading, on_event)
+    try:
+        if on_start is not None:
+            on_start(session.proc)
+        session.until(timeout_s=timeout_s, per_event=per_event)
+    finally:
+        done = session.close()
+    return done
 
 
 def launch(
@@ -188,40 +274,11 @@ def launch(
 ) -> Outcome:
     """Run `python -m dlarena.worker` on `task`; a crash or timeout becomes a failed Outcome."""
     done = exchange(python, "dlarena.worker", encode(task), task.threading, timeout_s, on_event)
+    return outcome_of(done, timeout_s)
+
+
+def outcome_of(done: Exchange, timeout_s: float) -> Outcome:
     return _outcome(done.events, done.timed_out, timeout_s, done.exit_code, done.stderr_tail)
-
-
-def _read_events(
-    proc: subprocess.Popen,
-    timeout_s: float,
-    on_event: Callable[[dict[str, Any], subprocess.Popen], None] | None,
-    per_event: bool = False,
-) -> tuple[list[dict[str, Any]], bool]:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    events: list[dict[str, Any]] = []
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return events, True
-            if not selector.select(remaining):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                proc.wait()
-                return events, False
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in filter(None, lines):
-                event = _event(line)
-                events.append(event)
-                if per_event:
-                    deadline = time.monotonic() + timeout_s
-                if on_event is not None:
-                    on_event(event, proc)
 
 
 def _event(line: bytes) -> dict[str, Any]:

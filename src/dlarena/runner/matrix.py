@@ -53,6 +53,10 @@ class Protocol:
     # times, and a cell left short gets up to this many more at the end of the run; 0: each
     # process is kept as measured, and a slow-stretch cell carries machine_slow.
     slow_reruns: int = machine.PROBE_RETRIES
+    # process: each cell's worker processes run one after another, alone; paired: the cells of a
+    # group (one spec and mode, every runtime and tier) run as live workers side by side and take
+    # turns, one block each per round (runner/paired.py); no process is run again alone
+    isolation: str = "process"
 
     def worker_fields(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,8 @@ class Protocol:
             "latency_s": self.latency_s,
         }
 
+
+ISOLATION = ("paired", "process")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},

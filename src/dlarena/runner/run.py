@@ -25,7 +25,8 @@ from dlarena.runner.cell import (
     task_for,
     with_stage,
 )
-from dlarena.runner.executors import Executor
+from dlarena.runner.executors import Executor, LocalExecutor
+from dlarena.runner.paired import run_group
 from dlarena.runner.reference import ambiguity_warnings, write_reference
 from dlarena.spec.flops import step_flops
 from dlarena.spec.model import Workload
@@ -106,15 +107,69 @@ class MatrixRun:
             calibrate=self.protocol.processes > 1,  # the quick profile does without
             retries=self.protocol.slow_reruns,
         )
+        reruns_s = time.perf_counter() - started - part.phases.total_s if reruns else 0.0
+        return self.merged(cell, part, before, sha, peak, reruns, reruns_s)
+
+    def merged(
+        self,
+        cell: Cell,
+        part: CellResult,
+        before: CellResult | None,
+        sha: str | None,
+        peak: float | None,
+        reruns: int = 0,
+        reruns_s: float = 0.0,
+    ) -> CellResult:
+        """One more process of the cell merged with its earlier ones, the reference's seconds
+        counted to the first cell that used it."""
         reference_s = self.reference_s.pop(cell.workload.content_hash, 0.0)
         phases = with_stage(part.phases, "reference", reference_s, first=True)
-        elapsed = time.perf_counter() - started - reference_s
-        phases = with_stage(phases, "reruns", elapsed - part.phases.total_s if reruns else 0.0)
+        phases = with_stage(phases, "reruns", reruns_s - reference_s if reruns else 0.0)
         environment = dataclasses.replace(part.environment, dlarena_git_sha=sha)
         part = dataclasses.replace(part, environment=environment, reruns=reruns, phases=phases)
         merged = merge(before, part, _yardstick(cell, peak))
         warnings = tuple(dict.fromkeys(merged.warnings + self.parity_warnings(cell)))
         return dataclasses.replace(merged, warnings=warnings)
+
+    def paired(
+        self,
+        cells: dict[int, Cell],
+        settings: dict[int, Threading],
+        index: int,
+        results: dict[int, CellResult],
+        sha: str | None,
+        peak: float | None,
+    ) -> Iterator[tuple[int, CellResult]]:
+        """One more process of each cell, a group (the same spec and mode: every runtime and
+        tier) at a time, the group's workers live side by side and taking turns
+        (runner/paired.py)."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, cell in cells.items():
+            groups.setdefault((cell.workload.content_hash, cell.mode), []).append(i)
+        for members in groups.values():
+            if self.protocol.wait_quiet_s > 0:
+                machine.wait_quiet(self.protocol.wait_quiet_s)
+            worker = {**self.protocol.worker_fields(), "paired": True}
+            tasks = []
+            for i in members:
+                setting = settings.setdefault(i, self.threading(cells[i]))
+                reference = self.reference(cells[i].workload)
+                tasks.append((cells[i], task_for(cells[i], setting, reference, index, **worker)))
+
+            def on_phase(cell: Cell, phase: str) -> None:
+                self.store.beat(self.run_id)
+                if self.on_phase is not None:
+                    self.on_phase(cell, phase)
+
+            assert isinstance(self.executor, LocalExecutor)  # the CLI refuses paired elsewhere
+            parts = run_group(
+                tasks, self.executor.home, self.env_overrides, self.protocol.timeout_s,
+                self.protocol.blocks, on_phase,
+            )  # fmt: skip
+            for i, part in zip(members, parts, strict=True):
+                if part.status == "ok":  # the best probe per runtime: absolute figures' guard
+                    self.slow.slowdown((part.runtime, settings[i].intra_op), part.probes)
+                yield i, self.merged(cells[i], part, results.get(i), sha, peak)
 
     def round(
         self,
@@ -132,6 +187,9 @@ class MatrixRun:
             setting = settings.setdefault(i, self.threading(cells[i]))
             return i, self.measure(cells[i], setting, index, results.get(i), sha, peak)
 
+        if self.protocol.isolation == "paired":
+            yield from self.paired(cells, settings, index, results, sha, peak)
+            return
         if self.executor.width == 1:
             yield from map(one, cells)
             return
@@ -179,8 +237,8 @@ class MatrixRun:
         stretch can last minutes, so the one started right after it is often slow too), up to
         `protocol.slow_reruns` more per cell (not the cells `done` before a resume); `results` is
         updated as each one comes. A one-process protocol (the quick profile) has no make-up: it
-        states its spread instead."""
-        if self.protocol.processes < 2:
+        states its spread instead; nor has paired isolation (a cell run alone has no pair)."""
+        if self.protocol.processes < 2 or self.protocol.isolation == "paired":
             return
         for _ in range(self.protocol.slow_reruns):
             for i in [i for i, result in results.items() if i not in done and self.short(result)]:

@@ -111,8 +111,8 @@ class CellRows(Connection):
             [(new_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed) for c in cell.parity],
         )
         self.db.executemany(
-            "INSERT INTO blocks VALUES (?, ?, ?, ?)",
-            [(new_id, b.process, b.steps, b.seconds) for b in cell.blocks],
+            "INSERT INTO blocks (cell_id, process, steps, seconds, round) VALUES (?, ?, ?, ?, ?)",
+            [(new_id, b.process, b.steps, b.seconds, b.round) for b in cell.blocks],
         )
         self.db.executemany(
             "INSERT INTO latency VALUES (?, ?, ?)",
@@ -174,7 +174,7 @@ class CellRows(Connection):
 
     def _with_raw(self, cell: CellResult) -> CellResult:
         blocks = self.db.execute(
-            "SELECT process, steps, seconds FROM blocks WHERE cell_id = ? ORDER BY rowid",
+            "SELECT process, steps, seconds, round FROM blocks WHERE cell_id = ? ORDER BY rowid",
             (cell.id,),
         ).fetchall()
         latency = self.db.execute(

@@ -18,6 +18,8 @@ Schema history:
       back as 0 before 7: it was not stored).
   8 - indexes on parity and latency by cell, probes by kind: reading a cell's checks costs the
       same in a store of 10 runs and of 2,000.
+  9 - blocks.round: the round of turns a block was timed in under paired isolation (NULL for a
+      block of a process run, and for every block stored before 9).
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -141,6 +143,9 @@ MIGRATIONS = (
     CREATE INDEX IF NOT EXISTS parity_by_cell ON parity(cell_id);
     CREATE INDEX IF NOT EXISTS latency_by_cell ON latency(cell_id);
     CREATE INDEX IF NOT EXISTS probes_by_kind ON probes(kind, framework, name, tier);
+    """,
+    """
+    ALTER TABLE blocks ADD COLUMN round INTEGER;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
