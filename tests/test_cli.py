@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,10 @@ from dlarena.runner import envs
 from dlarena.store import Store
 
 from .conftest import SPECS
+
+
+def median_speed(cell) -> float:
+    return statistics.median(cell.batch_size / b.step_s for b in cell.blocks)
 
 DLARENA = shutil.which("dlarena") or str(Path(sys.executable).parent / "dlarena")
 
@@ -109,10 +114,20 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
         assert row["cell"] == f"mlp/onnxruntime/{a['tier']}/infer"
         a_s, b_s = a["samples_per_s"], b["samples_per_s"]  # CV of two: |a - b| / (a + b)
         assert row["cv"] == pytest.approx(abs(a_s - b_s) / (a_s + b_s))
+    # the two tiers took turns in each run (paired): their ratio, run by run
+    (pair,) = twice["ratios"]
+    assert pair["pair"] == "mlp/onnxruntime/compiled/infer / onnxruntime/eager"
+    first, other = pair["ratios"]
+    assert pair["cv"] == pytest.approx(abs(first - other) / (first + other))
+    assert twice["ratio_median_cv"] == twice["ratio_worst_cv"] == pair["cv"]
     compared = json.loads(dlarena("compare", "1", "2", "--store", store, "--format", "json").stdout)
-    for row, a, b in zip(compared["cells"], document["cells"], second, strict=True):
-        # B over A; one process of five blocks a side: the ratio of the two medians
-        assert row["ratio"] == pytest.approx(b["samples_per_s"] / a["samples_per_s"], rel=1e-6)
+    db = Store(Path(store), create=False)
+    pairs = zip(compared["cells"], db.cells(1, raw=True), db.cells(2, raw=True), strict=True)
+    for row, a, b in pairs:
+        # B over A; one process a side, never paired across runs: the ratio of the medians of
+        # the blocks' throughputs
+        assert row["ratio"] == pytest.approx(median_speed(b) / median_speed(a), rel=1e-9)
+    db.close()
     listed = json.loads(dlarena("runs", "--store", store, "--format", "json").stdout)
     assert [(r["id"], r["status"], r["cells"]) for r in listed] == [
         (2, "finished", 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from pathlib import Path
@@ -109,7 +110,7 @@ def test_performance_is_the_geometric_mean_relative_to_the_best_over_parity_pass
         cell(7, "torch", "cnn", "train", "eager", 1.0),
     ]  # tier not chosen
     ratios = performance_ratios(cells, Profile())
-    counted = {group: ratio for group, ratio, _ in ratios["torch"]}
+    counted = {group: ratio for group, ratio, *_ in ratios["torch"]}
     assert counted == {"mlp/train/compiled": pytest.approx(0.5), "cnn/train/compiled": 1.0}
     crit = criteria(EVIDENCE, cells, 7, Profile())
     assert crit["torch"]["performance"].value == pytest.approx(10 * 0.5**0.5, abs=0.01)
@@ -127,6 +128,49 @@ def test_a_difference_that_is_not_significant_counts_as_none() -> None:
     assert ratios["torch"][1] == 1.0 and "no significant difference" in ratios["torch"][2]
     assert ratios["mxnet"][1] == pytest.approx(80 / 100.5, rel=1e-3) and "p " in ratios["mxnet"][2]
     assert ratios["jax"][2] == "the best"
+
+
+def test_confidence_counts_how_far_the_measured_figures_could_move() -> None:
+    cells = [
+        cell(1, "torch", "mlp", "train", "compiled", 100.0),
+        cell(2, "tensorflow", "mlp", "train", "compiled", 97.0),
+    ]
+    card = scorecard(EVIDENCE, Selection(tuple(cells)), Profile())
+    (_, ratio, _, log_sd), = performance_ratios(cells, Profile())["tensorflow"]
+    assert ratio == pytest.approx(0.97, rel=1e-3) and 0 < log_sd < 0.01  # +-1% blocks
+    assert card.criteria["tensorflow"]["performance"].log_sd == pytest.approx(log_sd)
+    assert card.criteria["mxnet"]["performance"].log_sd == 0.0  # published: no interval
+    sure = advisor.advise(EVIDENCE, card)
+    vague = np.where(card.log_sd > 0, 0.3, 0.0)  # the same figures, measured far less precisely
+    unsure = advisor.advise(EVIDENCE, dataclasses.replace(card, log_sd=vague))
+    assert sure.recommendation == unsure.recommendation
+    assert unsure.confidence < sure.confidence
+
+
+SPEED_FIRST = (("ecosystem", 1.0), ("maturity", 1.0), ("adoption", 1.0), ("learning", 1.0),
+               ("performance", 8.0))  # fmt: skip
+
+
+@pytest.mark.parametrize("weights", [Profile().weights, SPEED_FIRST], ids=["equal", "speed"])
+def test_the_answer_flips_where_it_says_it_does(weights) -> None:
+    profile = dataclasses.replace(Profile(), weights=weights)
+    card = scorecard(EVIDENCE, Selection(()), profile)
+    advice = advisor.advise(EVIDENCE, card)
+    first, second = advice.recommendation, advice.runner_up
+    points = advisor.flip_points(card, advice.votes, first, second)
+    row, column = FRAMEWORKS.index(second), CRITERIA.index("performance")
+    needed = card.values[row, column] + points
+    if weights == SPEED_FIRST:  # jax leads tensorflow by a tenth of a performance point
+        assert f"flips to {second} if its performance rose from" in advice.flip
+        assert f"to {needed:.1f}" in advice.flip and needed <= 10
+    else:  # torch leads by more than performance can make up
+        assert advice.flip.startswith(f"no performance figure can flip it: {second} would need")
+        assert needed > 10
+    for nudge, winner in ((-0.01, first), (0.01, second)):
+        values = card.values.copy()
+        values[row, column] += points + nudge
+        moved = advisor.advise(EVIDENCE, dataclasses.replace(card, values=values))
+        assert moved.recommendation == winner
 
 
 def answers_reaching(question: str, answer: str) -> Profile:

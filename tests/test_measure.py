@@ -102,6 +102,8 @@ def test_selfcheck_measures_both_loops_on_the_same_cpus():
     assert row.error is None and row.threading == "fair 2x1 on 2 cpus, malloc keep"
     assert row.dlarena_samples_per_s > 0 and row.hand_samples_per_s > 0
     assert row.comparison.ci_low <= row.overhead_ratio <= row.comparison.ci_high
+    # the two took turns: the ratio is read turn by turn, over two pairs of processes
+    assert row.comparison.paired and row.comparison.processes == 2
 
 
 def test_selfcheck_names_a_loop_that_cannot_run(tmp_path):
@@ -147,7 +149,7 @@ def test_repeated_runs_give_each_cells_spread(store, fast):
     first, second = (run_matrix(store, cells, fast, HOME, {}, print) for _ in range(2))
     (row,) = run_spread([store.cells(first), store.cells(second)])
     a, b = (store.cells(run)[0].samples_per_s for run in (first, second))
-    assert row.key == "mlp/onnxruntime/eager/infer" and row.samples_per_s == (a, b)
+    assert row.key == "mlp/onnxruntime/eager/infer" and row.values == (a, b)
     assert row.cv == pytest.approx(abs(a - b) / (a + b))  # two values: half the gap over the mean
     narrow = run_matrix(store, cells, dataclasses.replace(fast, threads=1), HOME, {}, print)
     with pytest.raises(DlarenaError, match="CPUs allowed 2 vs 1.*pass --force"):

@@ -236,7 +236,8 @@ def measure(
     faults = machine.minor_faults()
     with machine.RssSampler() as rss:
         if task.paired:
-            blocks, spans = take_turns(clock, timed_block, lambda: call(batches[0]), adapter.sync)
+            step = functools.partial(call, batches[0])
+            blocks, spans = take_turns(clock, timed_block, step, adapter.sync, steps)
         else:
             before = machine.snapshot()
             blocks = clock.run("timed", lambda: tuple(timed_block() for _ in range(task.blocks)))
@@ -280,19 +281,22 @@ def take_turns(
     timed_block: Callable[[int], Block],
     step: Callable[[], Any],
     sync: timing.Sync,
+    steps: int,
 ) -> tuple[tuple[Block, ...], list[tuple[machine.Snapshot, machine.Snapshot]]]:
-    """Paired isolation: say "ready", then time one block per {"do": "block", "round": R} line
-    the host writes (after one untimed step: another worker ran since), until {"do": "finish"}
-    or the end of stdin. Idle between commands: the other workers of the group take turns."""
+    """Paired isolation: say "ready" (with the steps per block), then time one block per
+    {"do": "block", "round": R} line the host writes (after half a block untimed: another
+    worker ran since, and its first steps after that ran slow), until {"do": "finish"} or the
+    end of stdin. Idle between commands: the other workers of the group take turns."""
     blocks: list[Block] = []
     spans = []
-    emit("ready")
+    rewarm = max(1, steps // 2)  # the first steps after another worker's turn run slow
+    emit("ready", steps=steps)
     for line in sys.stdin:
         command = json.loads(line)
         if command["do"] != "block":
             break
         round = int(command["round"])
-        clock.run("warmup", lambda: sync(step()))
+        clock.run("warmup", lambda: timing.warm_up(lambda _: step(), sync, [None], rewarm))
         before = machine.snapshot()
         blocks.append(clock.run("timed", functools.partial(timed_block, round)))
         spans.append((before, machine.snapshot()))

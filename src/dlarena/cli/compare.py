@@ -80,27 +80,48 @@ def spread(
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """How far repeated runs of the same cells land apart: per cell its throughput in each run
-    and their coefficient of variation; the median and worst over the cells."""
-    from dlarena.measure.compare import run_spread
+    """How far repeated runs of the same cells land apart: per cell its throughput in each run,
+    and per pair of cells of one group their throughput ratio in each run (what a choice rests
+    on), each with its coefficient of variation; the median and worst over them."""
+    from dlarena.measure.compare import ratio_spread, run_spread
 
     db = open_store(store)
     for run in runs:
         db.run_info(run)  # names a run that is not there
-    rows = run_spread([db.cells(run) for run in runs], force)
-    cvs = [r.cv for r in rows]
-    median, worst = (statistics.median(cvs), max(cvs)) if cvs else (None, None)
+    measured = [db.cells(run, raw=True) for run in runs]
+    cells, ratios = run_spread(measured, force), ratio_spread(measured, force)
     if format == Format.json:
-        cells = [{"cell": r.key, "samples_per_s": r.samples_per_s, "cv": r.cv} for r in rows]
-        emit_json({"runs": runs, "cells": cells, "median_cv": median, "worst_cv": worst})
+        emit_json(
+            {
+                "runs": runs,
+                "cells": [{"cell": r.key, "samples_per_s": r.values, "cv": r.cv} for r in cells],
+                "ratios": [{"pair": r.key, "ratios": r.values, "cv": r.cv} for r in ratios],
+                **_median_worst("", cells),
+                **_median_worst("ratio_", ratios),
+            }
+        )
         return
     print_table(
         f"runs {', '.join(map(str, runs))}: samples/s per run",
         ("cell", "samples/s", "CV"),
-        ([r.key, ", ".join(f"{v:.4g}" for v in r.samples_per_s), f"{r.cv:.1%}"] for r in rows),
+        ([r.key, ", ".join(f"{v:.4g}" for v in r.values), f"{r.cv:.1%}"] for r in cells),
     )
-    out.print(
-        f"coefficient of variation per cell: median {median:.1%}, worst {worst:.1%}"
-        if median is not None and worst is not None
-        else "no cell ranked in every run"
+    print_table(
+        "throughput ratios within each group, per run",
+        ("pair", "ratio", "CV"),
+        ([r.key, ", ".join(f"{v:.3f}" for v in r.values), f"{r.cv:.1%}"] for r in ratios),
     )
+    for what, rows in (("cell's throughput", cells), ("ratio", ratios)):
+        found = _median_worst("", rows)
+        out.print(
+            f"coefficient of variation per {what}: median {found['median_cv']:.1%}, worst "
+            f"{found['worst_cv']:.1%}"
+            if rows
+            else f"no {what} ranked in every run"
+        )
+
+
+def _median_worst(prefix: str, rows: list) -> dict[str, float | None]:
+    cvs = [r.cv for r in rows]
+    median, worst = (statistics.median(cvs), max(cvs)) if cvs else (None, None)
+    return {f"{prefix}median_cv": median, f"{prefix}worst_cv": worst}

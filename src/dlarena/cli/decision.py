@@ -161,6 +161,7 @@ def advise(
         f"[bold]recommendation:[/] {advice.recommendation}   runner-up: "
         f"{advice.runner_up}   confidence: {advice.confidence:.0%}"
     )
+    out.print(f"  what would change it: {escape(advice.flip)}", soft_wrap=True)
     for line in advice.rationale:
         out.print(f"  - {escape(line)}", soft_wrap=True)
     for warning in advice.warnings:

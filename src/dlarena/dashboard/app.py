@@ -164,6 +164,7 @@ def _answer(built: Report) -> dict[str, Any]:
         "recommendation": built.advice.recommendation,
         "runner_up": built.advice.runner_up,
         "confidence": built.advice.confidence,
+        "flip": built.advice.flip,
         "reasons": [r.text for r in built.reasons],
         "warnings": list(built.advice.warnings),
         "measured": built.selection.source,

@@ -4,6 +4,7 @@ Speed Score, with a confidence and rationale lines that each point to evidence."
 from __future__ import annotations
 
 import dataclasses
+import math
 from importlib import resources
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import yaml
 
 from dlarena.decide.criteria import Criterion
-from dlarena.decide.profile import Profile
+from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard
 from dlarena.decide.scoring import first_place_shares, speed_scores, weight_draws
 from dlarena.evidence import Evidence
@@ -37,6 +38,7 @@ class Advice:
     runner_up: str | None
     confidence: float
     scores: dict[str, float]  # combined 0-1
+    flip: str  # what would have to change for the runner-up to win
     speed_scores: dict[str, float]
     votes: dict[str, float]
     trail: tuple[Leaf, ...]
@@ -119,7 +121,7 @@ def advise(evidence: Evidence, card: Scorecard) -> Advice:
                 )
     candidates = [f for f in FRAMEWORKS if f not in ruled_out]
     ranked = sorted(candidates, key=lambda f: -combined[FRAMEWORKS.index(f)])
-    confidence = _confidence(values, weights, votes, candidates, ranked)
+    confidence = _confidence(card, votes, candidates, ranked)
     warnings += [f"{f} is not a candidate: {'; '.join(why)}" for f, why in ruled_out.items()]
     warnings += _antipattern(votes)
     return Advice(
@@ -127,6 +129,7 @@ def advise(evidence: Evidence, card: Scorecard) -> Advice:
         runner_up=ranked[1] if len(ranked) > 1 else None,
         confidence=confidence,
         scores={f: round(float(combined[i]), 4) for i, f in enumerate(FRAMEWORKS)},
+        flip=_what_flips(card, votes, ranked),
         speed_scores={f: round(float(speed[i]), 3) for i, f in enumerate(FRAMEWORKS)},
         votes=votes,
         trail=tuple(trail),
@@ -136,18 +139,53 @@ def advise(evidence: Evidence, card: Scorecard) -> Advice:
 
 
 def _confidence(
-    values: np.ndarray,
-    weights: np.ndarray,
-    votes: dict[str, float],
-    candidates: list[str],
-    ranked: list[str],
+    card: Scorecard, votes: dict[str, float], candidates: list[str], ranked: list[str]
 ) -> float:
-    """Share of Dirichlet weight draws in which the recommendation still ranks first."""
+    """Share of draws in which the recommendation still ranks first: the weights drawn from a
+    Dirichlet around the profile's, and each measured criterion from its interval (the log of
+    the value normal, with the sd its ratios' intervals leave)."""
     if not ranked:
         return 0.0
+    weights = weight_draws(card.weights)  # (draws, criteria)
+    noise = np.random.default_rng(1).standard_normal((len(weights), *card.values.shape))
+    values = card.values * np.exp(noise * card.log_sd)  # (draws, frameworks, criteria)
+    speed = np.einsum("dfc,dc->fd", values, weights) / weights.sum(axis=1)
     index = [FRAMEWORKS.index(f) for f in candidates]
-    combined = _combined(speed_scores(values, weight_draws(weights)), votes)[index]
+    combined = _combined(speed, votes)[index]
     return round(first_place_shares(candidates, combined)[ranked[0]], 3)
+
+
+def flip_points(card: Scorecard, votes: dict[str, float], first: str, second: str) -> float:
+    """Points of the performance criterion (0-10) that `second` would need on top of its own,
+    at the profile's weights and answers, to tie with `first`."""
+    combined = _combined(speed_scores(card.values, card.weights), votes)
+    gap = combined[FRAMEWORKS.index(first)] - combined[FRAMEWORKS.index(second)]
+    weight = card.weights[CRITERIA.index("performance")] / card.weights.sum()
+    per_point = weight / 10 * (0.5 if sum(votes.values()) else 1.0)  # see _combined
+    return float(gap / per_point) if per_point > 0 else math.inf
+
+
+def _what_flips(card: Scorecard, votes: dict[str, float], ranked: list[str]) -> str:
+    """The smallest change of the measured performance that would make the runner-up win: its
+    criterion up, or the recommendation's down."""
+    if len(ranked) < 2:
+        return "no runner-up: nothing can flip the answer"
+    first, second = ranked[0], ranked[1]
+    points = flip_points(card, votes, first, second)
+    column = CRITERIA.index("performance")
+    theirs, ours = (card.values[FRAMEWORKS.index(f), column] for f in (second, first))
+    if theirs + points > 10:
+        return (
+            f"no performance figure can flip it: {second} would need {points:.1f} more points of "
+            "performance than the 0-10 scale holds; the other criteria, the weights or the "
+            "answers decide"
+        )
+    fall = f", or {first}'s fell from {ours:.1f} to {ours - points:.1f}" if ours >= points else ""
+    return (
+        f"the answer flips to {second} if its performance rose from {theirs:.1f} to "
+        f"{theirs + points:.1f} (its throughput x{(theirs + points) / max(theirs, 1e-9):.2f} "
+        f"against the best){fall}"
+    )
 
 
 def _antipattern(votes: dict[str, float]) -> list[str]:

@@ -23,6 +23,9 @@ class Criterion:
     value: float
     basis: str  # measured | computed | observed (by probes) | published | none
     inputs: tuple[str, ...]  # human-readable lines, each naming its source
+    # the standard deviation of log(value) the measurements leave (performance: from the ratios'
+    # intervals); 0 where the value is not measured
+    log_sd: float = 0.0
 
     def short(self) -> str:
         """The value and its basis letter, as tables show it: '9.3 m'."""
@@ -85,9 +88,10 @@ def adoption(evidence: Evidence, framework: str) -> Criterion:
     )
 
 
-def performance_ratios(
-    cells: Sequence[CellResult], profile: Profile
-) -> dict[str, list[tuple[str, float, str]]]:
+Ratio = tuple[str, float, str, float]  # group, ratio counted, how it reads, sd of its log
+
+
+def performance_ratios(cells: Sequence[CellResult], profile: Profile) -> dict[str, list[Ratio]]:
     """Per framework, for each comparable group: throughput relative to the best framework and
     the verdict of that difference. A framework whose blocks do not differ significantly from
     the best's (the ratio's bootstrap CI, over paired rounds where they took turns) counts as
@@ -104,7 +108,7 @@ def performance_ratios(
             # one spec (a size of a built-in is another spec), mode and tier
             key = (cell.spec_hash or cell.workload, cell.mode, cell.tier)
             groups.setdefault(key, {})[cell.runtime] = cell
-    ratios: dict[str, list[tuple[str, float, str]]] = {}
+    ratios: dict[str, list[Ratio]] = {}
     for (_, mode, tier), by_framework in groups.items():
         best = max(by_framework.values(), key=lambda c: c.samples_per_s)
         group = f"{workload_label(best.workload, best.spec_hash)}/{mode}/{tier}"
@@ -113,24 +117,28 @@ def performance_ratios(
     return ratios
 
 
-def _against(cell: CellResult, best: CellResult) -> tuple[float, str]:
-    """(ratio counted, how it reads): throughput over the best's, 1.0 where not significant."""
+def _against(cell: CellResult, best: CellResult) -> tuple[float, str, float]:
+    """(ratio counted, how it reads, the sd of its log): throughput over the best's, 1.0 where
+    not significant; the sd from the ratio's 95% interval (paired rounds where they took
+    turns)."""
     if cell is best:
-        return 1.0, "the best"
+        return 1.0, "the best", 0.0
     ratio = cell.samples_per_s / best.samples_per_s
     if not (cell.batch_size and best.batch_size and len(cell.blocks) > 1 < len(best.blocks)):
-        return ratio, f"{ratio:.2f} of the best (no blocks stored: significance unknown)"
+        return ratio, f"{ratio:.2f} of the best (no blocks stored: significance unknown)", 0.0
     comparison = compare_cells(cell, best)
     shown = f"{comparison.ratio:.2f} of the best"
     basis = ", paired" if comparison.paired else ""
     interval = f"CI {comparison.ci_low:.2f}-{comparison.ci_high:.2f}{basis}"
+    bounded = 0 < comparison.ci_low <= comparison.ci_high < math.inf
+    log_sd = math.log(comparison.ci_high / comparison.ci_low) / 3.92 if bounded else 0.0
     if comparison.verdict == "no significant difference":
-        return 1.0, f"{shown}: no significant difference ({interval}), counted 1"
-    return comparison.ratio, f"{shown} ({interval}, p {comparison.p_value:.2g})"
+        return 1.0, f"{shown}: no significant difference ({interval}), counted 1", log_sd
+    return comparison.ratio, f"{shown} ({interval}, p {comparison.p_value:.2g})", log_sd
 
 
 def performance(
-    evidence: Evidence, framework: str, ratios: dict[str, list], source: str
+    evidence: Evidence, framework: str, ratios: dict[str, list[Ratio]], source: str
 ) -> Criterion:
     """10 x the geometric mean of throughput relative to the best, over cells that passed parity
     (a difference that is not significant counts as none)."""
@@ -139,13 +147,15 @@ def performance(
         return published(
             evidence, framework, "performance", "; nothing measured here yet (run 'dlarena bench')"
         )
-    geomean = math.exp(sum(math.log(r) for _, r, _ in mine) / len(mine))
-    lines = tuple(f"{group}: {reading}" for group, _, reading in mine)
+    geomean = math.exp(sum(math.log(r) for _, r, _, _ in mine) / len(mine))
+    lines = tuple(f"{group}: {reading}" for group, _, reading, _ in mine)
+    log_sd = math.sqrt(sum(sd**2 for *_, sd in mine)) / len(mine)  # of the geometric mean
     return Criterion(
         "performance",
         round(10 * geomean, 2),
         "measured",
         (f"geometric mean of throughput relative to the best, {source}:", *lines),
+        log_sd,
     )
 
 

@@ -21,6 +21,7 @@ class Scorecard:
     selection: Selection  # the measured figures behind the performance criterion
     criteria: dict[str, dict[str, Criterion]]  # framework -> criterion -> value with its basis
     values: np.ndarray  # (frameworks, criteria), rows in FRAMEWORKS order
+    log_sd: np.ndarray  # (frameworks, criteria): the sd of log(value) measurement leaves
     weights: np.ndarray  # (criteria,)
     ranking: tuple[tuple[str, float], ...]  # best first
     sensitivity: Sensitivity
@@ -30,9 +31,9 @@ class Scorecard:
         return dict(self.ranking)
 
 
-def criteria_matrix(crit: dict[str, dict[str, Criterion]]) -> np.ndarray:
-    """(frameworks, criteria) values in FRAMEWORKS and CRITERIA order."""
-    return np.array([[crit[f][c].value for c in CRITERIA] for f in FRAMEWORKS])
+def criteria_matrix(crit: dict[str, dict[str, Criterion]], field: str = "value") -> np.ndarray:
+    """(frameworks, criteria) values (or another field) in FRAMEWORKS and CRITERIA order."""
+    return np.array([[getattr(crit[f][c], field) for c in CRITERIA] for f in FRAMEWORKS])
 
 
 def scorecard(
@@ -56,6 +57,7 @@ def scorecard(
         selection=selection,
         criteria=crit,
         values=values,
+        log_sd=criteria_matrix(crit, "log_sd"),
         weights=weights,
         ranking=tuple(ranking(list(FRAMEWORKS), speed_scores(values, weights))),
         sensitivity=sensitivity(list(FRAMEWORKS), values, weights, CRITERIA),

@@ -5,6 +5,7 @@ machine)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -84,20 +85,16 @@ def compare_runs(
 
 
 @dataclasses.dataclass(frozen=True)
-class CellSpread:
-    key: str  # workload/runtime/tier/mode
-    samples_per_s: tuple[float, ...]  # the cell's figure in each run, in the runs' order
+class Spread:
+    key: str  # a cell (workload/runtime/tier/mode), or a pair of cells of one group
+    values: tuple[float, ...]  # its figure in each run, in the runs' order
     cv: float  # their coefficient of variation (population standard deviation over mean)
 
 
-def run_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> list[CellSpread]:
+def run_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> list[Spread]:
     """How far repeated runs land apart: per cell ranked in every run, its throughput in each
     and their coefficient of variation."""
-    if len(runs) < 2:
-        raise DlarenaError("a spread needs two or more runs of the same cells; name them all")
-    if not force:
-        for other in runs[1:]:
-            refuse_other_environments(runs[0], other)
+    _comparable(runs, force)
     figures: dict[tuple[str, ...], list[float]] = {}
     labels: dict[tuple[str, ...], str] = {}
     for cells in runs:
@@ -106,10 +103,46 @@ def run_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> lis
                 key = key_of(cell)[:4]
                 figures.setdefault(key, []).append(cell.samples_per_s)
                 labels[key] = cell.label
+    return _spreads(figures, labels, len(runs))
+
+
+def ratio_spread(runs: Sequence[Sequence[CellResult]], force: bool = False) -> list[Spread]:
+    """How far repeated runs land apart on what a choice rests on: per pair of cells of one
+    group (one spec and mode; every runtime and tier) ranked in every run, the first's
+    throughput over the second's in each run (paired rounds where they took turns; cells
+    loaded with their blocks) and their coefficient of variation."""
+    _comparable(runs, force)
+    figures: dict[tuple[str, ...], list[float]] = {}
+    labels: dict[tuple[str, ...], str] = {}
+    for cells in runs:
+        groups: dict[tuple[str, str], list[CellResult]] = {}
+        for cell in cells:
+            if cell.ranked:
+                groups.setdefault((cell.spec_hash or cell.workload, cell.mode), []).append(cell)
+        for members in groups.values():
+            ordered = sorted(members, key=lambda c: (c.runtime, c.tier))
+            for a, b in itertools.combinations(ordered, 2):
+                key = key_of(a)[:4] + key_of(b)[1:3]
+                figures.setdefault(key, []).append(compare_cells(a, b).ratio)
+                labels[key] = f"{a.label} / {b.runtime}/{b.tier}"
+    return _spreads(figures, labels, len(runs))
+
+
+def _comparable(runs: Sequence[Sequence[CellResult]], force: bool) -> None:
+    if len(runs) < 2:
+        raise DlarenaError("a spread needs two or more runs of the same cells; name them all")
+    if not force:
+        for other in runs[1:]:
+            refuse_other_environments(runs[0], other)
+
+
+def _spreads(
+    figures: dict[tuple[str, ...], list[float]], labels: dict[tuple[str, ...], str], runs: int
+) -> list[Spread]:
     return [
-        CellSpread(labels[key], tuple(values), float(stats.variation(values)))
+        Spread(labels[key], tuple(values), float(stats.variation(values)))
         for key, values in figures.items()
-        if len(values) == len(runs)
+        if len(values) == runs
     ]
 
 

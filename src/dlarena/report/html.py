@@ -114,9 +114,10 @@ def answer_section(report: Report) -> str:
         head = (
             f"<h2 id='recommendation'>Use {esc(a.recommendation)}</h2>"
             f"<p>Runner-up <b>{esc(a.runner_up)}</b>; confidence <b>{a.confidence:.0%}</b> (the "
-            f"share of random re-weightings in which it stays first); profile "
-            f"<b>{esc(report.profile.name)}</b>; measured figures: {esc(report.selection.source)}."
-            "</p>"
+            f"share of random re-weightings and re-draws of the measured figures within their "
+            f"intervals in which it stays first); profile <b>{esc(report.profile.name)}</b>; "
+            f"measured figures: {esc(report.selection.source)}.</p>"
+            f"<p id='flip'>What would change it: {esc(a.flip)}.</p>"
         )
     reasons = "".join(
         f"<li>{html.escape(r.text)} <a href='#{r.anchor}'>evidence</a></li>" for r in report.reasons

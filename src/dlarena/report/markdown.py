@@ -41,7 +41,8 @@ def _answer(report: Report) -> list[str]:
     a = report.advice
     head = (
         f"**Use {a.recommendation}.** Runner-up {a.runner_up}, confidence {a.confidence:.0%}; "
-        f"profile '{report.profile.name}'; measured: {report.selection.source}."
+        f"profile '{report.profile.name}'; measured: {report.selection.source}. "
+        f"What would change it: {a.flip}."
         if a.recommendation
         else "**No framework meets the profile's requirements.**"
     )

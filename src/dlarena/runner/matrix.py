@@ -57,6 +57,7 @@ class Protocol:
     # group (one spec and mode, every runtime and tier) run as live workers side by side and take
     # turns, one block each per round (runner/paired.py); no process is run again alone
     isolation: str = "process"
+    turn_s: float = 0.05  # paired: the least seconds of one timed block (a turn), 10+ steps
 
     def worker_fields(self) -> dict[str, Any]:
         return {

@@ -150,6 +150,7 @@ class MatrixRun:
             if self.protocol.wait_quiet_s > 0:
                 machine.wait_quiet(self.protocol.wait_quiet_s)
             worker = {**self.protocol.worker_fields(), "paired": True}
+            worker["min_block_s"] = self.protocol.turn_s
             tasks = []
             for i in members:
                 setting = settings.setdefault(i, self.threading(cells[i]))

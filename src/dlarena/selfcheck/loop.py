@@ -1,8 +1,10 @@
-"""The plumbing every hand-written loop shares: task in, canonical weights, block times out."""
+"""The plumbing every hand-written loop shares: task in, canonical weights, blocks timed turn
+about with dlarena's worker (runner/paired.py), their seconds out."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -11,12 +13,27 @@ from typing import Any
 import numpy as np
 
 from dlarena.measure.machine import gemm_probe
+from dlarena.records import PROTOCOL_VERSION
 
 LAYERS = ("fc1", "fc2", "fc3", "logits")  # the mlp's dense layers, in order
 
 
+_OUT = sys.stdout
+
+
 def read_task() -> dict[str, Any]:
-    return json.loads(sys.stdin.read())
+    """The task (one JSON line on stdin). Framework chatter written to fd 1 would corrupt the
+    JSON lines the host reads: those keep a private copy of stdout, and fd 1 goes to stderr."""
+    global _OUT
+    _OUT = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return json.loads(sys.stdin.readline())
+
+
+def emit(event: str, **fields: Any) -> None:
+    _OUT.write(json.dumps({"event": event, "protocol": PROTOCOL_VERSION, **fields}) + "\n")
+    _OUT.flush()
 
 
 def load(task: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
@@ -32,23 +49,30 @@ def load(task: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[np.nda
 def time_blocks(
     step: Callable[[Any], Any], sync: Callable[[Any], None], batches: list, task: dict
 ) -> None:
-    """Warm up, then `blocks` blocks of `steps` steps with one sync each; print their seconds
-    and the lower of two GEMM probes taken just before and after them (as dlarena's worker:
-    one block, untimed, after the first probe)."""
+    """As dlarena's worker under paired isolation: warm up, a GEMM probe, one block untimed;
+    say "ready", then time one block of `steps` steps (one sync at its end) per command the
+    host writes, after one untimed step, until it says finish; last, the blocks' seconds and
+    the lower of two GEMM probes (before and after the blocks)."""
     out = None
     for i in range(5):
         out = step(batches[i % len(batches)])
     sync(out)
-    seconds = []
-    probe = gemm_probe()
-    for block in range(task["blocks"] + 1):
+
+    def block() -> float:
         start = time.perf_counter()
         for i in range(task["steps"]):
             out = step(batches[i % len(batches)])
         sync(out)
-        if block:
-            seconds.append(time.perf_counter() - start)
-    probe = min(probe, gemm_probe())
-    out_file = sys.__stdout__
-    assert out_file is not None  # the host reads the line from the worker's stdout
-    out_file.write(json.dumps({"block_seconds": seconds, "probe_gflops": probe}) + "\n")
+        return time.perf_counter() - start
+
+    probe = gemm_probe()
+    block()
+    emit("ready")
+    seconds = []
+    for line in sys.stdin:
+        if json.loads(line)["do"] != "block":
+            break
+        sync(step(batches[0]))
+        seconds.append(block())
+        emit("turn", seconds=seconds[-1])
+    emit("result", block_seconds=seconds, probe_gflops=min(probe, gemm_probe()))

@@ -1,5 +1,6 @@
 """selfcheck: dlarena's throughput against hand-written loops of the same model, measured in the
-same invocation, under the same threads and CPUs, interleaved in rounds (ABBA).
+same invocation, under the same threads and CPUs, the two live side by side and taking turns
+(paired isolation: the overhead ratio is read round by round).
 
 overhead_ratio = hand-written throughput / dlarena throughput; 1.0 means the harness adds
 nothing. The hand-written loops live in each framework's folder
@@ -11,7 +12,6 @@ dlarena timing code.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import statistics
 import subprocess
 import tempfile
@@ -20,11 +20,11 @@ from pathlib import Path
 
 from dlarena.errors import FrameworkUnavailable
 from dlarena.frameworks import having, part
-from dlarena.measure.machine import SlowGuard
-from dlarena.measure.stats import Comparison, compare_throughput, process_throughputs
-from dlarena.records import CellResult, Threading
-from dlarena.runner import envs, once
-from dlarena.runner.cell import Cell, Yardstick, merge, run_process, task_for
+from dlarena.measure.stats import Comparison, compare_paired, paired_ratios
+from dlarena.records import Block, CellResult, Threading
+from dlarena.runner import envs
+from dlarena.runner.cell import Cell, Yardstick, merge, task_for
+from dlarena.runner.paired import Live, Member, take_turns
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 
@@ -40,37 +40,17 @@ class SelfcheckRow:
     comparison: Comparison  # hand over dlarena
     threading: str
     error: str | None = None
-    reruns: int = 0  # processes (either side) run again because the machine had a slow stretch
 
     @property
     def overhead_ratio(self) -> float:
         return self.comparison.ratio
 
 
-@dataclasses.dataclass(frozen=True)
-class HandBlocks:
-    seconds: list[float]
-    probes: list[float]
-
-
-def run_hand_loop(
-    python: str, runtime: str, task: dict, threading: Threading, timeout_s: float
-) -> HandBlocks:
-    """Seconds of each block of the hand-written loop and its GEMM probe, run like a worker
-    (same env, CPUs)."""
-    try:
-        out = once.run_module(
-            python, part(runtime, "selfcheck"), task, threading, timeout_s,
-            line_prefix=('{"block_seconds"',), tail_chars=400,
-        )  # fmt: skip
-    except once.WorkerFailed as exc:
-        raise FrameworkUnavailable(f"the hand-written {runtime} loop: {exc}") from None
-    return HandBlocks(out["block_seconds"], [out["probe_gflops"]])
-
-
 @dataclasses.dataclass
 class Selfcheck:
-    """One selfcheck session: the mlp, its reference, the CPUs and the protocol."""
+    """One selfcheck session: the mlp, its reference, the CPUs and the protocol. Each of
+    `rounds` pairs of processes (dlarena's worker and the hand-written loop, live side by side)
+    takes `blocks` turns (runner/paired.py)."""
 
     home: Path
     threading: Threading
@@ -79,59 +59,65 @@ class Selfcheck:
     min_block_s: float = 0.2
     timeout_s: float = 900.0
     on_progress: Callable[[str], None] = print
-    slow: SlowGuard = dataclasses.field(default_factory=SlowGuard)
 
     def row(self, runtime: str, tier: str, reference: Path) -> SelfcheckRow:
         workload = load_workload("mlp")
         cell = Cell(workload, runtime, tier, "train")
-        python = envs.resolve(runtime, self.home, {}).python
         ours: CellResult | None = None
-        hand: list[list[float]] = []  # per-block samples/s, one list per process
-        reruns = 0
-        key = (runtime, self.threading.intra_op)
+        hand: list[Block] = []
         for index in range(self.rounds):
-            for side in ("dlarena", "hand") if index % 2 == 0 else ("hand", "dlarena"):
-                self.on_progress(f"{runtime}/{tier} round {index + 1}: {side}")
-                if side == "dlarena":
-                    part, again = self.slow.steady(
-                        functools.partial(self._dlarena, cell, reference, index), key, True
-                    )
-                    ours = merge(ours, part, Yardstick(workload.batch_size))
-                    if ours.status != "ok":
-                        raise FrameworkUnavailable(f"{cell.label}: {ours.reason}")
-                else:
-                    steps = ours.blocks[0].steps if ours else 50
-                    task = {
-                        "reference": str(reference),
-                        "tier": tier,
-                        "steps": steps,
-                        "blocks": self.blocks,
-                        "intra_op": self.threading.intra_op,
-                        "inter_op": self.threading.inter_op,
-                    }
-                    hand_loop = functools.partial(
-                        run_hand_loop, python, runtime, task, self.threading, self.timeout_s
-                    )
-                    blocks, again = self.slow.steady(hand_loop, key, calibrate=True)
-                    hand.append([workload.batch_size * steps / s for s in blocks.seconds])
-                reruns += again
+            self.on_progress(f"{runtime}/{tier} processes {index + 1} of {self.rounds}")
+            part, seconds = self._pair(cell, reference, index)
+            ours = merge(ours, part, Yardstick(workload.batch_size))
+            # the loop took its turns in the same rounds as the worker, block for block
+            hand += [
+                dataclasses.replace(b, seconds=s) for b, s in zip(part.blocks, seconds, strict=True)
+            ]
         assert ours is not None
-        theirs = process_throughputs(ours.blocks, workload.batch_size)
-        comparison = compare_throughput(hand, theirs)
+        batch = workload.batch_size
         return SelfcheckRow(
             runtime,
             tier,
             ours.samples_per_s,
-            statistics.median(statistics.median(p) for p in hand),
-            comparison,
+            statistics.median(batch * b.steps / b.seconds for b in hand),
+            compare_paired(paired_ratios(hand, ours.blocks, batch, batch)),
             self.threading.label,
-            reruns=reruns,
         )
 
-    def _dlarena(self, cell: Cell, reference: Path, index: int) -> CellResult:
+    def _pair(self, cell: Cell, reference: Path, index: int) -> tuple[CellResult, list[float]]:
+        """dlarena's worker and the hand-written loop, live side by side, taking turns: the
+        worker's record and the loop's block seconds, round by round."""
         fields = {"device": "cpu", "blocks": self.blocks, "min_block_s": self.min_block_s}
-        task = task_for(cell, self.threading, reference, index, **fields)
-        return run_process(cell, task, self.home, {}, self.timeout_s)
+        task = task_for(cell, self.threading, reference, index, paired=True, **fields)
+        worker = Member(cell, task, Live(self.timeout_s), cell.empty())
+        hand = Live(self.timeout_s)
+        try:
+            if not worker.start(self.home, {}, None):
+                why = worker.record.reason or worker.live.reason()
+                raise FrameworkUnavailable(f"{cell.label}: {why}")
+            loop = {
+                "reference": str(reference),
+                "tier": cell.tier,
+                "steps": worker.live.ready["steps"] if worker.live.ready else 0,
+                "intra_op": self.threading.intra_op,
+                "inter_op": self.threading.inter_op,
+            }
+            python = envs.resolve(cell.runtime, self.home, {}).python
+            module = part(cell.runtime, "selfcheck")
+            if not hand.start(python, module, loop, self.threading):
+                raise FrameworkUnavailable(f"the hand-written {cell.runtime} loop: {hand.reason()}")
+            standing = take_turns([worker.live, hand], self.blocks)
+            for live, name in ((worker.live, cell.label), (hand, "the hand-written loop")):
+                if live not in standing:
+                    raise FrameworkUnavailable(f"{name} failed taking turns: {live.reason()}")
+        finally:
+            worker.live.close()
+            hand.close()
+        ours = worker.result()
+        if ours.status != "ok":
+            raise FrameworkUnavailable(f"{cell.label}: {ours.reason}")
+        (result,) = (e for e in hand.events() if e["event"] == "result")
+        return ours, result["block_seconds"]
 
     def run(self, runtimes: list[str], tiers: list[str]) -> list[SelfcheckRow]:
         with tempfile.TemporaryDirectory(prefix="dlarena-selfcheck-") as folder:
