@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -98,6 +100,19 @@ def test_processes_that_disagree_leave_a_difference_unproven_however_many_blocks
     assert found.ci_low < 1.0 < found.ci_high and found.verdict == "no significant difference"
 
 
+def test_blocks_timed_turn_about_are_not_called_unstable_for_the_machines_swings() -> None:
+    swings = [Block(0, 10, ms * 10 / 1e3, round=r) for r, ms in enumerate((1.0, 1.6, 0.9, 1.4))]
+    swings += [Block(1, 10, ms * 10 / 1e3, round=r) for r, ms in enumerate((1.1, 1.5, 1.0, 2.2))]
+    summary = summarize(swings, 64)
+    assert summary.block_cv > UNSTABLE_CV
+    assert stability_warnings(summary, swings) == []
+    unpaired = [dataclasses.replace(b, round=None) for b in swings]
+    codes = {w.split(":")[0] for w in stability_warnings(summarize(unpaired, 64), unpaired)}
+    assert codes == {"unstable", "outlier"}
+    far = swings + [Block(2, 10, 0.03, round=r) for r in range(4)]  # a whole process at 3 ms
+    assert [w.split(":")[0] for w in stability_warnings(summarize(far, 64), far)] == ["unstable"]
+
+
 def test_one_slow_worker_process_in_three_moves_nothing() -> None:
     steady = blocks(1.0, 1.0, 1.0) + blocks(1.0, 1.0, 1.0, process=1)
     slow = blocks(1.5, 1.5, 1.5, process=2)  # the whole process landed badly
@@ -111,12 +126,18 @@ def test_one_slow_worker_process_in_three_moves_nothing() -> None:
 
 
 def test_every_process_count_states_the_spread_measured_for_its_profile() -> None:
-    quick, default = MEASURED_SPREAD[1], MEASURED_SPREAD[3]
+    quick, default = MEASURED_SPREAD["process", 1]["cell"], MEASURED_SPREAD["process", 3]["cell"]
     assert quick[0] > default[0]  # more processes per cell: steadier figures
-    assert promised_spread(1).startswith("spread: with 1 worker process per cell")
+    assert promised_spread(1).startswith("spread: process isolation, 1 worker process per cell")
     assert f"a median {quick[0]:.1%} (worst {quick[1]:.1%})" in promised_spread(2)
     assert f"a median {default[0]:.1%} (worst {default[1]:.1%})" in promised_spread(3)
-    assert promised_spread(5).startswith("spread: with 3+ worker processes per cell")
+    assert promised_spread(5).startswith("spread: process isolation, 3+ worker processes")
+    ratio, cell = MEASURED_SPREAD["paired", 3]["ratio"], MEASURED_SPREAD["paired", 3]["cell"]
+    assert ratio[0] < cell[0]  # turn about: ratios hold where the machine moves every cell
+    paired = promised_spread(3, "paired")
+    assert f"each throughput ratio within a group by a median {ratio[0]:.1%}" in paired
+    assert f"each cell's throughput by a median {cell[0]:.1%} (worst {cell[1]:.1%})" in paired
+    assert "not yet measured" in promised_spread(1, "paired")
 
 
 def variant_cell(runtime: str, step_ms: float, passed: bool = True) -> CellResult:

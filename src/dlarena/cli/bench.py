@@ -273,7 +273,8 @@ def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
 
     cells, info = db.cells(run_id, raw=True), db.run_info(run_id)
     rows, tax = [cell_row(c) for c in cells], api_tax(cells)
-    spread = promised_spread(info["config"]["protocol"]["processes"])
+    protocol = info["config"]["protocol"]
+    spread = promised_spread(protocol["processes"], protocol.get("isolation", "process"))
     spent = time_spent(cells, info)
     if format == Format.json:
         emit_json({"run": info, "cells": rows, "api_level": tax, "spread": spread, "time_s": spent})

@@ -16,23 +16,39 @@ OUTLIER = 0.5  # a block 50% away from the median: something else ran
 MIN_BLOCKS = 5
 ALPHA = 0.05
 BOOTSTRAP = 2000  # resamples behind a ratio's confidence interval
-# Run-to-run spread of a cell's throughput by worker processes per cell: the coefficient of
-# variation over five back-to-back runs of mlp and cnn training (four frameworks, both tiers: 16
-# cells) on a 2-core cloud VM, as (median over the cells, worst cell); docs/measuring.md
-# explains them ("Profiles").
-MEASURED_SPREAD = {1: (0.118, 0.231), 3: (0.051, 0.123)}
+# Run-to-run spread by isolation and worker processes per cell: the coefficient of variation over
+# five back-to-back runs of mlp and cnn training on a 2-core cloud VM, as (median, worst) over
+# each cell's throughput ("cell") and, paired, over each throughput ratio within a group
+# ("ratio"). process: four frameworks, both tiers (16 cells); paired: four frameworks, compiled
+# (8 cells, 12 ratios). docs/measuring.md explains them ("Profiles").
+MEASURED_SPREAD: dict[tuple[str, int], dict[str, tuple[float, float]]] = {
+    ("process", 1): {"cell": (0.118, 0.231)},
+    ("process", 3): {"cell": (0.051, 0.123)},
+    ("paired", 3): {"ratio": (0.021, 0.069), "cell": (0.053, 0.123)},
+}
 
 
-def promised_spread(processes: int) -> str:
+def promised_spread(processes: int, isolation: str = "process") -> str:
     """The run-to-run spread a run of `processes` worker processes per cell can promise."""
-    measured = max(p for p in MEASURED_SPREAD if p <= processes)
-    median, worst = MEASURED_SPREAD[measured]
+    known = [p for i, p in MEASURED_SPREAD if i == isolation and p <= processes]
+    if not known:
+        return (
+            f"spread: not yet measured for {processes} worker process(es) per cell under "
+            f"{isolation} isolation; run the same bench a few times and ask 'dlarena spread'"
+        )
+    measured = max(known)
+    figures = MEASURED_SPREAD[isolation, measured]
+    what = {"ratio": "each throughput ratio within a group", "cell": "each cell's throughput"}
+    parts = [
+        f"{what[kind]} by a median {median:.1%} (worst {worst:.1%})"
+        for kind, (median, worst) in figures.items()
+    ]
     many = "es" if measured > 1 else ""
     return (
-        f"spread: with {measured}{'+' if processes > measured else ''} worker process{many} per "
-        f"cell, five back-to-back runs on a 2-core cloud VM varied per cell by a median "
-        f"{median:.1%} (worst {worst:.1%}); read smaller differences between runs as noise, and "
-        "ask 'dlarena compare' for significance"
+        f"spread: {isolation} isolation, {measured}{'+' if processes > measured else ''} worker "
+        f"process{many} per cell: five back-to-back runs on a 2-core cloud VM varied "
+        f"{' and '.join(parts)}; read smaller differences between runs as noise, and ask "
+        "'dlarena compare' for significance"
     )
 
 
@@ -94,15 +110,19 @@ def summarize(
 
 
 def stability_warnings(summary: TimingSummary, blocks: Sequence[Block]) -> list[str]:
-    """pyperf-style warnings: spread, outlying blocks, too few blocks."""
+    """pyperf-style warnings: spread, outlying blocks, too few blocks. Blocks timed turn about
+    (paired isolation) are short and seconds apart, so they carry the machine's sub-second
+    swings, which the pairing cancels: for them only the process-to-process spread and too few
+    blocks are warned of."""
     warnings = []
-    if summary.block_cv > UNSTABLE_CV:
+    paired = any(b.round is not None for b in blocks)
+    if summary.block_cv > UNSTABLE_CV and not paired:
         warnings.append(
             f"unstable: block-to-block CV {summary.block_cv:.1%} (over {UNSTABLE_CV:.0%})"
         )
     if summary.process_cv > UNSTABLE_CV:
         warnings.append(f"unstable: process-to-process CV {summary.process_cv:.1%}")
-    step_ms = np.array([b.step_s for b in blocks]) * 1e3
+    step_ms = np.array([] if paired else [b.step_s for b in blocks]) * 1e3
     if step_ms.size and (step_ms.max() - summary.median_ms) / summary.median_ms > OUTLIER:
         warnings.append(
             f"outlier: slowest block {step_ms.max():.3g} ms/step against a median of "

@@ -80,13 +80,14 @@ class MatrixRun:
             machine.wait_quiet(self.protocol.wait_quiet_s)
         worker = {**self.protocol.worker_fields(), **fields}
         task = task_for(cell, threading, self.reference(cell.workload), index, **worker)
+        timeout_s = self.protocol.timeout_s
+        return self.executor.run(cell, task, self.env_overrides, timeout_s, self.progress)
 
-        def on_phase(cell: Cell, phase: str) -> None:
-            self.store.beat(self.run_id)  # the host is alive: the run is not 'interrupted'
-            if self.on_phase is not None:
-                self.on_phase(cell, phase)
-
-        return self.executor.run(cell, task, self.env_overrides, self.protocol.timeout_s, on_phase)
+    def progress(self, cell: Cell, phase: str) -> None:
+        """A worker's progress: the host is alive (the run is not 'interrupted'); shown."""
+        self.store.beat(self.run_id)
+        if self.on_phase is not None:
+            self.on_phase(cell, phase)
 
     def measure(
         self,
@@ -156,16 +157,10 @@ class MatrixRun:
                 setting = settings.setdefault(i, self.threading(cells[i]))
                 reference = self.reference(cells[i].workload)
                 tasks.append((cells[i], task_for(cells[i], setting, reference, index, **worker)))
-
-            def on_phase(cell: Cell, phase: str) -> None:
-                self.store.beat(self.run_id)
-                if self.on_phase is not None:
-                    self.on_phase(cell, phase)
-
             assert isinstance(self.executor, LocalExecutor)  # the CLI refuses paired elsewhere
             parts = run_group(
                 tasks, self.executor.home, self.env_overrides, self.protocol.timeout_s,
-                self.protocol.blocks, on_phase,
+                self.protocol.blocks, self.progress,
             )  # fmt: skip
             for i, part in zip(members, parts, strict=True):
                 if part.status == "ok":  # the best probe per runtime: absolute figures' guard
@@ -263,11 +258,16 @@ class MatrixRun:
         if not enough:
             threads = result.threading.intra_op if result.threading else 0
             ratio = self.slow.slowdown((result.runtime, threads), result.probes)
+            why = (
+                "its ratios to the cells it took turns with hold; its own figure, compare with "
+                "care"
+                if self.protocol.isolation == "paired"
+                else "the machine had a slow stretch that outlasted the processes run again; "
+                "compare with care, or rerun the cell"
+            )
             warnings += (
                 f"machine_slow: a float32 GEMM probe on this cell's CPUs ran at {ratio:.0%} of "
-                "the best this run saw beside the same runtime while a worker measured (the "
-                "machine had a slow stretch that outlasted the processes run again); compare "
-                "with care, or rerun the cell",
+                f"the best this run saw beside the same runtime while a worker measured ({why})",
             )
         return dataclasses.replace(settled, warnings=tuple(dict.fromkeys(warnings)))
 
