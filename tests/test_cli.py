@@ -101,7 +101,7 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert all(
         c["samples_per_s"] > 0 and c["framework_version"] == "1.32.0" for c in document["cells"]
     )
-    assert document["spread"].startswith("spread: not yet measured for 1 worker process(es)")
+    assert document["spread"].startswith("spread: paired isolation, 1 worker process per cell")
     # where the run's time went: every stage of a cell, and the host's share, add up to its wall
     spent = document["time_s"]
     assert {"peak probe", "start", "import", "build", "parity", "warmup", "probe"} <= set(spent)

@@ -137,7 +137,7 @@ def test_every_process_count_states_the_spread_measured_for_its_profile() -> Non
     paired = promised_spread(3, "paired")
     assert f"each throughput ratio within a group by a median {ratio[0]:.1%}" in paired
     assert f"each cell's throughput by a median {cell[0]:.1%} (worst {cell[1]:.1%})" in paired
-    assert "not yet measured" in promised_spread(1, "paired")
+    assert "not yet measured" in promised_spread(1, "tuned")  # no such isolation measured
 
 
 def variant_cell(runtime: str, step_ms: float, passed: bool = True) -> CellResult:
