@@ -137,7 +137,7 @@ def test_every_process_count_states_the_spread_measured_for_its_profile() -> Non
     paired = promised_spread(3, "paired")
     assert f"each throughput ratio within a group by a median {ratio[0]:.1%}" in paired
     assert f"each cell's throughput by a median {cell[0]:.1%} (worst {cell[1]:.1%})" in paired
-    assert "not yet measured" in promised_spread(1, "tuned")  # no such isolation measured
+    assert "not yet measured" in promised_spread(1, "other")  # an isolation never measured
 
 
 def variant_cell(runtime: str, step_ms: float, passed: bool = True) -> CellResult:
@@ -218,3 +218,13 @@ def test_a_p_value_never_contradicts_its_interval(seed: int) -> None:
     found = compare_throughput(a, b)
     excludes_one = not found.ci_low <= 1.0 <= found.ci_high
     assert excludes_one == (found.p_value < 0.05) == (found.verdict != "no significant difference")
+
+
+def test_a_paired_turn_of_long_steps_needs_no_ten_of_them() -> None:
+    from dlarena.measure.timing import block_steps
+
+    assert block_steps(0.002, 0.2, 10) == 100  # a process run's block: 0.2 s
+    assert block_steps(0.002, 0.05, 10, steps_within_s=0.2) == 25  # a turn: 0.05 s
+    assert block_steps(0.015, 0.05, 10, steps_within_s=0.2) == 10  # ten fit in 0.2 s
+    assert block_steps(0.25, 0.05, 10, steps_within_s=0.2) == 1  # a transformer step
+    assert block_steps(0.25, 0.2, 10) == 10  # alone: ten steps, as before

@@ -222,6 +222,8 @@ class WorkerTask:
     batches: int = 4  # distinct pre-placed batches the steps cycle over
     latency_s: float = 0.3  # per batch size, inference cells only
     paired: bool = False  # stay live after warm-up and time one block per command (3)
+    # paired: min_block_steps applies only as far as those steps fit in this many seconds (3)
+    steps_within_s: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

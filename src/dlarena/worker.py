@@ -265,8 +265,9 @@ def warm(
     steps = clock.run(
         "warmup",
         lambda: timing.calibrate(
-            call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all
-        ),
+            call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all,
+            task.steps_within_s,
+        ),  # fmt: skip
     )
     # The probe's BLAS threads spin on the worker's CPUs for a while after it: a full block,
     # untimed, after the probe (the first timed block ran 10-20% slow when it came first)

@@ -55,18 +55,31 @@ def block(call: Call, sync: Sync, batches: Sequence[Any], steps: int, keep_all: 
     return time.perf_counter() - start
 
 
-def block_steps(step_estimate_s: float, min_block_s: float, min_steps: int) -> int:
-    """Steps per block: at least `min_steps`, and enough to last about `min_block_s`."""
-    return max(min_steps, math.ceil(min_block_s / max(step_estimate_s, 1e-7)))
+def block_steps(
+    step_estimate_s: float, min_block_s: float, min_steps: int, steps_within_s: float | None = None
+) -> int:
+    """Steps per block: at least `min_steps` (only as many of them as fit in `steps_within_s`,
+    when given: a paired turn of long steps needs no ten), and enough to last about
+    `min_block_s`."""
+    step = max(step_estimate_s, 1e-7)
+    if steps_within_s is not None:
+        min_steps = min(min_steps, max(1, math.ceil(steps_within_s / step)))
+    return max(min_steps, math.ceil(min_block_s / step))
 
 
 def calibrate(
-    call: Call, sync: Sync, batches: Sequence[Any], min_block_s: float, min_steps: int, keep: bool
+    call: Call,
+    sync: Sync,
+    batches: Sequence[Any],
+    min_block_s: float,
+    min_steps: int,
+    keep: bool,
+    steps_within_s: float | None = None,
 ) -> int:
     """Steps per block from one trial block (warm-up estimates include sync costs)."""
     steps = min_steps
     seconds = block(call, sync, batches, steps, keep)
-    return block_steps(seconds / steps, min_block_s, min_steps)
+    return block_steps(seconds / steps, min_block_s, min_steps, steps_within_s)
 
 
 def latencies(

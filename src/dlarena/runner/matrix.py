@@ -57,7 +57,9 @@ class Protocol:
     # group (one spec and mode, every runtime and tier) run as live workers side by side and take
     # turns, one block each per round (runner/paired.py); no process is run again alone
     isolation: str = "process"
-    turn_s: float = 0.05  # paired: the least seconds of one timed block (a turn), 10+ steps
+    # paired: the least seconds of one timed block (a turn), and at least min_block_steps where
+    # that many fit in min_block_s (a turn of a transformer's 0.2 s steps is one step)
+    turn_s: float = 0.05
 
     def worker_fields(self) -> dict[str, Any]:
         return {

@@ -151,7 +151,9 @@ class MatrixRun:
             if self.protocol.wait_quiet_s > 0:
                 machine.wait_quiet(self.protocol.wait_quiet_s)
             worker = {**self.protocol.worker_fields(), "paired": True}
+            # a turn: at least turn_s, and 10 steps where 10 fit in a process run's block
             worker["min_block_s"] = self.protocol.turn_s
+            worker["steps_within_s"] = self.protocol.min_block_s
             tasks = []
             for i in members:
                 setting = settings.setdefault(i, self.threading(cells[i]))
