@@ -67,7 +67,7 @@ def read(dashboard: int, token: str, benches: int, scratch: Path) -> Reading:
 
 def soak(folder: Path, benches: int, report_every: int = 10) -> list[Reading]:
     """Readings before the first bench and after every `report_every`-th."""
-    from dlarena.runner.launcher import free_port
+    from dlarena.runner.process import free_port
 
     store, token, port = folder / "soak.sqlite", f"soak-{os.getpid()}", free_port()
     scratch = folder / "tmp"

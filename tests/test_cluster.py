@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dlarena.runner.launcher import free_port
+from dlarena.runner.process import free_port
 
 from .test_cli import dlarena
 

@@ -16,8 +16,8 @@ import pytest
 from dlarena.dashboard.server import browser, dashboard_paths, running
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.runner import envs
-from dlarena.runner.launcher import free_port
 from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.process import free_port
 from dlarena.spec.loader import load_workload
 from dlarena.store import Store
 

@@ -13,8 +13,8 @@ import pytest
 from dlarena.measure import machine
 from dlarena.records import Block, CellResult, MachineLoad
 from dlarena.runner import envs
-from dlarena.runner.launcher import worker_env
 from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.process import worker_env
 from dlarena.runner.run import MatrixRun
 from dlarena.runner.threads import budget_cpus, candidates, fair, tune
 from dlarena.selfcheck.run import Selfcheck

@@ -17,8 +17,8 @@ import pytest
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.runner import envs
 from dlarena.runner.checker import check_parity
-from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.matrix import plan, run_matrix
+from dlarena.runner.process import SRC_DIR
 from dlarena.runner.reference import write_reference
 from dlarena.spec.loader import load_workload
 

@@ -116,7 +116,7 @@ def wait_for(condition, proc: subprocess.Popen, timeout_s: float = 120.0) -> Non
 
 def test_credentials_never_reach_a_worker(tmp_path: Path) -> None:
     from dlarena.records import Threading
-    from dlarena.runner.launcher import worker_env
+    from dlarena.runner.process import worker_env
 
     os.environ["DLARENA_FAKE_API_KEY"] = "secret"
     try:

@@ -15,8 +15,9 @@ from dlarena.frameworks import RUNTIMES, Runtime
 from dlarena.records import WorkerTask
 from dlarena.runner import envs
 from dlarena.runner.checker import check_parity
-from dlarena.runner.launcher import launch, scratch_dir, worker_env
+from dlarena.runner.launcher import launch
 from dlarena.runner.matrix import plan, run_matrix, write_reference
+from dlarena.runner.process import scratch_dir, worker_env
 from dlarena.runner.threads import fair
 from dlarena.spec.loader import load_workload
 
@@ -249,7 +250,7 @@ def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
     subprocess.run([python, tmp_path / "autographed.py"], env=worker_env(fair(1)), check=True)
     assert set(Path(tempfile.gettempdir()).glob(autograph)) == before
     assert list(Path(scratch_dir()).glob(autograph))
-    host = "from dlarena.runner.launcher import scratch_dir; print(scratch_dir())"
+    host = "from dlarena.runner.process import scratch_dir; print(scratch_dir())"
     done = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, check=True)
     assert done.stdout.strip().startswith(tempfile.gettempdir())
     assert not Path(done.stdout.strip()).exists()

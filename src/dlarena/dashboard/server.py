@@ -16,7 +16,7 @@ import uvicorn
 
 from dlarena.dashboard.app import create_app
 from dlarena.errors import DlarenaError
-from dlarena.runner.launcher import free_port
+from dlarena.runner.process import free_port
 
 CHROMIUM = os.environ.get("DLARENA_CHROMIUM", "/usr/bin/chromium")
 

@@ -1,34 +1,27 @@
 """Start one worker process per task, stream its JSON lines, and never leave it running.
 
-The launcher knows processes, environments and timeouts; nothing about frameworks.
+The launcher knows processes and timeouts (runner/process.py: how each is started); nothing
+about frameworks.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
-import functools
-import getpass
 import json
 import os
-import re
 import selectors
-import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import dlarena
 from dlarena.codec import decode, encode
 from dlarena.records import PROTOCOL_VERSION, ParityCheck, Threading, WorkerResult, WorkerTask
+from dlarena.runner.process import pinned, worker_env
 
-SRC_DIR = str(Path(dlarena.__file__).resolve().parent.parent)
 STDERR_TAIL_CHARS = 2000
 
 
@@ -42,93 +35,6 @@ class Outcome:
     exit_code: int | None = None
     stderr_tail: str = ""
     parity: tuple[ParityCheck, ...] = ()
-
-
-# Credentials a worker never needs: a framework under test sees none of them.
-CREDENTIAL = re.compile(r"(TOKEN|_KEY|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^(AWS|GH|GITHUB)_")
-
-
-# glibc: serve large blocks from the heap and never trim it, so what a step frees is there for
-# the next (the default hands blocks over 128 KiB-32 MiB back to the system, by a threshold
-# that moves with each process's history). The top pad of one heap's size (64 MiB) keeps a
-# thread's extra heaps mapped once freed: without it, glibc unmaps a thread arena's heap as
-# soon as it empties (MXNet's engine thread: 500-1,000 page faults a step, in some processes).
-# Other C libraries ignore these.
-MALLOC_KEEP = {
-    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_TOP_PAD_": str(64 << 20),
-}
-
-
-@functools.cache
-def scratch_dir() -> str:
-    """The temporary folder of this host's workers, removed when the host exits: TensorFlow
-    writes a source file there for every function autograph converts, which a worker that is
-    killed or ends with os._exit never removes."""
-    path = tempfile.mkdtemp(prefix="dlarena-workers-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-def _inductor_cache() -> str:
-    """Where torch.compile keeps its compiled kernels by default, kept there across runs."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid_{os.getuid()}"
-    return str(Path(tempfile.gettempdir()) / f"torchinductor_{user}")
-
-
-def worker_env(threading: Threading) -> dict[str, str]:
-    """The host's environment without credentials, the thread settings a framework reads from
-    its environment, the memory policy, dlarena's code path and a temporary folder of its own."""
-    env = {k: v for k, v in os.environ.items() if not CREDENTIAL.search(k.upper())}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
-    env.setdefault("TORCHINDUCTOR_CACHE_DIR", _inductor_cache())
-    env["TMPDIR"] = scratch_dir()
-    threads = str(threading.intra_op)
-    env.update(
-        {
-            "OMP_NUM_THREADS": threads,  # MXNet (one thread by default), OpenMP-based kernels
-            "MKL_NUM_THREADS": threads,
-            "OPENBLAS_NUM_THREADS": threads,
-            "PJRT_NPROC": threads,  # JAX's CPU client; XLA_FLAGS thread settings are ignored
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "KERAS_BACKEND": "tensorflow",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    if threading.malloc == "keep":
-        env.update(MALLOC_KEEP)
-    return env
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-# Runs in a small Python of its own, then execs the worker: the worker dies with the host (a
-# killed host leaves no orphan measuring on) and is on its CPUs from its first instruction, so
-# every thread it or its framework starts inherits them. Both survive exec. (Setting them in a
-# preexec_fn runs Python between fork and exec, which can deadlock a host with live threads.)
-_PIN = (
-    "import ctypes, json, os, signal, sys\n"
-    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
-    "cpus = json.loads(sys.argv[1])\n"
-    "if cpus:\n"
-    "    os.sched_setaffinity(0, cpus)\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
-
-def pinned(python: str, argv: list[str], cpus: tuple[int, ...]) -> list[str]:
-    """The command line that runs `python *argv` on `cpus` (all CPUs if empty), dying with
-    this process."""
-    return [python, "-I", "-S", "-c", _PIN, json.dumps(list(cpus)), python, *argv]
 
 
 @dataclasses.dataclass(frozen=True)

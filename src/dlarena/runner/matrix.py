@@ -22,8 +22,8 @@ from dlarena.runner.cell import (
     OnPhase,
 )
 from dlarena.runner.executors import Executor, LocalExecutor
-from dlarena.runner.launcher import SRC_DIR
 from dlarena.runner.once import probe_peak
+from dlarena.runner.process import SRC_DIR
 from dlarena.runner.reference import write_reference
 from dlarena.runner.run import MatrixRun
 from dlarena.runner.threads import all_cpus

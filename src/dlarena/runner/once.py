@@ -1,6 +1,6 @@
 """One short worker process, run to its end: a task in as JSON, one JSON line out. The probes,
 the hand-written loops of selfcheck and the GEMM peak probe start theirs here, pinned and with
-a bench worker's environment (launcher.pinned, launcher.worker_env), so every process dlarena
+a bench worker's environment (process.pinned, process.worker_env), so every process dlarena
 starts is started the same way."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from dlarena.records import Threading
-from dlarena.runner.launcher import pinned, worker_env
+from dlarena.runner.process import pinned, worker_env
 
 
 class WorkerFailed(Exception):

@@ -19,7 +19,7 @@ from dlarena.errors import DlarenaError
 from dlarena.frameworks import Scenario, scenarios
 from dlarena.records import Threading
 from dlarena.runner import envs
-from dlarena.runner.launcher import free_port, pinned, worker_env
+from dlarena.runner.process import free_port, pinned, worker_env
 from dlarena.spec.model import Workload
 
 SCENARIOS = scenarios()  # every framework folder's data-parallel machinery, by name
