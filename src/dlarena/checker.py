@@ -18,6 +18,7 @@ from typing import Any
 from dlarena import worker
 from dlarena.checker_records import CheckItem, CheckTask
 from dlarena.codec import decode, encode
+from dlarena.ending import leave
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import parity
 from dlarena.records import ParityCheck, Setup
@@ -68,6 +69,7 @@ def main() -> None:
     except Exception as exc:
         worker.emit("error", type=type(exc).__name__, message=str(exc))
         raise
+    leave()
 
 
 if __name__ == "__main__":

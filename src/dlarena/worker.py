@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dlarena.codec import decode, encode
+from dlarena.ending import leave
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import machine, parity, timing
 from dlarena.records import (
@@ -324,6 +325,7 @@ def main() -> None:
     except Exception as exc:
         emit("error", type=type(exc).__name__, message=str(exc))
         raise
+    leave(_OUT)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.ending import leave
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -215,6 +216,7 @@ def main() -> None:
     except ImportError as exc:
         result = {"status": "not installed", "error": str(exc)}
     out.write(json.dumps(result) + "\n")
+    leave(out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.ending import leave
 from dlarena.frameworks import part
 
 PROBES = ("shape", "dtype", "nan", "nan_check")
@@ -117,6 +118,7 @@ def main() -> None:
                 continue
             records.append(run_case(case, probe, tier, str(module.__file__)))
     out.write(json.dumps({"nan_mode": module.NAN_MODE, "records": records}) + "\n")
+    leave(out)
 
 
 if __name__ == "__main__":

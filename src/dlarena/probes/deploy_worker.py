@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.ending import leave
 from dlarena.frameworks import RUNTIMES, part
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
@@ -109,6 +110,7 @@ def main() -> None:
             found = {"status": "fails", "error": message[:600], "target": path.target}
         records.append({**head, **found})
     out.write(json.dumps(records) + "\n")
+    leave(out)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,11 @@ tiers and modes; runtimes checked side by side, one thread each, since nothing i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +21,7 @@ from dlarena.frameworks import RUNTIMES
 from dlarena.records import ParityCheck, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell
-from dlarena.runner.launcher import Exchange, exchange
+from dlarena.runner.launcher import Exchange, exchange, kill_group
 from dlarena.runner.reference import ambiguity_warnings, write_reference
 
 OnVerdict = Callable[[ParityVerdict], None]
@@ -102,6 +101,7 @@ class _Checks:
     on_verdict: OnVerdict | None
     live: set[subprocess.Popen] = dataclasses.field(default_factory=set)
     stopped: bool = False
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def runtime(self, runtime: str, pending: list[_Pending]) -> list[ParityVerdict]:
         """Every item of one runtime; a checker that dies or hangs fails the item it was on,
@@ -140,7 +140,7 @@ class _Checks:
 
         done = exchange(
             python, "dlarena.checker", encode(task), CHECKER_THREADS, self.timeout_s, on_event,
-            per_event=True, on_start=self.live.add,
+            per_event=True, on_start=self.started,
         )  # fmt: skip
         return answered, done
 
@@ -154,13 +154,23 @@ class _Checks:
             self.on_verdict(verdict)
         return verdict
 
+    def started(self, proc: subprocess.Popen) -> None:
+        """A checker exists; one that started while Ctrl-C stopped the others goes too."""
+        with self.lock:
+            self.live.add(proc)
+            stopped = self.stopped
+        if stopped:
+            kill_group(proc)
+
     def stop(self) -> None:
-        """Kill every checker alive (each in a process group of its own)."""
-        self.stopped = True
-        for proc in list(self.live):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+        """Kill every checker alive (each in a process group of its own), and any that starts
+        from now on."""
+        with self.lock:
+            self.stopped = True
+            live = list(self.live)
+        for proc in live:
+            kill_group(proc)
+
 
 
 def _verdict(pending: _Pending, event: dict[str, Any]) -> ParityVerdict:

@@ -206,11 +206,15 @@ def _protocol_error(message: str) -> dict[str, Any]:
     return {"event": "error", "type": "ProtocolError", "message": message}
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill what is left of a worker's process group: the worker if it is still there, and
+    whatever it started (a framework's compiler helpers) once it has left without waiting."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _kill(proc: subprocess.Popen) -> None:
-    """Kill the worker's whole process group if it is still there."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    kill_group(proc)
     proc.wait()
 
 

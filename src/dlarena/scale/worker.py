@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena import ending
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -103,8 +104,7 @@ def leave(replica: Any, grace_s: float = 10.0) -> None:
         replica.close()
     except Exception as error:  # the result is written: a failed goodbye only gets a line
         print(f"leaving the group: {error!r}", file=sys.stderr)
-    sys.stderr.flush()
-    os._exit(0)
+    ending.leave()
 
 
 if __name__ == "__main__":
