@@ -10,17 +10,7 @@ from typing import Any
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.report import figures
 from dlarena.report.content import Report
-from dlarena.report.html import (
-    chart,
-    esc,
-    evidence_section,
-    fold,
-    missing,
-    page,
-    performance_section,
-    report_body,
-    table,
-)
+from dlarena.report.html import chart, esc, fold, missing, page, section, table
 
 PLOTLY_TAG = "<script src='/static/plotly.js'></script>"
 
@@ -86,7 +76,7 @@ def run_page(detail: dict[str, Any], report: Report) -> str:
         f"{_when(info['finished_at'])}; status {esc(info['status'])}; {len(detail['cells'])} "
         f"cells; dlarena {esc(info['git_sha'])}.</p>"
     )
-    return frame(f"run {info['id']}", head + performance_section(report))
+    return frame(f"run {info['id']}", head + section("performance", report))
 
 
 def compare_page(result: dict[str, Any]) -> str:
@@ -143,11 +133,11 @@ def history_page(framework: str, series: dict[str, list[dict[str, Any]]]) -> str
 
 
 def evidence_page(report: Report) -> str:
-    return frame("evidence", evidence_section(report))
+    return frame("evidence", section("evidence", report))
 
 
 def report_page(report: Report) -> str:
-    return frame("decision report", report_body(report))
+    return frame("decision report", section("body", report))
 
 
 def not_found_page(detail: str) -> str:

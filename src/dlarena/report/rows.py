@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from dlarena.codec import encode
@@ -159,3 +160,8 @@ def time_line(spent: dict[str, float]) -> str:
         if stage != "wall" and seconds >= 0.5
     ]
     return f"where the time went (wall {wall:.0f} s): " + ", ".join(parts)
+
+
+def markdown_cell(value: Any) -> str:
+    """A Markdown table cell: no raw HTML from a workload name, no stray column break."""
+    return html.escape(fmt(value), quote=False).replace("|", "\\|").replace("\n", " ")
