@@ -147,10 +147,11 @@ def esc(value: Any) -> str:
 
 def page(title: str, body: str, plotly_tag: str | None = None) -> str:
     """A whole page; plotly.js inlined unless a tag loading it is given."""
-    script = plotly_tag or f"<script>{plotly.offline.get_plotlyjs()}</script>"
     return environment().get_template("page.html.j2").render(
-        title=title, style=Markup(STYLE), script=Markup(script), body=Markup(body)
-    )
+        title=title, style=Markup(STYLE), body=Markup(body),
+        script=Markup(plotly_tag) if plotly_tag else None,
+        plotly_js=Markup(plotly.offline.get_plotlyjs()) if not plotly_tag else None,
+    )  # fmt: skip
 
 
 def section(name: str, report: Report) -> str:
