@@ -16,7 +16,7 @@ from dlarena.measure import parity
 from dlarena.runner.reference import write_reference
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
-from dlarena.worker import load_reference
+from dlarena.twin import load_reference
 
 from .conftest import SPECS
 

@@ -15,10 +15,9 @@ import json
 import sys
 from typing import Any
 
-from dlarena import worker
+from dlarena import events, twin
 from dlarena.checker_records import CheckItem, CheckTask
 from dlarena.codec import decode, encode
-from dlarena.ending import leave
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import parity
 from dlarena.records import ParityCheck, Setup
@@ -29,29 +28,29 @@ def check_item(adapter_cls: Any, setup: Setup, item: CheckItem) -> list[ParityCh
     """Build the item's model with the canonical weights and run the checks its mode has:
     gradients and the first steps for training, the forward pass for inference."""
     workload = Workload.from_dict(item.workload)
-    ref = worker.load_reference(item.reference)
+    ref = twin.load_reference(item.reference)
     bounds = parity.tolerances(workload)
-    adapter: InferenceAdapter = worker.build_twin(
+    adapter: InferenceAdapter = twin.build_twin(
         adapter_cls, workload, ref, item.tier, item.mode, setup
     )
     if isinstance(adapter, TrainingAdapter) and item.mode == "train":
-        return worker.check_training(adapter, ref, bounds)
+        return twin.check_training(adapter, ref, bounds)
     batch = adapter.prepare(ref["x"], ref["y"])
-    return worker.check_forward(adapter, batch, ref, bounds)[1]
+    return twin.check_forward(adapter, batch, ref, bounds)[1]
 
 
 def run(task: CheckTask) -> None:
-    worker.emit("progress", phase="import")
+    events.emit("progress", phase="import")
     adapter_cls = importlib.import_module(task.module).ADAPTER
     setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
     for index, item in enumerate(task.items):
-        worker.emit("progress", phase="check", index=index)
+        events.emit("progress", phase="check", index=index)
         try:
             checks = check_item(adapter_cls, setup, item)
         except Exception as exc:  # the item fails, named; the next one is checked
-            worker.emit("check_error", index=index, type=type(exc).__name__, message=str(exc))
+            events.emit("check_error", index=index, type=type(exc).__name__, message=str(exc))
         else:
-            worker.emit(
+            events.emit(
                 "checked",
                 index=index,
                 checks=encode(checks),
@@ -63,13 +62,13 @@ def run(task: CheckTask) -> None:
 
 
 def main() -> None:
-    worker.keep_stdout_for_events()
+    events.keep_stdout_for_events()
     try:
         run(decode(CheckTask, json.loads(sys.stdin.read())))
     except Exception as exc:
-        worker.emit("error", type=type(exc).__name__, message=str(exc))
+        events.emit("error", type=type(exc).__name__, message=str(exc))
         raise
-    leave()
+    events.finish()
 
 
 if __name__ == "__main__":

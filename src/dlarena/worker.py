@@ -22,17 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from dlarena import events, twin
 from dlarena.codec import decode, encode
-from dlarena.ending import leave
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import machine, parity, timing
 from dlarena.records import (
-    PROTOCOL_VERSION,
     Block,
     Environment,
     MachineLoad,
     Memory,
-    ParityCheck,
     Phases,
     Setup,
     WorkerResult,
@@ -40,54 +38,10 @@ from dlarena.records import (
 )
 from dlarena.spec.model import Workload
 
-_OUT = sys.stdout
 SPEED_ENV = (
     *("OMP_", "MKL_", "OPENBLAS_", "KMP_", "XLA_", "TF_", "PJRT_", "MXNET_", "CUDA_"),
     *("MALLOC_", "GLIBC_TUNABLES", "LD_PRELOAD"),
 )
-
-
-def emit(event: str, **fields: Any) -> None:
-    _OUT.write(json.dumps({"event": event, "protocol": PROTOCOL_VERSION, **fields}) + "\n")
-    _OUT.flush()
-
-
-def load_reference(path: str) -> dict[str, Any]:
-    """The host's reference file: canonical weights, the batch and float64 expectations."""
-    with np.load(path, allow_pickle=False) as data:
-        version = int(data["format_version"]) if "format_version" in data.files else 0
-        if version != PROTOCOL_VERSION:
-            raise ValueError(f"reference {path} has format {version}, expected {PROTOCOL_VERSION}")
-        groups: dict[str, Any] = {"weights": {}, "grads": {}, "params": {}}
-        for key in data.files:
-            prefix, _, name = key.partition(":")
-            if prefix in groups:
-                groups[prefix][name] = data[key]
-            else:
-                groups[key] = data[key]
-    return groups
-
-
-def check_forward(
-    adapter: InferenceAdapter, batch: Any, ref: dict[str, Any], bounds: dict[str, float]
-) -> tuple[float, list[ParityCheck]]:
-    """Logits of the full batch against the float64 reference (the first call timed)."""
-    seconds, handle = timing.timed(lambda: adapter.infer(batch), adapter.sync)
-    return seconds, parity.forward_checks(adapter.to_numpy(handle), ref, bounds)
-
-
-def check_training(
-    adapter: TrainingAdapter, ref: dict[str, Any], bounds: dict[str, float]
-) -> list[ParityCheck]:
-    """Gradients at the canonical weights, then the first steps, on the conditioned batch."""
-    batch = adapter.prepare(ref["parity_x"], ref["parity_y"])
-    loss0, grads = adapter.loss_and_grads(batch)
-    start = {k: np.array(v, copy=True) for k, v in adapter.parameters().items()}
-    losses = [
-        float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(parity.PARITY_STEPS)
-    ]
-    moved = {k: v - start[k] for k, v in adapter.parameters().items()}
-    return parity.training_checks(loss0, losses, grads, moved, ref, bounds)
 
 
 def environment(setup: Setup, threads: int) -> Environment:
@@ -117,36 +71,18 @@ def build(
     task: WorkerTask,
 ) -> tuple[InferenceAdapter, Workload, Setup, dict[str, Any], Phases]:
     """Import the framework, configure it, build the model."""
-    emit("progress", phase="import")
+    events.emit("progress", phase="import")
     start = time.perf_counter()
     adapter_cls = importlib.import_module(task.module).ADAPTER
     setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
     import_s = time.perf_counter() - start
 
-    emit("progress", phase="build")
+    events.emit("progress", phase="build")
     workload = Workload.from_dict(task.workload)
-    ref = load_reference(task.reference)
+    ref = twin.load_reference(task.reference)
     start = time.perf_counter()
-    adapter = build_twin(adapter_cls, workload, ref, task.tier, task.mode, setup)
+    adapter = twin.build_twin(adapter_cls, workload, ref, task.tier, task.mode, setup)
     return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
-
-
-def build_twin(
-    adapter_cls: type, workload: Workload, ref: dict[str, Any], tier: str, mode: str, setup: Setup
-) -> InferenceAdapter:
-    """The model parity is checked on (the workload's twin without dropout), with the
-    canonical weights."""
-    adapter = adapter_cls(workload.parity_twin(), ref["weights"], tier, mode, setup)
-    if mode == "train" and not isinstance(adapter, TrainingAdapter):
-        raise TypeError(f"{adapter_cls.__module__} runs inference only; it has no 'train' mode")
-    return adapter
-
-
-def with_dropout(adapter_cls: type, workload: Workload, task: WorkerTask, setup: Setup) -> Any:
-    """The model training steps are timed on: parity ran on its twin without dropout, so a
-    model with dropout is built again, from the canonical weights, with it on."""
-    weights = load_reference(task.reference)["weights"]
-    return adapter_cls(workload, weights, task.tier, task.mode, setup)
 
 
 def measure_latency(adapter: InferenceAdapter, task: WorkerTask, ref: dict[str, Any]) -> list:
@@ -165,16 +101,17 @@ def run(task: WorkerTask) -> None:
     adapter, workload, setup, ref, phases = build(task)
     clock.add("import", phases.import_s or 0.0)
     clock.add("build", phases.build_s or 0.0)
-    emit("progress", phase="parity")
+    events.emit("progress", phase="parity")
     bounds = parity.tolerances(workload)
     training = isinstance(adapter, TrainingAdapter) and task.mode == "train"
     if isinstance(adapter, TrainingAdapter) and training:
         trainer = adapter
-        checks = clock.run("parity", lambda: check_training(trainer, ref, bounds))
+        checks = clock.run("parity", lambda: twin.check_training(trainer, ref, bounds))
         if workload.has_dropout:
             adapter_cls = type(adapter)
             del adapter, trainer  # one model in memory at a time
-            adapter = clock.run("build", lambda: with_dropout(adapter_cls, workload, task, setup))
+            dropped = functools.partial(twin.with_dropout, adapter_cls, workload, task, setup)
+            adapter = clock.run("build", dropped)
     batches = [adapter.prepare(x, y) for x, y in timing_batches(ref, task.batches)]
     if isinstance(adapter, TrainingAdapter) and training:
         call = adapter.train_step
@@ -182,12 +119,12 @@ def run(task: WorkerTask) -> None:
     else:
         infer = adapter
         first_call_s, checks = clock.run(
-            "parity", lambda: check_forward(infer, batches[0], ref, bounds)
+            "parity", lambda: twin.check_forward(infer, batches[0], ref, bounds)
         )
         call = adapter.infer
         clock.add("parity", -first_call_s)  # the check's call was the first: counted apart
     clock.add("first_call", first_call_s)
-    emit("parity", checks=encode(checks))
+    events.emit("parity", checks=encode(checks))
     measured = measure(task, clock, adapter, call, batches, ref, training)
     result = WorkerResult(
         environment=environment(setup, task.threading.intra_op),
@@ -204,7 +141,7 @@ def run(task: WorkerTask) -> None:
         load=measured.load,
         memory=Memory(measured.peak_rss_mb, adapter.allocator_peak_mb()),
     )
-    emit("result", result=encode(result))
+    events.emit("result", result=encode(result))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,7 +198,7 @@ def warm(
     keep_all: bool,
 ) -> tuple[list[float], int, float]:
     """Warm-up calls, steps per block from a trial block, and the GEMM probe before the blocks."""
-    emit("progress", phase="warmup")
+    events.emit("progress", phase="warmup")
     warmup = clock.run("warmup", lambda: timing.warm_up(call, adapter.sync, batches, task.warmup))
     steps = clock.run(
         "warmup",
@@ -274,7 +211,7 @@ def warm(
     # untimed, after the probe (the first timed block ran 10-20% slow when it came first)
     probe_before = clock.run("probe", machine.gemm_probe)
     clock.run("warmup", lambda: timing.block(call, adapter.sync, batches, steps, keep_all))
-    emit("progress", phase="measure")
+    events.emit("progress", phase="measure")
     return warmup, steps, probe_before
 
 
@@ -292,7 +229,7 @@ def take_turns(
     blocks: list[Block] = []
     spans = []
     rewarm = max(1, steps // 2)  # the first steps after another worker's turn run slow
-    emit("ready", steps=steps)
+    events.emit("ready", steps=steps)
     for line in sys.stdin:
         command = json.loads(line)
         if command["do"] != "block":
@@ -302,30 +239,21 @@ def take_turns(
         before = machine.snapshot()
         blocks.append(clock.run("timed", functools.partial(timed_block, round)))
         spans.append((before, machine.snapshot()))
-        emit("turn", seconds=blocks[-1].seconds, round=blocks[-1].round)
+        events.emit("turn", seconds=blocks[-1].seconds, round=blocks[-1].round)
     if not blocks:
         raise RuntimeError("the host ended the turns before any block was timed")
     return tuple(blocks), spans
 
 
-def keep_stdout_for_events() -> None:
-    """Framework chatter written to fd 1 would corrupt the JSON stream: keep a private copy of
-    stdout for events and point fd 1 at stderr."""
-    global _OUT
-    _OUT = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-
-
 def main() -> None:
-    keep_stdout_for_events()
+    events.keep_stdout_for_events()
     try:
         task = decode(WorkerTask, json.loads(sys.stdin.readline()))
         run(task)
     except Exception as exc:
-        emit("error", type=type(exc).__name__, message=str(exc))
+        events.emit("error", type=type(exc).__name__, message=str(exc))
         raise
-    leave(_OUT)
+    events.finish()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import sys
 
 from dlarena.spec.model import Workload
-from dlarena.worker import load_reference
+from dlarena.twin import load_reference
 
 
 def main() -> None:

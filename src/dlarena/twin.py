@@ -1,0 +1,69 @@
+"""The model under test, built from the host's reference file (canonical weights, batches and
+float64 expectations), and its parity checks: what a bench worker and a parity checker share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
+from dlarena.measure import parity, timing
+from dlarena.records import PROTOCOL_VERSION, ParityCheck, Setup, WorkerTask
+from dlarena.spec.model import Workload
+
+
+def load_reference(path: str) -> dict[str, Any]:
+    """The host's reference file: canonical weights, the batch and float64 expectations."""
+    with np.load(path, allow_pickle=False) as data:
+        version = int(data["format_version"]) if "format_version" in data.files else 0
+        if version != PROTOCOL_VERSION:
+            raise ValueError(f"reference {path} has format {version}, expected {PROTOCOL_VERSION}")
+        groups: dict[str, Any] = {"weights": {}, "grads": {}, "params": {}}
+        for key in data.files:
+            prefix, _, name = key.partition(":")
+            if prefix in groups:
+                groups[prefix][name] = data[key]
+            else:
+                groups[key] = data[key]
+    return groups
+
+
+def check_forward(
+    adapter: InferenceAdapter, batch: Any, ref: dict[str, Any], bounds: dict[str, float]
+) -> tuple[float, list[ParityCheck]]:
+    """Logits of the full batch against the float64 reference (the first call timed)."""
+    seconds, handle = timing.timed(lambda: adapter.infer(batch), adapter.sync)
+    return seconds, parity.forward_checks(adapter.to_numpy(handle), ref, bounds)
+
+
+def check_training(
+    adapter: TrainingAdapter, ref: dict[str, Any], bounds: dict[str, float]
+) -> list[ParityCheck]:
+    """Gradients at the canonical weights, then the first steps, on the conditioned batch."""
+    batch = adapter.prepare(ref["parity_x"], ref["parity_y"])
+    loss0, grads = adapter.loss_and_grads(batch)
+    start = {k: np.array(v, copy=True) for k, v in adapter.parameters().items()}
+    losses = [
+        float(adapter.to_numpy(adapter.train_step(batch))) for _ in range(parity.PARITY_STEPS)
+    ]
+    moved = {k: v - start[k] for k, v in adapter.parameters().items()}
+    return parity.training_checks(loss0, losses, grads, moved, ref, bounds)
+
+
+def build_twin(
+    adapter_cls: type, workload: Workload, ref: dict[str, Any], tier: str, mode: str, setup: Setup
+) -> InferenceAdapter:
+    """The model parity is checked on (the workload's twin without dropout), with the
+    canonical weights."""
+    adapter = adapter_cls(workload.parity_twin(), ref["weights"], tier, mode, setup)
+    if mode == "train" and not isinstance(adapter, TrainingAdapter):
+        raise TypeError(f"{adapter_cls.__module__} runs inference only; it has no 'train' mode")
+    return adapter
+
+
+def with_dropout(adapter_cls: type, workload: Workload, task: WorkerTask, setup: Setup) -> Any:
+    """The model training steps are timed on: parity ran on its twin without dropout, so a
+    model with dropout is built again, from the canonical weights, with it on."""
+    weights = load_reference(task.reference)["weights"]
+    return adapter_cls(workload, weights, task.tier, task.mode, setup)
