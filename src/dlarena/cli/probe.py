@@ -176,7 +176,7 @@ def deploy(
 
 def print_matrix(kind: str, records: list[dict[str, Any]]) -> None:
     """The probe matrix the report shows (without its links)."""
-    from dlarena.report.content import debug_matrix, deploy_matrix
+    from dlarena.report.tables import debug_matrix, deploy_matrix
 
     matrix = deploy_matrix if kind == "deploy" else debug_matrix
     columns, rows = matrix(tuple(records))

@@ -46,7 +46,7 @@ def scale(
     pinned to its own CPUs: samples/s, efficiency against one worker and against N independent
     processes (the machine's ceiling), and whether the replicas ended identical. Stored: the
     report draws the scaling chart from it."""
-    from dlarena.report.content import SCALING_NOTE, scaling_table
+    from dlarena.report.tables import SCALING_NOTE, scaling_table
     from dlarena.scale.run import SCENARIOS, records
     from dlarena.spec.loader import load_workload
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from markupsafe import Markup
 
-from dlarena.report import content, figures
+from dlarena.report import content, figures, tables
 from dlarena.report.content import Report
 from dlarena.report.rows import TAX_COLUMNS, TAX_NOTE, fmt, markdown_cell
 
@@ -40,7 +40,7 @@ LATENCY_COLUMNS = (
     "label", "runtime", "tier", "p50_ms", "p90_ms", "p99_ms", "p50_b1_ms", "p99_b1_ms",
 )  # fmt: skip
 FAILING_COLUMNS = ("label", "runtime", "tier", "mode", "status", "parity", "reason", "run_id")
-# content's tables and matrices, each (columns, rows), as the templates call them
+# tables.py's tables and matrices, each (columns, rows), as the templates call them
 TABLES = (
     "speed_table", "significance_table", "scenario_table", "training_table", "environment_table",
     "scaling_table", "exclusion_table", "debug_matrix", "deploy_matrix",
@@ -116,9 +116,9 @@ def environment() -> jinja2.Environment:
         warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares, said=said,
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,
         FAILING_COLUMNS=FAILING_COLUMNS, SECTIONS=SECTIONS, TAX_COLUMNS=TAX_COLUMNS,
-        TAX_NOTE=TAX_NOTE, SCALING_NOTE=content.SCALING_NOTE, COST_SAMPLES=content.COST_SAMPLES,
+        TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE, COST_SAMPLES=content.COST_SAMPLES,
         COST_PRICE_PER_HOUR=content.COST_PRICE_PER_HOUR,
-        **{name: getattr(content, name) for name in TABLES},
+        **{name: getattr(tables, name) for name in TABLES},
     )  # fmt: skip
     return env
 

@@ -1,0 +1,145 @@
+"""The report's tables and probe matrices, each (columns, rows) from the report model
+(content.Report): the HTML page, the Markdown, the dashboard and the CLI render them alike."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dlarena.decide.profile import CRITERIA
+
+if TYPE_CHECKING:
+    from dlarena.decide.scorecard import Scorecard
+    from dlarena.evidence import Evidence
+    from dlarena.report.content import Report
+
+Table = tuple[tuple[str, ...], list[list[Any]]]
+
+
+def speed_table(card: Scorecard) -> Table:
+    weights = dict(card.profile.weights)
+    columns = ("framework", *(f"{c} (w {weights[c]:g})" for c in CRITERIA), "Speed Score")
+    rows = [
+        [f, *(card.criteria[f][c].short() for c in CRITERIA), f"{s:.2f}"] for f, s in card.ranking
+    ]
+    return columns, rows
+
+
+def significance_table(report: Report) -> Table:
+    columns = ("group", "fastest", "next", "ratio", "95% CI", "p", "verdict")
+    rows = [
+        [s["group"], s["leader"], s["next"], f"{s['ratio']:.3f}",
+         f"{s['ci_low']:.3f}-{s['ci_high']:.3f}", f"{s['p_value']:.2g}", s["verdict"]]
+        for s in report.significance
+    ]  # fmt: skip
+    return columns, rows
+
+
+def scenario_table(report: Report) -> Table:
+    columns = ("scenario", "upfront", "compute/yr", "labor/yr", "3-year total", "published",
+               "check")  # fmt: skip
+    rows = [
+        [s["name"], f"{s['upfront']:,.0f}", f"{s['annual_compute']:,.0f}",
+         f"{s['annual_labor']:,.0f}", f"{s['total']:,.0f}",
+         "-" if s["published_total"] is None else f"{s['published_total']:,.0f}",
+         "follows" if s["follows"] else s["note"]]
+        for s in report.scenarios
+    ]  # fmt: skip
+    return columns, rows
+
+
+def training_table(report: Report) -> Table:
+    columns = ("workload", "framework", "tier", "samples/s", "hours", "cost (USD)", "run")
+    rows = [
+        [t["workload"], t["framework"], t["tier"], f"{t['samples_per_s']:,.0f}",
+         f"{t['hours']:,.1f}", f"{t['cost']:,.2f}", t["run_id"]]
+        for t in report.training
+    ]  # fmt: skip
+    return columns, rows
+
+
+def environment_table(report: Report) -> Table:
+    columns = ("run", "started", "status", "CPU", "cores", "threads", "python", "versions",
+               "dlarena", "cells counted")  # fmt: skip
+    rows = [
+        [e["run_id"], e["started"], e["status"], e["cpu"], e["cpus"], ", ".join(e["threads"]),
+         e["python"], ", ".join(f"{k} {v}" for k, v in e["versions"].items()), e["git_sha"],
+         e["cells"]]
+        for e in report.environments
+    ]  # fmt: skip
+    return columns, rows
+
+
+def scaling_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+    """`dlarena scale` rows: per framework, workload and worker count."""
+    columns = ("framework", "mechanism", "workload", "workers", "samples/s", "steps/s",
+               "efficiency", "of ceiling", "replicas")  # fmt: skip
+    rows = [
+        [r["framework"], r["mechanism"], r["workload"], str(r["workers"]),
+         f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}", f"{r['efficiency']:.2f}",
+         f"{r['of_ceiling']:.2f}", "identical" if r["identical"] else "DIFFER"]
+        for r in records
+    ]  # fmt: skip
+    return columns, rows
+
+
+SCALING_NOTE = (
+    "efficiency: samples/s over N x one worker's; of ceiling: over N independent processes "
+    "training alone on the same CPUs (what the machine allows without communication)"
+)
+
+
+def probe_cell(record: dict[str, Any]) -> str:
+    """One debuggability matrix cell: caught at which stage, or how it went unreported."""
+    if record["status"] == "skipped":
+        return "no mode"
+    if not record.get("caught"):
+        return "silent" if record.get("result") else f"unrelated error at {record['raised_at']}"
+    named = {"shape": record.get("names_shapes"), "dtype": record.get("names_dtypes")}
+    marks = ("" if named.get(record["probe"], True) else ", unnamed") + (
+        ", points to line" if record.get("faulty_line") or record.get("message_names_line") else ""
+    )
+    return f"caught at {record['when']}{marks}"
+
+
+def deploy_cell(record: dict[str, Any]) -> str:
+    if record["status"] in ("works", "deprecated") and record.get("max_abs_diff") is not None:
+        return f"{record['status']} (diff {record['max_abs_diff']:.1g})"
+    return str(record["status"])
+
+
+def probe_matrix(
+    records: tuple[dict[str, Any], ...], rows_by: tuple[str, str], columns_by: str, cell: Any
+) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows by two record fields, a column per value of a third; each cell (text, record id: None
+    for a record not stored yet)."""
+    columns = tuple(dict.fromkeys(r[columns_by] for r in records))
+    by_key = {(r[rows_by[0]], r[rows_by[1]], r[columns_by]): r for r in records}
+    rows = []
+    for first, second in dict.fromkeys((r[rows_by[0]], r[rows_by[1]]) for r in records):
+        found = [by_key.get((first, second, c)) for c in columns]
+        rows.append([f"{first} {second}", *((cell(r), r.get("id")) if r else ("-", None)
+                                            for r in found)])  # fmt: skip
+    return (f"{rows_by[0]} / {rows_by[1]}", *columns), rows
+
+
+def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/tier, columns the probes."""
+    return probe_matrix(records, ("framework", "tier"), "probe", probe_cell)
+
+
+def deploy_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Rows framework/export path, columns the workloads."""
+    return probe_matrix(records, ("framework", "path"), "workload", deploy_cell)
+
+
+def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
+    columns = ("framework", "health 0-10", "adoption 0-10", "excluded by", "risk", "risk signals")
+    rows = []
+    for name, fw in evidence.frameworks.items():
+        a = fw.assessment
+        excluded = [f"{r.name}: {r.detail}" for r in a.exclusions if r.verdict == "excluded"]
+        risks = [f"{s.name}: {s.detail}" for s in a.risk_signals]
+        adoption = card.criteria[name]["adoption"].value
+        why, signals = "; ".join(excluded) or "-", "; ".join(risks) or "-"
+        rows.append([name, a.health, adoption, why, a.risk_level, signals])
+    return columns, rows
