@@ -21,7 +21,8 @@ from dlarena.frameworks import RUNTIMES
 from dlarena.records import ParityCheck, Threading
 from dlarena.runner import envs
 from dlarena.runner.cell import Cell
-from dlarena.runner.launcher import Exchange, exchange, kill_group
+from dlarena.runner.launcher import Exchange, exchange
+from dlarena.runner.process import kill_group
 from dlarena.runner.reference import ambiguity_warnings, write_reference
 
 OnVerdict = Callable[[ParityVerdict], None]

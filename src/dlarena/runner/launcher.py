@@ -20,7 +20,7 @@ from typing import Any
 
 from dlarena.codec import decode, encode
 from dlarena.records import PROTOCOL_VERSION, ParityCheck, Threading, WorkerResult, WorkerTask
-from dlarena.runner.process import pinned, worker_env
+from dlarena.runner.process import kill_group, spawn, worker_env
 
 STDERR_TAIL_CHARS = 2000
 
@@ -68,13 +68,8 @@ class Session:
         self._buffer = b""
         self._lines: list[bytes] = []
         self._stderr = tempfile.TemporaryFile("w+b")  # noqa: SIM115 (closed by close())
-        self.proc = subprocess.Popen(
-            pinned(python, ["-m", module], threading.cpus),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=worker_env(threading),
-            start_new_session=True,
+        self.proc = spawn(
+            python, ["-m", module], threading.cpus, worker_env(threading), stderr=self._stderr
         )
         self._selector = selectors.DefaultSelector()
         assert self.proc.stdout is not None
@@ -204,13 +199,6 @@ def _event(line: bytes) -> dict[str, Any]:
 
 def _protocol_error(message: str) -> dict[str, Any]:
     return {"event": "error", "type": "ProtocolError", "message": message}
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill what is left of a worker's process group: the worker if it is still there, and
-    whatever it started (a framework's compiler helpers) once it has left without waiting."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _kill(proc: subprocess.Popen) -> None:

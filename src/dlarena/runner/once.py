@@ -1,6 +1,6 @@
 """One short worker process, run to its end: a task in as JSON, one JSON line out. The probes,
 the hand-written loops of selfcheck and the GEMM peak probe start theirs here, pinned and with
-a bench worker's environment (process.pinned, process.worker_env), so every process dlarena
+a bench worker's environment (process.spawn, process.worker_env), so every process dlarena
 starts is started the same way."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from dlarena.records import Threading
-from dlarena.runner.process import pinned, worker_env
+from dlarena.runner.process import kill_group, spawn, worker_env
 
 
 class WorkerFailed(Exception):
@@ -31,21 +31,17 @@ def run_module(
 ) -> Any:
     """`python -m module *argv` on the threading's CPUs with `task` on stdin; the JSON of its
     last line that starts with one of `line_prefix`."""
+    proc = spawn(python, ["-m", module, *argv], threading.cpus, worker_env(threading), text=True)
     try:
-        proc = subprocess.run(
-            pinned(python, ["-m", module, *argv], threading.cpus),
-            input=json.dumps(task) if task is not None else "",
-            capture_output=True,
-            text=True,
-            env=worker_env(threading),
-            timeout=timeout_s,
-            check=False,
-        )
+        stdout, stderr = proc.communicate(json.dumps(task) if task is not None else "", timeout_s)
     except subprocess.TimeoutExpired:
         raise WorkerFailed(f"the worker ran past {timeout_s:.0f} s and was stopped") from None
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(line_prefix)]
+    finally:
+        kill_group(proc)
+        proc.wait()
+    lines = [line for line in stdout.splitlines() if line.startswith(line_prefix)]
     if proc.returncode != 0 or not lines:
-        tail = proc.stderr.strip()[-tail_chars:]
+        tail = stderr.strip()[-tail_chars:]
         raise WorkerFailed(f"the worker failed (exit {proc.returncode}): {tail}")
     return json.loads(lines[-1])
 

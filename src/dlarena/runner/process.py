@@ -5,15 +5,19 @@ own) and the command line that pins it to its CPUs and ties its life to the host
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import getpass
 import json
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dlarena
 from dlarena.records import Threading
@@ -106,3 +110,29 @@ def pinned(python: str, argv: list[str], cpus: tuple[int, ...]) -> list[str]:
     """The command line that runs `python *argv` on `cpus` (all CPUs if empty), dying with
     this process."""
     return [python, "-I", "-S", "-c", _PIN, json.dumps(list(cpus)), python, *argv]
+
+
+def spawn(
+    python: str,
+    argv: list[str],
+    cpus: tuple[int, ...],
+    env: dict[str, str],
+    stdout: Any = subprocess.PIPE,
+    stderr: Any = subprocess.PIPE,
+    text: bool = False,
+) -> subprocess.Popen:
+    """Every framework process dlarena starts, started here: `python *argv` on `cpus`, with a
+    worker's environment `env`, a pipe on stdin, dying with this process, and in a process
+    group of its own, which `kill_group` removes whole."""
+    return subprocess.Popen(
+        pinned(python, argv, cpus),
+        stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, text=text, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill what is left of a process's group: the process if it is still there, and whatever
+    it started (a framework's compiler helpers) once it has left without waiting."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -19,7 +19,7 @@ from dlarena.errors import DlarenaError
 from dlarena.frameworks import Scenario, scenarios
 from dlarena.records import Threading
 from dlarena.runner import envs
-from dlarena.runner.process import free_port, pinned, worker_env
+from dlarena.runner.process import free_port, kill_group, spawn, worker_env
 from dlarena.spec.model import Workload
 
 SCENARIOS = scenarios()  # every framework folder's data-parallel machinery, by name
@@ -44,7 +44,7 @@ class _Process:
     stderr: IO[str]
 
     def stop(self) -> None:
-        self.proc.kill()
+        kill_group(self.proc)
         self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
@@ -80,14 +80,8 @@ def _start(
     # stderr to a file: a chatty worker never blocks on a full pipe
     stderr = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115  closed by stack
     # -X faulthandler: SIGABRT from the host makes a stuck process write every thread's stack
-    proc = subprocess.Popen(
-        pinned(python, ["-X", "faulthandler", *argv], cpus),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE if result else stderr,
-        stderr=stderr,
-        text=True,
-        env=env,
-    )
+    stdout = subprocess.PIPE if result else stderr
+    proc = spawn(python, ["-X", "faulthandler", *argv], cpus, env, stdout, stderr, text=True)
     started = _Process(proc, stderr)
     stack.callback(started.stop)
     return started
