@@ -126,3 +126,17 @@ def test_a_wrong_optimizer_fails_the_training_checks(tmp_path: Path, monkeypatch
     found = verdicts(workload, ref, ref["weights"])
     assert found["forward"] and found["grads"]  # the model is right, the optimizer is not
     assert not found["params"], found
+
+
+@pytest.mark.slow  # seconds of float64 training traces, no worker
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer", "recsys"])
+def test_the_default_workloads_get_a_parity_batch_with_no_ambiguous_row(name: str) -> None:
+    """At the size `bench --quick` runs (cnn: batch norm, whose rows share statistics; recsys:
+    ReLUs after embeddings), conditioning clears every decision: an ambiguous row can fail a
+    correct framework's training checks."""
+    from dlarena.spec.conditioning import parity_batch
+    from dlarena.spec.weights import canonical_weights
+
+    workload = load_workload(name, "small")
+    x, y, ambiguous = parity_batch(workload, canonical_weights(workload), parity.PARITY_STEPS)
+    assert ambiguous == 0 and len(x) == len(y) == min(16, workload.batch_size)

@@ -20,9 +20,12 @@ after ATTEMPTS redraws are counted and reported beside the checks.
 Rows are not independent in training: each step's update averages over the batch, so redrawing
 one row moves every other row's later passes by far more than a margin, and a batch of rows each
 ambiguous with chance p is clean with chance (1 - p)^rows. Only the first pass, at the canonical
-weights, is decided row by row; so every row drawn is the best of CANDIDATES by its closest
-decision there, which leaves only the later passes to chance. On the large MLP this takes the
-trace from about 60 rounds (minutes) to a few.
+weights, is decided row by row (unless batch norm normalizes each row by the batch's
+statistics); so there every row drawn is the best of CANDIDATES by its closest decision, which
+leaves only the later passes to chance. On the large MLP this takes the trace from about 60
+rounds (minutes) to about 15. With batch norm, a row chosen against a pool's statistics is
+atypical of the batch it joins (the default cnn's batch then stays ambiguous): rows are drawn
+plainly.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ MARGIN_SAFETY = 3.0
 PARITY_ROWS = 16  # rows of the parity batch: enough for the math, few enough to condition
 ATTEMPTS = 60
 CANDIDATES = 8  # rows drawn per row kept
+DECISIONS = {"relu", "max_pool"}  # the ops whose output can flip on rounding (_margins)
 
 
 def _row_min(values: np.ndarray) -> np.ndarray:
@@ -105,10 +109,17 @@ def parity_batch(
     rows = min(PARITY_ROWS, workload.batch_size)
     rng = np.random.default_rng([workload.seed, 2])
 
+    # choose among candidates where there are decisions and each row's first pass is its own
+    # (batch norm normalizes each row by the batch's statistics)
+    ops = {layer.op for layer in workload.layers}
+    candidates = CANDIDATES if ops & DECISIONS and "batch_norm" not in ops else 1
+
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The n of n * CANDIDATES rows whose decisions at the canonical weights sit farthest
+        """The n of n * candidates rows whose decisions at the canonical weights sit farthest
         from their boundaries."""
-        x, y = draw_batch(workload, rng, n * CANDIDATES)
+        x, y = draw_batch(workload, rng, n * candidates)
+        if candidates == 1:
+            return x, y
         best = np.argsort(-row_margins(workload, weights, x, y, 0), kind="stable")[:n]
         return x[best], y[best]
 
