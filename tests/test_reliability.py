@@ -187,10 +187,14 @@ def test_ctrl_c_stops_every_parity_checker(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    # the checker is building its first model (and never will): interrupt it
-    wait_for(lambda: any(p != proc.pid for p in workers_of(token)), proc)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:  # the checker is building its first model (and never will): interrupt it
+        wait_for(lambda: any(p != proc.pid for p in workers_of(token)), proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:  # a host that did not stop is not left behind for the next test
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: the parity checkers were stopped" in err and "Traceback" not in err
     assert wait_gone(token) == []

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,12 @@ def check_parity(
 
         pool = ThreadPoolExecutor(width, thread_name_prefix="dlarena-checker")
         try:
-            found = [v for verdicts in pool.map(one, runtimes) for v in verdicts]
+            futures = [pool.submit(one, runtime) for runtime in runtimes]
+            # never block without a timeout: Ctrl-C delivered to a checker thread only raises
+            # in this (the main) thread once it runs Python again
+            while wait(futures, timeout=0.2).not_done:
+                pass
+            found = [v for future in futures for v in future.result()]
         except KeyboardInterrupt:
             checks.stop()
             raise Interrupted("interrupted: the parity checkers were stopped") from None
