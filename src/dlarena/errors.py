@@ -15,3 +15,7 @@ class FrameworkUnavailable(DlarenaError):
 
 class Interrupted(DlarenaError):
     """Ctrl-C during a run: the message says what was kept and how to go on."""
+
+
+class ImportRefused(DlarenaError):
+    """A model file that dlarena cannot import: unreadable, dynamic, or with ops it lacks."""

@@ -22,6 +22,7 @@ from dlarena.cli import (  # noqa: E402, F401
     envs,
     evidence,
     fidelity,
+    importer,
     inputs,
     parity,
     probe,

@@ -13,6 +13,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "envs": "Create, list and check the frameworks' environments.",
         "spec": "Show, validate or print the schema of a workload spec.",
         "profile": "Validate or print the schema of a profile (your situation).",
+        "import": "Your own model from ONNX: a spec, its weights, checked.",
     },
     "Measure": {
         "bench": "Measure the frameworks: parity-gated, stored as it goes.",
@@ -44,6 +45,7 @@ PAGES = {
     **dict.fromkeys(("runs", "compare", "spread"), "measuring.md"),
     **dict.fromkeys(("spec", "profile"), "spec-format.md"),
     "probe": "probes.md",
+    "import": "importing.md",
     "scale": "scale-out.md",
     **dict.fromkeys(("report", "serve", "screenshots"), "reading.md"),
     **dict.fromkeys(("advise", "score", "cost", "scan"), "deciding.md"),

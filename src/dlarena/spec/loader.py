@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from importlib import resources
 from pathlib import Path
@@ -36,7 +37,22 @@ def load_workload(name_or_path: str, size: str = "small") -> Workload:
             f"workload '{name_or_path}' is neither built in ({', '.join(BUILTIN)}) "
             "nor an existing spec file; give one of those names or a path to a YAML/JSON file"
         )
-    return parse_spec(read_document(path, "workload spec"))
+    return with_files(parse_spec(read_document(path, "workload spec")), path.parent)
+
+
+def with_files(workload: Workload, folder: Path) -> Workload:
+    """The spec's weights file resolved against its folder, and checked now (its sha256 and
+    arrays), before any worker starts."""
+    if workload.weights is None:
+        return workload
+    from dlarena.spec.weights import imported_weights
+
+    resolved = dataclasses.replace(
+        workload.weights, file=str((folder / workload.weights.file).resolve())
+    )
+    workload = dataclasses.replace(workload, weights=resolved)
+    imported_weights(workload)
+    return workload
 
 
 @functools.cache

@@ -17,6 +17,10 @@ input ('input'), so the graph says where the mask comes from.
 An LSTM's canonical weights are `input_kernel` (in, 4H), `recurrent_kernel` (H, 4H) and one
 `gate_bias` (4H), the gates in the order i, f, g, o (input, forget, cell candidate, output), and
 it starts from zero state. Token ids are padded only where a padding mask reads them.
+
+A workload imported from a model file (`dlarena import`) carries its own weights: `weights`
+names an .npz of canonical arrays (keys 'layer.kind', as `parameter_shapes`) and its sha256,
+`source` the original file; without them every framework starts from the seeded weights.
 """
 
 from __future__ import annotations
@@ -58,6 +62,14 @@ class Optimizer:
 
 
 @dataclasses.dataclass(frozen=True)
+class FileRef:
+    """A file a spec depends on, with its sha256 (a file that does not match is an error)."""
+
+    file: str
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """A model, its data shape, loss, optimizer and batch: everything a framework must build."""
 
@@ -71,6 +83,8 @@ class Workload:
     dtype: str = "float32"
     seed: int = 0
     vocab_size: int = 0  # > 0: the input is token ids in [0, vocab_size), 0 the padding id
+    weights: FileRef | None = None  # imported weights (absolute path once loaded)
+    source: FileRef | None = None  # the model file they were imported from
 
     @property
     def tokens(self) -> bool:
@@ -90,8 +104,11 @@ class Workload:
         return dataclasses.replace(self, layers=layers)
 
     def to_dict(self) -> dict[str, Any]:
-        # vocab_size only where it is set: every earlier spec keeps its content hash
-        extra = {"vocab_size": self.vocab_size} if self.tokens else {}
+        # vocab_size, weights and source only where set: every earlier spec keeps its hash
+        extra: dict[str, Any] = {"vocab_size": self.vocab_size} if self.tokens else {}
+        for key in ("weights", "source"):
+            if getattr(self, key) is not None:
+                extra[key] = dataclasses.asdict(getattr(self, key))
         return {
             **extra,
             "name": self.name,
@@ -114,8 +131,12 @@ class Workload:
         }
 
     def canonical_json(self) -> str:
-        """The spec as canonical JSON (sorted keys, no spaces): what a stored cell keeps."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The spec as canonical JSON (sorted keys, no spaces): what a stored cell keeps. The
+        weights are named by their sha256 alone: moving the files keeps the hash."""
+        data = self.to_dict()
+        if self.weights is not None:
+            data["weights"] = {"sha256": self.weights.sha256}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def content_hash(self) -> str:
@@ -148,6 +169,8 @@ class Workload:
             dtype=data["dtype"],
             seed=data["seed"],
             vocab_size=data.get("vocab_size", 0),
+            weights=FileRef(**data["weights"]) if "weights" in data else None,
+            source=FileRef(**data["source"]) if "source" in data else None,
         )
 
 

@@ -8,11 +8,12 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, StringConstraints, create_model, model_validator
 
 from dlarena.errors import SpecError
 from dlarena.spec.model import (
     INPUT,
+    FileRef,
     Layer,
     Optimizer,
     Workload,
@@ -107,6 +108,13 @@ class OptimizerDoc(Strict):
     epsilon: Epsilon = 1e-8
 
 
+class FileRefDoc(Strict):
+    """A file the spec depends on (relative to the spec's folder) and its sha256."""
+
+    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class SpecDoc(Strict):
     """A workload spec file (YAML or JSON)."""
 
@@ -120,6 +128,9 @@ class SpecDoc(Strict):
     dtype: Literal["float32"] = "float32"
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     vocab_size: Count | None = None  # set: the input is token ids, input_shape [sequence]
+    # imported models: their own weights (.npz of canonical arrays) and the original file
+    weights: FileRefDoc | None = None
+    source: FileRefDoc | None = None
 
     @model_validator(mode="after")
     def _image_or_flat(self) -> SpecDoc:
@@ -164,6 +175,8 @@ def parse_spec(doc: Document) -> Workload:
         dtype=spec.dtype,
         seed=spec.seed,
         vocab_size=spec.vocab_size or 0,
+        weights=FileRef(**spec.weights.model_dump()) if spec.weights else None,
+        source=FileRef(**spec.source.model_dump()) if spec.source else None,
     )
     try:
         check_graph(workload)

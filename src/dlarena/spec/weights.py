@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
+from dlarena.errors import SpecError
 from dlarena.spec.model import Workload, parameter_shapes
 
 
 def canonical_weights(workload: Workload) -> dict[str, np.ndarray]:
+    """The weights every framework starts from: the spec's own (imported) or seeded ones."""
+    if workload.weights is not None:
+        return imported_weights(workload)
+    return seeded_weights(workload)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def imported_weights(workload: Workload) -> dict[str, np.ndarray]:
+    """The spec's weights file, checked: its sha256, and exactly the model's arrays and shapes."""
+    assert workload.weights is not None
+    path = Path(workload.weights.file)
+    where = f"workload '{workload.name}': weights {path}"
+    if not path.is_file():
+        raise SpecError(f"{where} does not exist; import the model again or fix the path")
+    if sha256_of(path) != workload.weights.sha256:
+        raise SpecError(
+            f"{where} does not match the sha256 the spec names; the file changed since the "
+            "import: import the model again"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as found:
+            arrays = {k: found[k] for k in found.files}
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{where} is not a readable .npz: {exc}") from None
+    wanted = parameter_shapes(workload)
+    if set(arrays) != set(wanted):
+        raise SpecError(
+            f"{where} holds {sorted(set(arrays) - set(wanted)) or 'no extra arrays'} and lacks "
+            f"{sorted(set(wanted) - set(arrays)) or 'none'}; it was made for another model"
+        )
+    for key, shape in wanted.items():
+        if arrays[key].shape != shape:
+            raise SpecError(f"{where}: '{key}' has shape {arrays[key].shape}, the model {shape}")
+    return {k: arrays[k].astype(np.float32) for k in wanted}
+
+
+def seeded_weights(workload: Workload) -> dict[str, np.ndarray]:
     """He-scaled kernels (attention's projections 1/sqrt(fan-in), softmax stays soft), unit-scale
     token embeddings, small biases and non-trivial norm state, from the spec's seed."""
     rng = np.random.default_rng(workload.seed)

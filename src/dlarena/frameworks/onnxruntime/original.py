@@ -1,0 +1,41 @@
+"""Worker: an imported model's original ONNX file, run unchanged in ONNX Runtime on a batch the
+host wrote (NHWC images are turned to the file's NCHW here). Writes the logits beside it.
+
+    python -m dlarena.frameworks.onnxruntime.original < task.json
+task: {"model": path, "x": .npy path, "out": .npy path, "image": bool, "batch": rows per run
+(the batch the file fixes; 0: all at once), "threads": n}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+from dlarena import ending
+
+
+def run(task: dict) -> dict:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(task.get("threads", 1))
+    session = ort.InferenceSession(task["model"], options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = np.load(task["x"])
+    if task["image"]:
+        x = x.transpose(0, 3, 1, 2)
+    rows = int(task["batch"]) or len(x)
+    outputs = []
+    for start in range(0, len(x), rows):
+        chunk = x[start : start + rows]
+        short = rows - len(chunk)  # a fixed batch is filled up, and the filling dropped
+        padded = np.concatenate([chunk, np.repeat(chunk[-1:], short, 0)]) if short else chunk
+        outputs.append(session.run(None, {name: np.ascontiguousarray(padded)})[0][: len(chunk)])
+    np.save(task["out"], np.concatenate(outputs).astype(np.float64))
+    return {"rows": len(x), "onnxruntime": ort.__version__}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(json.loads(sys.stdin.read()))), flush=True)
+    ending.leave()

@@ -1,0 +1,63 @@
+"""The migration proof's first half, made at import: the imported spec's float64 reference
+and ONNX Runtime running the original file unchanged give the same logits on one batch, within
+the parity gate's forward tolerance. (The second half is `parity`/`bench`: every framework
+against that reference.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from dlarena.importer.graph import Graph
+from dlarena.measure.parity import scaled_max_diff, tolerances
+from dlarena.probes.host import run_worker
+from dlarena.spec import reference
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights, synthetic_batch
+
+WORKER = "dlarena.frameworks.onnxruntime.original"
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    same: bool
+    max_abs: float
+    max_rel: float  # over the reference's largest logit, as the gate's forward check
+    tolerance: float
+    rows: int
+    onnxruntime: str
+
+    def line(self) -> str:
+        verdict = "yes" if self.same else "NO"
+        return (
+            f"computes the same as the original in ONNX Runtime {self.onnxruntime}: {verdict} "
+            f"(max difference {self.max_abs:.2e}, {self.max_rel:.1e} of the largest logit; "
+            f"tolerance {self.tolerance:.0e}; {self.rows} rows)"
+        )
+
+
+def against_original(
+    workload: Workload, graph: Graph, source: Path, home: Path, timeout_s: float
+) -> Proof:
+    """The reference's logits and ONNX Runtime's on the original, on the workload's batch."""
+    x, _ = synthetic_batch(workload)
+    weights = {k: v.astype(np.float64) for k, v in canonical_weights(workload).items()}
+    logits, _ = reference.forward(workload, weights, x, training=False)
+    with tempfile.TemporaryDirectory(prefix="dlarena-import-") as folder:
+        tmp = Path(folder)
+        np.save(tmp / "x.npy", x)
+        task = {
+            "model": str(source.resolve()),
+            "x": str(tmp / "x.npy"),
+            "out": str(tmp / "logits.npy"),
+            "image": len(graph.input_shape) == 4,
+            "batch": graph.batch if graph.fixed else 0,
+        }
+        found = run_worker("onnxruntime", WORKER, task, home, 1, timeout_s)
+        original = np.load(tmp / "logits.npy")
+    max_abs, max_rel = scaled_max_diff(original, logits)
+    tolerance = tolerances(workload)["forward"]
+    return Proof(max_rel <= tolerance, max_abs, max_rel, tolerance, len(x), found["onnxruntime"])

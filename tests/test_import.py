@@ -1,0 +1,200 @@
+"""dlarena import: ONNX models as specs with their own weights, proved against the original."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from dlarena import importer
+from dlarena.runner import envs
+from dlarena.spec import reference
+from dlarena.spec.loader import load_workload
+
+from .test_cli import dlarena
+
+FIVE = ("torch", "tensorflow", "jax", "mxnet", "onnxruntime")
+MODELS = Path(__file__).parent / "models"
+
+
+def _save(path: Path, nodes: list, weights: dict, shape: list, out: list, opset: int = 17) -> Path:
+    rng = np.random.default_rng(len(nodes))
+    inits = [
+        numpy_helper.from_array(
+            value if isinstance(value, np.ndarray) else rng.normal(0, 0.5, value).astype("f4"), k
+        )
+        for k, value in weights.items()
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.save(model, path)
+    return path
+
+
+def _image_model(path: Path) -> Path:
+    """Conv with SAME padding, max pool, a reshape whose shape is computed from Shape, MatMul +
+    Add, GELU spelled with Erf in another order than the exporters', a dense head."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w1", "b1"], ["c"], auto_pad="SAME_UPPER", kernel_shape=[3, 3]),
+        n("Relu", ["c"], ["r"]),
+        n("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        n("Shape", ["p"], ["s"]),
+        n("Gather", ["s", "zero"], ["n"], axis=0),
+        n("Unsqueeze", ["n", "zero1"], ["n1"]),
+        n("Concat", ["n1", "minus1"], ["target"], axis=0),
+        n("Reshape", ["p", "target"], ["flat"]),
+        n("MatMul", ["flat", "w2"], ["m"]),
+        n("Add", ["m", "b2"], ["h"]),
+        n("Mul", ["h", "half"], ["hh"]),
+        n("Mul", ["h", "inv_sqrt2"], ["hs"]),
+        n("Erf", ["hs"], ["e"]),
+        n("Add", ["one", "e"], ["e1"]),
+        n("Mul", ["hh", "e1"], ["g"]),
+        n("Gemm", ["g", "w3", "b3"], ["y"], transB=1, alpha=0.5, beta=2.0),
+    ]
+    weights = {
+        "w1": (4, 3, 3, 3), "b1": (4,), "w2": (36, 8), "b2": (8,), "w3": (3, 8), "b3": (3,),
+        "zero": np.array(0, np.int64), "zero1": np.array([0], np.int64),
+        "minus1": np.array([-1], np.int64), "half": np.array(0.5, np.float32),
+        "inv_sqrt2": np.array(1 / np.sqrt(2), np.float32), "one": np.array(1.0, np.float32),
+    }  # fmt: skip
+    return _save(path, nodes, weights, ["N", 3, 6, 6], ["N", 3])
+
+
+def _pooled_model(path: Path) -> Path:
+    """Conv, batch norm with its statistics, a mean over height and width, flatten, Gemm."""
+    n = helper.make_node
+    stats = {"scale": np.linspace(0.5, 1.5, 4, dtype="f4"), "shift": (4,),
+             "mean": np.linspace(-0.3, 0.3, 4, dtype="f4"), "var": np.linspace(0.5, 2, 4, dtype="f4")}  # fmt: skip  # noqa: E501
+    nodes = [
+        n("Conv", ["x", "w1"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        n("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["b"], epsilon=1e-3),
+        n("Tanh", ["b"], ["t"]),
+        n("ReduceMean", ["t"], ["m"], axes=[2, 3], keepdims=1),
+        n("Flatten", ["m"], ["f"]),
+        n("Gemm", ["f", "w2", "b2"], ["y"], transB=1),
+    ]
+    return _save(path, nodes, {"w1": (4, 2, 3, 3), **stats, "w2": (5, 4), "b2": (5,)},
+                 [2, 2, 8, 8], [2, 5])  # fmt: skip
+
+
+@pytest.mark.parametrize("build", [_image_model, _pooled_model])
+def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
+    tmp_path: Path, build
+) -> None:
+    source = build(tmp_path / "model.onnx")
+    graph = importer.load(source, 6)
+    imported = importer.map_model(source, graph, "m", 6, {"name": "sgd"})
+    workload = load_workload(str(importer.write(imported, tmp_path / "out")))
+    x = np.random.default_rng(3).normal(size=(graph.batch, *workload.input_shape)).astype("f4")
+    ours, _ = reference.forward(
+        workload, {k: v.astype("f8") for k, v in imported.weights.items()}, x, training=False
+    )
+    nchw = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+    original = ReferenceEvaluator(str(source)).run(None, {"x": nchw})[0]
+    assert original.shape == ours.shape
+    np.testing.assert_allclose(ours, original, rtol=1e-4, atol=1e-5)
+    ops = [layer.op for layer in workload.layers]
+    assert "gelu" in ops or "batch_norm" in ops, ops  # the patterns fused, not refused
+
+
+def test_an_unmapped_op_is_listed_with_its_nodes_and_nothing_is_written(tmp_path: Path) -> None:
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["x", "w"], ["h"], name="fc"),
+        n("Sigmoid", ["h"], ["s1"], name="gate_a"),
+        n("Sigmoid", ["s1"], ["s2"], name="gate_b"),
+        n("LeakyRelu", ["s2"], ["y"], name="leaky"),
+    ]
+    source = _save(tmp_path / "odd.onnx", nodes, {"w": (4, 3)}, [2, 4], [2, 3])
+    for args in (("--check",), ("--out", str(tmp_path / "out"))):
+        result = dlarena("import", str(source), *args)
+        assert result.returncode == 2, result.stderr
+        assert "Sigmoid x2 (nodes: gate_a, gate_b)" in result.stderr
+        assert "LeakyRelu x1 (nodes: leaky); nearest in the spec: Relu" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert "Gemm" in dlarena("import", str(source), "--check").stdout  # the coverage table
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_files_are_one_line_errors(tmp_path: Path) -> None:
+    good = _pooled_model(tmp_path / "good.onnx")
+    (tmp_path / "truncated.onnx").write_bytes(good.read_bytes()[:300])
+    onnx.save_model(
+        onnx.load(good), tmp_path / "external.onnx", save_as_external_data=True,
+        location="external.data", size_threshold=0,
+    )  # fmt: skip
+    (tmp_path / "external.data").unlink()
+    dynamic = onnx.load(good)
+    dynamic.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    onnx.save(dynamic, tmp_path / "dynamic.onnx")
+    expected = {
+        "truncated.onnx": "malformed or truncated",
+        "external.onnx": "external-data files beside the model",
+        "dynamic.onnx": "dynamic dimension 'height'",
+        "missing.onnx": "does not exist",
+    }
+    for name, words in expected.items():
+        result = dlarena("import", str(tmp_path / name), "--check")
+        assert result.returncode == 2, (name, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_weights_that_do_not_match_the_spec_are_refused(tmp_path: Path) -> None:
+    source = _pooled_model(tmp_path / "model.onnx")
+    graph = importer.load(source, None)
+    spec = importer.write(importer.map_model(source, graph, "m", None, {"name": "sgd"}), tmp_path)
+    assert dlarena("spec", "validate", str(spec)).returncode == 0
+    weights = tmp_path / "m.npz"
+    np.savez(weights, **{k: v + 1 for k, v in np.load(weights).items()})
+    result = dlarena("spec", "validate", str(spec))
+    assert result.returncode == 2 and "does not match the sha256" in result.stderr
+    weights.unlink()
+    result = dlarena("spec", "validate", str(spec))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models no one here wrote: PyTorch's, exported by its two ONNX exporters."""
+    folder = tmp_path_factory.mktemp("torch-onnx")
+    python = envs.get("main", envs.dlarena_home()).python
+    subprocess.run(
+        [python, str(MODELS / "torch_onnx.py"), str(folder)], check=True, capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    return folder
+
+
+@pytest.mark.slow
+def test_torch_exports_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
+    specs = []
+    for name in ("mlp", "cnn"):
+        result = dlarena("import", str(exported / f"{name}.onnx"), "--out", str(exported))
+        assert result.returncode == 0, result.stderr
+        assert "computes the same as the original in ONNX Runtime" in result.stdout
+        assert ": yes (" in result.stdout, result.stdout
+        specs.append(str(exported / f"{name}.yaml"))
+    cnn = load_workload(specs[1])
+    assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
+    assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
+    assert cnn.batch_size == 8 and cnn.source is not None and cnn.source.file == "cnn.onnx"
+    runtimes = [arg for r in FIVE for arg in ("--runtime", r)]
+    result = dlarena("parity", *specs, *runtimes, "--format", "json")
+    verdicts = json.loads(result.stdout)["verdicts"]
+    failed = [v for v in verdicts if not v["passed"]]
+    assert result.returncode == 0 and not failed, failed or result.stderr
+    assert {(v["workload"], v["runtime"]) for v in verdicts} == {
+        (w, r) for w in ("mlp", "cnn") for r in FIVE
+    }
