@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -181,20 +182,48 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_torch_exports_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
     specs = []
     for name in ("mlp", "cnn"):
-        result = dlarena("import", str(exported / f"{name}.onnx"), "--out", str(exported))
+        model, out = exported / f"{name}.onnx", exported / "specs"
+        refused = dlarena("import", str(model), "--out", str(out))  # a built-in's name
+        assert refused.returncode == 2 and "--name" in refused.stderr
+        result = dlarena("import", str(model), "--out", str(out), "--name", f"torch-{name}")
         assert result.returncode == 0, result.stderr
-        assert "computes the same as the original in ONNX Runtime" in result.stdout
-        assert ": yes (" in result.stdout, result.stdout
-        specs.append(str(exported / f"{name}.yaml"))
+        assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
+        specs.append(str(out / f"torch-{name}.yaml"))
     cnn = load_workload(specs[1])
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
-    assert cnn.batch_size == 8 and cnn.source is not None and cnn.source.file == "cnn.onnx"
+    assert cnn.batch_size == 8 and cnn.source is not None
+    assert cnn.source.file == str(exported / "cnn.onnx")  # found beside, relative to the spec
     runtimes = [arg for r in FIVE for arg in ("--runtime", r)]
     result = dlarena("parity", *specs, *runtimes, "--format", "json")
     verdicts = json.loads(result.stdout)["verdicts"]
     failed = [v for v in verdicts if not v["passed"]]
     assert result.returncode == 0 and not failed, failed or result.stderr
     assert {(v["workload"], v["runtime"]) for v in verdicts} == {
-        (w, r) for w in ("mlp", "cnn") for r in FIVE
+        (f"torch-{w}", r) for w in ("mlp", "cnn") for r in FIVE
     }
+    originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
+    assert len(originals) == 2 * 5 * 2  # every inference cell: two specs, five runtimes, two tiers
+
+
+@pytest.mark.slow
+def test_the_report_says_whether_an_imported_model_computes_what_the_original_does(
+    exported: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "specs"
+    imported = dlarena("import", str(exported / "cnn.onnx"), "--out", str(out), "--name", "m")
+    assert imported.returncode == 0, imported.stderr
+    store = str(tmp_path / "s.sqlite")
+    result = dlarena(
+        "bench", "--quick", "--slow-reruns", "0", "--workload", str(out / "m.yaml"), "--mode",
+        "infer", "--tier", "compiled", "--runtime", "torch", "--runtime", "onnxruntime",
+        "--store", store,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = tmp_path / "report" / "index.html"
+    assert dlarena("report", "--store", store, "--output", str(report)).returncode == 0
+    text = report.with_suffix(".md").read_text()
+    sha = hashlib.sha256((exported / "cnn.onnx").read_bytes()).hexdigest()[:12]
+    rows = [line for line in text.splitlines() if f"cnn.onnx (sha256 {sha})" in line]
+    assert len(rows) == 2 and all("| compiled | yes |" in row for row in rows), rows
+    assert "computes the same as the original" in report.read_text()

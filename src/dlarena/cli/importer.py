@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, out, print_table, within
+from dlarena.cli.common import (
+    BUILTIN,
+    Format,
+    FormatOpt,
+    app,
+    emit_json,
+    err,
+    out,
+    print_table,
+    within,
+)
 from dlarena.errors import DlarenaError
 
 if TYPE_CHECKING:
@@ -63,6 +73,10 @@ def import_model(
         err.print(f"[green]every node of {model.name} maps[/]; nothing written")
         return
     workload_name = name or _name_from(model)
+    if workload_name in BUILTIN:
+        raise DlarenaError(
+            f"'{workload_name}' is a built-in workload's name; give the import its own: --name"
+        )
     optimizer_doc = {"name": optimizer, "learning_rate": learning_rate}
     imported = importer.map_model(model, graph, workload_name, batch, optimizer_doc)
     spec_path = importer.write(imported, out_dir)
@@ -99,7 +113,7 @@ def _finish(spec_path: Path, imported: Imported, timeout: float, format: Format)
     for op, text in sorted(imported.notes.items()):
         err.print(f"  {op}: {text}", highlight=False, soft_wrap=True)
     try:
-        proof = against_original(workload, imported.graph, source, envs.dlarena_home(), timeout)
+        proof = against_original(workload, source, envs.dlarena_home(), timeout)
     except ProbeFailed as exc:
         err.print(f"[yellow]not checked against the original:[/] {exc}", soft_wrap=True)
         proof = None

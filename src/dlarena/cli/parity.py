@@ -30,11 +30,12 @@ if TYPE_CHECKING:
     from dlarena.checker_records import ParityVerdict
     from dlarena.records import ParityCheck
 
-PARITY_CHECKS = ("forward", "loss", "grads", "params")
+PARITY_CHECKS = ("forward", "loss", "grads", "params", "original")
 COLUMNS = ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict")
 CAPTION = (
     "each check: the max relative difference from the float64 reference / its tolerance "
-    "(derived per workload from float32 rounding); '!' marks a check over its tolerance"
+    "(derived per workload from float32 rounding); 'original': an imported model's logits "
+    "against ONNX Runtime running its original file; '!' marks a check over its tolerance"
 )
 
 

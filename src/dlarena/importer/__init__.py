@@ -5,6 +5,7 @@ original does (host side: the `onnx` package reads the file; no framework is imp
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def write(imported: Imported, out: Path) -> Path:
     arrays: dict[str, Any] = dict(imported.weights)
     np.savez(weights_path, **arrays)
     named = {"file": weights_path.name, "sha256": sha256_of(weights_path)}
-    spec = {**imported.spec, "weights": named}
+    source = {**imported.spec["source"], "file": os.path.relpath(imported.source, out)}
+    spec = {**imported.spec, "source": source, "weights": named}
     header = [
         f"# Imported by `dlarena import` from {imported.source.name}.",
         "# Conversions made on the weights (the spec's layouts are canonical: NHWC, (in, out)):",

@@ -61,6 +61,8 @@ def tolerances(workload: Workload) -> dict[str, float]:
     adam = workload.optimizer.name == "adam"
     return {
         "forward": max(FLOOR, SAFETY * forward),
+        # an imported model's logits against ONNX Runtime on the original file: float32 both
+        "original": max(FLOOR, SAFETY * forward),
         "loss": max(FLOOR, SAFETY * forward),
         "grads": max(FLOOR, SAFETY * 2 * forward),
         "params": max(FLOOR, SAFETY * 2 * forward * PARITY_STEPS),
@@ -106,7 +108,14 @@ def check(name: str, max_abs: float, max_rel: float, bounds: dict[str, float]) -
 
 
 def forward_checks(logits: np.ndarray, ref: dict, bounds: dict[str, float]) -> list[ParityCheck]:
-    return [check("forward", *scaled_max_diff(logits, ref["logits"]), bounds)]
+    """The logits against the float64 reference and, for an imported model whose original file
+    was run, against the original's (scaled by the reference's largest logit)."""
+    found = [check("forward", *scaled_max_diff(logits, ref["logits"]), bounds)]
+    if "original_logits" in ref:
+        diff = float(np.max(np.abs(np.asarray(logits, np.float64) - ref["original_logits"])))
+        scale = max(float(np.max(np.abs(ref["logits"]))), 1e-12)
+        found.append(check("original", diff, diff / scale, bounds))
+    return found
 
 
 def training_checks(

@@ -5,6 +5,7 @@ the dashboard render this one record."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
@@ -48,6 +49,7 @@ class Report:
     scenarios: tuple[dict[str, Any], ...]
     training: tuple[dict[str, Any], ...]  # per trained workload and framework
     environments: tuple[dict[str, Any], ...]  # per run
+    imported: tuple[dict[str, Any], ...] = ()  # per imported model and runtime, inference
 
     @property
     def cells(self) -> tuple[CellResult, ...]:
@@ -88,11 +90,33 @@ def build_report(store: Any, profile: Profile, run: int | None = None) -> Report
         scenarios=tuple(check(s) for s in PUBLISHED),
         training=tuple(_training(selection.cells, profile)),
         environments=tuple(environments(store, selection)),
+        imported=tuple(imported_models(selection.cells + selection.failing)),
     )
 
 
 def _row(cell: CellResult) -> dict[str, Any]:
     return {**cell_row(cell), "label": workload_label(cell.workload, cell.spec_hash)}
+
+
+def imported_models(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
+    """Per imported model (its file and sha256) and runtime: whether its inference logits were
+    those of ONNX Runtime running the original file, and the largest difference."""
+    rows = []
+    for cell in cells:
+        source = json.loads(cell.spec or "{}").get("source")
+        if source is None or cell.mode != "infer":
+            continue
+        found = {c.check: c for c in cell.parity}.get("original")
+        same = ("yes" if found.passed else "no") if found else "not checked (no original file)"
+        rows.append({
+            "label": workload_label(cell.workload, cell.spec_hash),
+            "source": f"{source['file']} (sha256 {source['sha256'][:12]})",
+            "runtime": cell.runtime,
+            "tier": cell.tier,
+            "same_as_original": same,
+            "max_difference": found.max_abs if found else None,
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: (r["label"], r["runtime"], r["tier"]))
 
 
 def reasons(card: Scorecard, advice: Advice, count: int = 3) -> list[Reason]:

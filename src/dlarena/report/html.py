@@ -40,6 +40,7 @@ LATENCY_COLUMNS = (
     "label", "runtime", "tier", "p50_ms", "p90_ms", "p99_ms", "p50_b1_ms", "p99_b1_ms",
 )  # fmt: skip
 FAILING_COLUMNS = ("label", "runtime", "tier", "mode", "status", "parity", "reason", "run_id")
+IMPORTED_COLUMNS = ("label", "source", "runtime", "tier", "same_as_original", "max_difference")
 # tables.py's tables and matrices, each (columns, rows), as the templates call them
 TABLES = (
     "speed_table", "significance_table", "scenario_table", "training_table", "environment_table",
@@ -115,7 +116,8 @@ def environment() -> jinja2.Environment:
         figure_rows=figure_rows,
         warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares, said=said,
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,
-        FAILING_COLUMNS=FAILING_COLUMNS, SECTIONS=SECTIONS, TAX_COLUMNS=TAX_COLUMNS,
+        FAILING_COLUMNS=FAILING_COLUMNS, IMPORTED_COLUMNS=IMPORTED_COLUMNS, SECTIONS=SECTIONS,
+        TAX_COLUMNS=TAX_COLUMNS,
         TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE, COST_SAMPLES=content.COST_SAMPLES,
         COST_PRICE_PER_HOUR=content.COST_PRICE_PER_HOUR,
         **{name: getattr(tables, name) for name in TABLES},

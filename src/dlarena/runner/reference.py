@@ -35,6 +35,7 @@ def write_reference(workload: Workload, path: Path) -> int:
         "ambiguous_rows": np.array(ambiguous),
         "losses": trace["losses"],
     }
+    arrays.update(_original(workload, x))
     arrays.update({f"weights:{k}": v for k, v in weights.items()})
     arrays.update({f"grads:{k}": v for k, v in trace["grads"].items()})
     arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
@@ -51,3 +52,19 @@ def ambiguity_warnings(rows: int, mode: str) -> tuple[str, ...]:
         f"parity_ambiguous: {rows} rows of the parity batch keep a decision within float32 "
         "rounding of its boundary; a training check may fail a correct framework",
     )
+
+
+def _original(workload: Workload, x: np.ndarray) -> dict[str, np.ndarray]:
+    """An imported model's logits from its original file in ONNX Runtime, where the file is
+    there and ONNX Runtime can run (else no check against the original: its column says '-')."""
+    source = workload.source
+    if source is None or not Path(source.file).is_absolute() or not Path(source.file).is_file():
+        return {}
+    from dlarena.importer.proof import original_logits
+    from dlarena.probes.host import ProbeFailed
+    from dlarena.runner.envs import dlarena_home
+
+    try:
+        return {"original_logits": original_logits(Path(source.file), x, dlarena_home(), 300.0)}
+    except ProbeFailed:
+        return {}

@@ -41,17 +41,27 @@ def load_workload(name_or_path: str, size: str = "small") -> Workload:
 
 
 def with_files(workload: Workload, folder: Path) -> Workload:
-    """The spec's weights file resolved against its folder, and checked now (its sha256 and
-    arrays), before any worker starts."""
+    """The spec's files resolved against its folder and checked now, before any worker
+    starts: the weights (sha256 and arrays), and the original model where it is still there
+    (it must be the one imported from; where it is gone, nothing is checked against it)."""
     if workload.weights is None:
         return workload
-    from dlarena.spec.weights import imported_weights
+    from dlarena.spec.weights import imported_weights, sha256_of
 
-    resolved = dataclasses.replace(
+    weights = dataclasses.replace(
         workload.weights, file=str((folder / workload.weights.file).resolve())
     )
-    workload = dataclasses.replace(workload, weights=resolved)
+    workload = dataclasses.replace(workload, weights=weights)
     imported_weights(workload)
+    source = workload.source
+    if source is not None and (folder / source.file).is_file():
+        path = (folder / source.file).resolve()
+        if sha256_of(path) != source.sha256:
+            raise SpecError(
+                f"workload '{workload.name}': the original model {path} is not the file its "
+                "weights were imported from (sha256 differs); import it again"
+            )
+        workload = dataclasses.replace(workload, source=dataclasses.replace(source, file=str(path)))
     return workload
 
 

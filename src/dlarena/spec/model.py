@@ -84,7 +84,8 @@ class Workload:
     seed: int = 0
     vocab_size: int = 0  # > 0: the input is token ids in [0, vocab_size), 0 the padding id
     weights: FileRef | None = None  # imported weights (absolute path once loaded)
-    source: FileRef | None = None  # the model file they were imported from
+    source: FileRef | None = None  # the model file they were imported from (its path, once
+    # loaded, where it exists: the parity gate then also checks against it)
 
     @property
     def tokens(self) -> bool:
@@ -136,6 +137,9 @@ class Workload:
         data = self.to_dict()
         if self.weights is not None:
             data["weights"] = {"sha256": self.weights.sha256}
+        if self.source is not None:
+            name = self.source.file.rsplit("/", 1)[-1]  # the file's name, wherever it lies
+            data["source"] = {"file": name, "sha256": self.source.sha256}
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property

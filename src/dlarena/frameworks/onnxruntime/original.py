@@ -2,8 +2,8 @@
 host wrote (NHWC images are turned to the file's NCHW here). Writes the logits beside it.
 
     python -m dlarena.frameworks.onnxruntime.original < task.json
-task: {"model": path, "x": .npy path, "out": .npy path, "image": bool, "batch": rows per run
-(the batch the file fixes; 0: all at once), "threads": n}
+task: {"model": path, "x": .npy path, "out": .npy path, "threads": n}. A file that fixes its
+batch runs that many rows at a time.
 """
 
 from __future__ import annotations
@@ -21,17 +21,18 @@ def run(task: dict) -> dict:
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(task.get("threads", 1))
     session = ort.InferenceSession(task["model"], options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    found = session.get_inputs()[0]
     x = np.load(task["x"])
-    if task["image"]:
+    if len(found.shape) == 4:  # the spec's NHWC images, the file's NCHW
         x = x.transpose(0, 3, 1, 2)
-    rows = int(task["batch"]) or len(x)
+    rows = found.shape[0] if isinstance(found.shape[0], int) else len(x)
     outputs = []
     for start in range(0, len(x), rows):
         chunk = x[start : start + rows]
         short = rows - len(chunk)  # a fixed batch is filled up, and the filling dropped
         padded = np.concatenate([chunk, np.repeat(chunk[-1:], short, 0)]) if short else chunk
-        outputs.append(session.run(None, {name: np.ascontiguousarray(padded)})[0][: len(chunk)])
+        logits = session.run(None, {found.name: np.ascontiguousarray(padded)})[0]
+        outputs.append(logits[: len(chunk)])
     np.save(task["out"], np.concatenate(outputs).astype(np.float64))
     return {"rows": len(x), "onnxruntime": ort.__version__}
 
