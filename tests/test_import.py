@@ -166,44 +166,53 @@ def test_weights_that_do_not_match_the_spec_are_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+def _export(script: str, env: str, folder: Path) -> None:
+    python = envs.get(env, envs.dlarena_home()).python
+    subprocess.run(
+        [python, str(MODELS / script), str(folder)], check=True, capture_output=True, timeout=600
+    )
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Models no one here wrote: PyTorch's, exported by its two ONNX exporters."""
-    folder = tmp_path_factory.mktemp("torch-onnx")
-    python = envs.get("main", envs.dlarena_home()).python
-    subprocess.run(
-        [python, str(MODELS / "torch_onnx.py"), str(folder)], check=True, capture_output=True,
-        timeout=600,
-    )  # fmt: skip
+    """Models no one here wrote: PyTorch's (its two ONNX exporters) and Hugging Face's BERT."""
+    folder = tmp_path_factory.mktemp("exported")
+    _export("torch_onnx.py", "main", folder)
+    _export("hf_onnx.py", "hf", folder)
     return folder
 
 
 @pytest.mark.slow
-def test_torch_exports_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
-    specs = []
-    for name in ("mlp", "cnn"):
+def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
+    specs, names = [], ("mlp", "cnn", "bert")
+    for name in names:
         model, out = exported / f"{name}.onnx", exported / "specs"
-        refused = dlarena("import", str(model), "--out", str(out))  # a built-in's name
-        assert refused.returncode == 2 and "--name" in refused.stderr
-        result = dlarena("import", str(model), "--out", str(out), "--name", f"torch-{name}")
+        if name != "bert":
+            refused = dlarena("import", str(model), "--out", str(out))  # a built-in's name
+            assert refused.returncode == 2 and "--name" in refused.stderr
+        result = dlarena("import", str(model), "--out", str(out), "--name", f"x-{name}")
         assert result.returncode == 0, result.stderr
         assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
-        specs.append(str(out / f"torch-{name}.yaml"))
-    cnn = load_workload(specs[1])
+        specs.append(str(out / f"x-{name}.yaml"))
+    cnn, bert = load_workload(specs[1]), load_workload(specs[2])
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
     assert cnn.batch_size == 8 and cnn.source is not None
     assert cnn.source.file == str(exported / "cnn.onnx")  # found beside, relative to the spec
+    ops = [layer.op for layer in bert.layers]
+    assert ops.count("attention") == 2 and ops.count("layer_norm") == 5, ops
+    assert [layer.attr("heads") for layer in bert.layers if layer.op == "attention"] == [4, 4]
+    assert bert.vocab_size == 64 and bert.input_shape == (12,)
     runtimes = [arg for r in FIVE for arg in ("--runtime", r)]
     result = dlarena("parity", *specs, *runtimes, "--format", "json")
     verdicts = json.loads(result.stdout)["verdicts"]
     failed = [v for v in verdicts if not v["passed"]]
     assert result.returncode == 0 and not failed, failed or result.stderr
     assert {(v["workload"], v["runtime"]) for v in verdicts} == {
-        (f"torch-{w}", r) for w in ("mlp", "cnn") for r in FIVE
+        (f"x-{w}", r) for w in names for r in FIVE
     }
     originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
-    assert len(originals) == 2 * 5 * 2  # every inference cell: two specs, five runtimes, two tiers
+    assert len(originals) == 3 * 5 * 2  # each inference cell: three specs, five runtimes, two tiers
 
 
 @pytest.mark.slow
@@ -216,7 +225,7 @@ def test_the_report_says_whether_an_imported_model_computes_what_the_original_do
     store = str(tmp_path / "s.sqlite")
     result = dlarena(
         "bench", "--quick", "--slow-reruns", "0", "--workload", str(out / "m.yaml"), "--mode",
-        "infer", "--tier", "compiled", "--runtime", "torch", "--runtime", "onnxruntime",
+        "infer", "--tier", "compiled", "--runtime", "mxnet", "--runtime", "onnxruntime",
         "--store", store,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

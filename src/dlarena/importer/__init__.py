@@ -85,8 +85,10 @@ def map_model(
     except ImportRefused as exc:
         raise ImportRefused(f"{path}: {exc}") from None
     shape = graph.input_shape[1:]
+    tokens = {"vocab_size": mapping.vocab} if graph.tokens else {}
     spec = {
         "name": name,
+        **tokens,
         "input_shape": [shape[1], shape[2], shape[0]] if len(shape) == 3 else list(shape),
         "num_classes": int(graph.shapes[graph.output][-1]),
         "layers": mapping.layers,

@@ -17,6 +17,7 @@ from onnx.reference import ReferenceEvaluator
 from dlarena.errors import ImportRefused
 
 FLOAT = onnx.TensorProto.FLOAT
+IDS = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)  # token ids
 
 
 @dataclasses.dataclass
@@ -31,6 +32,7 @@ class Graph:
     output: str
     batch: int  # the batch the graph was pinned to (an exported model may fix its own)
     fixed: bool  # the file fixes its batch: it runs that many rows at a time
+    tokens: bool  # the input is token ids (batch, sequence)
     opsets: list[onnx.OperatorSetIdProto]
 
     @property
@@ -80,6 +82,7 @@ def read(path: Path, batch: int | None) -> Graph:
         output=model.graph.output[0].name,
         batch=pinned,
         fixed=fixed,
+        tokens=inputs[0].type.tensor_type.elem_type in IDS,
         opsets=list(model.opset_import),
     )
 
@@ -110,11 +113,11 @@ def _pin(path: Path, value: onnx.ValueInfoProto, batch: int | None) -> tuple[int
     any other dynamic dimension is refused. Returns the batch the graph now has, and whether
     the file fixed it."""
     tensor = value.type.tensor_type
-    if tensor.elem_type != FLOAT:
+    if tensor.elem_type != FLOAT and tensor.elem_type not in IDS:
         name = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)
         raise ImportRefused(
             f"{path}: input '{value.name}' is {name}; dlarena imports models over float32 "
-            "features or images"
+            "features or images, or over token ids (int64 or int32)"
         )
     dims = list(tensor.shape.dim)
     if not dims:

@@ -24,7 +24,8 @@ INPUT = "input"
 class Place:
     """Where an ONNX tensor lives in the spec: a layer's output, and how its axes are laid out:
     'flat' (N, F); 'image' (N, C, H, W), the spec's (H, W, C); 'pooled' (N, C, 1, 1), the
-    spec's (C,); 'chw' (N, C*H*W), which the spec holds flattened as (H, W, C)."""
+    spec's (C,); 'chw' (N, C*H*W), which the spec holds flattened as (H, W, C); 'tokens' (N, T)
+    ids; 'seq' (N, T, F)."""
 
     layer: str
     layout: str
@@ -39,13 +40,16 @@ class Mapping:
         self.layers: list[dict] = []
         self.weights: dict[str, np.ndarray] = {}
         self.notes: dict[str, str] = {}  # op -> the conversion its weights went through
+        self.vocab = 0  # the token embedding's rows
         rank = len(graph.input_shape)
-        if rank not in (2, 4):
+        if rank not in (2, 4) or (graph.tokens and rank != 2):
             raise ImportRefused(
                 f"input '{graph.input}' has shape {graph.input_shape}; dlarena imports features "
-                "(batch, features) and images (batch, channels, height, width)"
+                "(batch, features), images (batch, channels, height, width) and token ids "
+                "(batch, sequence)"
             )
-        self.places = {graph.input: Place(INPUT, "flat" if rank == 2 else "image")}
+        layout = "tokens" if graph.tokens else "flat" if rank == 2 else "image"
+        self.places = {graph.input: Place(INPUT, layout)}
 
     def run(self) -> None:
         for node in self.graph.nodes:
@@ -131,6 +135,9 @@ def _window(node: onnx.NodeProto, kernel: list[int]) -> tuple[int, int, int]:
     return size, stride, _padding(node, size, stride)
 
 
+ANY = ("flat", "image", "pooled", "chw", "seq")
+
+
 def _conv(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
     kernel = m.const(node.input[1], node)  # (out, in, kh, kw)
@@ -175,7 +182,7 @@ def _batch_norm(m: Mapping, node: onnx.NodeProto) -> None:
 
 def _activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
     def mapper(m: Mapping, node: onnx.NodeProto) -> None:
-        x = m.place(node.input[0], node, ("flat", "image", "pooled", "chw"))
+        x = m.place(node.input[0], node, ANY)
         chosen = op
         if op == "gelu" and attributes(node).get("approximate", "none") == "tanh":
             chosen = "gelu"
@@ -259,7 +266,7 @@ def _hwc_rows(image: tuple[int, ...]) -> np.ndarray:
 
 def _dense(m: Mapping, node: onnx.NodeProto) -> None:
     """Gemm (and MatMul, with or without the Add of a bias): kernel (in, out), bias (out,)."""
-    x = m.place(node.input[0], node, ("flat", "chw"))
+    x = m.place(node.input[0], node, ("flat", "chw", "seq"))
     found = attributes(node)
     if found.get("transA", 0):
         raise refused(node, "transA=1 transposes the data; the spec's dense reads (batch, in)")
@@ -284,13 +291,14 @@ def _dense(m: Mapping, node: onnx.NodeProto) -> None:
         m.weights[f"{name}.bias"] = bias.astype(np.float32)
     m.note("Gemm", "weights (out, in) with transB=1 -> kernels (in, out); alpha and beta "
            "multiplied into the kernel and bias")
-    m.places[node.output[0]] = Place(name, "flat")
+    m.places[node.output[0]] = Place(name, "seq" if x.layout == "seq" else "flat")
 
 
 def _add(m: Mapping, node: onnx.NodeProto) -> None:
     if any(n in m.graph.constants for n in node.input):
-        raise refused(node, "adds a constant (a bias not right after a MatMul)")
-    a, b = (m.place(n, node, ("flat", "image", "pooled", "chw")) for n in node.input)
+        _positions(m, node)
+        return
+    a, b = (m.place(n, node, ANY) for n in node.input)
     shapes = [m.graph.shapes.get(n) for n in node.input]
     if a.layout != b.layout or shapes[0] != shapes[1] or a.image != b.image:
         raise refused(node, f"adds {shapes[0]} and {shapes[1]}; the spec adds equal shapes")
@@ -302,7 +310,75 @@ def _identity(m: Mapping, node: onnx.NodeProto) -> None:
     """Identity, and Dropout (identity at inference; the spec's dropout is a training choice)."""
     if len([o for o in node.output if o]) > 1 and m.graph.consumers(node.output[1]):
         raise refused(node, "its mask output is used")
-    m.places[node.output[0]] = m.place(node.input[0], node, ("flat", "image", "pooled", "chw"))
+    m.places[node.output[0]] = m.place(node.input[0], node, ANY)
+
+
+def _positions(m: Mapping, node: onnx.NodeProto) -> None:
+    """A constant added to a token embedding's output (position embeddings, and the folded
+    token-type row BERT adds): the embedding's position table."""
+    data = [n for n in node.input if n not in m.graph.constants]
+    x = m.place(data[0], node, ("seq",)) if len(data) == 1 else None
+    layer = next((la for la in m.layers if x and la["name"] == x.layer), None)
+    if x is None or layer is None or layer["op"] != "embedding":
+        raise refused(node, "adds a constant (a bias not right after a MatMul)")
+    seq, units = m.graph.shapes[data[0]][1:]
+    constant = m.const(next(n for n in node.input if n != data[0]), node)
+    rows = np.broadcast_to(constant, m.graph.shapes[data[0]]).reshape(-1, seq, units)
+    if not np.array_equal(rows, np.broadcast_to(rows[:1], rows.shape)):
+        raise refused(node, "adds a constant that differs per sample to an embedding")
+    added = rows[:1]
+    key = f"{layer['name']}.positions"
+    m.weights[key] = m.weights.get(key, np.zeros((seq, units), np.float32)) + added[0]
+    layer["positions"] = True
+    m.note("Embedding", "constants added to a token embedding (positions, BERT's token-type row "
+           "for type 0) summed into its position table")
+    m.places[node.output[0]] = x
+
+
+def _gather(m: Mapping, node: onnx.NodeProto) -> None:
+    """Gather on a table by token ids: an embedding; at position 0 of a sequence: its first
+    token."""
+    axis = attributes(node).get("axis", 0)
+    table = m.graph.constants.get(node.input[0])
+    if table is not None and table.ndim == 2 and axis == 0:
+        m.place(node.input[1], node, ("tokens",))
+        if m.vocab and m.vocab != table.shape[0]:
+            raise refused(node, "a second token table of another size; the spec has one vocab")
+        m.vocab = int(table.shape[0])
+        name = m.layer(node, "embedding", [INPUT], units=int(table.shape[1]), positions=False)
+        m.weights[f"{name}.table"] = table.astype(np.float32)
+        m.places[node.output[0]] = Place(name, "seq")
+        return
+    x = m.place(node.input[0], node, ("seq",))
+    index = m.graph.constants.get(node.input[1])
+    if axis != 1 or index is None or index.size != 1 or int(index.reshape(())) != 0:
+        raise refused(node, "a gather other than an embedding or a sequence's first token")
+    m.places[node.output[0]] = Place(m.layer(node, "first_token", [x.layer]), "flat")
+
+
+def _layer_norm(m: Mapping, node: onnx.NodeProto) -> None:
+    x = m.place(node.input[0], node, ("flat", "seq"))
+    found = attributes(node)
+    if found.get("axis", -1) not in (-1, len(m.graph.shapes[node.input[0]]) - 1):
+        raise refused(node, "a layer norm over more than the last axis")
+    name = m.layer(node, "layer_norm", [x.layer], epsilon=_f32(found.get("epsilon", 1e-5)))
+    gamma = m.const(node.input[1], node)
+    beta = m.const(node.input[2], node) if len(node.input) > 2 and node.input[2] else gamma * 0
+    m.weights[f"{name}.gamma"], m.weights[f"{name}.beta"] = gamma, beta
+    m.places[node.output[0]] = Place(name, x.layout)
+
+
+def _attention(m: Mapping, node: onnx.NodeProto) -> None:
+    """The self-attention block attention.py fused and checked."""
+    x = m.place(node.input[0], node, ("seq",))
+    found = attributes(node)
+    name = m.layer(node, "attention", [x.layer], heads=found["heads"], mask=found["mask"])
+    for part in ("q", "k", "v", "o"):
+        for kind in ("kernel", "bias"):
+            m.weights[f"{name}.{part}_{kind}"] = m.const(f"{node.output[0]}:{part}_{kind}", node)
+    m.note("Attention", "q, k, v and output projections (in, out) as MatMul'd; heads the column "
+           "blocks, as the spec has them; the block checked numerically before it was fused")
+    m.places[node.output[0]] = Place(name, "seq")
 
 
 MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
@@ -322,6 +398,9 @@ MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
     "Add": _add,
     "Identity": _identity,
     "Dropout": _identity,
+    "Gather": _gather,
+    "LayerNormalization": _layer_norm,
+    "Attention": _attention,
 }
 
 # What to use instead, for ops that are not mapped

@@ -1,6 +1,6 @@
 """Patterns exporters write for one spec layer, fused into one node before mapping: the exact
 GELU spelled with Erf (x * 0.5 * (1 + erf(x / sqrt 2)), in any order of its products) and a
-MatMul followed by the Add of a bias (a dense layer)."""
+MatMul followed by the Add of a bias (a dense layer); self-attention (attention.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import math
 import numpy as np
 import onnx
 
+from dlarena.importer.attention import fuse_attention
 from dlarena.importer.graph import Graph
 
 SQRT2 = math.sqrt(2.0)
 
 
 def fuse(graph: Graph) -> None:
-    """Rewrites `graph.nodes` in place: each pattern becomes the one node that means it."""
+    """Rewrites `graph.nodes` in place: each pattern becomes the one node that means it
+    (attention first: its projections are MatMul + Add too)."""
+    fuse_attention(graph)
     _fuse_gelu(graph)
     _fuse_matmul_add(graph)
 

@@ -25,6 +25,8 @@ def run(task: dict) -> dict:
     x = np.load(task["x"])
     if len(found.shape) == 4:  # the spec's NHWC images, the file's NCHW
         x = x.transpose(0, 3, 1, 2)
+    if "int" in found.type:  # token ids: the spec's int32, the file's own integer type
+        x = x.astype(np.int64 if "int64" in found.type else np.int32)
     rows = found.shape[0] if isinstance(found.shape[0], int) else len(x)
     outputs = []
     for start in range(0, len(x), rows):
