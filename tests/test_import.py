@@ -184,21 +184,24 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
-    specs, names = [], ("mlp", "cnn", "bert")
+    specs, names = [], ("mlp", "cnn", "lstm", "bert")
     for name in names:
         model, out = exported / f"{name}.onnx", exported / "specs"
-        if name != "bert":
+        if name in ("mlp", "cnn", "lstm"):
             refused = dlarena("import", str(model), "--out", str(out))  # a built-in's name
             assert refused.returncode == 2 and "--name" in refused.stderr
         result = dlarena("import", str(model), "--out", str(out), "--name", f"x-{name}")
         assert result.returncode == 0, result.stderr
         assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
         specs.append(str(out / f"x-{name}.yaml"))
-    cnn, bert = load_workload(specs[1]), load_workload(specs[2])
+    cnn, lstm, bert = (load_workload(spec) for spec in specs[1:])
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
     assert cnn.batch_size == 8 and cnn.source is not None
     assert cnn.source.file == str(exported / "cnn.onnx")  # found beside, relative to the spec
+    assert [(la.op, dict(la.attrs)) for la in lstm.layers[1:2]] == [
+        ("lstm", {"units": 24, "sequence": False})  # the last step of the sequence: final state
+    ]
     ops = [layer.op for layer in bert.layers]
     assert ops.count("attention") == 2 and ops.count("layer_norm") == 5, ops
     assert [layer.attr("heads") for layer in bert.layers if layer.op == "attention"] == [4, 4]
@@ -212,7 +215,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         (f"x-{w}", r) for w in names for r in FIVE
     }
     originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
-    assert len(originals) == 3 * 5 * 2  # each inference cell: three specs, five runtimes, two tiers
+    assert len(originals) == 4 * 5 * 2  # each inference cell: four specs, five runtimes, two tiers
 
 
 @pytest.mark.slow

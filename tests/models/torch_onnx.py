@@ -5,6 +5,8 @@
 - cnn.onnx: conv with and without bias, batch norm with non-trivial statistics, max and average
   pooling, a residual add, flatten, GELU; the TorchScript exporter at opset 17, which spells
   GELU with Erf and keeps batch norm (training=PRESERVE), with its batch fixed at 8.
+- lstm.onnx: a text classifier, token embedding, LSTM (batch first), its last step, a dense
+  head; the dynamo exporter (ONNX's LSTM op between transposes).
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ class Cnn(nn.Module):
         return self.out(self.gelu(self.head(torch.flatten(x, 1))))
 
 
+class Lstm(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.lstm = nn.LSTM(16, 24, batch_first=True)
+        self.out = nn.Linear(24, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.lstm(self.embed(ids))
+        return self.out(steps[:, -1])
+
+
 def main(out: Path) -> None:
     torch.manual_seed(0)
     mlp = nn.Sequential(
@@ -57,6 +71,10 @@ def main(out: Path) -> None:
         cnn, (torch.randn(8, 3, 12, 12),), out / "cnn.onnx", dynamo=False, opset_version=17,
         training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
         input_names=["images"], output_names=["logits"],
+    )  # fmt: skip
+    torch.onnx.export(
+        Lstm().eval(), (torch.randint(1, 50, (4, 10)),), out / "lstm.onnx", dynamo=True,
+        input_names=["ids"],
     )  # fmt: skip
 
 

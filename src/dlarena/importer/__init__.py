@@ -15,7 +15,8 @@ import yaml
 
 from dlarena.errors import ImportRefused
 from dlarena.importer.graph import Graph, label, read
-from dlarena.importer.mapping import MAPPERS, NEAREST, Mapping
+from dlarena.importer.mapping import Mapping
+from dlarena.importer.ops import MAPPERS, NEAREST
 from dlarena.importer.patterns import fuse
 from dlarena.spec.weights import sha256_of
 
@@ -81,7 +82,7 @@ def map_model(
         raise unmapped_error(path, missing)
     mapping = Mapping(graph)
     try:
-        mapping.run()
+        mapping.run(MAPPERS)
     except ImportRefused as exc:
         raise ImportRefused(f"{path}: {exc}") from None
     shape = graph.input_shape[1:]

@@ -25,11 +25,13 @@ class Place:
     """Where an ONNX tensor lives in the spec: a layer's output, and how its axes are laid out:
     'flat' (N, F); 'image' (N, C, H, W), the spec's (H, W, C); 'pooled' (N, C, 1, 1), the
     spec's (C,); 'chw' (N, C*H*W), which the spec holds flattened as (H, W, C); 'tokens' (N, T)
-    ids; 'seq' (N, T, F)."""
+    ids; 'seq' (N, T, F); 'axes' a sequence with its axes in another order, or unit axes."""
 
     layer: str
     layout: str
     image: tuple[int, ...] = ()  # for 'chw': the (C, H, W) that was flattened
+    # for 'seq' and 'axes': what each ONNX axis is: N batch, T time, F features, 1 a unit axis
+    axes: tuple[str, ...] = ()
 
 
 class Mapping:
@@ -41,6 +43,7 @@ class Mapping:
         self.weights: dict[str, np.ndarray] = {}
         self.notes: dict[str, str] = {}  # op -> the conversion its weights went through
         self.vocab = 0  # the token embedding's rows
+        self.closed: set[str] = set()  # LSTMs turned to their last step: no sequence left
         rank = len(graph.input_shape)
         if rank not in (2, 4) or (graph.tokens and rank != 2):
             raise ImportRefused(
@@ -51,9 +54,9 @@ class Mapping:
         layout = "tokens" if graph.tokens else "flat" if rank == 2 else "image"
         self.places = {graph.input: Place(INPUT, layout)}
 
-    def run(self) -> None:
+    def run(self, mappers: dict[str, Callable[[Mapping, onnx.NodeProto], None]]) -> None:
         for node in self.graph.nodes:
-            MAPPERS[node.op_type](self, node)
+            mappers[node.op_type](self, node)
         out = self.places.get(self.graph.output)
         if out is None or out.layout != "flat" or out.layer != self.layers[-1]["name"]:
             raise ImportRefused(
@@ -67,6 +70,8 @@ class Mapping:
             raise refused(node, f"its input '{name}' is a constant or unmapped tensor")
         if found.layout not in layouts:
             raise refused(node, f"it needs {' or '.join(layouts)} input, got {found.layout}")
+        if found.layer in self.closed and "T" in found.axes:
+            raise refused(node, "it reads every step of an LSTM whose last step alone is used")
         return found
 
     def const(self, name: str, node: onnx.NodeProto) -> np.ndarray:
@@ -97,7 +102,7 @@ def refused(node: onnx.NodeProto, why: str) -> ImportRefused:
     return ImportRefused(f"{node.op_type} node '{label(node)}': {why}")
 
 
-def _f32(value: float) -> float:
+def f32(value: float) -> float:
     """A float32 attribute as the number it was written as (0.8999999761581421 -> 0.9)."""
     return float(f"{value:.7g}")
 
@@ -136,9 +141,17 @@ def _window(node: onnx.NodeProto, kernel: list[int]) -> tuple[int, int, int]:
 
 
 ANY = ("flat", "image", "pooled", "chw", "seq")
+SEQ = ("N", "T", "F")  # the spec's sequences: batch, time, features
 
 
-def _conv(m: Mapping, node: onnx.NodeProto) -> None:
+def with_axes(layer: str, axes: tuple[str, ...]) -> Place:
+    """A layer's output seen through ONNX axes: the spec's own sequence or features when the
+    axes are those, else still to be shuffled back."""
+    layout = {SEQ: "seq", ("N", "F"): "flat"}.get(axes, "axes")
+    return Place(layer, layout, axes=axes if layout != "flat" else ())
+
+
+def conv(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
     kernel = m.const(node.input[1], node)  # (out, in, kh, kw)
     if attributes(node).get("group", 1) != 1:
@@ -161,14 +174,14 @@ def _conv(m: Mapping, node: onnx.NodeProto) -> None:
 KINDS = ("gamma", "beta", "moving_mean", "moving_var")  # BatchNormalization's inputs 1-4
 
 
-def _batch_norm(m: Mapping, node: onnx.NodeProto) -> None:
+def batch_norm(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image", "flat", "pooled"))
     found = attributes(node)
     if found.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
         raise refused(node, "exported in training mode; export the model in eval mode")
     name = m.layer(
-        node, "batch_norm", [x.layer], epsilon=_f32(found.get("epsilon", 1e-5)),
-        momentum=_f32(found.get("momentum", 0.9)),
+        node, "batch_norm", [x.layer], epsilon=f32(found.get("epsilon", 1e-5)),
+        momentum=f32(found.get("momentum", 0.9)),
     )  # fmt: skip
     for kind, source in zip(KINDS, node.input[1:5], strict=True):
         m.weights[f"{name}.{kind}"] = m.const(source, node)
@@ -177,10 +190,10 @@ def _batch_norm(m: Mapping, node: onnx.NodeProto) -> None:
         "scale, B, mean, var -> gamma, beta, moving_mean, moving_var; momentum is the share "
         "of the running statistic kept, as in ONNX (PyTorch's 0.1 is ONNX's 0.9)",
     )
-    m.places[node.output[0]] = Place(name, x.layout)
+    m.places[node.output[0]] = dataclasses.replace(x, layer=name)
 
 
-def _activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
+def activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
     def mapper(m: Mapping, node: onnx.NodeProto) -> None:
         x = m.place(node.input[0], node, ANY)
         chosen = op
@@ -192,7 +205,7 @@ def _activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
     return mapper
 
 
-def _max_pool(m: Mapping, node: onnx.NodeProto) -> None:
+def max_pool(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
     if len([o for o in node.output if o]) > 1:
         raise refused(node, "its indices output is used; the spec's max pool has none")
@@ -201,7 +214,7 @@ def _max_pool(m: Mapping, node: onnx.NodeProto) -> None:
     m.places[node.output[0]] = Place(name, "image")
 
 
-def _avg_pool(m: Mapping, node: onnx.NodeProto) -> None:
+def avg_pool(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
     size, stride, padding = _window(node, attributes(node)["kernel_shape"])
     if padding:
@@ -210,13 +223,13 @@ def _avg_pool(m: Mapping, node: onnx.NodeProto) -> None:
     m.places[node.output[0]] = Place(name, "image")
 
 
-def _global_pool(m: Mapping, node: onnx.NodeProto) -> None:
+def global_pool(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
     name = m.layer(node, "global_avg_pool", [x.layer])
     m.places[node.output[0]] = Place(name, "pooled")
 
 
-def _reduce_mean(m: Mapping, node: onnx.NodeProto) -> None:
+def reduce_mean(m: Mapping, node: onnx.NodeProto) -> None:
     """The mean over height and width: a global average pool."""
     x = m.place(node.input[0], node, ("image",))
     found = attributes(node)
@@ -239,22 +252,44 @@ def _flattened(m: Mapping, node: onnx.NodeProto, x: Place) -> None:
         m.places[node.output[0]] = dataclasses.replace(x, layout="chw" if x.image else "flat")
 
 
-def _flatten(m: Mapping, node: onnx.NodeProto) -> None:
+def flatten(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image", "pooled", "flat", "chw"))
     if attributes(node).get("axis", 1) != 1:
         raise refused(node, "only a flatten after the batch axis (axis 1) is in the spec")
     _flattened(m, node, x)
 
 
-def _reshape(m: Mapping, node: onnx.NodeProto) -> None:
-    """A reshape to (N, features) of everything after the batch: a flatten."""
-    x = m.place(node.input[0], node, ("image", "pooled", "flat", "chw"))
+def reshape(m: Mapping, node: onnx.NodeProto) -> None:
+    """A reshape to (N, features) of everything after the batch: a flatten; of a sequence,
+    one that only adds or drops unit axes."""
+    x = m.place(node.input[0], node, ("image", "pooled", "flat", "chw", "seq", "axes"))
     before, after = m.graph.shapes[node.input[0]], m.graph.shapes.get(node.output[0])
+    if x.axes:
+        m.places[node.output[0]] = with_axes(x.layer, _unit_axes(node, x.axes, before, after))
+        return
     if after is None or after != (before[0], int(np.prod(before[1:]))):
         raise refused(
             node, f"a reshape of {before} to {after}; dlarena maps a reshape that flattens"
         )
     _flattened(m, node, x)
+
+
+def _unit_axes(
+    node: onnx.NodeProto, axes: tuple[str, ...], before: tuple[int, ...], after: tuple | None
+) -> tuple[str, ...]:
+    """The axes after a reshape that keeps every non-unit axis in order."""
+    kept = [(a, n) for a, n in zip(axes, before, strict=True) if a != "1"]
+    found: list[str] = []
+    for size in after or ():
+        if kept and kept[0][1] == size:
+            found.append(kept.pop(0)[0])
+        elif size == 1:
+            found.append("1")
+        else:
+            raise refused(node, f"a reshape of {before} to {after} mixes a sequence's axes")
+    if kept:
+        raise refused(node, f"a reshape of {before} to {after} mixes a sequence's axes")
+    return tuple(found)
 
 
 def _hwc_rows(image: tuple[int, ...]) -> np.ndarray:
@@ -264,7 +299,7 @@ def _hwc_rows(image: tuple[int, ...]) -> np.ndarray:
     return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
-def _dense(m: Mapping, node: onnx.NodeProto) -> None:
+def dense(m: Mapping, node: onnx.NodeProto) -> None:
     """Gemm (and MatMul, with or without the Add of a bias): kernel (in, out), bias (out,)."""
     x = m.place(node.input[0], node, ("flat", "chw", "seq"))
     found = attributes(node)
@@ -291,10 +326,10 @@ def _dense(m: Mapping, node: onnx.NodeProto) -> None:
         m.weights[f"{name}.bias"] = bias.astype(np.float32)
     m.note("Gemm", "weights (out, in) with transB=1 -> kernels (in, out); alpha and beta "
            "multiplied into the kernel and bias")
-    m.places[node.output[0]] = Place(name, "seq" if x.layout == "seq" else "flat")
+    m.places[node.output[0]] = with_axes(name, SEQ if x.layout == "seq" else ("N", "F"))
 
 
-def _add(m: Mapping, node: onnx.NodeProto) -> None:
+def add(m: Mapping, node: onnx.NodeProto) -> None:
     if any(n in m.graph.constants for n in node.input):
         _positions(m, node)
         return
@@ -306,7 +341,7 @@ def _add(m: Mapping, node: onnx.NodeProto) -> None:
     m.places[node.output[0]] = dataclasses.replace(a, layer=name)
 
 
-def _identity(m: Mapping, node: onnx.NodeProto) -> None:
+def identity(m: Mapping, node: onnx.NodeProto) -> None:
     """Identity, and Dropout (identity at inference; the spec's dropout is a training choice)."""
     if len([o for o in node.output if o]) > 1 and m.graph.consumers(node.output[1]):
         raise refused(node, "its mask output is used")
@@ -333,89 +368,3 @@ def _positions(m: Mapping, node: onnx.NodeProto) -> None:
     m.note("Embedding", "constants added to a token embedding (positions, BERT's token-type row "
            "for type 0) summed into its position table")
     m.places[node.output[0]] = x
-
-
-def _gather(m: Mapping, node: onnx.NodeProto) -> None:
-    """Gather on a table by token ids: an embedding; at position 0 of a sequence: its first
-    token."""
-    axis = attributes(node).get("axis", 0)
-    table = m.graph.constants.get(node.input[0])
-    if table is not None and table.ndim == 2 and axis == 0:
-        m.place(node.input[1], node, ("tokens",))
-        if m.vocab and m.vocab != table.shape[0]:
-            raise refused(node, "a second token table of another size; the spec has one vocab")
-        m.vocab = int(table.shape[0])
-        name = m.layer(node, "embedding", [INPUT], units=int(table.shape[1]), positions=False)
-        m.weights[f"{name}.table"] = table.astype(np.float32)
-        m.places[node.output[0]] = Place(name, "seq")
-        return
-    x = m.place(node.input[0], node, ("seq",))
-    index = m.graph.constants.get(node.input[1])
-    if axis != 1 or index is None or index.size != 1 or int(index.reshape(())) != 0:
-        raise refused(node, "a gather other than an embedding or a sequence's first token")
-    m.places[node.output[0]] = Place(m.layer(node, "first_token", [x.layer]), "flat")
-
-
-def _layer_norm(m: Mapping, node: onnx.NodeProto) -> None:
-    x = m.place(node.input[0], node, ("flat", "seq"))
-    found = attributes(node)
-    if found.get("axis", -1) not in (-1, len(m.graph.shapes[node.input[0]]) - 1):
-        raise refused(node, "a layer norm over more than the last axis")
-    name = m.layer(node, "layer_norm", [x.layer], epsilon=_f32(found.get("epsilon", 1e-5)))
-    gamma = m.const(node.input[1], node)
-    beta = m.const(node.input[2], node) if len(node.input) > 2 and node.input[2] else gamma * 0
-    m.weights[f"{name}.gamma"], m.weights[f"{name}.beta"] = gamma, beta
-    m.places[node.output[0]] = Place(name, x.layout)
-
-
-def _attention(m: Mapping, node: onnx.NodeProto) -> None:
-    """The self-attention block attention.py fused and checked."""
-    x = m.place(node.input[0], node, ("seq",))
-    found = attributes(node)
-    name = m.layer(node, "attention", [x.layer], heads=found["heads"], mask=found["mask"])
-    for part in ("q", "k", "v", "o"):
-        for kind in ("kernel", "bias"):
-            m.weights[f"{name}.{part}_{kind}"] = m.const(f"{node.output[0]}:{part}_{kind}", node)
-    m.note("Attention", "q, k, v and output projections (in, out) as MatMul'd; heads the column "
-           "blocks, as the spec has them; the block checked numerically before it was fused")
-    m.places[node.output[0]] = Place(name, "seq")
-
-
-MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
-    "Conv": _conv,
-    "BatchNormalization": _batch_norm,
-    "Relu": _activation("relu"),
-    "Tanh": _activation("tanh"),
-    "Gelu": _activation("gelu"),
-    "MaxPool": _max_pool,
-    "AveragePool": _avg_pool,
-    "GlobalAveragePool": _global_pool,
-    "ReduceMean": _reduce_mean,
-    "Flatten": _flatten,
-    "Reshape": _reshape,
-    "Gemm": _dense,
-    "MatMul": _dense,
-    "Add": _add,
-    "Identity": _identity,
-    "Dropout": _identity,
-    "Gather": _gather,
-    "LayerNormalization": _layer_norm,
-    "Attention": _attention,
-}
-
-# What to use instead, for ops that are not mapped
-NEAREST = {
-    "Softmax": "end the model in its logits: the spec's loss applies softmax itself",
-    "LogSoftmax": "end the model in its logits: the spec's loss applies softmax itself",
-    "LeakyRelu": "Relu",
-    "Elu": "Relu",
-    "Selu": "Relu",
-    "Sigmoid": "none yet; Tanh is the nearest squashing activation",
-    "HardSigmoid": "none yet; Tanh is the nearest squashing activation",
-    "ConvTranspose": "none: the spec has no transposed convolution",
-    "MaxRoiPool": "none",
-    "Transpose": "none: export images as NCHW without explicit transposes",
-    "Sub": "none outside a layer norm pattern",
-    "Mul": "none outside a GELU pattern",
-    "Div": "none outside a GELU pattern",
-}

@@ -1,0 +1,51 @@
+"""Every ONNX op type dlarena maps, and what to use instead for those it does not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import onnx
+
+from dlarena.importer import mapping, sequences
+from dlarena.importer.mapping import Mapping
+
+MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
+    "Conv": mapping.conv,
+    "BatchNormalization": mapping.batch_norm,
+    "Relu": mapping.activation("relu"),
+    "Tanh": mapping.activation("tanh"),
+    "Gelu": mapping.activation("gelu"),
+    "MaxPool": mapping.max_pool,
+    "AveragePool": mapping.avg_pool,
+    "GlobalAveragePool": mapping.global_pool,
+    "ReduceMean": mapping.reduce_mean,
+    "Flatten": mapping.flatten,
+    "Reshape": mapping.reshape,
+    "Gemm": mapping.dense,
+    "MatMul": mapping.dense,
+    "Add": mapping.add,
+    "Identity": mapping.identity,
+    "Dropout": mapping.identity,
+    "Gather": sequences.gather,
+    "LayerNormalization": sequences.layer_norm,
+    "Attention": sequences.attention,
+    "Transpose": sequences.transpose,
+    "Squeeze": sequences.squeeze,
+    "LSTM": sequences.lstm,
+}
+
+# What to use instead, for ops that are not mapped
+NEAREST = {
+    "Softmax": "end the model in its logits: the spec's loss applies softmax itself",
+    "LogSoftmax": "end the model in its logits: the spec's loss applies softmax itself",
+    "LeakyRelu": "Relu",
+    "Elu": "Relu",
+    "Selu": "Relu",
+    "Sigmoid": "none yet; Tanh is the nearest squashing activation",
+    "HardSigmoid": "none yet; Tanh is the nearest squashing activation",
+    "ConvTranspose": "none: the spec has no transposed convolution",
+    "MaxRoiPool": "none",
+    "Sub": "none outside a layer norm pattern",
+    "Mul": "none outside a GELU pattern",
+    "Div": "none outside a GELU pattern",
+}
