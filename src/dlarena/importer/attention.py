@@ -10,9 +10,8 @@ import itertools
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
-from onnx.reference import ReferenceEvaluator
 
+from dlarena.importer.blocks import between, replace_block, run_block, walk
 from dlarena.importer.graph import Graph
 from dlarena.spec import forward_ops
 from dlarena.spec.model import ATTENTION_PARTS, Layer
@@ -36,28 +35,13 @@ def _weight(graph: Graph, node: onnx.NodeProto) -> np.ndarray | None:
     return value if value.ndim == 2 else None
 
 
-def _walk(graph: Graph, start: list[str], up: bool, stop: bool) -> list[onnx.NodeProto]:
-    """Nodes above (producers) or below (consumers) the tensors `start`, breadth first; with
-    `stop`, a MatMul by a constant matrix is reached but not passed."""
-    producers = {out: node for node in graph.nodes for out in node.output}
-    seen: list[onnx.NodeProto] = []
-    names = list(start)
-    while names:
-        name = names.pop(0)
-        nodes = [producers[name]] if up and name in producers else []
-        nodes = nodes if up else graph.consumers(name)
-        for node in nodes:
-            if any(node is s for s in seen):
-                continue
-            seen.append(node)
-            if not (stop and _weight(graph, node) is not None):
-                names += list(node.input if up else node.output)
-    return seen
+def _stops(graph: Graph, node: onnx.NodeProto) -> bool:
+    return _weight(graph, node) is not None
 
 
 def _projections(graph: Graph, start: list[str], up: bool) -> list[onnx.NodeProto]:
     """The nearest MatMuls by a constant matrix above or below the tensors `start`."""
-    return [n for n in _walk(graph, start, up, stop=True) if _weight(graph, n) is not None]
+    return [n for n in walk(graph, start, up, stop=_stops) if _weight(graph, n) is not None]
 
 
 def _bias(graph: Graph, node: onnx.NodeProto, width: int) -> tuple[np.ndarray, str]:
@@ -88,7 +72,7 @@ def _fuse_one(graph: Graph, softmax: onnx.NodeProto) -> None:
     projections = [*above, values[0], out_proj]
     params = [(graph.constants[n.input[1]], *_bias(graph, n, width)) for n in projections]
     output = params[3][2]
-    block = _between(graph, x, output)
+    block = between(graph, x, output)
     if block is None:
         return
     found = _identify(graph, block, x, output, params)
@@ -102,26 +86,7 @@ def _fuse_one(graph: Graph, softmax: onnx.NodeProto) -> None:
     node = onnx.helper.make_node(
         "Attention", [x], [output], name=out_proj.name, domain="dlarena", heads=heads, mask=mask
     )
-    index = max(i for i, n in enumerate(graph.nodes) if any(n is b for b in block))
-    graph.nodes[index] = node
-    graph.nodes[:] = [n for n in graph.nodes if all(n is not b for b in block)]
-
-
-def _between(graph: Graph, x: str, output: str) -> list[onnx.NodeProto] | None:
-    """The nodes on paths from `x` to `output`, in graph order, if nothing else leaks out of
-    them or feeds them data."""
-    below = _walk(graph, [x], up=False, stop=False)
-    above = _walk(graph, [output], up=True, stop=False)
-    block = [n for n in graph.nodes if any(n is b for b in below) and any(n is a for a in above)]
-    made = {out for n in block for out in n.output}
-    for node in block:
-        if any(i and i != x and i not in made and i not in graph.constants for i in node.input):
-            return None
-        for out in node.output:
-            outside = [u for u in graph.consumers(out) if all(u is not b for b in block)]
-            if out != output and (out == graph.output or outside):
-                return None
-    return block
+    replace_block(graph, block, node)
 
 
 def _identify(
@@ -131,7 +96,7 @@ def _identify(
     what the block does on a random input; None if no choice does."""
     shape = graph.shapes[x]
     sample = np.random.default_rng(0).normal(0.0, 1.0, shape).astype(np.float32)
-    expected = _run(graph, block, x, output, sample)
+    expected = run_block(graph, block, x, output, sample)
     if expected is None:
         return None
     width = shape[-1]
@@ -161,23 +126,3 @@ def _heads(graph: Graph, block: list[onnx.NodeProto], width: int) -> list[int]:
         and shape[2] * shape[3] == width
     ]
     return [*hints[:1], *(h for h in range(1, width + 1) if width % h == 0 and h not in hints[:1])]
-
-
-def _run(
-    graph: Graph, block: list[onnx.NodeProto], x: str, output: str, sample: np.ndarray
-) -> np.ndarray | None:
-    used = {i for n in block for i in n.input if i in graph.constants}
-    model = onnx.helper.make_model(
-        onnx.helper.make_graph(
-            block, "attention",
-            [onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, sample.shape)],
-            [onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)],
-            [numpy_helper.from_array(np.asarray(graph.constants[n]), n) for n in sorted(used)],
-        ),  # fmt: skip
-        opset_imports=graph.opsets,
-    )
-    try:
-        outputs = list(ReferenceEvaluator(model).run(None, {x: sample}))
-        return np.asarray(outputs[0], np.float64)
-    except Exception:  # the reference evaluator cannot run it: not fused, named by the mapper
-        return None

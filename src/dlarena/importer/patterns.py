@@ -1,6 +1,7 @@
 """Patterns exporters write for one spec layer, fused into one node before mapping: the exact
 GELU spelled with Erf (x * 0.5 * (1 + erf(x / sqrt 2)), in any order of its products) and a
-MatMul followed by the Add of a bias (a dense layer); self-attention (attention.py)."""
+MatMul followed by the Add of a bias (a dense layer); self-attention (attention.py) and
+layer norm written out (norms.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import onnx
 
 from dlarena.importer.attention import fuse_attention
 from dlarena.importer.graph import Graph
+from dlarena.importer.norms import fuse_layer_norm
 
 SQRT2 = math.sqrt(2.0)
 
@@ -18,6 +20,7 @@ SQRT2 = math.sqrt(2.0)
 def fuse(graph: Graph) -> None:
     """Rewrites `graph.nodes` in place: each pattern becomes the one node that means it
     (attention first: its projections are MatMul + Add too)."""
+    fuse_layer_norm(graph)
     fuse_attention(graph)
     _fuse_gelu(graph)
     _fuse_matmul_add(graph)
