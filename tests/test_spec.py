@@ -11,9 +11,10 @@ import pytest
 from dlarena.errors import SpecError
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
-from dlarena.spec.model import Workload, is_trainable, parameter_shapes
+from dlarena.spec.model import Workload
 from dlarena.spec.presets import SIZES
 from dlarena.spec.schema import spec_from_dict
+from dlarena.spec.shapes import is_trainable, parameter_shapes
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
 from .conftest import SPECS
@@ -294,7 +295,7 @@ def test_a_tied_head_names_an_earlier_embedding_of_the_same_width() -> None:
 
 def test_recsys_reads_skewed_ids_into_bags_and_interacts_every_pair() -> None:
     from dlarena.spec.flops import forward_flops
-    from dlarena.spec.model import infer_shapes
+    from dlarena.spec.shapes import infer_shapes
 
     workload = load_workload("recsys", "tiny")  # 4 dense, bags of 2, 3 and 1 ids
     x, _ = synthetic_batch(dataclasses.replace(workload, batch_size=4000))

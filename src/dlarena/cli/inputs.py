@@ -41,7 +41,7 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
     """Exit 0 with a one-line summary if FILE is a valid spec; exit 2 naming the problem."""
     from dlarena.spec.flops import step_flops
     from dlarena.spec.loader import load_workload
-    from dlarena.spec.model import is_trainable, parameter_shapes
+    from dlarena.spec.shapes import is_trainable, parameter_shapes
 
     workload = load_workload(str(file))
     # trainable parameters, as `spec show` and published counts have them (no batch-norm state)
@@ -76,7 +76,7 @@ def spec_show(
     activation memory estimate."""
     from dlarena.spec.flops import forward_flops, step_flops
     from dlarena.spec.loader import load_workload
-    from dlarena.spec.model import infer_shapes, is_trainable, parameter_shapes
+    from dlarena.spec.shapes import infer_shapes, is_trainable, parameter_shapes
 
     spec = load_workload(workload, size)
     shapes, flops = infer_shapes(spec), forward_flops(spec)

@@ -6,19 +6,19 @@ from collections.abc import Callable
 
 import onnx
 
-from dlarena.importer import mapping, sequences
+from dlarena.importer import images, mapping, sequences
 from dlarena.importer.mapping import Mapping
 
 MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
-    "Conv": mapping.conv,
-    "BatchNormalization": mapping.batch_norm,
+    "Conv": images.conv,
+    "BatchNormalization": images.batch_norm,
     "Relu": mapping.activation("relu"),
     "Tanh": mapping.activation("tanh"),
     "Gelu": mapping.activation("gelu"),
-    "MaxPool": mapping.max_pool,
-    "AveragePool": mapping.avg_pool,
-    "GlobalAveragePool": mapping.global_pool,
-    "ReduceMean": mapping.reduce_mean,
+    "MaxPool": images.max_pool,
+    "AveragePool": images.avg_pool,
+    "GlobalAveragePool": images.global_pool,
+    "ReduceMean": images.reduce_mean,
     "Flatten": mapping.flatten,
     "Reshape": mapping.reshape,
     "Gemm": mapping.dense,

@@ -38,7 +38,8 @@ import math
 import numpy as np
 
 from dlarena.records import ParityCheck
-from dlarena.spec.model import Workload, parameter_shapes
+from dlarena.spec.model import Workload
+from dlarena.spec.shapes import parameter_shapes
 
 PARITY_STEPS = 3
 U = 2.0**-24  # float32 unit roundoff

@@ -35,7 +35,8 @@ import math
 import numpy as np
 
 from dlarena.spec import reference
-from dlarena.spec.model import INPUT, Layer, Workload, parameter_shapes
+from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.shapes import parameter_shapes
 from dlarena.spec.weights import draw_batch
 
 U = 2.0**-24

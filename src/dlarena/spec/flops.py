@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 
-from dlarena.spec.model import Layer, Workload, infer_shapes, parameter_shapes
+from dlarena.spec.model import Layer, Workload
+from dlarena.spec.shapes import infer_shapes, parameter_shapes
 
 OPTIMIZER_FLOPS_PER_PARAMETER = 4
 

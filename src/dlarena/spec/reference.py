@@ -13,7 +13,8 @@ import numpy as np
 
 from dlarena.spec.backward_ops import _BACKWARD
 from dlarena.spec.forward_ops import _FORWARD, attention_mask, interaction_pairs, pool_padded
-from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
+from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.shapes import is_trainable
 
 Arrays = dict[str, np.ndarray]
 

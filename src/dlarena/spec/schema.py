@@ -17,10 +17,8 @@ from dlarena.spec.model import (
     Layer,
     Optimizer,
     Workload,
-    infer_shapes,
-    logits_shape,
-    parameter_shapes,
 )
+from dlarena.spec.shapes import infer_shapes, logits_shape, parameter_shapes
 from dlarena.validation import Document, Fraction, Identifier, Name, Strict, validate
 
 Count = Annotated[int, Field(ge=1, le=1_000_000)]

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from dlarena.errors import SpecError
-from dlarena.spec.model import Workload, parameter_shapes
+from dlarena.spec.model import Workload
+from dlarena.spec.shapes import parameter_shapes
 
 
 def canonical_weights(workload: Workload) -> dict[str, np.ndarray]:

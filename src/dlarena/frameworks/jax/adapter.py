@@ -21,7 +21,8 @@ from flax import linen as nn
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
-from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload, parameter_shapes
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
+from dlarena.spec.shapes import parameter_shapes
 
 _ACTIVATIONS = {
     "relu": nn.relu,

@@ -17,7 +17,8 @@ from jax import lax
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.jax.adapter import JaxAdapter
 from dlarena.records import Setup
-from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
+from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.shapes import is_trainable
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 

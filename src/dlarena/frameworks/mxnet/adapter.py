@@ -15,7 +15,8 @@ from mxnet.gluon import nn
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
 from dlarena.spec.graph import fused_activations, is_chain
-from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload, infer_shapes
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
+from dlarena.spec.shapes import infer_shapes
 
 # canonical kind -> attribute path from the layer's block to its Gluon Parameter
 _GLUON_PATHS = {

@@ -16,7 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dlarena.frameworks.base import Arrays, InferenceAdapter
 from dlarena.records import Setup
-from dlarena.spec.model import INPUT, Layer, Workload, infer_shapes, logits_shape
+from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.shapes import infer_shapes, logits_shape
 
 OPSET = 17
 

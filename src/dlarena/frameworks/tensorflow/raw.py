@@ -13,7 +13,8 @@ import tensorflow as tf
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
 from dlarena.records import Setup
-from dlarena.spec.model import INPUT, Layer, Workload, is_trainable
+from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.shapes import is_trainable
 
 
 def _pool(x: tf.Tensor, layer: Layer) -> tf.Tensor:

@@ -14,7 +14,8 @@ from torch import nn
 from dlarena.frameworks.base import Arrays, TrainingAdapter
 from dlarena.records import Setup
 from dlarena.spec.graph import is_chain
-from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload, infer_shapes
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
+from dlarena.spec.shapes import infer_shapes
 
 _ACTIVATIONS = {
     "relu": F.relu,

@@ -1,0 +1,195 @@
+"""Shape inference over a workload's layer graph: every layer's output shape (batch
+excluded), the logits' shape and the canonical parameter shapes; a SpecError names the layer
+where shapes do not fit."""
+
+from __future__ import annotations
+
+import math
+
+from dlarena.errors import SpecError
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
+
+
+def infer_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
+    """Output shape (batch excluded) of every layer; raises SpecError where shapes don't fit."""
+    shapes: dict[str, tuple[int, ...]] = {INPUT: workload.input_shape}
+    for index, layer in enumerate(workload.layers):
+        where = f"spec.layers[{index}] '{layer.name}'"
+        _check_token_use(workload, layer, where)
+        ins = [shapes[name] for name in layer.inputs]
+        if layer.op == "tied_logits":
+            ins.append(_tied_table(workload, layer, shapes, where))
+        shapes[layer.name] = _output_shape(layer, ins, where)
+    return shapes
+
+
+def _tied_table(
+    workload: Workload, layer: Layer, shapes: dict[str, tuple[int, ...]], where: str
+) -> tuple[int, ...]:
+    """The (vocab, units) table a tied head multiplies by: an earlier embedding's."""
+    source = layer.attr("embedding")
+    found = [e for e in workload.layers if e.name == source and e.op == "embedding"]
+    if not found or source not in shapes:
+        raise SpecError(f"{where}: embedding '{source}' is not an earlier embedding layer")
+    return (workload.vocab_size, found[0].attr("units"))
+
+
+def _check_token_use(workload: Workload, layer: Layer, where: str) -> None:
+    """Token ids feed embeddings and padding masks only; an embedding reads nothing else."""
+    if layer.op == "embedding":
+        if not workload.tokens or layer.inputs != (INPUT,):
+            raise SpecError(
+                f"{where}: an embedding reads the token ids: give the spec a vocab_size and the "
+                "layer inputs: [input]"
+            )
+        return
+    if layer.op == "embedding_bag" and layer.inputs != (INPUT,):
+        raise SpecError(f"{where}: an embedding bag reads id columns of the input: inputs [input]")
+    if layer.op == "attention" and layer.attr("mask") == "padding":
+        if not workload.tokens:
+            raise SpecError(f"{where}: a padding mask needs token ids: give the spec a vocab_size")
+        if len(layer.inputs) != 2 or layer.inputs[1] != INPUT:
+            raise SpecError(f"{where}: a padding mask reads the token ids: inputs [x, input]")
+        if layer.inputs[0] == INPUT:
+            raise SpecError(f"{where}: attention needs embedded tokens; put an embedding first")
+        return
+    if workload.tokens and INPUT in layer.inputs:
+        raise SpecError(
+            f"{where}: the input is token ids; only an embedding (or a padding mask) reads them"
+        )
+
+
+def _output_shape(layer: Layer, ins: list[tuple[int, ...]], where: str) -> tuple[int, ...]:
+    shape = ins[0]
+    if layer.op == "dense":
+        if len(shape) not in (1, 2):
+            raise SpecError(
+                f"{where}: dense needs features or a sequence of them, got {shape}; pool it first"
+            )
+        return (*shape[:-1], layer.attr("units"))
+    if layer.op in ("layer_norm", "attention", "first_token", "lstm") and len(shape) != 2:
+        raise SpecError(f"{where}: {layer.op} needs a sequence (time, features), got {shape}")
+    if layer.op == "embedding":
+        return (*shape, layer.attr("units"))
+    if layer.op == "attention" and shape[-1] % layer.attr("heads"):
+        raise SpecError(
+            f"{where}: {layer.attr('heads')} heads do not divide {shape[-1]} features; choose "
+            "heads that divide the width"
+        )
+    if layer.op == "first_token":
+        return shape[1:]
+    if layer.op == "lstm":
+        units = layer.attr("units")
+        return (shape[0], units) if layer.attr("sequence") else (units,)
+    if layer.op in ("slice", "embedding_bag"):
+        return _columns(layer, shape, where)
+    if layer.op == "flatten":
+        return (math.prod(shape),)
+    if layer.op == "reshape":
+        target = tuple(layer.attr("shape"))
+        if len(shape) == 3 or len(target) == 3:
+            raise SpecError(f"{where}: reshape works on features and sequences; flatten images")
+        if math.prod(target) != math.prod(shape):
+            raise SpecError(f"{where}: cannot reshape {shape} to {target}: sizes differ")
+        return target
+    if layer.op == "concat":
+        if len({s[:-1] for s in ins}) != 1:
+            raise SpecError(f"{where}: concat joins the last axis; other axes differ: {ins}")
+        return (*shape[:-1], sum(s[-1] for s in ins))
+    if layer.op == "dot_interaction":
+        if len(set(ins)) != 1 or len(shape) != 1:
+            raise SpecError(f"{where}: dot_interaction needs vectors of one width, got {ins}")
+        pairs = len(ins) * (len(ins) - 1) // 2
+        return (shape[0] + pairs,)
+    if layer.op == "tied_logits":
+        vocab, units = ins[-1]
+        if shape[-1] != units:
+            raise SpecError(
+                f"{where}: a head tied to a {units}-wide embedding needs {units} features, "
+                f"got {shape[-1]}"
+            )
+        return (*shape[:-1], vocab)
+    if layer.op == "add":
+        if ins[0] != ins[1]:
+            raise SpecError(f"{where}: add needs equal shapes, got {ins[0]} and {ins[1]}")
+        return shape
+    if layer.op in ("conv2d", "max_pool", "avg_pool", "global_avg_pool") and len(shape) != 3:
+        raise SpecError(f"{where}: {layer.op} needs an image input (H, W, C), got {shape}")
+    if layer.op == "conv2d":
+        k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
+        return (*(_window(d + 2 * p, k, s, where) for d in shape[:2]), layer.attr("filters"))
+    if layer.op in ("max_pool", "avg_pool"):
+        k, s = layer.attr("size"), layer.attr("stride")
+        p = layer.attr("padding") if layer.op == "max_pool" else 0
+        if p > k // 2:
+            raise SpecError(f"{where}: padding {p} is more than half the window {k}")
+        return (*(_window(d + 2 * p, k, s, where) for d in shape[:2]), shape[2])
+    if layer.op == "global_avg_pool":
+        return (shape[2],)
+    return shape  # activations, norms and attention keep the shape
+
+
+def _columns(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """Columns [start, start + size) of a flat input: features, or the ids of a bag."""
+    start, size = layer.attr("start"), layer.attr("size")
+    if len(shape) != 1 or start + size > shape[0]:
+        raise SpecError(
+            f"{where}: columns {start}..{start + size - 1} are not inside the flat input {shape}"
+        )
+    return (layer.attr("units"),) if layer.op == "embedding_bag" else (size,)
+
+
+def _window(size: int, kernel: int, stride: int, where: str) -> int:
+    if size < kernel:
+        raise SpecError(f"{where}: window {kernel} is larger than the input ({size})")
+    return (size - kernel) // stride + 1
+
+
+def logits_shape(workload: Workload) -> tuple[int, ...]:
+    """Per sample: (classes,), or (seq, vocab) for a language model."""
+    if workload.loss == "token_cross_entropy":
+        return (workload.input_shape[0], workload.num_classes)
+    return (workload.num_classes,)
+
+
+def parameter_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
+    """Canonical parameter (and batch-norm state) shapes, keyed 'layer.kind'."""
+    shapes = infer_shapes(workload)
+    params: dict[str, tuple[int, ...]] = {}
+    for layer in workload.layers:
+        channels = shapes[layer.inputs[0]][-1]
+        if layer.op == "dense":
+            params[f"{layer.name}.kernel"] = (channels, layer.attr("units"))
+        elif layer.op == "conv2d":
+            k = layer.attr("kernel")
+            params[f"{layer.name}.kernel"] = (k, k, channels, layer.attr("filters"))
+        elif layer.op == "batch_norm":
+            for kind in ("gamma", "beta", "moving_mean", "moving_var"):
+                params[f"{layer.name}.{kind}"] = (channels,)
+        elif layer.op == "layer_norm":
+            params[f"{layer.name}.gamma"] = params[f"{layer.name}.beta"] = (channels,)
+        elif layer.op == "embedding_bag":
+            params[f"{layer.name}.table"] = (layer.attr("vocab"), layer.attr("units"))
+        elif layer.op == "embedding":
+            units = layer.attr("units")
+            params[f"{layer.name}.table"] = (workload.vocab_size, units)
+            if layer.attr("positions"):
+                params[f"{layer.name}.positions"] = (workload.input_shape[0], units)
+        elif layer.op == "lstm":
+            units = layer.attr("units")
+            params[f"{layer.name}.input_kernel"] = (channels, 4 * units)
+            params[f"{layer.name}.recurrent_kernel"] = (units, 4 * units)
+            params[f"{layer.name}.gate_bias"] = (4 * units,)
+        elif layer.op == "attention":
+            for part in ATTENTION_PARTS:
+                params[f"{layer.name}.{part}_kernel"] = (channels, channels)
+                if layer.attr("bias"):
+                    params[f"{layer.name}.{part}_bias"] = (channels,)
+        if layer.op in ("dense", "conv2d") and layer.attr("bias"):
+            params[f"{layer.name}.bias"] = (shapes[layer.name][-1],)
+    return params
+
+
+def is_trainable(key: str) -> bool:
+    """Batch-norm running statistics are state, not trained parameters."""
+    return not key.endswith((".moving_mean", ".moving_var"))
