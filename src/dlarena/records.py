@@ -3,25 +3,8 @@
 Standard library only: the worker (numpy 1.23 or 2, any framework environment) imports it too.
 Records travel as JSON objects carrying their record version (see codec.py).
 
-Format history (PROTOCOL_VERSION, the worker protocol and the reference file):
-  1 - task JSON on stdin; JSON lines {"event": progress | parity | result | error} on stdout;
-      every task and event carries "protocol"; the reference .npz holds "format_version".
-  2 - the task names its thread settings (Threading) and a block protocol (blocks of steps
-      with one sync each, cycling over several batches); the result carries blocks, per-call
-      latencies, the machine's load and memory instead of per-call step samples.
-Record history (each class's VERSION):
-  ParityCheck 1, Phases 1, TimingSummary 1, Setup 1, Environment 1, WorkerResult 1,
-  WorkerTask 1, CellResult 1 - the first typed records (store schema 3).
-  TimingSummary 2 - throughput from blocks with its CI, process and block spread, latencies.
-  Environment 2 - CPU model, affinity, the environment variables that change speed.
-  WorkerTask 2, WorkerResult 2, CellResult 2 - thread settings, blocks, latency, load,
-  memory, warnings (store schema 4).
-  Phases 2 - stages: the seconds a cell spent in each stage, its processes summed.
-  CheckItem 1, CheckTask 1, ParityVerdict 1 - the parity checker's records (checker_records.py):
-  one process per runtime checks many items; events "checked" | "check_error" with "index".
-  WorkerTask 3, Block 2 - paired isolation: a task with `paired` keeps its worker live after
-  warm-up ("ready" event) to time one block per {"do": "block", "round": R} line on stdin
-  ("turn" event), until {"do": "finish"}; each block records its round (store schema 9).
+Their format history (PROTOCOL_VERSION and each class's VERSION): docs/architecture.md,
+"Record formats".
 """
 
 from __future__ import annotations
@@ -38,7 +21,7 @@ class ParityCheck:
     """One comparison with the float64 reference: the figures, the tolerance, the verdict."""
 
     VERSION: ClassVar[int] = 1
-    check: str  # forward | loss | grads | params
+    check: str  # forward | loss | grads | params | original (an imported model's file)
     max_abs: float
     max_rel: float
     tolerance: float

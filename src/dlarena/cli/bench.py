@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -23,6 +23,7 @@ from dlarena.cli.common import (
     print_table,
     within,
 )
+from dlarena.cli.protocol import bench_protocol, resumed_run
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.records import CellResult
@@ -142,10 +143,9 @@ def bench(
 
     Exit 0 when every cell finished and passed parity, 1 when any failed (the table says which),
     2 for a usage or input error (checked before anything runs), 130 on Ctrl-C."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dlarena.runner.executors import executor_for
-    from dlarena.runner.matrix import plan, resume_plan, run_matrix
+    from dlarena.runner.matrix import plan, resume_plan
     from dlarena.spec.loader import BUILTIN, load_workload
 
     home = envs.dlarena_home()
@@ -180,6 +180,29 @@ def bench(
     where = executor_for(executor, scheduler, home, protocol.device)
     if db is None:  # every input checked: only now is a store created
         db = open_store(store, create=True)
+    run_id = _measure(db, cells, protocol, (home, overrides, resumed), where, format)
+    show_cells(db, run_id, format, title=f"run {run_id}")
+    failed = [c.label for c in db.cells(run_id) if not c.ranked]
+    if failed:
+        err.print(f"[red]{len(failed)} of {len(cells)} cells failed or failed parity[/]")
+        raise typer.Exit(1)
+
+
+def _measure(
+    db: Store,
+    cells: list[Cell],
+    protocol: Protocol,
+    setting: tuple[Path, dict[str, str], int | None],
+    where: Any,
+    format: Format,
+) -> int:
+    """Runs the matrix with a progress bar (its cells and phases); returns the run's id.
+    `setting`: the data folder, the runtimes' environment overrides and the run resumed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dlarena.runner.matrix import run_matrix
+
+    home, overrides, resumed = setting
     with (
         contextlib.closing(where),
         Progress(
@@ -204,67 +227,7 @@ def bench(
         run_id = run_matrix(
             db, cells, protocol, home, overrides, on_cell, on_phase, resumed, executor=where
         )
-    show_cells(db, run_id, format, title=f"run {run_id}")
-    failed = [c.label for c in db.cells(run_id) if not c.ranked]
-    if failed:
-        err.print(f"[red]{len(failed)} of {len(cells)} cells failed or failed parity[/]")
-        raise typer.Exit(1)
-
-
-def resumed_run(db: Store, which: str) -> int:
-    """The run `--resume` names: an id, or 'last' (the newest interrupted run)."""
-    if which != "last":
-        try:
-            return int(which)
-        except ValueError:
-            raise DlarenaError(f"--resume {which!r}: give a run id or 'last'") from None
-    for info in db.runs():
-        if info["status"] == "interrupted":
-            return int(info["id"])
-    raise DlarenaError(f"no interrupted run in {db.path} to resume")
-
-
-def bench_protocol(
-    quick: bool,
-    threads: int | None,
-    policies: tuple[str, str, str],
-    counts: tuple[int | None, int | None],
-    wait_quiet: bool,
-    timeout: float,
-    device: str,
-) -> Protocol:
-    """The measurement protocol from the bench options (`policies`: threading, memory, isolation;
-    `counts`: processes per cell and slow-stretch reruns, None for the profile's), each
-    checked."""
-    from dlarena.runner.matrix import ISOLATION, PROFILES, Protocol
-    from dlarena.runner.threads import MALLOC, POLICIES, all_cpus
-
-    threading, malloc, isolation = policies
-    if isolation not in ISOLATION:
-        raise DlarenaError(f"--isolation '{isolation}' is unknown; choose {' or '.join(ISOLATION)}")
-    if device not in ("cpu", "gpu"):
-        raise DlarenaError(f"--device '{device}' is not supported; choose cpu or gpu")
-    if threads is not None and threads > all_cpus():
-        raise DlarenaError(
-            f"--threads {threads}: this process may use {all_cpus()} CPUs; give at most that"
-        )
-    if threading not in POLICIES:
-        raise DlarenaError(f"--threading '{threading}' is unknown; choose {' or '.join(POLICIES)}")
-    if malloc not in MALLOC:
-        raise DlarenaError(f"--malloc '{malloc}' is unknown; choose {' or '.join(MALLOC)}")
-    protocol = Protocol(**PROFILES["quick" if quick else "default"])
-    changes: dict[str, Any] = {"timeout_s": timeout, "device": device}
-    changes |= {"threading": threading, "malloc": malloc, "isolation": isolation}
-    if threads is not None:
-        changes["threads"] = threads
-    processes, slow_reruns = counts
-    if processes is not None:
-        changes["processes"] = processes
-    if slow_reruns is not None:
-        changes["slow_reruns"] = slow_reruns
-    if wait_quiet:
-        changes["wait_quiet_s"] = 300.0
-    return dataclasses.replace(protocol, **changes)
+    return run_id
 
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
