@@ -227,7 +227,8 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         assert result.returncode == 0, result.stderr
         assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
         specs.append(str(out / f"x-{name}.yaml"))
-    cnn, lstm, bert = (load_workload(spec) for spec in specs[1:])
+    mlp, cnn, lstm, bert = (load_workload(spec) for spec in specs)
+    assert mlp.batch_size == 32  # the file's batch axis is dynamic: the default
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
     assert cnn.batch_size == 8 and cnn.source is not None
@@ -240,7 +241,9 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
     assert [layer.attr("heads") for layer in bert.layers if layer.op == "attention"] == [4, 4]
     assert bert.vocab_size == 64 and bert.input_shape == (12,)
     runtimes = [arg for r in FIVE for arg in ("--runtime", r)]
-    result = dlarena("parity", *specs, *runtimes, "--format", "json")
+    # the mapping is what this proves (every tier runs the same weights, layouts and graph;
+    # the tiers themselves are proved on the built-in workloads): the eager tier
+    result = dlarena("parity", *specs, *runtimes, "--tier", "eager", "--format", "json")
     verdicts = json.loads(result.stdout)["verdicts"]
     failed = [v for v in verdicts if not v["passed"]]
     assert result.returncode == 0 and not failed, failed or result.stderr
@@ -248,7 +251,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         (f"x-{w}", r) for w in names for r in FIVE
     }
     originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
-    assert len(originals) == 4 * 5 * 2  # each inference cell: four specs, five runtimes, two tiers
+    assert len(originals) == 4 * 5  # each inference cell: four specs, five runtimes
 
 
 @pytest.mark.slow

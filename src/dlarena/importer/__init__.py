@@ -20,6 +20,8 @@ from dlarena.importer.ops import MAPPERS, NEAREST
 from dlarena.importer.patterns import fuse
 from dlarena.spec.weights import sha256_of
 
+DEFAULT_BATCH = 32  # the spec's batch where the file leaves it dynamic and --batch is not given
+
 
 @dataclasses.dataclass(frozen=True)
 class Coverage:
@@ -94,7 +96,7 @@ def map_model(
         "num_classes": int(graph.shapes[graph.output][-1]),
         "layers": mapping.layers,
         "optimizer": optimizer,
-        "batch_size": batch or graph.batch,
+        "batch_size": batch or (graph.batch if graph.fixed else DEFAULT_BATCH),
         "source": {"file": path.name, "sha256": sha256_of(path)},
     }
     return Imported(spec, mapping.weights, mapping.notes, graph, path)

@@ -20,13 +20,8 @@ import tensorflow as tf  # noqa: E402
 from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
 from dlarena.records import Setup  # noqa: E402
 from dlarena.spec.graph import fused_activations  # noqa: E402
-from dlarena.spec.model import (  # noqa: E402
-    ATTENTION_PARTS,
-    INPUT,
-    Layer,
-    Workload,
-    infer_shapes,
-)
+from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload  # noqa: E402
+from dlarena.spec.shapes import infer_shapes  # noqa: E402
 
 _WEIGHTED = (
     "dense", "conv2d", "batch_norm", "layer_norm", "embedding", "attention", "lstm", "embedding_bag"
