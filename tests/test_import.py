@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from dlarena.runner import envs
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
 
-from .test_cli import dlarena
+from .test_cli import DLARENA, dlarena
 
 FIVE = ("torch", "tensorflow", "jax", "mxnet", "onnxruntime")
 MODELS = Path(__file__).parent / "models"
@@ -199,8 +200,7 @@ def test_weights_that_do_not_match_the_spec_are_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def _export(script: str, env: str, folder: Path) -> None:
-    python = envs.get(env, envs.dlarena_home()).python
+def _export(script: str, python: str, folder: Path) -> None:
     subprocess.run(
         [python, str(MODELS / script), str(folder)], check=True, capture_output=True, timeout=600
     )
@@ -208,16 +208,26 @@ def _export(script: str, env: str, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Models no one here wrote: PyTorch's (its two ONNX exporters) and Hugging Face's BERT."""
+    """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, and
+    a Gluon CNN through mx.onnx (its on-demand environment made in a folder of the test's own,
+    from pip's cache: the data folder stays as it was)."""
     folder = tmp_path_factory.mktemp("exported")
-    _export("torch_onnx.py", "main", folder)
-    _export("hf_onnx.py", "hf", folder)
+    home = envs.dlarena_home()
+    _export("torch_onnx.py", envs.get("main", home).python, folder)
+    _export("hf_onnx.py", envs.get("hf", home).python, folder)
+    own = tmp_path_factory.mktemp("home")
+    made = subprocess.run(
+        [DLARENA, "envs", "create", "export-mxnet-onnx"], capture_output=True, text=True,
+        env={**os.environ, "DLARENA_HOME": str(own)}, timeout=900,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    _export("gluon_onnx.py", envs.get("export-mxnet-onnx", own).python, folder)
     return folder
 
 
 @pytest.mark.slow
 def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
-    specs, names = [], ("mlp", "cnn", "lstm", "bert")
+    specs, names = [], ("mlp", "cnn", "lstm", "bert", "gluon")
     for name in names:
         model, out = exported / f"{name}.onnx", exported / "specs"
         if name in ("mlp", "cnn", "lstm"):
@@ -227,7 +237,8 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         assert result.returncode == 0, result.stderr
         assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
         specs.append(str(out / f"x-{name}.yaml"))
-    mlp, cnn, lstm, bert = (load_workload(spec) for spec in specs)
+    mlp, cnn, lstm, bert, gluon = (load_workload(spec) for spec in specs)
+    assert [layer.op for layer in gluon.layers].count("batch_norm") == 2
     assert mlp.batch_size == 32  # the file's batch axis is dynamic: the default
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
@@ -251,7 +262,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         (f"x-{w}", r) for w in names for r in FIVE
     }
     originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
-    assert len(originals) == 4 * 5  # each inference cell: four specs, five runtimes
+    assert len(originals) == 5 * 5  # each inference cell: five specs, five runtimes
 
 
 @pytest.mark.slow
