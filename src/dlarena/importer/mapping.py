@@ -123,7 +123,7 @@ def activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
         x = m.place(node.input[0], node, ANY)
         chosen = op
         if op == "gelu" and attributes(node).get("approximate", "none") == "tanh":
-            chosen = "gelu"
+            chosen = "gelu_tanh"
         name = m.layer(node, chosen, [x.layer])
         m.places[node.output[0]] = dataclasses.replace(x, layer=name)
 

@@ -1,7 +1,7 @@
-"""Layer normalization as older exporters write it (ReduceMean, Sub, Pow, Add of epsilon,
-Sqrt, Div, then Mul by gamma and Add of beta, in any spelling that computes it): found from its
-first ReduceMean, and fused into one LayerNormalization only where the block computes what the
-spec's layer norm does on a random input (onnx's reference evaluator)."""
+"""Layers older exporters write out op by op, fused back into one node only where the block
+computes what the spec's layer does on a random input (onnx's reference evaluator): layer
+normalization (ReduceMean, Sub, Pow, Add of epsilon, Sqrt, Div, then Mul by gamma and Add of
+beta), found from its first ReduceMean; GELU's tanh approximation, found from its Tanh."""
 
 from __future__ import annotations
 
@@ -73,3 +73,40 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: flo
     x = x.astype(np.float64)
     normal = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + epsilon)
     return normal * gamma.reshape(-1) + beta.reshape(-1)
+
+
+def fuse_gelu_tanh(graph: Graph) -> None:
+    """GELU's tanh approximation written out (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+    in any order of its products): from each Tanh, the data tensor x it is computed from and
+    the first tensor below it that equals the approximation of x, fused into one Gelu node."""
+    for tanh in [n for n in graph.nodes if n.op_type == "Tanh"]:
+        if any(node is tanh for node in graph.nodes):
+            _fuse_gelu_tanh(graph, tanh)
+
+
+def _fuse_gelu_tanh(graph: Graph, tanh: onnx.NodeProto) -> None:
+    cubes = [n for n in walk(graph, [tanh.input[0]], up=True)[:8] if n.op_type in ("Pow", "Mul")]
+    sources = [i for n in cubes for i in n.input if i not in graph.constants and i in graph.shapes]
+    x = next((i for i in sources if sources.count(i) >= 2 or _cubed(graph, i, cubes)), None)
+    if x is None:
+        return
+    sample = np.random.default_rng(0).normal(0.0, 1.0, graph.shapes[x]).astype(np.float32)
+    wanted = 0.5 * sample * (1 + np.tanh(np.sqrt(2 / np.pi) * (sample + 0.044715 * sample**3)))
+    for node in walk(graph, list(tanh.output), up=False)[:4]:
+        block = between(graph, x, node.output[0])
+        found = run_block(graph, block, x, node.output[0], sample) if block else None
+        if block and found is not None and np.allclose(found, wanted, rtol=1e-4, atol=1e-5):
+            gelu = onnx.helper.make_node(
+                "Gelu", [x], [node.output[0]], name=node.name, approximate="tanh"
+            )
+            replace_block(graph, block, gelu)
+            return
+
+
+def _cubed(graph: Graph, name: str, nodes: list[onnx.NodeProto]) -> bool:
+    """Whether `name` is raised to the power 3 by one of the nodes."""
+    return any(
+        n.op_type == "Pow" and n.input[0] == name and n.input[1] in graph.constants
+        and float(graph.constants[n.input[1]].reshape(-1)[0]) == 3.0
+        for n in nodes
+    )  # fmt: skip

@@ -12,7 +12,7 @@ import onnx
 
 from dlarena.importer.attention import fuse_attention
 from dlarena.importer.graph import Graph
-from dlarena.importer.norms import fuse_layer_norm
+from dlarena.importer.norms import fuse_gelu_tanh, fuse_layer_norm
 
 SQRT2 = math.sqrt(2.0)
 
@@ -21,6 +21,7 @@ def fuse(graph: Graph) -> None:
     """Rewrites `graph.nodes` in place: each pattern becomes the one node that means it
     (attention first: its projections are MatMul + Add too)."""
     fuse_layer_norm(graph)
+    fuse_gelu_tanh(graph)
     fuse_attention(graph)
     _fuse_gelu(graph)
     _fuse_matmul_add(graph)
