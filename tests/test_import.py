@@ -300,3 +300,15 @@ def test_the_report_says_whether_an_imported_model_computes_what_the_original_do
     rows = [line for line in text.splitlines() if f"cnn.onnx (sha256 {sha})" in line]
     assert len(rows) == 2 and all("| compiled | yes |" in row for row in rows), rows
     assert "computes the same as the original" in report.read_text()
+
+
+def test_check_prints_the_coverage_of_a_model_that_maps_and_writes_nothing(tmp_path: Path) -> None:
+    source = _image_model(tmp_path / "model.onnx")
+    result = dlarena("import", str(source), "--check", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["op"]: row for row in json.loads(result.stdout)}
+    # folded (Shape, Gather, Unsqueeze, Concat) and fused (Erf's GELU, MatMul + Add) away
+    assert set(rows) == {"Conv", "Relu", "MaxPool", "Reshape", "Gelu", "Gemm"}, rows
+    assert rows["Gemm"]["count"] == 2 and all(row["mapped"] for row in rows.values())
+    assert "maps; nothing written" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]

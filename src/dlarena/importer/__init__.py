@@ -18,6 +18,7 @@ from dlarena.importer.graph import Graph, label, read
 from dlarena.importer.mapping import Mapping
 from dlarena.importer.ops import MAPPERS, NEAREST
 from dlarena.importer.patterns import fuse
+from dlarena.spec.schema import spec_from_dict
 from dlarena.spec.weights import sha256_of
 
 DEFAULT_BATCH = 32  # the spec's batch where the file leaves it dynamic and --batch is not given
@@ -99,6 +100,7 @@ def map_model(
         "batch_size": batch or (graph.batch if graph.fixed else DEFAULT_BATCH),
         "source": {"file": path.name, "sha256": sha256_of(path)},
     }
+    spec_from_dict(spec, f"{path} (as imported)")  # a spec dlarena cannot run: before writing
     return Imported(spec, mapping.weights, mapping.notes, graph, path)
 
 
