@@ -222,26 +222,27 @@ def _export(script: str, python: str, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, and
-    a Gluon CNN through mx.onnx (its on-demand environment made in a folder of the test's own,
-    from pip's cache: the data folder stays as it was)."""
+    """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, a
+    Gluon CNN through mx.onnx and a Keras CNN through tf2onnx (their on-demand environments made
+    in a folder of the test's own, from pip's cache: the data folder stays as it was)."""
     folder = tmp_path_factory.mktemp("exported")
     home = envs.dlarena_home()
     _export("torch_onnx.py", envs.get("main", home).python, folder)
     _export("hf_onnx.py", envs.get("hf", home).python, folder)
     own = tmp_path_factory.mktemp("home")
     made = subprocess.run(
-        [DLARENA, "envs", "create", "export-mxnet-onnx"], capture_output=True, text=True,
-        env={**os.environ, "DLARENA_HOME": str(own)}, timeout=900,
+        [DLARENA, "envs", "create", "export-mxnet-onnx", "export-tf2onnx"], capture_output=True,
+        text=True, env={**os.environ, "DLARENA_HOME": str(own)}, timeout=900,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     _export("gluon_onnx.py", envs.get("export-mxnet-onnx", own).python, folder)
+    _export("keras_onnx.py", envs.get("export-tf2onnx", own).python, folder)
     return folder
 
 
 @pytest.mark.slow
 def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: Path) -> None:
-    specs, names = [], ("mlp", "cnn", "lstm", "bert", "gluon")
+    specs, names = [], ("mlp", "cnn", "lstm", "bert", "gluon", "keras")
     for name in names:
         model, out = exported / f"{name}.onnx", exported / "specs"
         if name in ("mlp", "cnn", "lstm"):
@@ -251,8 +252,10 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         assert result.returncode == 0, result.stderr
         assert "computes the same as the original in ONNX Runtime: yes (" in result.stdout
         specs.append(str(out / f"x-{name}.yaml"))
-    mlp, cnn, lstm, bert, gluon = (load_workload(spec) for spec in specs)
+    mlp, cnn, lstm, bert, gluon, keras = (load_workload(spec) for spec in specs)
     assert [layer.op for layer in gluon.layers].count("batch_norm") == 2
+    assert keras.input_shape == (12, 12, 3)  # NHWC in the file, as in the spec
+    assert "batch_norm" not in [layer.op for layer in keras.layers]  # folded by tf2onnx
     assert mlp.batch_size == 32  # the file's batch axis is dynamic: the default
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
@@ -276,7 +279,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         (f"x-{w}", r) for w in names for r in FIVE
     }
     originals = [c for v in verdicts for c in v["checks"] if c["check"] == "original"]
-    assert len(originals) == 5 * 5  # each inference cell: five specs, five runtimes
+    assert len(originals) == 6 * 5  # each inference cell: six specs, five runtimes
 
 
 @pytest.mark.slow

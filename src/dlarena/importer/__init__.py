@@ -93,7 +93,9 @@ def map_model(
     spec = {
         "name": name,
         **tokens,
-        "input_shape": [shape[1], shape[2], shape[0]] if len(shape) == 3 else list(shape),
+        "input_shape": [shape[1], shape[2], shape[0]]
+        if len(shape) == 3 and not mapping.nhwc
+        else list(shape),
         "num_classes": int(graph.shapes[graph.output][-1]),
         "layers": mapping.layers,
         "optimizer": optimizer,

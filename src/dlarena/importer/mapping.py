@@ -25,7 +25,8 @@ class Place:
     """Where an ONNX tensor lives in the spec: a layer's output, and how its axes are laid out:
     'flat' (N, F); 'image' (N, C, H, W), the spec's (H, W, C); 'pooled' (N, C, 1, 1), the
     spec's (C,); 'chw' (N, C*H*W), which the spec holds flattened as (H, W, C); 'tokens' (N, T)
-    ids; 'seq' (N, T, F); 'axes' a sequence with its axes in another order, or unit axes."""
+    ids; 'seq' (N, T, F); 'axes' a sequence with its axes in another order, or unit axes;
+    'nhwc' an image in the spec's own layout (N, H, W, C)."""
 
     layer: str
     layout: str
@@ -52,7 +53,13 @@ class Mapping:
                 "(batch, sequence)"
             )
         layout = "tokens" if graph.tokens else "flat" if rank == 2 else "image"
-        self.places = {graph.input: Place(INPUT, layout)}
+        # images come as NCHW, or as NHWC turned to NCHW first (tf2onnx keeps Keras's layout)
+        users = graph.consumers(graph.input)
+        self.nhwc = layout == "image" and bool(users) and all(
+            u.op_type == "Transpose" and list(attributes(u).get("perm", [])) == [0, 3, 1, 2]
+            for u in users
+        )  # fmt: skip
+        self.places = {graph.input: Place(INPUT, "nhwc" if self.nhwc else layout)}
 
     def run(self, mappers: dict[str, Callable[[Mapping, onnx.NodeProto], None]]) -> None:
         for node in self.graph.nodes:
@@ -107,7 +114,7 @@ def f32(value: float) -> float:
     return float(f"{value:.7g}")
 
 
-ANY = ("flat", "image", "pooled", "chw", "seq")
+ANY = ("flat", "image", "nhwc", "pooled", "chw", "seq")
 SEQ = ("N", "T", "F")  # the spec's sequences: batch, time, features
 
 
@@ -131,8 +138,11 @@ def activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
 
 
 def _flattened(m: Mapping, node: onnx.NodeProto, x: Place) -> None:
-    """An image flattened to (N, C*H*W); a pooled or flat tensor just keeps its features."""
-    if x.layout == "image":
+    """An image flattened to (N, C*H*W), or from NHWC to (N, H*W*C) as the spec flattens; a
+    pooled or flat tensor just keeps its features."""
+    if x.layout == "nhwc":
+        m.places[node.output[0]] = Place(m.layer(node, "flatten", [x.layer]), "flat")
+    elif x.layout == "image":
         name = m.layer(node, "flatten", [x.layer])
         image = m.graph.shapes[node.input[0]][1:]
         m.places[node.output[0]] = Place(name, "chw", image)
@@ -141,7 +151,7 @@ def _flattened(m: Mapping, node: onnx.NodeProto, x: Place) -> None:
 
 
 def flatten(m: Mapping, node: onnx.NodeProto) -> None:
-    x = m.place(node.input[0], node, ("image", "pooled", "flat", "chw"))
+    x = m.place(node.input[0], node, ("image", "nhwc", "pooled", "flat", "chw"))
     if attributes(node).get("axis", 1) != 1:
         raise refused(node, "only a flatten after the batch axis (axis 1) is in the spec")
     _flattened(m, node, x)
@@ -150,7 +160,7 @@ def flatten(m: Mapping, node: onnx.NodeProto) -> None:
 def reshape(m: Mapping, node: onnx.NodeProto) -> None:
     """A reshape to (N, features) of everything after the batch: a flatten; of a sequence,
     one that only adds or drops unit axes."""
-    x = m.place(node.input[0], node, ("image", "pooled", "flat", "chw", "seq", "axes"))
+    x = m.place(node.input[0], node, ("image", "nhwc", "pooled", "flat", "chw", "seq", "axes"))
     before, after = m.graph.shapes[node.input[0]], m.graph.shapes.get(node.output[0])
     if x.axes:
         m.places[node.output[0]] = with_axes(x.layer, _unit_axes(node, x.axes, before, after))

@@ -23,6 +23,7 @@ def fuse(graph: Graph) -> None:
     fuse_layer_norm(graph)
     fuse_gelu_tanh(graph)
     fuse_attention(graph)
+    _fold_affine_into_conv(graph)
     _fuse_gelu(graph)
     _fuse_matmul_add(graph)
 
@@ -124,3 +125,49 @@ def _fuse_matmul_add(graph: Graph) -> None:
             "Gemm", [matmul.input[0], matmul.input[1], name], [add.output[0]], name=matmul.name
         )
         _replace(graph, [add], gemm, matmul)
+
+
+def _fold_affine_into_conv(graph: Graph) -> None:
+    """A per-channel Mul and Add right after a convolution (the batch norm tf2onnx folds for
+    inference) multiplied and added into its kernel and bias: the file has no batch norm left,
+    so neither has the spec."""
+    for conv in [n for n in graph.nodes if n.op_type == "Conv"]:
+        kernel = graph.constants.get(conv.input[1])
+        has_bias = len(conv.input) > 2 and bool(conv.input[2])
+        bias = graph.constants.get(conv.input[2]) if has_bias else None
+        if kernel is None or (has_bias and bias is None):
+            continue
+        bias = np.zeros(kernel.shape[0], np.float32) if bias is None else bias.reshape(-1)
+        gone: list[onnx.NodeProto] = []
+        output = conv.output[0]
+        for op in ("Mul", "Add"):
+            found = _per_channel(graph, output, op, kernel.shape[0])
+            if found is None:
+                break
+            node, value = found
+            if op == "Mul":
+                kernel, bias = kernel * value.reshape(-1, 1, 1, 1), bias * value
+            else:
+                bias = bias + value
+            gone.append(node)
+            output = node.output[0]
+        if gone:
+            graph.constants[f"{output}:kernel"], graph.constants[f"{output}:bias"] = kernel, bias
+            inputs = [conv.input[0], f"{output}:kernel", f"{output}:bias"]
+            folded = onnx.helper.make_node("Conv", inputs, [output], name=conv.name)
+            folded.attribute.extend(conv.attribute)
+            _replace(graph, gone, folded, conv)
+
+
+def _per_channel(
+    graph: Graph, name: str, op: str, channels: int
+) -> tuple[onnx.NodeProto, np.ndarray] | None:
+    """The only consumer of `name`, where it is `op` with a constant of one value per channel."""
+    after = _only_consumer(graph, name)
+    if after is None or after.op_type != op:
+        return None
+    other = [n for n in after.input if n != name]
+    value = graph.constants.get(other[0]) if len(other) == 1 else None
+    if value is None or value.size != channels:
+        return None
+    return after, value.reshape(-1).astype(np.float32)

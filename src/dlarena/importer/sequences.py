@@ -55,10 +55,22 @@ def _last_step(m: Mapping, node: onnx.NodeProto, x: Place) -> str:
     return x.layer
 
 
+IMAGES = {"image": ("N", "C", "H", "W"), "nhwc": ("N", "H", "W", "C")}
+
+
 def transpose(m: Mapping, node: onnx.NodeProto) -> None:
-    x = m.place(node.input[0], node, ("seq", "axes"))
-    perm = attributes(node).get("perm", list(reversed(range(len(x.axes)))))
-    m.places[node.output[0]] = with_axes(x.layer, tuple(x.axes[p] for p in perm))
+    """Axes reordered: a sequence's, or an image's between NCHW and NHWC."""
+    x = m.place(node.input[0], node, ("seq", "axes", *IMAGES))
+    axes = IMAGES.get(x.layout, x.axes)
+    perm = attributes(node).get("perm", list(reversed(range(len(axes)))))
+    moved = tuple(axes[p] for p in perm)
+    if x.layout not in IMAGES:
+        m.places[node.output[0]] = with_axes(x.layer, moved)
+        return
+    layout = next((name for name, order in IMAGES.items() if order == moved), None)
+    if layout is None:
+        raise refused(node, f"an image's axes reordered to {moved}; NCHW or NHWC are read")
+    m.places[node.output[0]] = Place(x.layer, layout)
 
 
 def squeeze(m: Mapping, node: onnx.NodeProto) -> None:

@@ -3,7 +3,7 @@ host wrote (NHWC images are turned to the file's NCHW here). Writes the logits b
 
     python -m dlarena.frameworks.onnxruntime.original < task.json
 task: {"model": path, "x": .npy path, "out": .npy path, "threads": n}. A file that fixes its
-batch runs that many rows at a time.
+batch runs that many rows at a time; one that reads images as NHWC gets them as they are.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def run(task: dict) -> dict:
     session = ort.InferenceSession(task["model"], options, providers=["CPUExecutionProvider"])
     found = session.get_inputs()[0]
     x = np.load(task["x"])
-    if len(found.shape) == 4:  # the spec's NHWC images, the file's NCHW
-        x = x.transpose(0, 3, 1, 2)
+    if len(found.shape) == 4 and list(found.shape[1:]) != list(x.shape[1:]):
+        x = x.transpose(0, 3, 1, 2)  # the spec's NHWC images, the file's NCHW
     if "int" in found.type:  # token ids: the spec's int32, the file's own integer type
         x = x.astype(np.int64 if "int64" in found.type else np.int32)
     rows = found.shape[0] if isinstance(found.shape[0], int) else len(x)
