@@ -77,7 +77,8 @@ def _image_model(path: Path) -> Path:
 
 
 def _pooled_model(path: Path) -> Path:
-    """Conv, batch norm with its statistics, a mean over height and width, flatten, Gemm."""
+    """Conv, batch norm with its statistics, tanh, sigmoid, a mean over height and width,
+    flatten, Gemm."""
     n = helper.make_node
     stats = {"scale": np.linspace(0.5, 1.5, 4, dtype="f4"), "shift": (4,),
              "mean": np.linspace(-0.3, 0.3, 4, dtype="f4"), "var": np.linspace(0.5, 2, 4, dtype="f4")}  # fmt: skip  # noqa: E501
@@ -85,7 +86,8 @@ def _pooled_model(path: Path) -> Path:
         n("Conv", ["x", "w1"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
         n("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["b"], epsilon=1e-3),
         n("Tanh", ["b"], ["t"]),
-        n("ReduceMean", ["t"], ["m"], axes=[2, 3], keepdims=1),
+        n("Sigmoid", ["t"], ["s"]),
+        n("ReduceMean", ["s"], ["m"], axes=[2, 3], keepdims=1),
         n("Flatten", ["m"], ["f"]),
         n("Gemm", ["f", "w2", "b2"], ["y"], transB=1),
     ]
@@ -132,7 +134,7 @@ def _token_model(path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("build", "fused"),
-    [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh"}),
+    [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
      (_token_model, {"layer_norm", "gelu_tanh"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
@@ -161,15 +163,15 @@ def test_an_unmapped_op_is_listed_with_its_nodes_and_nothing_is_written(tmp_path
     n = helper.make_node
     nodes = [
         n("Gemm", ["x", "w"], ["h"], name="fc"),
-        n("Sigmoid", ["h"], ["s1"], name="gate_a"),
-        n("Sigmoid", ["s1"], ["s2"], name="gate_b"),
+        n("Softplus", ["h"], ["s1"], name="gate_a"),
+        n("Softplus", ["s1"], ["s2"], name="gate_b"),
         n("LeakyRelu", ["s2"], ["y"], name="leaky"),
     ]
     source = _save(tmp_path / "odd.onnx", nodes, {"w": (4, 3)}, [2, 4], [2, 3])
     for args in (("--check",), ("--out", str(tmp_path / "out"))):
         result = dlarena("import", str(source), *args)
         assert result.returncode == 2, result.stderr
-        assert "Sigmoid x2 (nodes: gate_a, gate_b)" in result.stderr
+        assert "Softplus x2 (nodes: gate_a, gate_b)" in result.stderr
         assert "LeakyRelu x1 (nodes: leaky); nearest in the spec: Relu" in result.stderr
         assert "Traceback" not in result.stderr
     assert "Gemm" in dlarena("import", str(source), "--check").stdout  # the coverage table

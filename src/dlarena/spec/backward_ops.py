@@ -39,6 +39,10 @@ def _tanh_back(layer: Layer, p: Arrays, out: Any, dy: np.ndarray, grads: Arrays)
     return [dy * (1.0 - out**2)]
 
 
+def _sigmoid_back(layer: Layer, p: Arrays, out: Any, dy: np.ndarray, grads: Arrays) -> list:
+    return [dy * out * (1.0 - out)]
+
+
 def _gelu_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) -> list:
     cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
     pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
@@ -238,6 +242,7 @@ _BACKWARD = {
     "add": _add_back,
     "global_avg_pool": _global_avg_pool_back,
     "gelu_tanh": _gelu_tanh_back,
+    "sigmoid": _sigmoid_back,
     "dropout": lambda layer, p, cache, dy, grads: [dy],
     "embedding": _embedding_back,
     "layer_norm": _layer_norm_back,

@@ -32,6 +32,11 @@ def _tanh(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any
     return out, out
 
 
+def _sigmoid_layer(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
+    out = _sigmoid(ins[0])
+    return out, out
+
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
@@ -238,6 +243,7 @@ _FORWARD = {
     "add": _add,
     "global_avg_pool": _global_avg_pool,
     "gelu_tanh": _gelu_tanh,
+    "sigmoid": _sigmoid_layer,
     "dropout": _dropout,
     "embedding": _embedding,
     "layer_norm": _layer_norm,

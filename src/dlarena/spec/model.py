@@ -31,7 +31,7 @@ import json
 from typing import Any
 
 ATTENTION_PARTS = ("q", "k", "v", "o")  # query, key, value and output projections
-ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "tanh")  # gelu: the exact (erf) form
+ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "tanh", "sigmoid")  # gelu: the exact (erf) form
 INPUT = "input"
 
 

@@ -29,6 +29,7 @@ _ACTIVATIONS = {
     "gelu": lambda x: nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
     "tanh": jnp.tanh,
+    "sigmoid": nn.sigmoid,
 }
 # canonical kind -> (collection, path inside the layer's Flax scope)
 _FLAX_PATHS = {

@@ -72,6 +72,8 @@ def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
         return jnp.maximum(x, 0.0)
     if op == "gelu":
         return jax.nn.gelu(x, approximate=False)
+    if op == "sigmoid":
+        return jax.nn.sigmoid(x)
     return jnp.tanh(x)
 
 

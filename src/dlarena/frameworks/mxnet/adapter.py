@@ -253,7 +253,7 @@ def _stateless(layer: Layer, image: bool) -> gluon.HybridBlock:
         return nn.Dropout(layer.attr("rate"))
     if layer.op == "gelu":
         return nn.GELU()  # erf-based
-    if layer.op in ("relu", "tanh"):
+    if layer.op in ("relu", "tanh", "sigmoid"):
         return nn.Activation(layer.op)
     function = _function(layer, image)
     return nn.HybridLambda(lambda F, x: function(F, [x]))
@@ -297,7 +297,7 @@ def build_net(workload: Workload) -> tuple[gluon.HybridBlock, dict[str, gluon.Bl
     fused = {
         dense: by_name[act].op
         for dense, act in fused_activations(workload).items()
-        if by_name[act].op in ("relu", "tanh")
+        if by_name[act].op in ("relu", "tanh", "sigmoid")
     }
     net, named = nn.HybridSequential(), {}
     for layer in workload.layers:

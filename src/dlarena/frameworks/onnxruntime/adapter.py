@@ -107,7 +107,7 @@ class _GraphBuilder:
             return self.node("Identity", [x], n)
         if layer.op == "first_token":
             return self.node("Gather", [x, self.const(f"{n}.index", np.int64(0))], n, axis=1)
-        return self.node({"relu": "Relu", "tanh": "Tanh"}[layer.op], [x], n)
+        return self.node({"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[layer.op], [x], n)
 
     def _embedding(self, layer: Layer, ids: str) -> str:
         n = layer.name

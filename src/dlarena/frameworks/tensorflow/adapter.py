@@ -33,6 +33,7 @@ _ACTIVATIONS = {
     "gelu": lambda x: tf.nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: tf.nn.gelu(x, approximate=True),
     "tanh": tf.math.tanh,
+    "sigmoid": tf.math.sigmoid,
 }
 
 

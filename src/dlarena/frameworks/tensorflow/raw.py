@@ -65,6 +65,8 @@ class _Model:
             return tf.nn.relu(x)
         if op == "gelu":
             return tf.nn.gelu(x, approximate=False)
+        if op == "sigmoid":
+            return tf.math.sigmoid(x)
         return tf.math.tanh(x)
 
     def _batch_norm(self, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:

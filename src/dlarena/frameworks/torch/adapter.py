@@ -22,12 +22,14 @@ _ACTIVATIONS = {
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
 }
 _ACTIVATION_MODULES = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
     "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
 }
 
 
