@@ -10,7 +10,6 @@ Reads a CheckTask as JSON on stdin; writes JSON lines (records.py): {"event": "p
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 import sys
 from typing import Any
@@ -41,7 +40,7 @@ def check_item(adapter_cls: Any, setup: Setup, item: CheckItem) -> list[ParityCh
 
 def run(task: CheckTask) -> None:
     events.emit("progress", phase="import")
-    adapter_cls = importlib.import_module(task.module).ADAPTER
+    adapter_cls = twin.import_adapter(task.module)
     setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
     for index, item in enumerate(task.items):
         events.emit("progress", phase="check", index=index)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import json
 import os
 import platform
@@ -73,7 +72,7 @@ def build(
     """Import the framework, configure it, build the model."""
     events.emit("progress", phase="import")
     start = time.perf_counter()
-    adapter_cls = importlib.import_module(task.module).ADAPTER
+    adapter_cls = twin.import_adapter(task.module)
     setup = adapter_cls.configure(task.threading.intra_op, task.threading.inter_op, task.device)
     import_s = time.perf_counter() - start
 

@@ -38,6 +38,10 @@ class Runtime:
     variant_of: str | None = None
     repo: str | None = None  # GitHub owner/name, for the evidence collectors
     package: str | None = None  # PyPI package, for the evidence collectors
+    # Packages of other frameworks that this one imports only because they are installed beside
+    # it, for paths dlarena never takes: hidden from its workers, so a shared environment costs
+    # its start-up nothing that an install of this framework alone would not.
+    hides: tuple[str, ...] = ()
 
     @property
     def compared(self) -> bool:

@@ -111,7 +111,8 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
     root = Path(env.python).parent.parent
     _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
     # --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a
-    # good part of the install; Python compiles what a worker imports, once, at first import.
+    # good part of the install; a worker writes the bytecode of what it imports, once
+    # (process.worker_env).
     # The venv's own pip is used as it is (upgrading it was a round trip to the index per env).
     pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--no-compile"]
     _run([*pip, "--disable-pip-version-check", "-r", str(env.requirements)], on_line)

@@ -65,6 +65,10 @@ def worker_env(threading: Threading) -> dict[str, str]:
     """The host's environment without credentials, the thread settings a framework reads from
     its environment, the memory policy, dlarena's code path and a temporary folder of its own."""
     env = {k: v for k, v in os.environ.items() if not CREDENTIAL.search(k.upper())}
+    # Each worker keeps the bytecode of what it imports (environments are installed without it):
+    # with PYTHONDONTWRITEBYTECODE inherited, every worker compiled its framework's Python again
+    # (TensorFlow's import 9 s instead of 4 s, torch's 4.5 s instead of 2.4 s)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
     env.setdefault("TORCHINDUCTOR_CACHE_DIR", _inductor_cache())
     env["TMPDIR"] = scratch_dir()

@@ -13,6 +13,9 @@ _LIBRARY = Runtime(
     compiled_as="tf.function(jit_compile=True)",
     repo="tensorflow/tensorflow",
     package="tensorflow",
+    # tf.lite's converter imports JAX when it is installed (its JAX path): 1.5 s of every
+    # TensorFlow worker's start in the environment the two share
+    hides=("jax",),
 )
 FRAMEWORK = Framework(
     name="tensorflow",
