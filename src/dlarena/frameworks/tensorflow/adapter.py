@@ -1,5 +1,5 @@
-"""TensorFlow: Keras 3 layers on the TensorFlow backend in a functional model, a GradientTape
-train step and Keras optimizers; 'compiled' is tf.function(jit_compile=True).
+"""TensorFlow: Keras 3 layers (layers.py) on the TensorFlow backend in a functional model, a
+GradientTape train step and Keras optimizers; 'compiled' is tf.function(jit_compile=True).
 
 Keras 3 rather than raw tf.Module: it is how TensorFlow users build models today, its layers
 share the canonical layouts (NHWC, kernels (in, out) and (kh, kw, in, out)), and the step is
@@ -18,218 +18,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
+from dlarena.frameworks.tensorflow.layers import (  # noqa: E402
+    JOINS,
+    WEIGHTED,
+    layer_of,
+    variables_of,
+)
 from dlarena.records import Setup  # noqa: E402
 from dlarena.spec.graph import fused_activations  # noqa: E402
-from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload  # noqa: E402
+from dlarena.spec.model import INPUT, Workload  # noqa: E402
 from dlarena.spec.shapes import infer_shapes  # noqa: E402
-
-_WEIGHTED = (
-    "dense", "conv2d", "batch_norm", "layer_norm", "embedding", "attention", "lstm", "embedding_bag"
-)  # fmt: skip
-_JOINS = ("add", "concat", "dot_interaction")  # layers called with the list of their inputs
-
-_ACTIVATIONS = {
-    "relu": tf.nn.relu,
-    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
-    "gelu_tanh": lambda x: tf.nn.gelu(x, approximate=True),
-    "tanh": tf.math.tanh,
-    "sigmoid": tf.math.sigmoid,
-}
-
-
-class TokenEmbedding(keras.layers.Layer):
-    """keras.layers.Embedding plus learned absolute positions."""
-
-    def __init__(self, vocab: int, seq: int, units: int, positions: bool, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.table = keras.layers.Embedding(vocab, units, name="table")
-        self.positions = self.add_weight((seq, units), name="positions") if positions else None
-
-    def call(self, ids: Any) -> Any:
-        out = self.table(ids)
-        return out if self.positions is None else out + self.positions
-
-
-class SelfAttention(keras.layers.Layer):
-    """keras.layers.MultiHeadAttention over x, with a padding mask from the token ids or the
-    causal mask."""
-
-    def __init__(self, units: int, heads: int, mask: str, bias: bool, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.causal = mask == "causal"
-        self.mha = keras.layers.MultiHeadAttention(heads, units // heads, use_bias=bias)
-
-    def call(self, x: Any, ids: Any = None) -> Any:
-        mask = None
-        if ids is not None:  # (batch, query, key): True where the key is a real token
-            valid = keras.ops.not_equal(ids, 0)[:, None, :]
-            mask = keras.ops.broadcast_to(valid, (keras.ops.shape(x)[0], x.shape[1], x.shape[1]))
-        return self.mha(x, x, x, attention_mask=mask, use_causal_mask=self.causal)
-
-    def variables_by_kind(self) -> dict[str, Any]:
-        parts = zip(
-            ATTENTION_PARTS,
-            (self.mha._query_dense, self.mha._key_dense, self.mha._value_dense,
-             self.mha._output_dense),
-            strict=True,
-        )  # fmt: skip
-        found = {}
-        for part, dense in parts:
-            found[f"{part}_kernel"] = dense.kernel
-            if dense.bias is not None:
-                found[f"{part}_bias"] = dense.bias
-        return found
-
-
-class TiedLogits(keras.layers.Layer):
-    """Logits from the token embedding's own table (transposed): GPT-2's tied head."""
-
-    def __init__(self, source: TokenEmbedding, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.source = source
-
-    def call(self, x: Any) -> Any:
-        return keras.ops.matmul(x, keras.ops.transpose(self.source.table.embeddings))
-
-
-class Columns(keras.layers.Layer):
-    """Columns [start, start + size) of a flat input row."""
-
-    def __init__(self, start: int, size: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.start, self.size = start, size
-
-    def call(self, x: Any) -> Any:
-        return x[:, self.start : self.start + self.size]
-
-
-class Bag(keras.layers.Layer):
-    """keras.layers.Embedding over a bag of id columns, summed or averaged (TensorFlow's
-    EmbeddingBag equivalent in Keras: an embedding and a reduction)."""
-
-    def __init__(self, vocab: int, units: int, start: int, size: int, mode: str, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.table = keras.layers.Embedding(vocab, units, name="table")
-        self.columns = Columns(start, size)
-        self.reduce = keras.ops.mean if mode == "mean" else keras.ops.sum
-
-    def call(self, x: Any) -> Any:
-        return self.reduce(self.table(keras.ops.cast(self.columns(x), "int32")), axis=1)
-
-
-class DotInteraction(keras.layers.Layer):
-    """DLRM's interaction: the first vector, then every pairwise dot product (i < j)."""
-
-    def call(self, ins: list) -> Any:
-        count = len(ins)
-        z = keras.ops.stack(ins, axis=1)
-        gram = keras.ops.reshape(
-            keras.ops.matmul(z, keras.ops.transpose(z, (0, 2, 1))), (-1, count * count)
-        )
-        i, j = np.triu_indices(count, k=1)
-        return keras.ops.concatenate([ins[0], keras.ops.take(gram, i * count + j, axis=1)], axis=-1)
-
-
-class MinusInfinityPadding(keras.layers.Layer):
-    def __init__(self, pad: int, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.pad = pad
-
-    def call(self, x: Any) -> Any:
-        pads = [(0, 0), (self.pad, self.pad), (self.pad, self.pad), (0, 0)]
-        return keras.ops.pad(x, pads, constant_values=float("-inf"))
-
-
-class FirstToken(keras.layers.Layer):
-    def call(self, x: Any) -> Any:
-        return x[:, 0]
-
-
-def _layer(
-    layer: Layer,
-    workload: Workload,
-    width: int,
-    activation: str | None = None,
-    blocks: dict[str, keras.layers.Layer] | None = None,
-) -> keras.layers.Layer:
-    name = layer.name
-    if layer.op == "tied_logits":
-        return TiedLogits((blocks or {})[layer.attr("embedding")], name=name)
-    if layer.op == "embedding":
-        seq, units = workload.input_shape[0], layer.attr("units")
-        return TokenEmbedding(workload.vocab_size, seq, units, layer.attr("positions"), name=name)
-    if layer.op == "layer_norm":
-        return keras.layers.LayerNormalization(epsilon=layer.attr("epsilon"), name=name)
-    if layer.op == "attention":
-        heads, mask, bias = layer.attr("heads"), layer.attr("mask"), layer.attr("bias")
-        return SelfAttention(width, heads, mask, bias, name=name)
-    if layer.op == "first_token":
-        return FirstToken(name=name)
-    if layer.op == "dropout":  # active where the model is called with training=True
-        return keras.layers.Dropout(layer.attr("rate"), name=name)
-    if layer.op == "slice":
-        return Columns(layer.attr("start"), layer.attr("size"), name=name)
-    if layer.op == "embedding_bag":
-        attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-        return Bag(*attrs, name=name)
-    if layer.op == "concat":
-        return keras.layers.Concatenate(axis=-1, name=name)
-    if layer.op == "dot_interaction":
-        return DotInteraction(name=name)
-    if layer.op == "flatten":
-        return keras.layers.Flatten(name=name)
-    if layer.op == "reshape":
-        return keras.layers.Reshape(tuple(layer.attr("shape")), name=name)
-    if layer.op == "lstm":  # gates i, f, c, o: the canonical order; one bias
-        return keras.layers.LSTM(
-            layer.attr("units"), return_sequences=layer.attr("sequence"), name=name
-        )
-    if layer.op == "dense":
-        return keras.layers.Dense(
-            layer.attr("units"),
-            activation=_ACTIVATIONS[activation] if activation else None,
-            use_bias=layer.attr("bias"),
-            name=name,
-        )
-    if layer.op == "conv2d":
-        return _conv(layer)
-    if layer.op == "batch_norm":
-        return keras.layers.BatchNormalization(
-            momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
-        )
-    if layer.op in ("max_pool", "avg_pool"):
-        pool = (
-            keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
-        )
-        pooled = pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
-        if layer.op == "avg_pool" or not layer.attr("padding"):
-            return pooled
-        # Keras pads with zeros only; -inf keeps a padded cell from winning whatever the input
-        return keras.Sequential([MinusInfinityPadding(layer.attr("padding")), pooled], name=name)
-    if layer.op == "add":
-        return keras.layers.Add(name=name)
-    if layer.op == "global_avg_pool":
-        return keras.layers.GlobalAveragePooling2D(name=name)
-    return keras.layers.Activation(_ACTIVATIONS[layer.op], name=name)
-
-
-def _conv(layer: Layer) -> keras.layers.Layer:
-    """Conv2D as a Keras user writes it: padding 'same' where that is the spec's symmetric
-    padding (stride 1, padding (k - 1) / 2), 'valid' without padding; otherwise explicit
-    ZeroPadding2D first (Keras's 'same' pads asymmetrically at stride 2)."""
-    kernel, stride, pad = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
-    same = stride == 1 and 2 * pad == kernel - 1
-    conv = keras.layers.Conv2D(
-        layer.attr("filters"),
-        kernel,
-        strides=stride,
-        padding="same" if same else "valid",
-        use_bias=layer.attr("bias"),
-        name=layer.name if same or not pad else f"{layer.name}_conv",
-    )
-    if same or not pad:
-        return conv
-    return keras.Sequential([keras.layers.ZeroPadding2D(pad), conv], name=layer.name)
 
 
 class SpecAdam(keras.optimizers.Optimizer):
@@ -280,39 +78,9 @@ def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Laye
             continue
         activation = by_name[fused[layer.name]].op if layer.name in fused else None
         width = shapes[layer.inputs[0]][-1]
-        blocks[layer.name] = block = _layer(layer, workload, width, activation, blocks)
-        values[layer.name] = block(ins) if layer.op in _JOINS else block(*ins)
+        blocks[layer.name] = block = layer_of(layer, workload, width, activation, blocks)
+        values[layer.name] = block(ins) if layer.op in JOINS else block(*ins)
     return keras.Model(values[INPUT], values[workload.layers[-1].name]), blocks
-
-
-def _variables(block: keras.layers.Layer, op: str) -> dict[str, Any]:
-    """Canonical kind -> the Keras variable behind it (attention's kernels are (D, H, D/H) and
-    (H, D/H, D) there: the same numbers as the canonical (D, D), reshaped)."""
-    if op == "embedding_bag":
-        return {"table": block.table.embeddings}
-    if op == "embedding":
-        found = {"table": block.table.embeddings}
-        return found if block.positions is None else {**found, "positions": block.positions}
-    if op == "layer_norm":
-        return {"gamma": block.gamma, "beta": block.beta}
-    if op == "attention":
-        return block.variables_by_kind()
-    if op == "lstm":
-        cell = block.cell
-        kinds = ("input_kernel", "recurrent_kernel", "gate_bias")
-        return dict(zip(kinds, (cell.kernel, cell.recurrent_kernel, cell.bias), strict=True))
-    if op == "batch_norm":
-        return {
-            "gamma": block.gamma,
-            "beta": block.beta,
-            "moving_mean": block.moving_mean,
-            "moving_var": block.moving_variance,
-        }
-    inner = block.layers[-1] if isinstance(block, keras.Sequential) else block
-    found = {"kernel": inner.kernel}
-    if inner.bias is not None:
-        found["bias"] = inner.bias
-    return found
 
 
 class TensorflowAdapter(TrainingAdapter):
@@ -343,8 +111,8 @@ class TensorflowAdapter(TrainingAdapter):
             self.model, blocks = _build(workload)
             self.vars = {}
             for layer in workload.layers:
-                if layer.name in blocks and layer.op in _WEIGHTED:
-                    for kind, var in _variables(blocks[layer.name], layer.op).items():
+                if layer.name in blocks and layer.op in WEIGHTED:
+                    for kind, var in variables_of(blocks[layer.name], layer.op).items():
                         self.vars[f"{layer.name}.{kind}"] = var
             self.shapes = {key: weights[key].shape for key in self.vars}
             for key, var in self.vars.items():
