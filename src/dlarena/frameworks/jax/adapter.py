@@ -17,20 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import linen as nn
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter
+from dlarena.frameworks.jax.layers import GraphModule, cell_scope
 from dlarena.records import Setup
-from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
+from dlarena.spec.model import ATTENTION_PARTS, Workload
 from dlarena.spec.shapes import parameter_shapes
 
-_ACTIVATIONS = {
-    "relu": nn.relu,
-    "gelu": lambda x: nn.gelu(x, approximate=False),
-    "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
-    "tanh": jnp.tanh,
-    "sigmoid": nn.sigmoid,
-}
 # canonical kind -> (collection, path inside the layer's Flax scope)
 _FLAX_PATHS = {
     "kernel": ("params", ("kernel",)),
@@ -49,29 +42,6 @@ _FLAX_PATHS = {
 }
 
 
-class TokenEmbedding(nn.Module):
-    """nn.Embed plus learned absolute positions; `attend` is the tied head (nn.Embed.attend)."""
-
-    vocab: int
-    seq: int
-    units: int
-    positions: bool
-
-    def setup(self) -> None:
-        self.table = nn.Embed(self.vocab, self.units)
-        if self.positions:
-            self.position_table = self.param(
-                "positions", nn.initializers.zeros, (self.seq, self.units)
-            )
-
-    def __call__(self, ids: jax.Array) -> jax.Array:
-        out = self.table(ids)
-        return out + self.position_table if self.positions else out
-
-    def attend(self, x: jax.Array) -> jax.Array:
-        return self.table.attend(x)
-
-
 # Flax's LSTMCell keeps one Dense per gate: inputs 'ii', 'if', 'ig', 'io' (no bias) and hidden
 # 'hi', 'hf', 'hg', 'ho' (with the bias); the canonical (in, 4H) kernel is their columns side by
 # side, in the gate order i, f, g, o.
@@ -80,10 +50,6 @@ _LSTM_GATES = {
     "recurrent_kernel": ("hi", "hf", "hg", "ho"),
     "gate_bias": ("hi", "hf", "hg", "ho"),
 }
-
-
-def _cell_scope(layer: str) -> str:
-    return f"{layer}_cell"
 
 
 def _lstm_leaves(kind: str, value: Any) -> dict[str, Any]:
@@ -98,132 +64,6 @@ def _lstm_canonical(kind: str, cell: Any) -> np.ndarray:
     return np.concatenate([np.asarray(cell[gate][leaf]) for gate in _LSTM_GATES[kind]], axis=-1)
 
 
-class Bag(nn.Module):
-    """nn.Embed over a bag of id columns [start, start + size), summed or averaged."""
-
-    vocab: int
-    units: int
-    start: int
-    size: int
-    mode: str
-
-    def setup(self) -> None:
-        self.table = nn.Embed(self.vocab, self.units)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        rows = self.table(x[:, self.start : self.start + self.size].astype(jnp.int32))
-        return rows.mean(axis=1) if self.mode == "mean" else rows.sum(axis=1)
-
-
-def _interaction(ins: list[jax.Array]) -> jax.Array:
-    """DLRM's interaction: the first vector, then every pairwise dot product (i < j)."""
-    z = jnp.stack(ins, axis=1)
-    i, j = np.triu_indices(len(ins), k=1)
-    return jnp.concatenate([ins[0], jnp.einsum("bfd,bgd->bfg", z, z)[:, i, j]], axis=-1)
-
-
-def _attention(layer: Layer, ins: list[jax.Array]) -> jax.Array:
-    """nn.MultiHeadDotProductAttention over x; the padding mask hides padded keys only (a padded
-    query still attends to the real tokens, as in every framework here)."""
-    x = ins[0]
-    mask = None
-    if layer.attr("mask") == "padding":
-        mask = (ins[1] != 0)[:, None, None, :]
-    elif layer.attr("mask") == "causal":
-        mask = nn.make_causal_mask(x[..., 0])
-    return nn.MultiHeadDotProductAttention(
-        num_heads=layer.attr("heads"),
-        qkv_features=x.shape[-1],
-        out_features=x.shape[-1],
-        use_bias=layer.attr("bias"),
-        deterministic=True,
-        name=layer.name,
-    )(x, mask=mask)
-
-
-class GraphModule(nn.Module):
-    """The spec's layer graph (NHWC, as Flax expects)."""
-
-    layers: tuple[Layer, ...]
-    vocab_size: int = 0
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        values = {INPUT: x}
-        embeddings: dict[str, TokenEmbedding] = {}  # for a tied head
-        for layer in self.layers:
-            ins = [values[n] for n in layer.inputs]
-            if layer.op == "embedding":
-                seq, units, positions = x.shape[1], layer.attr("units"), layer.attr("positions")
-                embeddings[layer.name] = TokenEmbedding(
-                    self.vocab_size, seq, units, positions, name=layer.name
-                )
-                values[layer.name] = embeddings[layer.name](ins[0])
-            elif layer.op == "tied_logits":
-                values[layer.name] = embeddings[layer.attr("embedding")].attend(ins[0])
-            else:
-                values[layer.name] = self._apply(layer, ins, train)
-        return values[self.layers[-1].name]
-
-    def _apply(self, layer: Layer, ins: list[jax.Array], train: bool) -> jax.Array:
-        x = ins[0]
-        if layer.op == "dense":
-            return nn.Dense(layer.attr("units"), use_bias=layer.attr("bias"), name=layer.name)(x)
-        if layer.op == "conv2d":
-            k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
-            return nn.Conv(
-                layer.attr("filters"),
-                (k, k),
-                strides=(s, s),
-                padding=[(p, p), (p, p)],
-                use_bias=layer.attr("bias"),
-                name=layer.name,
-            )(x)
-        if layer.op == "batch_norm":
-            return nn.BatchNorm(
-                use_running_average=not train,
-                momentum=layer.attr("momentum"),
-                epsilon=layer.attr("epsilon"),
-                name=layer.name,
-            )(x)
-        if layer.op in ("max_pool", "avg_pool"):
-            k, s = layer.attr("size"), layer.attr("stride")
-            if layer.op == "avg_pool":
-                return nn.avg_pool(x, (k, k), strides=(s, s), padding="VALID")
-            p = layer.attr("padding")  # nn.max_pool pads with -inf
-            return nn.max_pool(x, (k, k), strides=(s, s), padding=((p, p), (p, p)))
-        if layer.op == "add":
-            return x + ins[1]
-        if layer.op == "global_avg_pool":
-            return jnp.mean(x, axis=(1, 2))
-        if layer.op == "layer_norm":
-            return nn.LayerNorm(epsilon=layer.attr("epsilon"), name=layer.name)(x)
-        if layer.op == "attention":
-            return _attention(layer, ins)
-        if layer.op == "first_token":
-            return x[:, 0]
-        if layer.op == "dropout":  # its masks draw from the 'dropout' rng of a training step
-            return nn.Dropout(layer.attr("rate"), deterministic=not train)(x)
-        if layer.op == "embedding_bag":
-            attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-            return Bag(*attrs, name=layer.name)(x)
-        if layer.op == "slice":
-            return x[:, layer.attr("start") : layer.attr("start") + layer.attr("size")]
-        if layer.op == "concat":
-            return jnp.concatenate(ins, axis=-1)
-        if layer.op == "dot_interaction":
-            return _interaction(ins)
-        if layer.op in ("flatten", "reshape"):
-            shape = tuple(layer.attr("shape")) if layer.op == "reshape" else (-1,)
-            return x.reshape(len(x), *shape)
-        if layer.op == "lstm":
-            # the cell lives in this scope under its own name: params[f"{layer}_cell"]
-            cell = nn.LSTMCell(layer.attr("units"), name=_cell_scope(layer.name))
-            out = nn.RNN(cell, name=layer.name)(x)
-            return out if layer.attr("sequence") else out[:, -1]
-        return _ACTIVATIONS[layer.op](x)
-
-
 def _variables(weights: Arrays, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
     """Canonical weights as Flax variables, each reshaped to its Flax shape (attention's
     kernels are (D, H, D/H) and (H, D/H, D) there)."""
@@ -231,7 +71,7 @@ def _variables(weights: Arrays, shapes: dict[str, tuple[int, ...]]) -> dict[str,
     for key, value in weights.items():
         layer, kind = key.rsplit(".", 1)
         if kind in _LSTM_GATES:
-            cell = variables["params"].setdefault(_cell_scope(layer), {})
+            cell = variables["params"].setdefault(cell_scope(layer), {})
             for gate, (leaf, part) in _lstm_leaves(kind, value).items():
                 cell.setdefault(gate, {})[leaf] = part
             continue
@@ -249,7 +89,7 @@ def _canonical(params: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> Ar
     for key, shape in shapes.items():
         layer, kind = key.rsplit(".", 1)
         if kind in _LSTM_GATES:
-            out[key] = _lstm_canonical(kind, params[_cell_scope(layer)])
+            out[key] = _lstm_canonical(kind, params[cell_scope(layer)])
             continue
         collection, path = _FLAX_PATHS[kind]
         if collection != "params":
