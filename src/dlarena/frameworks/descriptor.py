@@ -3,7 +3,8 @@ and imports no framework): its runtimes, its export paths, its data-parallel sce
 which of the per-framework parts it has. The registry (frameworks/__init__.py) collects them.
 
 A folder frameworks/<name>/ holds the framework's code beside this declaration:
-adapter.py (the spec-built model every cell runs), raw.py (an API variant, optional),
+adapter.py (the spec-built model every cell runs) with layers.py (each spec op as the framework's
+layer), raw.py (an API variant, optional),
 exports.py (the export paths' code), mistakes.py (the debugging probe's cases), scale.py (the
 data-parallel replica), selfcheck.py (the hand-written training loop).
 """
