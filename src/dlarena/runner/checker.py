@@ -51,7 +51,7 @@ def check_parity(
     `width`: checkers at a time (default: one per CPU). Ctrl-C stops every checker."""
     checks = _Checks(home, env_overrides, timeout_s, device, on_verdict)
     with tempfile.TemporaryDirectory(prefix="dlarena-parity-") as folder:
-        pending = _items(cells, Path(folder))
+        pending = _items(cells, Path(folder), timeout_s)
         runtimes = list(dict.fromkeys(c.runtime for c in cells))
         width = width or max(1, min(len(runtimes), len(os.sched_getaffinity(0))))
 
@@ -75,7 +75,7 @@ def check_parity(
     return [index[f"{c.label}{c.workload.content_hash}"] for c in cells]
 
 
-def _items(cells: list[Cell], folder: Path) -> list[_Pending]:
+def _items(cells: list[Cell], folder: Path, timeout_s: float) -> list[_Pending]:
     """One reference file per spec content, shared by every runtime, tier and mode."""
     written: dict[str, tuple[Path, int]] = {}
     out = []
@@ -84,7 +84,7 @@ def _items(cells: list[Cell], folder: Path) -> list[_Pending]:
         if key not in written:
             path = folder / f"{key}.npz"
             try:
-                written[key] = (path, write_reference(cell.workload, path))
+                written[key] = (path, write_reference(cell.workload, path, timeout_s))
             except OSError as exc:
                 raise DlarenaError(
                     f"cannot write the parity reference {path} ({exc.strerror}); free disk "

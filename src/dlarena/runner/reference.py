@@ -14,10 +14,11 @@ from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
 
-def write_reference(workload: Workload, path: Path) -> int:
+def write_reference(workload: Workload, path: Path, timeout_s: float = 300.0) -> int:
     """Canonical weights, the workload's batch with its float64 logits, and the conditioned
-    parity batch with its float64 training trace. Returns how many parity rows stayed ambiguous
-    (0 unless conditioning gave up)."""
+    parity batch with its float64 training trace; for an imported model, ONNX Runtime's logits
+    on its original file (a run of at most `timeout_s`). Returns how many parity rows stayed
+    ambiguous (0 unless conditioning gave up)."""
     weights = canonical_weights(workload)
     x, y = synthetic_batch(workload)
     logits, _ = reference.forward(
@@ -35,7 +36,7 @@ def write_reference(workload: Workload, path: Path) -> int:
         "ambiguous_rows": np.array(ambiguous),
         "losses": trace["losses"],
     }
-    arrays.update(_original(workload, x))
+    arrays.update(_original(workload, x, timeout_s))
     arrays.update({f"weights:{k}": v for k, v in weights.items()})
     arrays.update({f"grads:{k}": v for k, v in trace["grads"].items()})
     arrays.update({f"params:{k}": v for k, v in trace["params"].items()})
@@ -54,7 +55,7 @@ def ambiguity_warnings(rows: int, mode: str) -> tuple[str, ...]:
     )
 
 
-def _original(workload: Workload, x: np.ndarray) -> dict[str, np.ndarray]:
+def _original(workload: Workload, x: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
     """An imported model's logits from its original file in ONNX Runtime, where the file is
     there and ONNX Runtime can run (else no check against the original: its column says '-')."""
     source = workload.source
@@ -65,6 +66,6 @@ def _original(workload: Workload, x: np.ndarray) -> dict[str, np.ndarray]:
     from dlarena.runner.envs import dlarena_home
 
     try:
-        return {"original_logits": original_logits(Path(source.file), x, dlarena_home(), 300.0)}
+        return {"original_logits": original_logits(Path(source.file), x, dlarena_home(), timeout_s)}
     except ProbeFailed:
         return {}

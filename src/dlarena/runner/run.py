@@ -62,7 +62,7 @@ class MatrixRun:
             path = self.store.reference_dir(self.run_id) / f"{key}.npz"
             started = time.perf_counter()
             try:
-                self.ambiguous[key] = write_reference(workload, path)
+                self.ambiguous[key] = write_reference(workload, path, self.protocol.timeout_s)
             except OSError as exc:
                 raise DlarenaError(
                     f"cannot write the parity reference {path} ({exc.strerror}); free disk "

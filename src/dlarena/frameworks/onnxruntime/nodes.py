@@ -22,7 +22,7 @@ class Nodes:
         self.seq = 0  # the sequence length of token inputs (a causal mask is that square)
         self.ranks: dict[str, int] = {}  # value name -> rank per sample (3: an NCHW image)
 
-    def const(self, name: str, value: np.ndarray) -> str:
+    def const(self, name: str, value: np.ndarray | np.generic) -> str:
         array = np.asarray(value)  # a scalar stays 0-d (np.ascontiguousarray makes it 1-d)
         array = array if array.ndim == 0 else np.ascontiguousarray(array)
         self.initializers.append(numpy_helper.from_array(array, name))
