@@ -154,8 +154,8 @@ def test_the_checker_fails_a_spec_whose_math_differs(monkeypatch):
 
     original = checker.write_reference
 
-    def shifted_reference(workload, path):
-        rows = original(workload, path)
+    def shifted_reference(workload, path, *rest):
+        rows = original(workload, path, *rest)
         with np.load(path) as data:
             arrays = dict(data)
         arrays["logits"] = arrays["logits"] + 0.01 * np.abs(arrays["logits"]).max()
@@ -197,8 +197,8 @@ def test_the_gate_fails_a_cell_whose_math_differs(store, fast, monkeypatch):
 
     original = run.write_reference
 
-    def shifted_reference(workload, path):
-        original(workload, path)
+    def shifted_reference(workload, path, *rest):
+        original(workload, path, *rest)
         with np.load(path) as data:
             arrays = dict(data)
         arrays["logits"] = arrays["logits"] + 0.01 * np.abs(arrays["logits"]).max()
@@ -254,3 +254,21 @@ def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
     done = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, check=True)
     assert done.stdout.strip().startswith(tempfile.gettempdir())
     assert not Path(done.stdout.strip()).exists()
+
+
+def test_a_worker_imports_its_framework_alone_and_keeps_its_bytecode(monkeypatch) -> None:
+    """TensorFlow's worker hides JAX (tf.lite imports it when it is installed beside) and still
+    builds; a worker writes bytecode whatever the host's environment says."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    code = (
+        "import sys; from dlarena import twin; "
+        "adapter = twin.import_adapter('dlarena.frameworks.tensorflow.adapter'); "
+        "adapter.configure(1, 1, 'cpu'); "
+        "print(sys.modules.get('jax') is None, 'tensorflow' in sys.modules, "
+        "sys.dont_write_bytecode)"
+    )
+    python = envs.resolve("tensorflow", HOME, {}).python
+    done = subprocess.run(
+        [python, "-c", code], env=worker_env(fair(1)), capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["True", "True", "False"], done.stderr[-2000:]

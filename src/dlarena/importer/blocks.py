@@ -4,6 +4,7 @@ block computes what the layer does), and swapped for the one node."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 
 import numpy as np
@@ -17,38 +18,38 @@ Stop = Callable[[Graph, onnx.NodeProto], bool]
 
 
 def walk(
-    graph: Graph, start: list[str], up: bool, stop: Stop | None = None
+    graph: Graph, start: list[str], up: bool, stop: Stop | None = None, most: int | None = None
 ) -> list[onnx.NodeProto]:
-    """Nodes above (producers) or below (consumers) the tensors `start`, breadth first; a node
-    `stop` says yes to is reached but not passed."""
-    producers = {out: node for node in graph.nodes for out in node.output}
-    seen: list[onnx.NodeProto] = []
-    names = list(start)
-    while names:
-        name = names.pop(0)
-        nodes = [producers[name]] if up and name in producers else []
-        nodes = nodes if up else graph.consumers(name)
+    """Nodes above (producers) or below (consumers) the tensors `start`, breadth first, at most
+    `most` of them; a node `stop` says yes to is reached but not passed."""
+    producers = graph.producers()
+    seen: dict[int, onnx.NodeProto] = {}
+    names = collections.deque(start)
+    while names and (most is None or len(seen) < most):
+        name = names.popleft()
+        nodes = ([producers[name]] if name in producers else []) if up else graph.consumers(name)
         for node in nodes:
-            if any(node is s for s in seen):
+            if id(node) in seen:
                 continue
-            seen.append(node)
+            seen[id(node)] = node
             if not (stop and stop(graph, node)):
-                names += list(node.input if up else node.output)
-    return seen
+                names.extend(node.input if up else node.output)
+    return list(seen.values())[:most]
 
 
 def between(graph: Graph, x: str, output: str) -> list[onnx.NodeProto] | None:
     """The nodes on paths from `x` to `output`, in graph order, if nothing else leaks out of
     them or feeds them data."""
-    below = walk(graph, [x], up=False)
-    above = walk(graph, [output], up=True)
-    block = [n for n in graph.nodes if any(n is b for b in below) and any(n is a for a in above)]
+    below = {id(n) for n in walk(graph, [x], up=False)}
+    above = {id(n) for n in walk(graph, [output], up=True)}
+    block = [n for n in graph.nodes if id(n) in below and id(n) in above]
+    inside = {id(n) for n in block}
     made = {out for n in block for out in n.output}
     for node in block:
         if any(i and i != x and i not in made and i not in graph.constants for i in node.input):
             return None
         for out in node.output:
-            outside = [u for u in graph.consumers(out) if all(u is not b for b in block)]
+            outside = [u for u in graph.consumers(out) if id(u) not in inside]
             if out != output and (out == graph.output or outside):
                 return None
     return block
@@ -76,6 +77,4 @@ def run_block(
 
 def replace_block(graph: Graph, block: list[onnx.NodeProto], node: onnx.NodeProto) -> None:
     """The block's nodes out, `node` in where the last of them was."""
-    index = max(i for i, n in enumerate(graph.nodes) if any(n is b for b in block))
-    graph.nodes[index] = node
-    graph.nodes[:] = [n for n in graph.nodes if all(n is not b for b in block)]
+    graph.replace(block, node)

@@ -39,8 +39,40 @@ class Graph:
     def input_shape(self) -> tuple[int, ...]:
         return self.shapes[self.input]
 
+    # who makes and who reads each tensor, built once per state of `nodes` (replace() is the one
+    # change made to them): the pattern passes ask for both at every node they look at
+    _index: tuple[dict[str, onnx.NodeProto], dict[str, list[onnx.NodeProto]]] | None = (
+        dataclasses.field(default=None, init=False, repr=False, compare=False)
+    )
+
+    def producers(self) -> dict[str, onnx.NodeProto]:
+        return self._indexes()[0]
+
     def consumers(self, name: str) -> list[onnx.NodeProto]:
-        return [node for node in self.nodes if name in node.input]
+        return self._indexes()[1].get(name, [])
+
+    def replace(
+        self, gone: list[onnx.NodeProto], new: onnx.NodeProto, at: onnx.NodeProto | None = None
+    ) -> None:
+        """`new` where `at` was (by default the last of `gone` in graph order); `gone` out."""
+        ids = {id(node) for node in gone}
+        place = id(at) if at is not None else next(id(n) for n in self.nodes[::-1] if id(n) in ids)
+        self.nodes[:] = [
+            new if id(node) == place else node
+            for node in self.nodes
+            if id(node) == place or id(node) not in ids
+        ]
+        self._index = None
+
+    def _indexes(self) -> tuple[dict[str, onnx.NodeProto], dict[str, list[onnx.NodeProto]]]:
+        if self._index is None:
+            made = {out: node for node in self.nodes for out in node.output}
+            used: dict[str, list[onnx.NodeProto]] = {}
+            for node in self.nodes:
+                for name in dict.fromkeys(node.input):
+                    used.setdefault(name, []).append(node)
+            self._index = (made, used)
+        return self._index
 
 
 def attributes(node: onnx.NodeProto) -> dict[str, Any]:

@@ -80,19 +80,20 @@ def fuse_gelu_tanh(graph: Graph) -> None:
     in any order of its products): from each Tanh, the data tensor x it is computed from and
     the first tensor below it that equals the approximation of x, fused into one Gelu node."""
     for tanh in [n for n in graph.nodes if n.op_type == "Tanh"]:
-        if any(node is tanh for node in graph.nodes):
+        if any(node is tanh for node in graph.nodes):  # not fused away by an earlier one
             _fuse_gelu_tanh(graph, tanh)
 
 
 def _fuse_gelu_tanh(graph: Graph, tanh: onnx.NodeProto) -> None:
-    cubes = [n for n in walk(graph, [tanh.input[0]], up=True)[:8] if n.op_type in ("Pow", "Mul")]
+    above = walk(graph, [tanh.input[0]], up=True, most=8)
+    cubes = [n for n in above if n.op_type in ("Pow", "Mul")]
     sources = [i for n in cubes for i in n.input if i not in graph.constants and i in graph.shapes]
     x = next((i for i in sources if sources.count(i) >= 2 or _cubed(graph, i, cubes)), None)
     if x is None:
         return
     sample = np.random.default_rng(0).normal(0.0, 1.0, graph.shapes[x]).astype(np.float32)
     wanted = 0.5 * sample * (1 + np.tanh(np.sqrt(2 / np.pi) * (sample + 0.044715 * sample**3)))
-    for node in walk(graph, list(tanh.output), up=False)[:4]:
+    for node in walk(graph, list(tanh.output), up=False, most=4):
         block = between(graph, x, node.output[0])
         found = run_block(graph, block, x, node.output[0], sample) if block else None
         if block and found is not None and np.allclose(found, wanted, rtol=1e-4, atol=1e-5):

@@ -35,19 +35,9 @@ def _scalar(graph: Graph, name: str) -> float | None:
     return float(value.reshape(()))
 
 
-def _producers(graph: Graph) -> dict[str, onnx.NodeProto]:
-    return {out: node for node in graph.nodes for out in node.output}
-
-
 def _only_consumer(graph: Graph, name: str) -> onnx.NodeProto | None:
     found = graph.consumers(name)
     return found[0] if len(found) == 1 and name != graph.output else None
-
-
-def _replace(graph: Graph, gone: list[onnx.NodeProto], new: onnx.NodeProto, at: onnx.NodeProto):
-    index = next(i for i, node in enumerate(graph.nodes) if node is at)
-    graph.nodes[index] = new
-    graph.nodes[:] = [node for node in graph.nodes if all(node is not g for g in gone)]
 
 
 def _erf_argument(graph: Graph, node: onnx.NodeProto | None) -> str | None:
@@ -89,7 +79,7 @@ def _product(
 
 def _fuse_gelu(graph: Graph) -> None:
     for erf in [n for n in graph.nodes if n.op_type == "Erf"]:
-        producers = _producers(graph)
+        producers = graph.producers()
         scale = producers.get(erf.input[0])
         x = _erf_argument(graph, scale)
         plus = _only_consumer(graph, erf.output[0])
@@ -105,7 +95,7 @@ def _fuse_gelu(graph: Graph) -> None:
                 gelu = onnx.helper.make_node(
                     "Gelu", [x], [final.output[0]], name=final.name or erf.name
                 )
-                _replace(graph, [scale, erf, plus, *muls], gelu, final)  # type: ignore[list-item]
+                graph.replace([scale, erf, plus, *muls], gelu, final)  # type: ignore[list-item]
                 break
 
 
@@ -124,7 +114,7 @@ def _fuse_matmul_add(graph: Graph) -> None:
         gemm = onnx.helper.make_node(
             "Gemm", [matmul.input[0], matmul.input[1], name], [add.output[0]], name=matmul.name
         )
-        _replace(graph, [add], gemm, matmul)
+        graph.replace([add], gemm, matmul)
 
 
 def _fold_affine_into_conv(graph: Graph) -> None:
@@ -156,7 +146,7 @@ def _fold_affine_into_conv(graph: Graph) -> None:
             inputs = [conv.input[0], f"{output}:kernel", f"{output}:bias"]
             folded = onnx.helper.make_node("Conv", inputs, [output], name=conv.name)
             folded.attribute.extend(conv.attribute)
-            _replace(graph, gone, folded, conv)
+            graph.replace(gone, folded, conv)
 
 
 def _per_channel(
