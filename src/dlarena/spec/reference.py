@@ -111,11 +111,11 @@ class _Optimizer:
 
     def _update(self, key: str, grad: np.ndarray) -> np.ndarray:
         c = self.config
-        if c.name == "sgd":
-            (velocity,) = self._state(key, grad, 1)
+        if c.name == "sgd":  # in place: a wide layer's arrays are hundreds of MB
+            velocity, update = self._state(key, grad, 2)
             velocity *= c.momentum
             velocity += grad
-            return c.learning_rate * velocity
+            return np.multiply(velocity, c.learning_rate, out=update)
         m, v = self._state(key, grad, 2)
         m[:] = c.beta1 * m + (1 - c.beta1) * grad
         v[:] = c.beta2 * v + (1 - c.beta2) * grad**2
