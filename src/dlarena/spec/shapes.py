@@ -5,6 +5,7 @@ where shapes do not fit."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from dlarena.errors import SpecError
 from dlarena.spec.model import ATTENTION_PARTS, INPUT, Layer, Workload
@@ -59,74 +60,118 @@ def _check_token_use(workload: Workload, layer: Layer, where: str) -> None:
         )
 
 
-def _output_shape(layer: Layer, ins: list[tuple[int, ...]], where: str) -> tuple[int, ...]:
-    shape = ins[0]
-    if layer.op == "dense":
-        if len(shape) not in (1, 2):
-            raise SpecError(
-                f"{where}: dense needs features or a sequence of them, got {shape}; pool it first"
-            )
-        return (*shape[:-1], layer.attr("units"))
-    if layer.op in ("layer_norm", "attention", "first_token", "lstm") and len(shape) != 2:
-        raise SpecError(f"{where}: {layer.op} needs a sequence (time, features), got {shape}")
-    if layer.op == "embedding":
-        return (*shape, layer.attr("units"))
-    if layer.op == "attention" and shape[-1] % layer.attr("heads"):
+Shape = tuple[int, ...]
+Rule = Callable[[Layer, list[Shape], str], Shape]
+
+
+def _output_shape(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    """The layer's output shape from its inputs' (one rule per op; activations, norms and
+    dropout keep the shape)."""
+    needs = _NEEDS.get(layer.op)
+    if needs is not None and len(ins[0]) != needs[0]:
+        raise SpecError(f"{where}: {layer.op} needs {needs[1]}, got {ins[0]}")
+    rule = _RULES.get(layer.op)
+    return ins[0] if rule is None else rule(layer, ins, where)
+
+
+def _dense(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    if len(ins[0]) not in (1, 2):
         raise SpecError(
-            f"{where}: {layer.attr('heads')} heads do not divide {shape[-1]} features; choose "
+            f"{where}: dense needs features or a sequence of them, got {ins[0]}; pool it first"
+        )
+    return (*ins[0][:-1], layer.attr("units"))
+
+
+def _attention(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    if ins[0][-1] % layer.attr("heads"):
+        raise SpecError(
+            f"{where}: {layer.attr('heads')} heads do not divide {ins[0][-1]} features; choose "
             "heads that divide the width"
         )
-    if layer.op == "first_token":
-        return shape[1:]
-    if layer.op == "lstm":
-        units = layer.attr("units")
-        return (shape[0], units) if layer.attr("sequence") else (units,)
-    if layer.op in ("slice", "embedding_bag"):
-        return _columns(layer, shape, where)
-    if layer.op == "flatten":
-        return (math.prod(shape),)
-    if layer.op == "reshape":
-        target = tuple(layer.attr("shape"))
-        if len(shape) == 3 or len(target) == 3:
-            raise SpecError(f"{where}: reshape works on features and sequences; flatten images")
-        if math.prod(target) != math.prod(shape):
-            raise SpecError(f"{where}: cannot reshape {shape} to {target}: sizes differ")
-        return target
-    if layer.op == "concat":
-        if len({s[:-1] for s in ins}) != 1:
-            raise SpecError(f"{where}: concat joins the last axis; other axes differ: {ins}")
-        return (*shape[:-1], sum(s[-1] for s in ins))
-    if layer.op == "dot_interaction":
-        if len(set(ins)) != 1 or len(shape) != 1:
-            raise SpecError(f"{where}: dot_interaction needs vectors of one width, got {ins}")
-        pairs = len(ins) * (len(ins) - 1) // 2
-        return (shape[0] + pairs,)
-    if layer.op == "tied_logits":
-        vocab, units = ins[-1]
-        if shape[-1] != units:
-            raise SpecError(
-                f"{where}: a head tied to a {units}-wide embedding needs {units} features, "
-                f"got {shape[-1]}"
-            )
-        return (*shape[:-1], vocab)
-    if layer.op == "add":
-        if ins[0] != ins[1]:
-            raise SpecError(f"{where}: add needs equal shapes, got {ins[0]} and {ins[1]}")
-        return shape
-    if layer.op in ("conv2d", "max_pool", "avg_pool", "global_avg_pool") and len(shape) != 3:
-        raise SpecError(f"{where}: {layer.op} needs an image input (H, W, C), got {shape}")
-    if layer.op == "conv2d":
-        k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
-        return (*(_window(d + 2 * p, k, s, where) for d in shape[:2]), layer.attr("filters"))
-    if layer.op in ("max_pool", "avg_pool"):
-        k, s = layer.attr("size"), layer.attr("stride")
-        p = layer.attr("padding") if layer.op == "max_pool" else 0
-        if p > k // 2:
-            raise SpecError(f"{where}: padding {p} is more than half the window {k}")
-        return (*(_window(d + 2 * p, k, s, where) for d in shape[:2]), shape[2])
-    if layer.op == "global_avg_pool":
-        return (shape[2],)
-    return shape  # activations, norms and attention keep the shape
+    return ins[0]
+
+
+def _lstm(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    units = layer.attr("units")
+    return (ins[0][0], units) if layer.attr("sequence") else (units,)
+
+
+def _reshape(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    shape, target = ins[0], tuple(layer.attr("shape"))
+    if len(shape) == 3 or len(target) == 3:
+        raise SpecError(f"{where}: reshape works on features and sequences; flatten images")
+    if math.prod(target) != math.prod(shape):
+        raise SpecError(f"{where}: cannot reshape {shape} to {target}: sizes differ")
+    return target
+
+
+def _concat(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    if len({s[:-1] for s in ins}) != 1:
+        raise SpecError(f"{where}: concat joins the last axis; other axes differ: {ins}")
+    return (*ins[0][:-1], sum(s[-1] for s in ins))
+
+
+def _dot_interaction(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    if len(set(ins)) != 1 or len(ins[0]) != 1:
+        raise SpecError(f"{where}: dot_interaction needs vectors of one width, got {ins}")
+    return (ins[0][0] + len(ins) * (len(ins) - 1) // 2,)
+
+
+def _tied_logits(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    vocab, units = ins[-1]
+    if ins[0][-1] != units:
+        raise SpecError(
+            f"{where}: a head tied to a {units}-wide embedding needs {units} features, "
+            f"got {ins[0][-1]}"
+        )
+    return (*ins[0][:-1], vocab)
+
+
+def _add(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    if ins[0] != ins[1]:
+        raise SpecError(f"{where}: add needs equal shapes, got {ins[0]} and {ins[1]}")
+    return ins[0]
+
+
+def _conv2d(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
+    return (*(_window(d + 2 * p, k, s, where) for d in ins[0][:2]), layer.attr("filters"))
+
+
+def _pool(layer: Layer, ins: list[Shape], where: str) -> Shape:
+    k, s = layer.attr("size"), layer.attr("stride")
+    p = layer.attr("padding") if layer.op == "max_pool" else 0
+    if p > k // 2:
+        raise SpecError(f"{where}: padding {p} is more than half the window {k}")
+    return (*(_window(d + 2 * p, k, s, where) for d in ins[0][:2]), ins[0][2])
+
+
+_SEQUENCE = (2, "a sequence (time, features)")
+_IMAGE = (3, "an image input (H, W, C)")
+# the rank an op's first input must have, and how to say so
+_NEEDS: dict[str, tuple[int, str]] = {
+    **dict.fromkeys(("layer_norm", "attention", "first_token", "lstm"), _SEQUENCE),
+    **dict.fromkeys(("conv2d", "max_pool", "avg_pool", "global_avg_pool"), _IMAGE),
+}
+_RULES: dict[str, Rule] = {
+    "dense": _dense,
+    "embedding": lambda layer, ins, where: (*ins[0], layer.attr("units")),
+    "attention": _attention,
+    "first_token": lambda layer, ins, where: ins[0][1:],
+    "lstm": _lstm,
+    "slice": lambda layer, ins, where: _columns(layer, ins[0], where),
+    "embedding_bag": lambda layer, ins, where: _columns(layer, ins[0], where),
+    "flatten": lambda layer, ins, where: (math.prod(ins[0]),),
+    "reshape": _reshape,
+    "concat": _concat,
+    "dot_interaction": _dot_interaction,
+    "tied_logits": _tied_logits,
+    "add": _add,
+    "conv2d": _conv2d,
+    "max_pool": _pool,
+    "avg_pool": _pool,
+    "global_avg_pool": lambda layer, ins, where: (ins[0][2],),
+}
 
 
 def _columns(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
