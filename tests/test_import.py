@@ -132,10 +132,34 @@ def _token_model(path: Path) -> Path:
     return _save(path, nodes, weights, [2, 5], [2, 3], ids=True)
 
 
+def _branched_model(path: Path) -> Path:
+    """Two convolutions of one image joined along their channels, pooled, then two dense
+    branches joined along their features (Concat, negative axis)."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "wa"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("Conv", ["x", "wb", "bb"], ["b"], kernel_shape=[1, 1]),
+        n("Concat", ["a", "b"], ["ab"], axis=1),
+        n("Relu", ["ab"], ["r"]),
+        n("GlobalAveragePool", ["r"], ["g"]),
+        n("Flatten", ["g"], ["f"]),
+        n("Gemm", ["f", "w1", "b1"], ["h1"], transB=1),
+        n("Gemm", ["f", "w2", "b2"], ["h2"], transB=1),
+        n("Concat", ["h1", "h2"], ["h"], axis=-1),
+        n("Tanh", ["h"], ["t"]),
+        n("Gemm", ["t", "w3", "b3"], ["y"], transB=1),
+    ]
+    weights = {
+        "wa": (4, 3, 3, 3), "wb": (2, 3, 1, 1), "bb": (2,), "w1": (5, 6), "b1": (5,),
+        "w2": (3, 6), "b2": (3,), "w3": (4, 8), "b3": (4,),
+    }  # fmt: skip
+    return _save(path, nodes, weights, ["N", 3, 6, 6], ["N", 4])
+
+
 @pytest.mark.parametrize(
     ("build", "fused"),
     [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
-     (_token_model, {"layer_norm", "gelu_tanh"})],
+     (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     tmp_path: Path, build, fused: set[str]

@@ -239,6 +239,24 @@ def add(m: Mapping, node: onnx.NodeProto) -> None:
     m.places[node.output[0]] = dataclasses.replace(a, layer=name)
 
 
+# the ONNX axis that is the spec's last (features, or an image's channels), by layout
+_FEATURE_AXIS = {"flat": 1, "image": 1, "pooled": 1, "nhwc": 3, "seq": 2}
+
+
+def concat(m: Mapping, node: onnx.NodeProto) -> None:
+    """Tensors joined along their features (an image's channels): the spec's concat."""
+    places = [m.place(n, node, ("flat", "image", "pooled", "nhwc", "seq")) for n in node.input]
+    shapes = [m.graph.shapes[n] for n in node.input]
+    axis = attributes(node)["axis"] % len(shapes[0])
+    layouts = {p.layout for p in places}
+    if len(layouts) != 1 or axis != _FEATURE_AXIS[places[0].layout]:
+        raise refused(
+            node, f"joins {shapes} along axis {axis}; the spec joins features (images: channels)"
+        )
+    name = m.layer(node, "concat", [p.layer for p in places])
+    m.places[node.output[0]] = dataclasses.replace(places[0], layer=name)
+
+
 def identity(m: Mapping, node: onnx.NodeProto) -> None:
     """Identity, and Dropout (identity at inference; the spec's dropout is a training choice)."""
     if len([o for o in node.output if o]) > 1 and m.graph.consumers(node.output[1]):

@@ -25,6 +25,7 @@ MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
     "Gemm": mapping.dense,
     "MatMul": mapping.dense,
     "Add": mapping.add,
+    "Concat": mapping.concat,
     "Identity": mapping.identity,
     "Dropout": mapping.identity,
     "Gather": sequences.gather,
