@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import plotly.offline
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -42,29 +42,45 @@ def create_app(store_path: Path) -> FastAPI:
         docs_url=None,  # the interactive docs load scripts from a CDN; /openapi.json is local
         redoc_url=None,
     )
+    site = _Site(Views(store_path))
+    app.state.views = site.views
+    _error_pages(app)
+    app.include_router(_page_routes(site))
+    app.include_router(_api_routes(site))
+    return app
 
-    views = Views(store_path)
-    app.state.views = views
 
-    def report(run: int | None = None) -> Report:
+class _Site:
+    """What every route reads: the store's cached views, and the report built from them."""
+
+    def __init__(self, views: Views) -> None:
+        self.views = views
+
+    def report(self, run: int | None = None) -> Report:
         def build(db: Store) -> Report:
             try:
                 return build_report(db, Profile(), run)
             except DlarenaError as exc:
                 raise NotFound(str(exc)) from None
 
-        return views.get(("report", run), build)
+        return self.views.get(("report", run), build)
 
+    @staticmethod
     def known(framework: str) -> str:
         if framework not in FRAMEWORKS:
             raise NotFound(f"no framework '{framework}'; choose {', '.join(FRAMEWORKS)}")
         return framework
 
+    @staticmethod
     def found(call: Any, *args: Any) -> Any:
         try:
             return call(*args)
         except DlarenaError as exc:
             raise NotFound(str(exc)) from None
+
+
+def _error_pages(app: FastAPI) -> None:
+    """Unknown ids, paths and bad parameters: a 404 page (JSON under /api)."""
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
@@ -81,81 +97,91 @@ def create_app(store_path: Path) -> FastAPI:
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _missing(request, f"no such page: {where}")
 
-    @app.get("/favicon.ico", include_in_schema=False)
+
+def _page_routes(site: _Site) -> APIRouter:
+    router, views, found = APIRouter(), site.views, site.found
+
+    @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
         return Response(status_code=204)
 
-    @app.get("/static/plotly.js", include_in_schema=False)
+    @router.get("/static/plotly.js", include_in_schema=False)
     def plotly_script() -> Response:
         return Response(plotly_js(), media_type="application/javascript")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     def runs_page(page: Annotated[int, Query(ge=1)] = 1) -> str:
         def render(db: Store) -> str:
             shown = db.runs(pages.RUNS_PER_PAGE, (page - 1) * pages.RUNS_PER_PAGE)
-            return pages.runs_page(shown, report().answer_line, page, db.run_count())
+            return pages.runs_page(shown, site.report().answer_line, page, db.run_count())
 
         return views.get(("/", page), render)
 
-    @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report_page() -> str:
-        return views.get("/report", lambda db: pages.report_page(report()))
+        return views.get("/report", lambda db: pages.report_page(site.report()))
 
-    @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     def run_page(run_id: int) -> str:
         return views.get(
             ("/runs", run_id),
-            lambda db: pages.run_page(found(data.run_detail, db, run_id), report(run_id)),
+            lambda db: pages.run_page(found(data.run_detail, db, run_id), site.report(run_id)),
         )
 
-    @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare_page(a: int, b: int, force: bool = False) -> str:
         return views.get(
             ("/compare", a, b, force),
             lambda db: pages.compare_page(found(data.comparison, db, a, b, force)),
         )
 
-    @app.get("/history/{framework}", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/history/{framework}", response_class=HTMLResponse, include_in_schema=False)
     def history_page(framework: str) -> str:
-        name = known(framework)
+        name = site.known(framework)
         return views.get(
             ("/history", name), lambda db: pages.history_page(name, data.history(db, name))
         )
 
-    @app.get("/evidence", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/evidence", response_class=HTMLResponse, include_in_schema=False)
     def evidence_page() -> str:
-        return views.get("/evidence", lambda db: pages.evidence_page(report()))
+        return views.get("/evidence", lambda db: pages.evidence_page(site.report()))
 
-    @app.get("/api/runs", summary="Runs, newest first, with their cell counts (a page)")
+    return router
+
+
+def _api_routes(site: _Site) -> APIRouter:
+    router, views, found = APIRouter(prefix="/api"), site.views, site.found
+
+    @router.get("/runs", summary="Runs, newest first, with their cell counts (a page)")
     def api_runs(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0
     ) -> list[dict[str, Any]]:
         return views.get(("/api/runs", limit, offset), lambda db: db.runs(limit, offset))
 
-    @app.get("/api/runs/{run_id}", summary="One run and every cell it stored")
+    @router.get("/runs/{run_id}", summary="One run and every cell it stored")
     def api_run(run_id: int) -> dict[str, Any]:
         return views.get(("/api/runs", run_id), lambda db: found(data.run_detail, db, run_id))
 
-    @app.get("/api/compare", summary="Run B over run A per cell: ratio, CI, p-value, verdict")
+    @router.get("/compare", summary="Run B over run A per cell: ratio, CI, p-value, verdict")
     def api_compare(a: int, b: int, force: bool = False) -> Any:
         return views.get(
             ("/api/compare", a, b, force), lambda db: found(data.comparison, db, a, b, force)
         )
 
-    @app.get("/api/history/{framework}", summary="A framework's figures across runs")
+    @router.get("/history/{framework}", summary="A framework's figures across runs")
     def api_history(framework: str) -> Any:
-        name = known(framework)
+        name = site.known(framework)
         return views.get(("/api/history", name), lambda db: data.history(db, name))
 
-    @app.get("/api/evidence", summary="Every evidence figure with its source and date")
+    @router.get("/evidence", summary="Every evidence figure with its source and date")
     def api_evidence() -> dict[str, Any]:
         return views.get("/api/evidence", lambda db: evidence_document(gather(db)))
 
-    @app.get("/api/answer", summary="The recommendation and the figures it stands on")
+    @router.get("/answer", summary="The recommendation and the figures it stands on")
     def api_answer() -> dict[str, Any]:
-        return views.get("/api/answer", lambda db: _answer(report()))
+        return views.get("/api/answer", lambda db: _answer(site.report()))
 
-    return app
+    return router
 
 
 def _answer(built: Report) -> dict[str, Any]:
