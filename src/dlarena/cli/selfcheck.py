@@ -44,49 +44,12 @@ def selfcheck(
         check = Selfcheck(envs.dlarena_home(), threading, rounds, blocks, on_progress=status.update)
         rows = check.run(runtime, tier)
     if format == Format.json:
-        emit_json(
-            [
-                {
-                    "runtime": r.runtime,
-                    "tier": r.tier,
-                    "threading": r.threading,
-                    "dlarena_samples_per_s": r.dlarena_samples_per_s,
-                    "hand_samples_per_s": r.hand_samples_per_s,
-                    "overhead_ratio": r.overhead_ratio,
-                    "ratio_ci": [r.comparison.ci_low, r.comparison.ci_high],
-                    "p_value": r.comparison.p_value,
-                    "verdict": r.comparison.verdict,
-                    "error": r.error,
-                }
-                for r in rows
-            ]
-        )
+        emit_json([r.as_dict() for r in rows])
         return
     print_table(
         f"selfcheck: mlp training, {threading.label}, hand-written / dlarena",
-        (
-            "runtime",
-            "tier",
-            "dlarena samples/s",
-            "hand samples/s",
-            "overhead_ratio",
-            "95% CI",
-            "p",
-        ),
-        (
-            [r.runtime, r.tier, "-", "-", "failed", "-", (r.error or "")[:200]]
-            if r.error
-            else [
-                r.runtime,
-                r.tier,
-                f"{r.dlarena_samples_per_s:,.0f}",
-                f"{r.hand_samples_per_s:,.0f}",
-                f"{r.overhead_ratio:.3f}",
-                f"{r.comparison.ci_low:.3f}-{r.comparison.ci_high:.3f}",
-                f"{r.comparison.p_value:.2g}",
-            ]
-            for r in rows
-        ),
+        ("runtime", "tier", "dlarena samples/s", "hand samples/s", "overhead_ratio", "95% CI", "p"),
+        (r.table_row() for r in rows),
         caption=(
             "overhead_ratio above 1: the hand-written loop is faster than dlarena's harness; "
             "the CI is over the turns the two took, pair by pair of processes"

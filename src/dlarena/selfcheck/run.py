@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dlarena.errors import FrameworkUnavailable
 from dlarena.frameworks import having, part
@@ -44,6 +45,35 @@ class SelfcheckRow:
     @property
     def overhead_ratio(self) -> float:
         return self.comparison.ratio
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "tier": self.tier,
+            "threading": self.threading,
+            "dlarena_samples_per_s": self.dlarena_samples_per_s,
+            "hand_samples_per_s": self.hand_samples_per_s,
+            "overhead_ratio": self.overhead_ratio,
+            "ratio_ci": [self.comparison.ci_low, self.comparison.ci_high],
+            "p_value": self.comparison.p_value,
+            "verdict": self.comparison.verdict,
+            "error": self.error,
+        }
+
+    def table_row(self) -> list[str]:
+        """runtime, tier, both throughputs, the ratio, its CI and p (or why it failed)."""
+        if self.error:
+            return [self.runtime, self.tier, "-", "-", "failed", "-", self.error[:200]]
+        c = self.comparison
+        return [
+            self.runtime,
+            self.tier,
+            f"{self.dlarena_samples_per_s:,.0f}",
+            f"{self.hand_samples_per_s:,.0f}",
+            f"{self.overhead_ratio:.3f}",
+            f"{c.ci_low:.3f}-{c.ci_high:.3f}",
+            f"{c.p_value:.2g}",
+        ]
 
 
 @dataclasses.dataclass
