@@ -44,7 +44,7 @@ test: envs lint $(CHROMIUM)
 	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n auto
 
 clean:
 	rm -rf $(VENV) .dlarena dlarena-report
