@@ -16,9 +16,10 @@ from typing import Any
 from dlarena.errors import FrameworkUnavailable
 from dlarena.probes.host import ProbeFailed, run_module
 from dlarena.runner import envs
-from dlarena.spec import presets
+from dlarena.spec.architectures import resnet50
 from dlarena.spec.model import Workload
 from dlarena.spec.schema import spec_from_dict
+from dlarena.spec.sequence_models import decoder, encoder
 
 TOLERANCE = 0.05  # step times within 5% of each other
 
@@ -50,8 +51,8 @@ REFERENCES = (
         "keras.applications.ResNet50(weights=None)",
         "cnn",
         "tensorflow",
-        lambda: presets.resnet50(keras=True),
-        lambda: presets.resnet50(image=96, batch=8, keras=True),
+        lambda: resnet50(keras=True),
+        lambda: resnet50(image=96, batch=8, keras=True),
         _no_difference,
         "compared with the v1 form Keras builds (stride in the first 1x1, conv biases); the "
         "built-in cnn full is torchvision's v1.5",
@@ -61,8 +62,8 @@ REFERENCES = (
         "transformers BertForSequenceClassification (random init)",
         "transformer",
         "torch",
-        lambda: presets.encoder(vocab=30522, seq=128, width=768, depth=12, heads=12, batch=32),
-        lambda: presets.encoder(vocab=30522, seq=128, width=256, depth=4, heads=4, batch=8),
+        lambda: encoder(vocab=30522, seq=128, width=768, depth=12, heads=12, batch=32),
+        lambda: encoder(vocab=30522, seq=128, width=256, depth=4, heads=4, batch=8),
         _token_type_row,
         "Hugging Face keeps one token-type embedding row (type_vocab_size=1) that dlarena "
         "leaves out; positions are the sequence length in both",
@@ -73,8 +74,8 @@ REFERENCES = (
         "transformers GPT2LMHeadModel (random init)",
         "gpt",
         "torch",
-        lambda: presets.decoder(vocab=50257, seq=1024, width=768, depth=12, heads=12, batch=8),
-        lambda: presets.decoder(vocab=50257, seq=128, width=256, depth=4, heads=4, batch=4),
+        lambda: decoder(vocab=50257, seq=1024, width=768, depth=12, heads=12, batch=8),
+        lambda: decoder(vocab=50257, seq=128, width=256, depth=4, heads=4, batch=4),
         _no_difference,
         "the same architecture, head tied to the token embedding in both",
         "hf",
