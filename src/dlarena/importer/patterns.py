@@ -158,6 +158,7 @@ def _per_channel(
         return None
     other = [n for n in after.input if n != name]
     value = graph.constants.get(other[0]) if len(other) == 1 else None
-    if value is None or value.size != channels:
+    # one value per channel of NCHW: (C, 1, 1) or (1, C, 1, 1); a (C,) would scale the width
+    if value is None or value.ndim < 3 or value.shape[-2:] != (1, 1) or value.size != channels:
         return None
     return after, value.reshape(-1).astype(np.float32)
