@@ -73,6 +73,7 @@ def test_pages_show_new_cells_while_a_bench_writes_them(store: Path) -> None:
                     status = client.get(url + path).status_code
                     if status != 200:
                         errors.append(f"{path}: HTTP {status}")
+                time.sleep(0.1)  # a page polled ten times a second, not a loop that takes a core
             report = host(store, "--output", str(store.parent / "r.html"), command="report")
             _, report_err = report.communicate(timeout=300)
             _, bench_err = bench.communicate(timeout=60)
