@@ -22,6 +22,7 @@ from .conftest import SPECS
 def median_speed(cell) -> float:
     return statistics.median(cell.batch_size / b.step_s for b in cell.blocks)
 
+
 DLARENA = shutil.which("dlarena") or str(Path(sys.executable).parent / "dlarena")
 
 

@@ -136,7 +136,7 @@ def test_confidence_counts_how_far_the_measured_figures_could_move() -> None:
         cell(2, "tensorflow", "mlp", "train", "compiled", 97.0),
     ]
     card = scorecard(EVIDENCE, Selection(tuple(cells)), Profile())
-    (_, ratio, _, log_sd), = performance_ratios(cells, Profile())["tensorflow"]
+    ((_, ratio, _, log_sd),) = performance_ratios(cells, Profile())["tensorflow"]
     assert ratio == pytest.approx(0.97, rel=1e-3) and 0 < log_sd < 0.01  # +-1% blocks
     assert card.criteria["tensorflow"]["performance"].log_sd == pytest.approx(log_sd)
     assert card.criteria["mxnet"]["performance"].log_sd == 0.0  # published: no interval

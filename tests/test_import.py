@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from dlarena import importer
+from dlarena.measure.parity import as_output
 from dlarena.runner import envs
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
@@ -156,10 +157,28 @@ def _branched_model(path: Path) -> Path:
     return _save(path, nodes, weights, ["N", 3, 6, 6], ["N", 4])
 
 
+def _classifier(path: Path, last: str = "Softmax", axis: int = 1) -> Path:
+    """A dense classifier that outputs the Softmax (or LogSoftmax) of its logits."""
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        n("Relu", ["h"], ["r"]),
+        n("Gemm", ["r", "w2", "b2"], ["logits"], transB=1),
+        n(last, ["logits"], ["y"], axis=axis),
+    ]
+    weights = {"w1": (8, 5), "b1": (8,), "w2": (3, 8), "b2": (3,)}
+    return _save(path, nodes, weights, ["N", 5], ["N", 3])
+
+
+def _log_classifier(path: Path) -> Path:
+    return _classifier(path, "LogSoftmax", -1)
+
+
 @pytest.mark.parametrize(
     ("build", "fused"),
     [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
-     (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"})],
+     (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"}),
+     (_classifier, {"relu"}), (_log_classifier, {"relu"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     tmp_path: Path, build, fused: set[str]
@@ -178,7 +197,12 @@ def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     nchw = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
     original = ReferenceEvaluator(str(source)).run(None, {"x": nchw})[0]
     assert original.shape == ours.shape
+    ours = as_output(ours, workload.source.output)  # a Softmax at the output, taken off
     np.testing.assert_allclose(ours, original, rtol=1e-4, atol=1e-5)
+    assert workload.source.output == {
+        "_classifier": "softmax",
+        "_log_classifier": "log_softmax",
+    }.get(build.__name__, "logits")
     ops = [layer.op for layer in workload.layers]
     assert fused <= set(ops), ops  # the patterns fused, a real tanh kept
 
@@ -200,6 +224,14 @@ def test_an_unmapped_op_is_listed_with_its_nodes_and_nothing_is_written(tmp_path
         assert "Traceback" not in result.stderr
     assert "Gemm" in dlarena("import", str(source), "--check").stdout  # the coverage table
     assert not (tmp_path / "out").exists()
+
+
+def test_a_softmax_anywhere_but_over_the_output_classes_is_listed_as_unmapped(
+    tmp_path: Path,
+) -> None:
+    source = _classifier(tmp_path / "batch_axis.onnx", axis=0)  # over the batch: not a classifier
+    rows = {row.op: row for row in importer.coverage(importer.load(source, 4))}
+    assert not rows["Softmax"].mapped and "at the output only" in rows["Softmax"].nearest
 
 
 def test_broken_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -283,6 +315,10 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
     assert keras.input_shape == (12, 12, 3)  # NHWC in the file, as in the spec
     assert "batch_norm" not in [layer.op for layer in keras.layers]  # folded by tf2onnx
     assert mlp.batch_size == 32  # the file's batch axis is dynamic: the default
+    # a classifier that outputs probabilities (log-probabilities): the spec ends in the logits
+    assert (mlp.source.output, lstm.source.output, cnn.source.output) == (
+        "softmax", "log_softmax", "logits"
+    )  # fmt: skip
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
     assert cnn.batch_size == 8 and cnn.source is not None

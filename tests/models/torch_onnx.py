@@ -1,12 +1,13 @@
 """Builds small PyTorch models with random weights and exports them to ONNX the ways users do
 (run in the main environment: `python torch_onnx.py OUTDIR`). The import tests read them.
 
-- mlp.onnx: Linear, ReLU, Tanh, Dropout, GELU; the dynamo exporter, a dynamic batch axis.
+- mlp.onnx: Linear, ReLU, Tanh, Dropout, GELU, and a Softmax over the classes (a classifier
+  that outputs probabilities); the dynamo exporter, a dynamic batch axis.
 - cnn.onnx: conv with and without bias, batch norm with non-trivial statistics, max and average
   pooling, a residual add, flatten, GELU; the TorchScript exporter at opset 17, which spells
   GELU with Erf and keeps batch norm (training=PRESERVE), with its batch fixed at 8.
 - lstm.onnx: a text classifier, token embedding, LSTM (batch first), its last step, a dense
-  head; the dynamo exporter (ONNX's LSTM op between transposes).
+  head, a LogSoftmax; the dynamo exporter (ONNX's LSTM op between transposes).
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ class Lstm(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         steps, _ = self.lstm(self.embed(ids))
-        return self.out(steps[:, -1])
+        return torch.log_softmax(self.out(steps[:, -1]), dim=-1)
 
 
 def main(out: Path) -> None:
     torch.manual_seed(0)
     mlp = nn.Sequential(
         nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 24), nn.Tanh(), nn.Dropout(0.1),
-        nn.Linear(24, 16), nn.GELU(), nn.Linear(16, 4),
+        nn.Linear(24, 16), nn.GELU(), nn.Linear(16, 4), nn.Softmax(dim=1),
     ).eval()  # fmt: skip
     batch = torch.export.Dim("batch")
     torch.onnx.export(

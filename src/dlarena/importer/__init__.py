@@ -49,7 +49,9 @@ def coverage(graph: Graph) -> list[Coverage]:
     counts = Counter(node.op_type for node in graph.nodes)
     rows = [
         Coverage(
-            op, n, op in MAPPERS,
+            op,
+            n,
+            op in MAPPERS,
             tuple(label(node) for node in graph.nodes if node.op_type == op),
             NEAREST.get(op, "none"),
         )  # fmt: skip
@@ -100,10 +102,15 @@ def map_model(
         "layers": mapping.layers,
         "optimizer": optimizer,
         "batch_size": batch or (graph.batch if graph.fixed else DEFAULT_BATCH),
-        "source": {"file": path.name, "sha256": sha256_of(path)},
+        "source": {"file": path.name, "sha256": sha256_of(path), **_applies(graph)},
     }
     spec_from_dict(spec, f"{path} (as imported)")  # a spec dlarena cannot run: before writing
     return Imported(spec, mapping.weights, mapping.notes, graph, path)
+
+
+def _applies(graph: Graph) -> dict[str, str]:
+    """The source's `output`, where the file outputs more than the logits."""
+    return {} if graph.applies == "logits" else {"output": graph.applies}
 
 
 def write(imported: Imported, out: Path) -> Path:

@@ -34,6 +34,9 @@ class Graph:
     fixed: bool  # the file fixes its batch: it runs that many rows at a time
     tokens: bool  # the input is token ids (batch, sequence)
     opsets: list[onnx.OperatorSetIdProto]
+    # what the file's output is over `output`, the logits: a trailing Softmax or LogSoftmax the
+    # import took off (spec.model.OUTPUTS)
+    applies: str = "logits"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -62,6 +65,10 @@ class Graph:
             for node in self.nodes
             if id(node) == place or id(node) not in ids
         ]
+        self.forget()
+
+    def forget(self) -> None:
+        """Drops the indexes, after a change to `nodes`."""
         self._index = None
 
     def _indexes(self) -> tuple[dict[str, onnx.NodeProto], dict[str, list[onnx.NodeProto]]]:

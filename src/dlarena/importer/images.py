@@ -26,8 +26,11 @@ def _padding(node: onnx.NodeProto, kernel: int, strides: int) -> int:
         return 0
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         if strides != 1 or kernel % 2 == 0:
-            raise refused(node, f"auto_pad {auto} with stride {strides}, window {kernel} is "
-                          "asymmetric; the spec pads both sides alike")
+            raise refused(
+                node,
+                f"auto_pad {auto} with stride {strides}, window {kernel} is "
+                "asymmetric; the spec pads both sides alike",
+            )
         return (kernel - 1) // 2
     pads = found.get("pads", [0, 0, 0, 0])
     return _square(node, "pads", list(pads))

@@ -222,8 +222,11 @@ def dense(m: Mapping, node: onnx.NodeProto) -> None:
     m.weights[f"{name}.kernel"] = np.ascontiguousarray(kernel, np.float32)
     if bias is not None:
         m.weights[f"{name}.bias"] = bias.astype(np.float32)
-    m.note("Gemm", "weights (out, in) with transB=1 -> kernels (in, out); alpha and beta "
-           "multiplied into the kernel and bias")
+    m.note(
+        "Gemm",
+        "weights (out, in) with transB=1 -> kernels (in, out); alpha and beta "
+        "multiplied into the kernel and bias",
+    )
     m.places[node.output[0]] = with_axes(name, SEQ if x.layout == "seq" else ("N", "F"))
 
 
@@ -281,6 +284,9 @@ def _positions(m: Mapping, node: onnx.NodeProto) -> None:
     key = f"{layer['name']}.positions"
     m.weights[key] = m.weights.get(key, np.zeros((seq, units), np.float32)) + added[0]
     layer["positions"] = True
-    m.note("Embedding", "constants added to a token embedding (positions, BERT's token-type row "
-           "for type 0) summed into its position table")
+    m.note(
+        "Embedding",
+        "constants added to a token embedding (positions, BERT's token-type row "
+        "for type 0) summed into its position table",
+    )
     m.places[node.output[0]] = x

@@ -38,8 +38,8 @@ MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
 
 # What to use instead, for ops that are not mapped
 NEAREST = {
-    "Softmax": "end the model in its logits: the spec's loss applies softmax itself",
-    "LogSoftmax": "end the model in its logits: the spec's loss applies softmax itself",
+    "Softmax": "a Softmax over the classes at the output only (the spec ends in the logits)",
+    "LogSoftmax": "a LogSoftmax over the classes at the output only (the spec ends in the logits)",
     "LeakyRelu": "Relu",
     "Elu": "Relu",
     "Selu": "Relu",

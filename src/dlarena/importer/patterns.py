@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 
 from dlarena.importer.attention import fuse_attention
-from dlarena.importer.graph import Graph
+from dlarena.importer.graph import Graph, attributes
 from dlarena.importer.norms import fuse_gelu_tanh, fuse_layer_norm
 
 SQRT2 = math.sqrt(2.0)
@@ -20,12 +20,31 @@ SQRT2 = math.sqrt(2.0)
 def fuse(graph: Graph) -> None:
     """Rewrites `graph.nodes` in place: each pattern becomes the one node that means it
     (attention first: its projections are MatMul + Add too)."""
+    _take_off_output_softmax(graph)
     fuse_layer_norm(graph)
     fuse_gelu_tanh(graph)
     fuse_attention(graph)
     _fold_affine_into_conv(graph)
     _fuse_gelu(graph)
     _fuse_matmul_add(graph)
+
+
+_OUTPUT_SOFTMAX = {"Softmax": "softmax", "LogSoftmax": "log_softmax"}
+
+
+def _take_off_output_softmax(graph: Graph) -> None:
+    """A classifier whose output is the Softmax or LogSoftmax of its logits (batch, classes):
+    the spec ends in the logits, as its loss expects (it applies softmax itself), and the graph
+    remembers what the file outputs, so the check against the original applies it too."""
+    node = graph.producers().get(graph.output)
+    if node is None or node.op_type not in _OUTPUT_SOFTMAX:
+        return
+    axis = attributes(node).get("axis", -1)  # -1 (opset 13) or 1: the classes of (batch, classes)
+    if len(graph.shapes[node.input[0]]) != 2 or axis not in (1, -1):
+        return  # over another axis: left to the mapper, which names it
+    graph.nodes[:] = [n for n in graph.nodes if n is not node]
+    graph.output, graph.applies = node.input[0], _OUTPUT_SOFTMAX[node.op_type]
+    graph.forget()
 
 
 def _scalar(graph: Graph, name: str) -> float | None:
@@ -83,8 +102,11 @@ def _fuse_gelu(graph: Graph) -> None:
         scale = producers.get(erf.input[0])
         x = _erf_argument(graph, scale)
         plus = _only_consumer(graph, erf.output[0])
-        if x is None or plus is None or plus.op_type != "Add" or not _only_consumer(
-            graph, erf.input[0]
+        if (
+            x is None
+            or plus is None
+            or plus.op_type != "Add"
+            or not _only_consumer(graph, erf.input[0])
         ):
             continue
         if sorted(_scalar(graph, n) or 0.0 for n in plus.input) != [0.0, 1.0]:

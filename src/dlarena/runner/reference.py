@@ -56,16 +56,18 @@ def ambiguity_warnings(rows: int, mode: str) -> tuple[str, ...]:
 
 
 def _original(workload: Workload, x: np.ndarray, timeout_s: float) -> dict[str, np.ndarray]:
-    """An imported model's logits from its original file in ONNX Runtime, where the file is
-    there and ONNX Runtime can run (else no check against the original: its column says '-')."""
+    """An imported model's output from its original file in ONNX Runtime (and what it applies to
+    the logits), where the file is there and ONNX Runtime can run (else no check against the
+    original: its column says '-')."""
     source = workload.source
     if source is None or not Path(source.file).is_absolute() or not Path(source.file).is_file():
         return {}
-    from dlarena.importer.proof import original_logits
+    from dlarena.importer.proof import original_output
     from dlarena.probes.host import ProbeFailed
     from dlarena.runner.envs import dlarena_home
 
     try:
-        return {"original_logits": original_logits(Path(source.file), x, dlarena_home(), timeout_s)}
+        output = original_output(Path(source.file), x, dlarena_home(), timeout_s)
     except ProbeFailed:
         return {}
+    return {"original_output": output, "original_applies": np.array(source.output)}

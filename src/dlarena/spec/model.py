@@ -66,6 +66,26 @@ class FileRef:
     sha256: str
 
 
+# What an imported model's original file outputs: its logits, or the softmax or log-softmax of
+# them (a classifier that ends in Softmax: the spec ends in the logits, as its loss expects).
+OUTPUTS = ("logits", "softmax", "log_softmax")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceRef(FileRef):
+    """The model file a spec was imported from, and what its output is."""
+
+    output: str = "logits"
+
+    def as_dict(self) -> dict[str, str]:
+        """file and sha256, and output only where not the logits (earlier specs keep their
+        hash)."""
+        data = dataclasses.asdict(self)
+        if self.output == "logits":
+            del data["output"]
+        return data
+
+
 @dataclasses.dataclass(frozen=True)
 class Workload:
     """A model, its data shape, loss, optimizer and batch: everything a framework must build."""
@@ -81,7 +101,7 @@ class Workload:
     seed: int = 0
     vocab_size: int = 0  # > 0: the input is token ids in [0, vocab_size), 0 the padding id
     weights: FileRef | None = None  # imported weights (absolute path once loaded)
-    source: FileRef | None = None  # the model file they were imported from (its path, once
+    source: SourceRef | None = None  # the model file they were imported from (its path, once
     # loaded, where it exists: the parity gate then also checks against it)
 
     @property
@@ -104,9 +124,10 @@ class Workload:
     def to_dict(self) -> dict[str, Any]:
         # vocab_size, weights and source only where set: every earlier spec keeps its hash
         extra: dict[str, Any] = {"vocab_size": self.vocab_size} if self.tokens else {}
-        for key in ("weights", "source"):
-            if getattr(self, key) is not None:
-                extra[key] = dataclasses.asdict(getattr(self, key))
+        if self.weights is not None:
+            extra["weights"] = dataclasses.asdict(self.weights)
+        if self.source is not None:
+            extra["source"] = self.source.as_dict()
         return {
             **extra,
             "name": self.name,
@@ -136,7 +157,7 @@ class Workload:
             data["weights"] = {"sha256": self.weights.sha256}
         if self.source is not None:
             name = self.source.file.rsplit("/", 1)[-1]  # the file's name, wherever it lies
-            data["source"] = {"file": name, "sha256": self.source.sha256}
+            data["source"] = {**self.source.as_dict(), "file": name}
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -171,7 +192,7 @@ class Workload:
             seed=data["seed"],
             vocab_size=data.get("vocab_size", 0),
             weights=FileRef(**data["weights"]) if "weights" in data else None,
-            source=FileRef(**data["source"]) if "source" in data else None,
+            source=SourceRef(**data["source"]) if "source" in data else None,
         )
 
 

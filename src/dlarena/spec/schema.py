@@ -16,6 +16,7 @@ from dlarena.spec.model import (
     FileRef,
     Layer,
     Optimizer,
+    SourceRef,
     Workload,
 )
 from dlarena.spec.shapes import infer_shapes, logits_shape, parameter_shapes
@@ -114,6 +115,13 @@ class FileRefDoc(Strict):
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
+class SourceDoc(FileRefDoc):
+    """The model file the spec was imported from, and what it outputs: the logits, or their
+    softmax or log-softmax (the check against the file applies the same to the logits)."""
+
+    output: Literal["logits", "softmax", "log_softmax"] = "logits"
+
+
 class SpecDoc(Strict):
     """A workload spec file (YAML or JSON)."""
 
@@ -129,7 +137,7 @@ class SpecDoc(Strict):
     vocab_size: Count | None = None  # set: the input is token ids, input_shape [sequence]
     # imported models: their own weights (.npz of canonical arrays) and the original file
     weights: FileRefDoc | None = None
-    source: FileRefDoc | None = None
+    source: SourceDoc | None = None
 
     @model_validator(mode="after")
     def _image_or_flat(self) -> SpecDoc:
@@ -175,7 +183,7 @@ def parse_spec(doc: Document) -> Workload:
         seed=spec.seed,
         vocab_size=spec.vocab_size or 0,
         weights=FileRef(**spec.weights.model_dump()) if spec.weights else None,
-        source=FileRef(**spec.source.model_dump()) if spec.source else None,
+        source=SourceRef(**spec.source.model_dump()) if spec.source else None,
     )
     try:
         check_graph(workload)
