@@ -170,6 +170,23 @@ def _classifier(path: Path, last: str = "Softmax", axis: int = 1) -> Path:
     return _save(path, nodes, weights, ["N", 5], ["N", 3])
 
 
+def _depthwise_model(path: Path) -> Path:
+    """MobileNet's separable convolution: depthwise (a channel multiplier of 2, stride 2), then
+    a grouped pointwise one."""
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "wd", "bd"], ["d"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=3,
+          strides=[2, 2]),
+        n("Relu", ["d"], ["r"]),
+        n("Conv", ["r", "wp"], ["p"], kernel_shape=[1, 1], group=2),
+        n("GlobalAveragePool", ["p"], ["g"]),
+        n("Flatten", ["g"], ["f"]),
+        n("Gemm", ["f", "w", "b"], ["y"], transB=1),
+    ]  # fmt: skip
+    weights = {"wd": (6, 1, 3, 3), "bd": (6,), "wp": (4, 3, 1, 1), "w": (3, 4), "b": (3,)}
+    return _save(path, nodes, weights, ["N", 3, 8, 8], ["N", 3])
+
+
 def _log_classifier(path: Path) -> Path:
     return _classifier(path, "LogSoftmax", -1)
 
@@ -178,7 +195,7 @@ def _log_classifier(path: Path) -> Path:
     ("build", "fused"),
     [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
      (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"}),
-     (_classifier, {"relu"}), (_log_classifier, {"relu"})],
+     (_classifier, {"relu"}), (_log_classifier, {"relu"}), (_depthwise_model, {"conv2d"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     tmp_path: Path, build, fused: set[str]
@@ -205,6 +222,8 @@ def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     }.get(build.__name__, "logits")
     ops = [layer.op for layer in workload.layers]
     assert fused <= set(ops), ops  # the patterns fused, a real tanh kept
+    if build is _depthwise_model:
+        assert [la.attr("groups") for la in workload.layers if la.op == "conv2d"] == [3, 2]
 
 
 def test_an_unmapped_op_is_listed_with_its_nodes_and_nothing_is_written(tmp_path: Path) -> None:
@@ -256,6 +275,29 @@ def test_broken_files_are_one_line_errors(tmp_path: Path) -> None:
         assert result.returncode == 2, (name, result.stderr)
         assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_shape_pins_the_sizes_a_file_leaves_dynamic(tmp_path: Path) -> None:
+    dynamic = onnx.load(_pooled_model(tmp_path / "good.onnx"))  # (2, 2, 8, 8): NCHW
+    for dim in dynamic.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_param = "side"
+    onnx.save(dynamic, tmp_path / "dynamic.onnx")
+    graph = importer.load(tmp_path / "dynamic.onnx", None, (2, 10, 10))
+    assert graph.input_shape == (2, 2, 10, 10) and graph.shapes["c"] == (2, 4, 5, 5)
+    spec = importer.write(
+        importer.map_model(tmp_path / "dynamic.onnx", graph, "m", None, {"name": "sgd"}), tmp_path
+    )
+    assert load_workload(str(spec)).input_shape == (10, 10, 2)  # NHWC, as every spec
+    refusals = {
+        "2x10": "--shape gives 2 (2x10) dimensions after the batch; input 'x' has 3",
+        "3x10x10": "fixes dimension 1 to 2; --shape says 3",
+        "2xtenx10": "give the sizes after the batch as positive integers",
+    }
+    for shape, words in refusals.items():
+        result = dlarena("import", str(tmp_path / "dynamic.onnx"), "--check", "--shape", shape)
+        assert result.returncode == 2 and words in result.stderr, (shape, result.stderr)
+    good = dlarena("import", str(tmp_path / "dynamic.onnx"), "--check", "--shape", "2,10,10")
+    assert good.returncode == 0, good.stderr
 
 
 def test_weights_that_do_not_match_the_spec_are_refused(tmp_path: Path) -> None:
@@ -320,6 +362,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
         "softmax", "log_softmax", "logits"
     )  # fmt: skip
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
+    assert [la.attr("groups") for la in cnn.layers if la.op == "conv2d"] == [1, 8, 2, 1]
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
     assert cnn.batch_size == 8 and cnn.source is not None
     assert cnn.source.file == str(exported / "cnn.onnx")  # found beside, relative to the spec

@@ -3,7 +3,8 @@
 
 - mlp.onnx: Linear, ReLU, Tanh, Dropout, GELU, and a Softmax over the classes (a classifier
   that outputs probabilities); the dynamo exporter, a dynamic batch axis.
-- cnn.onnx: conv with and without bias, batch norm with non-trivial statistics, max and average
+- cnn.onnx: conv with and without bias, a depthwise conv (groups = channels, a channel
+  multiplier of 2) and a grouped one, batch norm with non-trivial statistics, max and average
   pooling, a residual add, flatten, GELU; the TorchScript exporter at opset 17, which spells
   GELU with Erf and keeps batch norm (training=PRESERVE), with its batch fixed at 8.
 - lstm.onnx: a text classifier, token embedding, LSTM (batch first), its last step, a dense
@@ -25,6 +26,8 @@ class Cnn(nn.Module):
         self.stem = nn.Conv2d(3, 8, 3, padding=1)
         self.stem_bn = nn.BatchNorm2d(8)
         self.pool = nn.MaxPool2d(2)
+        self.depthwise = nn.Conv2d(8, 16, 3, padding=1, groups=8)
+        self.grouped = nn.Conv2d(16, 8, 1, groups=2, bias=False)
         self.block = nn.Conv2d(8, 8, 3, padding=1, bias=False)
         self.block_bn = nn.BatchNorm2d(8)
         self.down = nn.AvgPool2d(2)
@@ -34,6 +37,7 @@ class Cnn(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.stem_bn(self.stem(x))))
+        x = self.grouped(torch.tanh(self.depthwise(x)))
         x = self.down(x + torch.relu(self.block_bn(self.block(x))))
         return self.out(self.gelu(self.head(torch.flatten(x, 1))))
 

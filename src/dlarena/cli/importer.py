@@ -43,6 +43,13 @@ def import_model(
             "(default: the file's fixed batch, else 32)",
         ),
     ] = None,
+    shape: Annotated[
+        str | None,
+        typer.Option(
+            help="the input's sizes after the batch, where the file leaves them dynamic: "
+            "3x224x224 (an image, as the file orders it), 128 (a sequence)",
+        ),
+    ] = None,
     optimizer: Annotated[
         str, typer.Option(help="sgd or adam: how the frameworks train it")
     ] = "sgd",
@@ -63,7 +70,7 @@ def import_model(
 
     if optimizer not in ("sgd", "adam"):
         raise DlarenaError(f"--optimizer {optimizer!r}: choose sgd or adam")
-    graph = importer.load(model, batch)
+    graph = importer.load(model, batch, _sizes(shape))
     rows = importer.coverage(graph)
     if check:
         _show_coverage(model, rows, format)
@@ -81,6 +88,19 @@ def import_model(
     imported = importer.map_model(model, graph, workload_name, batch, optimizer_doc)
     spec_path = importer.write(imported, out_dir)
     _finish(spec_path, imported, timeout, format)
+
+
+def _sizes(shape: str | None) -> tuple[int, ...] | None:
+    """--shape 3x224x224 (or 3,224,224) as sizes; a clear error for anything else."""
+    if shape is None:
+        return None
+    parts = re.split(r"[x,]", shape.strip().lower())
+    if not all(p.isdigit() and 0 < int(p) <= 1_000_000 for p in parts):
+        raise DlarenaError(
+            f"--shape {shape!r}: give the sizes after the batch as positive integers, e.g. "
+            "3x224x224 or 128"
+        )
+    return tuple(int(p) for p in parts)
 
 
 def _name_from(model: Path) -> str:

@@ -71,9 +71,10 @@ def unmapped_error(path: Path, rows: list[Coverage]) -> ImportRefused:
     )
 
 
-def load(path: Path, batch: int | None) -> Graph:
-    """The file's graph, folded and fused, ready for `coverage` and `map_model`."""
-    graph = read(path, batch)
+def load(path: Path, batch: int | None, shape: tuple[int, ...] | None = None) -> Graph:
+    """The file's graph (its dynamic sizes pinned to `batch` and `shape`), folded and fused,
+    ready for `coverage` and `map_model`."""
+    graph = read(path, batch, shape)
     fuse(graph)
     return graph
 

@@ -92,8 +92,9 @@ def label(node: onnx.NodeProto) -> str:
     return node.name or node.output[0]
 
 
-def read(path: Path, batch: int | None) -> Graph:
-    """The file's graph with its batch pinned (to `batch`, or the one the model fixes), shapes
+def read(path: Path, batch: int | None, shape: tuple[int, ...] | None = None) -> Graph:
+    """The file's graph with its batch pinned (to `batch`, or the one the model fixes) and its
+    other dynamic dimensions to `shape` (the input's dimensions after the batch), shapes
     inferred and constants folded; one ImportRefused for anything that stops that."""
     model = _load(path)
     weights = {t.name for t in model.graph.initializer}
@@ -104,6 +105,7 @@ def read(path: Path, batch: int | None) -> Graph:
             "dlarena imports models with one input and one output (the logits)"
         )
     pinned, fixed = _pin(path, inputs[0], batch)
+    _pin_shape(path, inputs[0], shape)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
@@ -161,17 +163,39 @@ def _pin(path: Path, value: onnx.ValueInfoProto, batch: int | None) -> tuple[int
     dims = list(tensor.shape.dim)
     if not dims:
         raise ImportRefused(f"{path}: input '{value.name}' has no shape; export it with one")
-    for dim in dims[1:]:
-        if not dim.HasField("dim_value"):
-            raise ImportRefused(
-                f"{path}: input '{value.name}' has a dynamic dimension '{dim.dim_param}' beyond "
-                "the batch; export the model with fixed feature, image and sequence sizes"
-            )
     if dims[0].HasField("dim_value") and dims[0].dim_value > 0:
         return int(dims[0].dim_value), True
     dims[0].Clear()
     dims[0].dim_value = batch or 1
     return batch or 1, False
+
+
+def _pin_shape(path: Path, value: onnx.ValueInfoProto, shape: tuple[int, ...] | None) -> None:
+    """The input's dimensions after the batch set to `shape` where the file leaves them dynamic
+    (one it fixes must agree); without `shape`, a dynamic one is refused, naming it."""
+    dims = list(value.type.tensor_type.shape.dim)[1:]
+    given = f"{len(shape)} ({'x'.join(map(str, shape))})" if shape else ""
+    if shape is not None and len(shape) != len(dims):
+        raise ImportRefused(
+            f"{path}: --shape gives {given} dimensions after the batch; input '{value.name}' "
+            f"has {len(dims)}"
+        )
+    for index, dim in enumerate(dims):
+        fixed = dim.dim_value if dim.HasField("dim_value") else None
+        if shape is None and fixed is None:
+            raise ImportRefused(
+                f"{path}: input '{value.name}' has a dynamic dimension '{dim.dim_param}' beyond "
+                "the batch; pin it with --shape (the sizes after the batch, e.g. 3x224x224 or "
+                "128), or export the model with fixed sizes"
+            )
+        if shape is not None and fixed is not None and fixed != shape[index]:
+            raise ImportRefused(
+                f"{path}: input '{value.name}' fixes dimension {index + 1} to {fixed}; --shape "
+                f"says {shape[index]}"
+            )
+        if shape is not None:
+            dim.Clear()
+            dim.dim_value = shape[index]
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:

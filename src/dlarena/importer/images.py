@@ -50,16 +50,15 @@ def _window(node: onnx.NodeProto, kernel: list[int]) -> tuple[int, int, int]:
 
 def conv(m: Mapping, node: onnx.NodeProto) -> None:
     x = m.place(node.input[0], node, ("image",))
-    kernel = m.const(node.input[1], node)  # (out, in, kh, kw)
-    if attributes(node).get("group", 1) != 1:
-        raise refused(node, "grouped or depthwise convolution is not in the spec yet")
+    kernel = m.const(node.input[1], node)  # (out, in / group, kh, kw)
+    group = int(attributes(node).get("group", 1))  # depthwise: one per input channel
     size, stride, padding = _window(node, list(kernel.shape[2:]))
     bias = m.const(node.input[2], node) if len(node.input) > 2 and node.input[2] else None
     if bias is not None and not np.any(bias) and node.input[2] not in m.graph.named:
         bias = None  # the zeros an exporter writes for a convolution without bias
     name = m.layer(
         node, "conv2d", [x.layer], filters=int(kernel.shape[0]), kernel=size, stride=stride,
-        padding=padding, bias=bias is not None,
+        padding=padding, bias=bias is not None, **({"groups": group} if group > 1 else {}),
     )  # fmt: skip
     m.weights[f"{name}.kernel"] = kernel.transpose(2, 3, 1, 0)
     if bias is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dlarena.spec.forward_ops import _GELU_C, _erf, _heads, _merge_heads, interaction_pairs
+from dlarena.spec.forward_ops import _GELU_C, _erf, _heads, _merge_heads, grouped, interaction_pairs
 from dlarena.spec.model import Layer
 
 Arrays = dict[str, np.ndarray]
@@ -52,11 +52,18 @@ def _gelu_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) -
 def _conv2d_back(layer: Layer, p: Arrays, cache: Any, dy: np.ndarray, grads: Arrays) -> list:
     padded_shape, patches = cache
     pad, k, s = layer.attr("padding"), layer.attr("kernel"), layer.attr("stride")
-    kernel = p[f"{layer.name}.kernel"]
-    grads[f"{layer.name}.kernel"] = np.tensordot(patches, dy, axes=([0, 1, 2], [0, 1, 2]))
+    kernel, groups = p[f"{layer.name}.kernel"], layer.attr("groups")
     if layer.attr("bias"):
         grads[f"{layer.name}.bias"] = dy.sum(axis=(0, 1, 2))
-    dpatches = np.tensordot(dy, kernel, axes=([3], [3]))  # (N, Ho, Wo, k, k, C)
+    if groups == 1:
+        grads[f"{layer.name}.kernel"] = np.tensordot(patches, dy, axes=([0, 1, 2], [0, 1, 2]))
+        dpatches = np.tensordot(dy, kernel, axes=([3], [3]))  # (N, Ho, Wo, k, k, C)
+    else:
+        split, kernels = grouped(patches, kernel, groups)
+        dy_g = dy.reshape(*dy.shape[:3], groups, -1)  # (N, Ho, Wo, G, F/G)
+        dk = np.einsum("nhwijgc,nhwgf->ijcgf", split, dy_g)
+        grads[f"{layer.name}.kernel"] = dk.reshape(kernel.shape)
+        dpatches = np.einsum("nhwgf,ijcgf->nhwijgc", dy_g, kernels).reshape(patches.shape)
     dx = _scatter_windows(dpatches, padded_shape, k, s)
     h, w = padded_shape[1] - 2 * pad, padded_shape[2] - 2 * pad
     return [dx[:, pad : pad + h, pad : pad + w, :]]

@@ -35,7 +35,8 @@ def layer_flops(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, .
         return out_elements * 2 * in_shape[-1]
     if layer.op == "conv2d":
         k = layer.attr("kernel")
-        return out_elements * (2 * k * k * in_shape[-1] + (1 if layer.attr("bias") else 0))
+        seen = in_shape[-1] // layer.attr("groups")  # the channels each output value sums over
+        return out_elements * (2 * k * k * seen + (1 if layer.attr("bias") else 0))
     if layer.op in ("max_pool", "avg_pool"):
         return out_elements * layer.attr("size") ** 2
     if layer.op == "batch_norm":

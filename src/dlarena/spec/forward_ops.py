@@ -51,11 +51,27 @@ def _patches(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     return windows[:, ::stride, ::stride].transpose(0, 1, 2, 4, 5, 3)
 
 
+def grouped(patches: np.ndarray, kernel: np.ndarray, groups: int) -> tuple[Any, Any]:
+    """Windows (N, Ho, Wo, k, k, C) and kernel (k, k, C/G, F) with their channels and filters
+    split into the G groups: (..., G, C/G) and (k, k, C/G, G, F/G)."""
+    k, _, per_group, filters = kernel.shape
+    split = patches.reshape(*patches.shape[:5], groups, per_group)
+    return split, kernel.reshape(k, k, per_group, groups, filters // groups)
+
+
 def _conv2d(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
     pad, k, s = layer.attr("padding"), layer.attr("kernel"), layer.attr("stride")
     padded = np.pad(ins[0], ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    patches = _patches(padded, k, s)
-    out = np.tensordot(patches, p[f"{layer.name}.kernel"], axes=([3, 4, 5], [0, 1, 2]))
+    patches, kernel, groups = (
+        _patches(padded, k, s),
+        p[f"{layer.name}.kernel"],
+        layer.attr("groups"),
+    )
+    if groups == 1:
+        out = np.tensordot(patches, kernel, axes=([3, 4, 5], [0, 1, 2]))
+    else:  # each group's filters over its own channels
+        split, kernels = grouped(patches, kernel, groups)
+        out = np.einsum("nhwijgc,ijcgf->nhwgf", split, kernels).reshape(*patches.shape[:3], -1)
     if layer.attr("bias"):
         out = out + p[f"{layer.name}.bias"]
     return out, (padded.shape, patches)

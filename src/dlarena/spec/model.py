@@ -198,7 +198,7 @@ class Workload:
 
 # Attributes added after specs were first stored, with their defaults: written into the
 # canonical JSON only when set, so every earlier spec keeps its content hash.
-LATER_ATTRS = {("max_pool", "padding"): 0}
+LATER_ATTRS = {("max_pool", "padding"): 0, ("conv2d", "groups"): 1}
 
 
 def _plain(op: str, attrs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

@@ -45,6 +45,9 @@ OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
         "stride": (Window, 1),
         "padding": (Padding, 0),
         "bias": (bool, False),
+        # channels and filters split into this many groups, each convolved on its own: the
+        # input's channel count is depthwise (MobileNet); both must divide by it
+        "groups": (Count, 1),
     },
     "batch_norm": {"epsilon": (Epsilon, 1e-5), "momentum": (Fraction, 0.9)},
     # padding: -inf on each side (a padded cell never wins), as every framework's max pool pads

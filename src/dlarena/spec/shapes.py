@@ -135,6 +135,12 @@ def _add(layer: Layer, ins: list[Shape], where: str) -> Shape:
 
 def _conv2d(layer: Layer, ins: list[Shape], where: str) -> Shape:
     k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
+    groups, channels, filters = layer.attr("groups"), ins[0][2], layer.attr("filters")
+    if channels % groups or filters % groups:
+        raise SpecError(
+            f"{where}: groups {groups} must divide the input's {channels} channels and the "
+            f"{filters} filters"
+        )
     return (*(_window(d + 2 * p, k, s, where) for d in ins[0][:2]), layer.attr("filters"))
 
 
@@ -207,7 +213,8 @@ def parameter_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
             params[f"{layer.name}.kernel"] = (channels, layer.attr("units"))
         elif layer.op == "conv2d":
             k = layer.attr("kernel")
-            params[f"{layer.name}.kernel"] = (k, k, channels, layer.attr("filters"))
+            per_group = channels // layer.attr("groups")  # each filter sees its group's channels
+            params[f"{layer.name}.kernel"] = (k, k, per_group, layer.attr("filters"))
         elif layer.op == "batch_norm":
             for kind in ("gamma", "beta", "moving_mean", "moving_var"):
                 params[f"{layer.name}.{kind}"] = (channels,)

@@ -126,6 +126,7 @@ class GraphModule(nn.Module):
                 (k, k),
                 strides=(s, s),
                 padding=[(p, p), (p, p)],
+                feature_group_count=layer.attr("groups"),
                 use_bias=layer.attr("bias"),
                 name=layer.name,
             )(x)

@@ -57,7 +57,12 @@ def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
             s, pad = layer.attr("stride"), layer.attr("padding")
             kernel = p[f"{layer.name}.kernel"]
             out = lax.conv_general_dilated(
-                x, kernel, (s, s), [(pad, pad)] * 2, dimension_numbers=_NHWC
+                x,
+                kernel,
+                (s, s),
+                [(pad, pad)] * 2,
+                dimension_numbers=_NHWC,
+                feature_group_count=layer.attr("groups"),
             )
         return out + p[f"{layer.name}.bias"] if layer.attr("bias") else out
     if op == "max_pool":

@@ -194,6 +194,7 @@ def block_of(
             layer.attr("kernel"),
             strides=layer.attr("stride"),
             padding=layer.attr("padding"),
+            groups=layer.attr("groups"),
             use_bias=layer.attr("bias"),
             in_channels=channels,
         )

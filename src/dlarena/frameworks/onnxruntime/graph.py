@@ -148,7 +148,10 @@ class _GraphBuilder(SequenceOps):
         inputs = [x, self.const(f"{n}.kernel", kernel)]
         if layer.attr("bias"):
             inputs.append(self.const(f"{n}.bias", self.weights[f"{n}.bias"]))
-        return self.node("Conv", inputs, n, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4)
+        return self.node(
+            "Conv", inputs, n, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
+            group=layer.attr("groups"),
+        )  # fmt: skip
 
     def _gelu(self, n: str, x: str) -> str:
         """Exact (erf) GELU from primitive ops; ONNX Runtime fuses it when optimizing."""

@@ -216,6 +216,7 @@ def _conv(layer: Layer) -> keras.layers.Layer:
         kernel,
         strides=stride,
         padding="same" if same else "valid",
+        groups=layer.attr("groups"),
         use_bias=layer.attr("bias"),
         name=layer.name if same or not pad else f"{layer.name}_conv",
     )

@@ -29,7 +29,13 @@ def _pool(x: tf.Tensor, layer: Layer) -> tf.Tensor:
 def _conv(x: tf.Tensor, layer: Layer, kernel: tf.Variable) -> tf.Tensor:
     pad = layer.attr("padding")
     padding = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
-    return tf.nn.conv2d(x, kernel, layer.attr("stride"), padding)
+    groups = layer.attr("groups")
+    if groups == 1:
+        return tf.nn.conv2d(x, kernel, layer.attr("stride"), padding)
+    # TensorFlow has no gradient for a grouped tf.nn.conv2d on the CPU: one convolution per
+    # group (its channels, its filters), joined, as Keras's Conv2D does there
+    pairs = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1), strict=True)
+    return tf.concat([tf.nn.conv2d(a, k, layer.attr("stride"), padding) for a, k in pairs], -1)
 
 
 class _Model:

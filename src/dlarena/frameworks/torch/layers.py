@@ -173,6 +173,7 @@ def module_of(layer: Layer, in_shape: tuple[int, ...], workload: Workload) -> nn
             layer.attr("stride"),
             layer.attr("padding"),
             bias=layer.attr("bias"),
+            groups=layer.attr("groups"),
         )
     if layer.op == "batch_norm":
         norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
