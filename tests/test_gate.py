@@ -140,3 +140,25 @@ def test_the_default_workloads_get_a_parity_batch_with_no_ambiguous_row(name: st
     workload = load_workload(name, "small")
     x, y, ambiguous = parity_batch(workload, canonical_weights(workload), parity.PARITY_STEPS)
     assert ambiguous == 0 and len(x) == len(y) == min(16, workload.batch_size)
+
+
+def test_a_zero_gradient_under_adam_is_held_to_adams_steps_and_said(tmp_path: Path, monkeypatch):
+    """Attention's key bias (true gradient zero) under Adam: the reference passes, the record
+    names the tensor; one moved further than Adam's steps allow fails; a wrong Adam still fails."""
+    workload = load_workload(str(SPECS / "adam_zero_gradient.yaml"))
+    write_reference(workload, tmp_path / "ref.npz")
+    ref = load_reference(str(tmp_path / "ref.npz"))
+    assert parity.zero_gradient(ref["grads"]) == ["attn.k_bias"]
+    bounds = parity.tolerances(workload)
+    w64 = {k: v.astype(np.float64) for k, v in ref["weights"].items()}
+    moved = {k: v - w64[k] for k, v in ref["params"].items()}
+    ref_moved = dict(moved)
+    rng = np.random.default_rng(0)  # float32 noise amplified: a full step of lr either way
+    noisy = {**moved, "attn.k_bias": moved["attn.k_bias"] + rng.choice([-2e-3, 2e-3], 16)}
+    found = parity.displacement_check(noisy, ref_moved, ref, bounds)
+    assert found.passed and "1 tensor(s) with a zero true gradient (attn.k_bias" in found.note
+    far = {**moved, "attn.k_bias": moved["attn.k_bias"] + 0.05}  # 50 learning rates
+    found = parity.displacement_check(far, ref_moved, ref, bounds)
+    assert not found.passed and "attn.k_bias" in found.note
+    monkeypatch.setattr(reference._Optimizer, "_update", epsilon_inside_sqrt)
+    assert not verdicts(workload, ref, ref["weights"])["params"]

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 PROBES = Path(__file__).parent / "probes"
 NEW_WORKLOADS = ("transformer", "gpt", "lstm", "recsys")
 LAYER_VARIANTS = tuple(str(SPECS / f) for f in ("sequence.yaml", "joins.yaml"))
+ADAM_ZERO = str(SPECS / "adam_zero_gradient.yaml")
 
 
 def cells_of(workloads, tiers, runtimes=tuple(RUNTIMES), size: str = "small") -> list:
@@ -45,6 +46,7 @@ def verdicts() -> dict:
         + cells_of(["gpt", "lstm"], ["compiled"], DEFAULT_RUNTIMES, "tiny")
         + cells_of(LAYER_VARIANTS, ["eager"], DEFAULT_RUNTIMES)
         + cells_of(["transformer"], ["eager"], ["jax-raw"], "tiny")
+        + [c for c in cells_of([ADAM_ZERO], ["eager"], DEFAULT_RUNTIMES) if c.mode == "train"]
     )
     found = check_parity(cells, envs.dlarena_home(), {})
     return {
@@ -122,6 +124,17 @@ def test_benchmarked_cells_pass_the_same_gate_in_every_runtime_and_tier(store, f
         assert {c.check for c in cell.parity} == expected, key
         assert all(c.passed for c in cell.parity), key
         assert cell.ranked and cell.samples_per_s > 0, key
+
+
+def test_attention_biases_trained_with_adam_pass_and_the_record_says_how(verdicts):
+    """The key bias's true gradient is zero: Adam turns its rounding noise into full steps, in
+    float32 and float64 alike; it is held to Adam's step bound, and the record says so."""
+    found = of(verdicts, ("adam_zero_gradient",), DEFAULT_RUNTIMES, ("eager",))
+    assert len(found) == sum("train" in RUNTIMES[r].modes for r in DEFAULT_RUNTIMES)
+    assert_all_pass(found)
+    for key, verdict in found.items():
+        params = next(c for c in verdict.checks if c.check == "params")
+        assert "zero true gradient (attn.k_bias" in params.note, (key, params)
 
 
 @pytest.mark.parametrize("runtime", [r for r in DEFAULT_RUNTIMES if "train" in RUNTIMES[r].modes])

@@ -20,12 +20,13 @@ PROTOCOL_VERSION = 2
 class ParityCheck:
     """One comparison with the float64 reference: the figures, the tolerance, the verdict."""
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     check: str  # forward | loss | grads | params | original (an imported model's file)
     max_abs: float
     max_rel: float
     tolerance: float
     passed: bool
+    note: str = ""  # how part of it was checked otherwise, and why (2: none before)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -123,6 +123,13 @@ def _check_now(
         raise typer.Exit(1)
 
 
+def _verdict(verdict: ParityVerdict) -> str:
+    """pass or FAIL with the reason, and how any check was made otherwise (its note)."""
+    said = "pass" if verdict.passed else f"FAIL {verdict.reason or ''}".strip()
+    notes = [f"{c.check}: {c.note}" for c in verdict.checks if c.note]
+    return "; ".join([said, *notes])
+
+
 def _show_verdicts(verdicts: list[ParityVerdict], format: Format) -> None:
     from dlarena.codec import encode
     from dlarena.spec.loader import size_of
@@ -141,7 +148,7 @@ def _show_verdicts(verdicts: list[ParityVerdict], format: Format) -> None:
                 v.tier,
                 v.mode,
                 *check_cells(v.checks),
-                "pass" if v.passed else f"FAIL {v.reason or ''}".strip(),
+                _verdict(v),
             ]
             for v in verdicts
         ),  # fmt: skip

@@ -107,8 +107,12 @@ class CellRows(Connection):
         )
         new_id = int(cursor.lastrowid or 0)
         self.db.executemany(
-            "INSERT INTO parity VALUES (?, ?, ?, ?, ?, ?)",
-            [(new_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed) for c in cell.parity],
+            "INSERT INTO parity (cell_id, check_name, max_abs, max_rel, tolerance, passed, note) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (new_id, c.check, c.max_abs, c.max_rel, c.tolerance, c.passed, c.note or None)
+                for c in cell.parity
+            ],
         )
         self.db.executemany(
             "INSERT INTO blocks (cell_id, process, steps, seconds, round) VALUES (?, ?, ?, ?, ?)",
@@ -188,7 +192,8 @@ class CellRows(Connection):
 
     def _cell(self, row: sqlite3.Row) -> CellResult:
         checks = self.db.execute(
-            "SELECT check_name, max_abs, max_rel, tolerance, passed FROM parity WHERE cell_id = ?",
+            "SELECT check_name, max_abs, max_rel, tolerance, passed, note FROM parity "
+            "WHERE cell_id = ?",
             (row["id"],),
         ).fetchall()
 
@@ -204,5 +209,7 @@ class CellRows(Connection):
             warnings=tuple(json.loads(row["warnings"])),
             load=tuple(decode(MachineLoad, v) for v in json.loads(row["load"])),
             memory=record("memory", Memory),
-            parity=tuple(ParityCheck(c[0], c[1], c[2], c[3], bool(c[4])) for c in checks),
+            parity=tuple(
+                ParityCheck(c[0], c[1], c[2], c[3], bool(c[4]), c[5] or "") for c in checks
+            ),
         )

@@ -20,6 +20,8 @@ Schema history:
       same in a store of 10 runs and of 2,000.
   9 - blocks.round: the round of turns a block was timed in under paired isolation (NULL for a
       block of a process run, and for every block stored before 9).
+ 10 - parity.note: how part of a check was made otherwise, and why (tensors with a zero true
+      gradient under Adam); NULL before 10 and where there is none.
 Each migration is applied once, in order, inside a transaction.
 """
 
@@ -146,6 +148,9 @@ MIGRATIONS = (
     """,
     """
     ALTER TABLE blocks ADD COLUMN round INTEGER;
+    """,
+    """
+    ALTER TABLE parity ADD COLUMN note TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
