@@ -187,6 +187,19 @@ def _depthwise_model(path: Path) -> Path:
     return _save(path, nodes, weights, ["N", 3, 8, 8], ["N", 3])
 
 
+def _relu6_model(path: Path) -> Path:
+    """ReLU6 as exporters write it: Clip with constant bounds, on values well past 6."""
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["x", "w1", "b1"], ["h"], transB=1, alpha=8.0),
+        n("Clip", ["h", "low", "high"], ["c"]),
+        n("Gemm", ["c", "w2", "b2"], ["y"], transB=1),
+    ]
+    low, high = np.array(0, "f4"), np.array(6, "f4")
+    weights = {"w1": (8, 5), "b1": (8,), "low": low, "high": high, "w2": (3, 8), "b2": (3,)}
+    return _save(path, nodes, weights, ["N", 5], ["N", 3])
+
+
 def _log_classifier(path: Path) -> Path:
     return _classifier(path, "LogSoftmax", -1)
 
@@ -195,7 +208,8 @@ def _log_classifier(path: Path) -> Path:
     ("build", "fused"),
     [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
      (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"}),
-     (_classifier, {"relu"}), (_log_classifier, {"relu"}), (_depthwise_model, {"conv2d"})],
+     (_classifier, {"relu"}), (_log_classifier, {"relu"}), (_depthwise_model, {"conv2d"}),
+     (_relu6_model, {"relu6"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     tmp_path: Path, build, fused: set[str]
@@ -364,6 +378,7 @@ def test_exported_models_import_and_pass_parity_on_all_five_runtimes(exported: P
     assert [layer.op for layer in cnn.layers].count("batch_norm") == 2
     assert [la.attr("groups") for la in cnn.layers if la.op == "conv2d"] == [1, 8, 2, 1]
     assert "gelu" in [layer.op for layer in cnn.layers]  # the Erf pattern, fused
+    assert "relu6" in [layer.op for layer in cnn.layers]  # Clip to [0, 6]
     assert cnn.batch_size == 8 and cnn.source is not None
     assert cnn.source.file == str(exported / "cnn.onnx")  # found beside, relative to the spec
     assert [(la.op, dict(la.attrs)) for la in lstm.layers[1:2]] == [

@@ -42,9 +42,7 @@ def test_a_group_takes_turns_and_every_block_names_its_round(store, fast):
 
 
 def test_a_worker_that_dies_or_hangs_fails_its_own_cell_and_the_group_goes_on(
-    store,
-    fast,
-    fake_runtime,  # noqa: F811
+    store, fast, fake_runtime  # noqa: F811
 ):
     protocol = dataclasses.replace(fast, isolation="paired", blocks=8, timeout_s=10.0)
     names = [fake_runtime(name) for name in ("base", "tired", "sleepy")]

@@ -202,12 +202,7 @@ def warm(
     steps = clock.run(
         "warmup",
         lambda: timing.calibrate(
-            call,
-            adapter.sync,
-            batches,
-            task.min_block_s,
-            task.min_block_steps,
-            keep_all,
+            call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all,
             task.steps_within_s,
         ),  # fmt: skip
     )

@@ -4,9 +4,10 @@
 - mlp.onnx: Linear, ReLU, Tanh, Dropout, GELU, and a Softmax over the classes (a classifier
   that outputs probabilities); the dynamo exporter, a dynamic batch axis.
 - cnn.onnx: conv with and without bias, a depthwise conv (groups = channels, a channel
-  multiplier of 2) and a grouped one, batch norm with non-trivial statistics, max and average
-  pooling, a residual add, flatten, GELU; the TorchScript exporter at opset 17, which spells
-  GELU with Erf and keeps batch norm (training=PRESERVE), with its batch fixed at 8.
+  multiplier of 2) with ReLU6 (a Clip) and a grouped one, batch norm with non-trivial
+  statistics, max and average pooling, a residual add, flatten, GELU; the TorchScript exporter
+  at opset 17, which spells GELU with Erf and keeps batch norm (training=PRESERVE), with its
+  batch fixed at 8.
 - lstm.onnx: a text classifier, token embedding, LSTM (batch first), its last step, a dense
   head, a LogSoftmax; the dynamo exporter (ONNX's LSTM op between transposes).
 """
@@ -37,7 +38,7 @@ class Cnn(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(torch.relu(self.stem_bn(self.stem(x))))
-        x = self.grouped(torch.tanh(self.depthwise(x)))
+        x = self.grouped(nn.functional.relu6(self.depthwise(x)))  # MobileNet's separable block
         x = self.down(x + torch.relu(self.block_bn(self.block(x))))
         return self.out(self.gelu(self.head(torch.flatten(x, 1))))
 

@@ -53,8 +53,6 @@ def _options(
     ] = False,
 ) -> None:
     """Which deep learning framework should we use? Measured, not guessed."""
-
-
 err = Console(stderr=True)
 # Piped or redirected output is printed whole: a table is never cut to a terminal's width.
 out = Console() if sys.stdout.isatty() else Console(width=100_000)

@@ -45,7 +45,9 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
 
     workload = load_workload(str(file))
     # trainable parameters, as `spec show` and published counts have them (no batch-norm state)
-    parameters = sum(math.prod(s) for k, s in parameter_shapes(workload).items() if is_trainable(k))
+    parameters = sum(
+        math.prod(s) for k, s in parameter_shapes(workload).items() if is_trainable(k)
+    )
     summary = {
         "file": str(file),
         "name": workload.name,

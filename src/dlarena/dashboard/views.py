@@ -27,7 +27,9 @@ class Views:
         self.path = path
         self.entries = entries
         self._lock = threading.Lock()
-        self._cache: collections.OrderedDict[tuple[Hashable, Any], Any] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[tuple[Hashable, Any], Any] = (
+            collections.OrderedDict()
+        )
         self._running: dict[tuple[Hashable, Any], threading.Event] = {}
         self._watch: sqlite3.Connection | None = None
         self.computed = 0  # answers computed (not served from the cache), for tests and load runs

@@ -61,8 +61,7 @@ def run_block(
     used = {i for n in block for i in n.input if i in graph.constants}
     model = onnx.helper.make_model(
         onnx.helper.make_graph(
-            block,
-            "block",
+            block, "block",
             [onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, sample.shape)],
             [onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)],
             [numpy_helper.from_array(np.asarray(graph.constants[n]), n) for n in sorted(used)],

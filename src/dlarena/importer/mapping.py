@@ -137,6 +137,22 @@ def activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
     return mapper
 
 
+def clip(m: Mapping, node: onnx.NodeProto) -> None:
+    """Clip to [0, 6] (ReLU6, as MobileNet exports it) or to [0, inf) (a ReLU); its bounds are
+    the attributes min and max (opset < 11) or its constant inputs."""
+    found = attributes(node)
+    low, high = found.get("min", float("-inf")), found.get("max", float("inf"))
+    for index, name in ((1, "min"), (2, "max")):
+        if len(node.input) > index and node.input[index]:
+            value = m.const(node.input[index], node)
+            low, high = (float(value), high) if name == "min" else (low, float(value))
+    ops = {(0.0, 6.0): "relu6", (0.0, float("inf")): "relu"}
+    if (low, high) not in ops:
+        raise refused(node, f"Clip to [{low:g}, {high:g}]; the spec has ReLU6 ([0, 6]) and ReLU")
+    data_only = onnx.helper.make_node("Clip", node.input[:1], node.output, name=node.name)
+    activation(ops[(low, high)])(m, data_only)  # named after its op, not its bounds
+
+
 def _flattened(m: Mapping, node: onnx.NodeProto, x: Place) -> None:
     """An image flattened to (N, C*H*W), or from NHWC to (N, H*W*C) as the spec flattens; a
     pooled or flat tensor just keeps its features."""

@@ -15,6 +15,7 @@ MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
     "Relu": mapping.activation("relu"),
     "Tanh": mapping.activation("tanh"),
     "Sigmoid": mapping.activation("sigmoid"),
+    "Clip": mapping.clip,
     "Gelu": mapping.activation("gelu"),
     "MaxPool": images.max_pool,
     "AveragePool": images.avg_pool,

@@ -41,11 +41,8 @@ def gather(m: Mapping, node: onnx.NodeProto) -> None:
     elif x.axes[axis] == "T" and at in (-1, steps - 1):
         m.places[node.output[0]] = with_axes(_last_step(m, node, x), rest)
     else:
-        raise refused(
-            node,
-            f"step {at} of axis {x.axes[axis]}; the spec takes the first token "
-            "or an LSTM's last step",
-        )
+        raise refused(node, f"step {at} of axis {x.axes[axis]}; the spec takes the first token "
+                      "or an LSTM's last step")
 
 
 def _last_step(m: Mapping, node: onnx.NodeProto, x: Place) -> str:
@@ -115,12 +112,9 @@ def lstm(m: Mapping, node: onnx.NodeProto) -> None:
     m.weights[f"{name}.input_kernel"] = gates(m.const(ins[1], node)[0]).T.copy()
     m.weights[f"{name}.recurrent_kernel"] = gates(m.const(ins[2], node)[0]).T.copy()
     m.weights[f"{name}.gate_bias"] = gates(bias[: 4 * units] + bias[4 * units :])
-    m.note(
-        "LSTM",
-        "W (4H, in) and R (4H, H) -> input_kernel (in, 4H) and recurrent_kernel "
-        "(H, 4H); gates reordered from ONNX's i, o, f, c to the spec's i, f, g, o; the two "
-        "biases summed into one gate_bias",
-    )
+    m.note("LSTM", "W (4H, in) and R (4H, H) -> input_kernel (in, 4H) and recurrent_kernel "
+           "(H, 4H); gates reordered from ONNX's i, o, f, c to the spec's i, f, g, o; the two "
+           "biases summed into one gate_bias")
     y = ("T", "1", "N", "F") if layout == 0 else ("N", "T", "1", "F")
     h = ("1", "N", "F") if layout == 0 else ("N", "1", "F")
     for out, axes, wanted in ((outs[0], y, used[0]), (outs[1], h, used[1])):
@@ -161,9 +155,8 @@ def attention(m: Mapping, node: onnx.NodeProto) -> None:
     for part in ("q", "k", "v", "o"):
         for kind in ("kernel", "bias"):
             m.weights[f"{name}.{part}_{kind}"] = m.const(f"{node.output[0]}:{part}_{kind}", node)
-    m.note(
-        "Attention",
-        "q, k, v and output projections (in, out) as MatMul'd; heads the column "
-        "blocks, as the spec has them; the block checked numerically before it was fused",
-    )
+    m.note("Attention", "q, k, v and output projections (in, out) as MatMul'd; heads the column "
+           "blocks, as the spec has them; the block checked numerically before it was fused")
     m.places[node.output[0]] = with_axes(name, SEQ)
+
+

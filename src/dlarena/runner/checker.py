@@ -178,6 +178,7 @@ class _Checks:
             kill_group(proc)
 
 
+
 def _verdict(pending: _Pending, event: dict[str, Any]) -> ParityVerdict:
     cell = pending.cell
     base = ParityVerdict(

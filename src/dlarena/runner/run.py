@@ -261,7 +261,8 @@ class MatrixRun:
             threads = result.threading.intra_op if result.threading else 0
             ratio = self.slow.slowdown((result.runtime, threads), result.probes)
             why = (
-                "its ratios to the cells it took turns with hold; its own figure, compare with care"
+                "its ratios to the cells it took turns with hold; its own figure, compare with "
+                "care"
                 if self.protocol.isolation == "paired"
                 else "the machine had a slow stretch that outlasted the processes run again; "
                 "compare with care, or rerun the cell"

@@ -35,6 +35,10 @@ def _relu_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) -
     return [dy * (x > 0)]
 
 
+def _relu6_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) -> list:
+    return [dy * ((x > 0) & (x < 6))]
+
+
 def _tanh_back(layer: Layer, p: Arrays, out: Any, dy: np.ndarray, grads: Arrays) -> list:
     return [dy * (1.0 - out**2)]
 
@@ -242,6 +246,7 @@ _BACKWARD = {
     "relu": _relu_back,
     "gelu": _gelu_back,
     "tanh": _tanh_back,
+    "relu6": _relu6_back,
     "conv2d": _conv2d_back,
     "batch_norm": _batch_norm_back,
     "max_pool": _max_pool_back,

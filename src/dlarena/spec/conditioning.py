@@ -44,7 +44,7 @@ MARGIN_SAFETY = 3.0
 PARITY_ROWS = 16  # rows of the parity batch: enough for the math, few enough to condition
 ATTEMPTS = 60
 CANDIDATES = 8  # rows drawn per row kept
-DECISIONS = {"relu", "max_pool"}  # the ops whose output can flip on rounding (_margins)
+DECISIONS = {"relu", "relu6", "max_pool"}  # the ops whose output can flip on rounding (_margins)
 
 
 def _row_min(values: np.ndarray) -> np.ndarray:
@@ -72,6 +72,8 @@ def _margins(layer: Layer, ins: list[np.ndarray], error: float) -> np.ndarray | 
     needed = MARGIN_SAFETY * error * max(float(np.sqrt(np.mean(x**2))), 1e-30)
     if layer.op == "relu":
         return _row_min(np.abs(x)) / needed
+    if layer.op == "relu6":  # two kinks: 0 and 6
+        return _row_min(np.minimum(np.abs(x), np.abs(x - 6.0))) / needed
     if layer.op == "max_pool":
         k, s = layer.attr("size"), layer.attr("stride")
         padded = reference.pool_padded(layer, x)

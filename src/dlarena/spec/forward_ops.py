@@ -27,6 +27,10 @@ def _relu(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any
     return np.maximum(ins[0], 0.0), ins[0]
 
 
+def _relu6(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
+    return np.clip(ins[0], 0.0, 6.0), ins[0]
+
+
 def _tanh(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
     out = np.tanh(ins[0])
     return out, out
@@ -252,6 +256,7 @@ _FORWARD = {
     "relu": _relu,
     "gelu": _gelu,
     "tanh": _tanh,
+    "relu6": _relu6,
     "conv2d": _conv2d,
     "batch_norm": _batch_norm,
     "max_pool": _max_pool,

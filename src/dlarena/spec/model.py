@@ -31,7 +31,8 @@ import json
 from typing import Any
 
 ATTENTION_PARTS = ("q", "k", "v", "o")  # query, key, value and output projections
-ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "tanh", "sigmoid")  # gelu: the exact (erf) form
+# gelu: the exact (erf) form
+ACTIVATIONS = ("relu", "relu6", "gelu", "gelu_tanh", "tanh", "sigmoid")
 INPUT = "input"
 
 

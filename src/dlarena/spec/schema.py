@@ -35,6 +35,7 @@ OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
     "gelu": {},  # exact: x * Phi(x), with erf
     "gelu_tanh": {},  # the tanh approximation (jax.nn.gelu's and Flax's default)
     "tanh": {},
+    "relu6": {},  # min(max(x, 0), 6): MobileNet's activation (ONNX's Clip to [0, 6])
     "sigmoid": {},  # 1 / (1 + exp(-x)): gates, squeeze-and-excitation, imported models
     # zeroes a fraction `rate` of the values while a timed training step runs (scaled by
     # 1 / (1 - rate)); identity in inference and in every parity check

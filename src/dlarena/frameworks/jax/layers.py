@@ -13,6 +13,7 @@ from dlarena.spec.model import INPUT, Layer
 
 ACTIVATIONS = {
     "relu": nn.relu,
+    "relu6": jax.nn.relu6,
     "gelu": lambda x: nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
     "tanh": jnp.tanh,

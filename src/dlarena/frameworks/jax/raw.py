@@ -79,6 +79,8 @@ def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
         return jax.nn.gelu(x, approximate=False)
     if op == "sigmoid":
         return jax.nn.sigmoid(x)
+    if op == "relu6":
+        return jnp.clip(x, 0.0, 6.0)
     return jnp.tanh(x)
 
 

@@ -240,6 +240,7 @@ def function_of(layer: Layer, image: bool) -> Any:
         "first_token": lambda F, ins: _first_token(F, ins[0]),
         "gelu": lambda F, ins: F.LeakyReLU(ins[0], act_type="gelu"),  # erf-based GELU
         "gelu_tanh": lambda F, ins: _gelu_tanh(F, ins[0]),
+        "relu6": lambda F, ins: F.clip(ins[0], 0.0, 6.0),
     }
     return functions.get(op, lambda F, ins: F.Activation(ins[0], act_type=op))
 

@@ -85,6 +85,9 @@ class _GraphBuilder(SequenceOps):
             return self.node("Identity", [x], n)
         if layer.op == "first_token":
             return self.node("Gather", [x, self.const(f"{n}.index", np.int64(0))], n, axis=1)
+        if layer.op == "relu6":
+            bounds = [self.const(f"{n}.{k}", np.float32(v)) for k, v in (("min", 0), ("max", 6))]
+            return self.node("Clip", [x, *bounds], n)
         return self.node({"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[layer.op], [x], n)
 
     def _columns(self, n: str, x: str, start: int, size: int) -> str:

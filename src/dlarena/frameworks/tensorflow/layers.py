@@ -22,6 +22,7 @@ JOINS = ("add", "concat", "dot_interaction")  # layers called with the list of t
 
 _ACTIVATIONS = {
     "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
     "gelu": lambda x: tf.nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: tf.nn.gelu(x, approximate=True),
     "tanh": tf.math.tanh,

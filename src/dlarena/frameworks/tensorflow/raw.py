@@ -73,6 +73,8 @@ class _Model:
             return tf.nn.gelu(x, approximate=False)
         if op == "sigmoid":
             return tf.math.sigmoid(x)
+        if op == "relu6":
+            return tf.nn.relu6(x)
         return tf.math.tanh(x)
 
     def _batch_norm(self, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:

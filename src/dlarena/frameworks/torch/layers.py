@@ -14,6 +14,7 @@ from dlarena.spec.model import Layer, Workload
 
 _ACTIVATIONS = {
     "relu": F.relu,
+    "relu6": F.relu6,
     "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
     "tanh": torch.tanh,
@@ -21,6 +22,7 @@ _ACTIVATIONS = {
 }
 _ACTIVATION_MODULES = {
     "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
     "gelu": nn.GELU,
     "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
     "tanh": nn.Tanh,
