@@ -371,7 +371,7 @@ def test_spec_and_profile_validate_exit_0_with_a_summary_or_2_with_the_problem(
     tmp_path: Path,
 ) -> None:
     good = dlarena("spec", "validate", str(SPECS / "kitchen.yaml"))
-    assert good.returncode == 0 and "valid workload 'kitchen' (14 layers" in good.stdout
+    assert good.returncode == 0 and "valid workload 'kitchen' (15 layers" in good.stdout
     bad = dlarena("spec", "validate", str(SPECS / "broken_op.yaml"))
     assert bad.returncode == 2 and "line 6: layers[1].op: 'swish' is not supported" in bad.stderr
     examples = Path(__file__).parent.parent / "examples"

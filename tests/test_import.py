@@ -200,6 +200,22 @@ def _relu6_model(path: Path) -> Path:
     return _save(path, nodes, weights, ["N", 5], ["N", 3])
 
 
+def _scaled_residual_model(path: Path) -> Path:
+    """A residual branch scaled by a constant before its add (Mul), then halved (Div)."""
+    n = helper.make_node
+    nodes = [
+        n("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        n("Tanh", ["h"], ["t"]),
+        n("Mul", ["t", "k"], ["s"]),
+        n("Add", ["h", "s"], ["r"]),
+        n("Div", ["r", "two"], ["d"]),
+        n("Gemm", ["d", "w2", "b2"], ["y"], transB=1),
+    ]
+    k, two = np.array(0.3, "f4"), np.array(2.0, "f4")
+    weights = {"w1": (8, 5), "b1": (8,), "k": k, "two": two, "w2": (3, 8), "b2": (3,)}
+    return _save(path, nodes, weights, ["N", 5], ["N", 3])
+
+
 def _log_classifier(path: Path) -> Path:
     return _classifier(path, "LogSoftmax", -1)
 
@@ -209,7 +225,7 @@ def _log_classifier(path: Path) -> Path:
     [(_image_model, {"gelu"}), (_pooled_model, {"batch_norm", "tanh", "sigmoid"}),
      (_token_model, {"layer_norm", "gelu_tanh"}), (_branched_model, {"concat"}),
      (_classifier, {"relu"}), (_log_classifier, {"relu"}), (_depthwise_model, {"conv2d"}),
-     (_relu6_model, {"relu6"})],
+     (_relu6_model, {"relu6"}), (_scaled_residual_model, {"scale", "add"})],
 )  # fmt: skip
 def test_an_imported_graph_computes_what_onnx_reference_evaluator_computes(
     tmp_path: Path, build, fused: set[str]

@@ -50,7 +50,7 @@ RESULT = WorkerResult(
             "eager",
             "train",
             "ok",
-            parity=(ParityCheck("loss", 1e-7, 1e-8, 1e-4, True),),
+            parity=(ParityCheck("params", 1e-7, 1e-8, 1e-4, True, "2 tensor(s) ..."),),
             summary=summarize(RESULT.blocks, 64, RESULT.latency),
             environment=RESULT.environment,
             threading=fair(2),

@@ -20,7 +20,7 @@ Arrays = dict[str, np.ndarray]
 # What the raw-API variants (tensorflow-raw, jax-raw) write out: the image and tabular ops.
 RAW_OPS = frozenset(
     ("dense", "relu", "relu6", "gelu", "tanh", "sigmoid", "conv2d", "batch_norm", "max_pool",
-     "avg_pool", "add", "global_avg_pool")
+     "avg_pool", "add", "scale", "global_avg_pool")
 )  # fmt: skip
 
 

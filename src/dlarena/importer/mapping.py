@@ -137,6 +137,22 @@ def activation(op: str) -> Callable[[Mapping, onnx.NodeProto], None]:
     return mapper
 
 
+def scale(m: Mapping, node: onnx.NodeProto) -> None:
+    """x times (Mul) or over (Div) one scalar constant: the spec's scale (a scaled residual
+    branch); a product of two tensors or by a per-element constant is refused."""
+    consts = [n for n in node.input if n in m.graph.constants]
+    value = m.graph.constants[consts[0]] if len(consts) == 1 else None
+    if value is None or value.size != 1 or (node.op_type == "Div" and node.input[0] in consts):
+        raise refused(node, "only x times or over one scalar constant maps (the spec's scale)")
+    factor = float(np.asarray(value, np.float64).reshape(()))
+    x = m.place(next(n for n in node.input if n not in consts), node, ANY)
+    named = onnx.helper.make_node(node.op_type, [x.layer], node.output, name=node.name)
+    name = m.layer(
+        named, "scale", [x.layer], factor=1.0 / factor if node.op_type == "Div" else factor
+    )
+    m.places[node.output[0]] = dataclasses.replace(x, layer=name)
+
+
 def clip(m: Mapping, node: onnx.NodeProto) -> None:
     """Clip to [0, 6] (ReLU6, as MobileNet exports it) or to [0, inf) (a ReLU); its bounds are
     the attributes min and max (opset < 11) or its constant inputs."""

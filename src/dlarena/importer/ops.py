@@ -16,6 +16,8 @@ MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
     "Tanh": mapping.activation("tanh"),
     "Sigmoid": mapping.activation("sigmoid"),
     "Clip": mapping.clip,
+    "Mul": mapping.scale,
+    "Div": mapping.scale,
     "Gelu": mapping.activation("gelu"),
     "MaxPool": images.max_pool,
     "AveragePool": images.avg_pool,
@@ -48,6 +50,6 @@ NEAREST = {
     "ConvTranspose": "none: the spec has no transposed convolution",
     "MaxRoiPool": "none",
     "Sub": "none outside a layer norm pattern",
-    "Mul": "none outside a GELU pattern",
-    "Div": "none outside a GELU pattern",
+    "Mul": "a scalar constant (scale), or a GELU, layer norm or attention pattern",
+    "Div": "a scalar constant (scale), or a GELU, layer norm or attention pattern",
 }

@@ -39,6 +39,10 @@ def _relu6_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) 
     return [dy * ((x > 0) & (x < 6))]
 
 
+def _scale_back(layer: Layer, p: Arrays, cache: Any, dy: np.ndarray, grads: Arrays) -> list:
+    return [dy * layer.attr("factor")]
+
+
 def _tanh_back(layer: Layer, p: Arrays, out: Any, dy: np.ndarray, grads: Arrays) -> list:
     return [dy * (1.0 - out**2)]
 
@@ -247,6 +251,7 @@ _BACKWARD = {
     "gelu": _gelu_back,
     "tanh": _tanh_back,
     "relu6": _relu6_back,
+    "scale": _scale_back,
     "conv2d": _conv2d_back,
     "batch_norm": _batch_norm_back,
     "max_pool": _max_pool_back,

@@ -31,6 +31,10 @@ def _relu6(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> An
     return np.clip(ins[0], 0.0, 6.0), ins[0]
 
 
+def _scale(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
+    return ins[0] * layer.attr("factor"), None
+
+
 def _tanh(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
     out = np.tanh(ins[0])
     return out, out
@@ -257,6 +261,7 @@ _FORWARD = {
     "gelu": _gelu,
     "tanh": _tanh,
     "relu6": _relu6,
+    "scale": _scale,
     "conv2d": _conv2d,
     "batch_norm": _batch_norm,
     "max_pool": _max_pool,

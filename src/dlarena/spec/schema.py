@@ -55,6 +55,9 @@ OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
     "max_pool": {"size": (Window, 2), "stride": (Window, 2), "padding": (Padding, 0)},
     "avg_pool": {"size": (Window, 2), "stride": (Window, 2)},
     "add": {},
+    # x times a constant: a residual branch scaled before its add (Inception-ResNet's 0.1 to
+    # 0.3), or any fixed multiplier an imported graph keeps
+    "scale": {"factor": (Annotated[float, Field(gt=-1e6, lt=1e6, allow_inf_nan=False)], ...)},
     "global_avg_pool": {},
     "embedding": {"units": (Count, ...), "positions": (bool, True)},
     "layer_norm": {"epsilon": (Epsilon, 1e-5)},

@@ -154,6 +154,8 @@ class GraphModule(nn.Module):
             return _attention(layer, ins)
         if layer.op == "first_token":
             return x[:, 0]
+        if layer.op == "scale":
+            return x * layer.attr("factor")
         if layer.op == "dropout":  # its masks draw from the 'dropout' rng of a training step
             return nn.Dropout(layer.attr("rate"), deterministic=not train)(x)
         if layer.op == "embedding_bag":

@@ -81,6 +81,8 @@ def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
         return jax.nn.sigmoid(x)
     if op == "relu6":
         return jnp.clip(x, 0.0, 6.0)
+    if op == "scale":
+        return x * layer.attr("factor")
     return jnp.tanh(x)
 
 

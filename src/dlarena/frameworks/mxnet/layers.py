@@ -231,6 +231,9 @@ def function_of(layer: Layer, image: bool) -> Any:
         )
     if op == "concat":
         return lambda F, ins: F.concat(*ins, dim=1 if image else -1)
+    if op == "scale":
+        factor = layer.attr("factor")
+        return lambda F, ins: ins[0] * factor
     if op == "dropout":  # as gluon.nn.Dropout: active inside autograd.record()
         rate = layer.attr("rate")
         return lambda F, ins: F.Dropout(ins[0], p=rate) if rate > 0 else ins[0]

@@ -67,6 +67,10 @@ class _GraphBuilder(SequenceOps):
             return self.lstm(layer, x)
         if layer.op == "slice":
             return self._columns(n, x, layer.attr("start"), layer.attr("size"))
+        if layer.op == "scale":
+            return self.node(
+                "Mul", [x, self.const(f"{n}.factor", np.float32(layer.attr("factor")))], n
+            )
         if layer.op == "embedding_bag":
             return self._bag(layer, x)
         if layer.op == "concat":

@@ -158,6 +158,8 @@ def layer_of(
         return SelfAttention(width, heads, mask, bias, name=name)
     if layer.op == "first_token":
         return FirstToken(name=name)
+    if layer.op == "scale":
+        return keras.layers.Rescaling(layer.attr("factor"), name=name)
     if layer.op == "dropout":  # active where the model is called with training=True
         return keras.layers.Dropout(layer.attr("rate"), name=name)
     if layer.op == "slice":
@@ -191,19 +193,21 @@ def layer_of(
             momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
         )
     if layer.op in ("max_pool", "avg_pool"):
-        pool = (
-            keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
-        )
-        pooled = pool(layer.attr("size"), strides=layer.attr("stride"), name=name)
-        if layer.op == "avg_pool" or not layer.attr("padding"):
-            return pooled
-        # Keras pads with zeros only; -inf keeps a padded cell from winning whatever the input
-        return keras.Sequential([MinusInfinityPadding(layer.attr("padding")), pooled], name=name)
+        return _pool(layer)
     if layer.op == "add":
         return keras.layers.Add(name=name)
     if layer.op == "global_avg_pool":
         return keras.layers.GlobalAveragePooling2D(name=name)
     return keras.layers.Activation(_ACTIVATIONS[layer.op], name=name)
+
+
+def _pool(layer: Layer) -> keras.layers.Layer:
+    pool = keras.layers.MaxPooling2D if layer.op == "max_pool" else keras.layers.AveragePooling2D
+    pooled = pool(layer.attr("size"), strides=layer.attr("stride"), name=layer.name)
+    if layer.op == "avg_pool" or not layer.attr("padding"):
+        return pooled
+    # Keras pads with zeros only; -inf keeps a padded cell from winning whatever the input
+    return keras.Sequential([MinusInfinityPadding(layer.attr("padding")), pooled], name=layer.name)
 
 
 def _conv(layer: Layer) -> keras.layers.Layer:

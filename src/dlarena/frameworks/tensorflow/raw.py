@@ -75,6 +75,8 @@ class _Model:
             return tf.math.sigmoid(x)
         if op == "relu6":
             return tf.nn.relu6(x)
+        if op == "scale":
+            return x * layer.attr("factor")
         return tf.math.tanh(x)
 
     def _batch_norm(self, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:

@@ -53,6 +53,9 @@ def function_of(layer: Layer) -> Any:
     if layer.op == "reshape":
         shape = tuple(layer.attr("shape"))
         return lambda ins: ins[0].reshape(len(ins[0]), *shape)
+    if layer.op == "scale":
+        factor = layer.attr("factor")
+        return lambda ins: ins[0] * factor
     functions = {
         "add": lambda ins: ins[0] + ins[1],
         "global_avg_pool": lambda ins: ins[0].mean(dim=(2, 3)),
