@@ -6,19 +6,19 @@ from collections.abc import Callable
 
 import onnx
 
-from dlarena.importer import images, mapping, sequences
+from dlarena.importer import images, mapping, pointwise, sequences
 from dlarena.importer.mapping import Mapping
 
 MAPPERS: dict[str, Callable[[Mapping, onnx.NodeProto], None]] = {
     "Conv": images.conv,
     "BatchNormalization": images.batch_norm,
-    "Relu": mapping.activation("relu"),
-    "Tanh": mapping.activation("tanh"),
-    "Sigmoid": mapping.activation("sigmoid"),
-    "Clip": mapping.clip,
-    "Mul": mapping.scale,
-    "Div": mapping.scale,
-    "Gelu": mapping.activation("gelu"),
+    "Relu": pointwise.activation("relu"),
+    "Tanh": pointwise.activation("tanh"),
+    "Sigmoid": pointwise.activation("sigmoid"),
+    "Clip": pointwise.clip,
+    "Mul": pointwise.scale,
+    "Div": pointwise.scale,
+    "Gelu": pointwise.activation("gelu"),
     "MaxPool": images.max_pool,
     "AveragePool": images.avg_pool,
     "GlobalAveragePool": images.global_pool,
