@@ -174,8 +174,8 @@ def _pin_shape(path: Path, value: onnx.ValueInfoProto, shape: tuple[int, ...] | 
     """The input's dimensions after the batch set to `shape` where the file leaves them dynamic
     (one it fixes must agree); without `shape`, a dynamic one is refused, naming it."""
     dims = list(value.type.tensor_type.shape.dim)[1:]
-    given = f"{len(shape)} ({'x'.join(map(str, shape))})" if shape else ""
     if shape is not None and len(shape) != len(dims):
+        given = f"{len(shape)} ({'x'.join(map(str, shape))})"
         raise ImportRefused(
             f"{path}: --shape gives {given} dimensions after the batch; input '{value.name}' "
             f"has {len(dims)}"

@@ -21,14 +21,20 @@ def _encoder_block(name: str, source: str, width: int, heads: int, epsilon: floa
         {"name": f"{name}_attn_drop", "op": "dropout", "rate": DROPOUT},
         {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn_drop", source]},
         {"name": f"{name}_attn_norm", "op": "layer_norm", "epsilon": epsilon},
-        {"name": f"{name}_ffn1", "op": "dense", "units": 4 * width},
-        {"name": f"{name}_gelu", "op": "gelu"},
-        {"name": f"{name}_ffn2", "op": "dense", "units": width},
-        {"name": f"{name}_ffn_drop", "op": "dropout", "rate": DROPOUT},
-        {"name": f"{name}_ffn_add", "op": "add",
-         "inputs": [f"{name}_ffn_drop", f"{name}_attn_norm"]},
+        *_feed_forward(name, width, "gelu", f"{name}_attn_norm"),
         {"name": f"{name}_ffn_norm", "op": "layer_norm", "epsilon": epsilon},
     ]  # fmt: skip
+
+
+def _feed_forward(name: str, width: int, activation: str, residual: str) -> list[dict]:
+    """A block's feed-forward 4x the width, its dropout, and the add of `residual`."""
+    return [
+        {"name": f"{name}_ffn1", "op": "dense", "units": 4 * width},
+        {"name": f"{name}_gelu", "op": activation},
+        {"name": f"{name}_ffn2", "op": "dense", "units": width},
+        {"name": f"{name}_ffn_drop", "op": "dropout", "rate": DROPOUT},
+        {"name": f"{name}_ffn_add", "op": "add", "inputs": [f"{name}_ffn_drop", residual]},
+    ]
 
 
 def encoder(
@@ -74,12 +80,7 @@ def _decoder_block(name: str, source: str, width: int, heads: int) -> list[dict]
         {"name": f"{name}_attn_drop", "op": "dropout", "rate": DROPOUT},
         {"name": f"{name}_attn_add", "op": "add", "inputs": [f"{name}_attn_drop", source]},
         {"name": f"{name}_ln2", "op": "layer_norm"},
-        {"name": f"{name}_ffn1", "op": "dense", "units": 4 * width},
-        {"name": f"{name}_gelu", "op": "gelu_tanh"},
-        {"name": f"{name}_ffn2", "op": "dense", "units": width},
-        {"name": f"{name}_ffn_drop", "op": "dropout", "rate": DROPOUT},
-        {"name": f"{name}_ffn_add", "op": "add",
-         "inputs": [f"{name}_ffn_drop", f"{name}_attn_add"]},
+        *_feed_forward(name, width, "gelu_tanh", f"{name}_attn_add"),
     ]  # fmt: skip
 
 
