@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# bytecode now, as pip does for an installed package: every dlarena command starts from it,
+	@# also where PYTHONDONTWRITEBYTECODE is set (a command otherwise compiles its modules each time)
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 envs: $(STAMP)

@@ -1,6 +1,6 @@
 """The dlarena command line with three more runtimes: 'numpy' (tests/fakes/base.py, the float64
 reference as an adapter), 'broken' and 'sleepy'. A real host whose real workers need no
-framework, for tests that kill and resume whole runs."""
+framework, for tests that kill and resume whole runs. Its --quick is brief (BRIEF below)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import dataclasses
 
 from dlarena.cli import main
 from dlarena.frameworks import RUNTIMES
+from dlarena.runner.matrix import PROFILES
+
+# One short measurement per process: the runs these hosts make check behaviour, never speed
+# (tests/conftest.py's FAST, the same steps); --quick here is that brief protocol.
+BRIEF = {"warmup": 1, "blocks": 3, "min_block_s": 0.0, "min_block_steps": 2, "latency_s": 0.05}
+PROFILES["quick"] = {**PROFILES["quick"], **BRIEF}
 
 RUNTIMES["numpy"] = dataclasses.replace(
     RUNTIMES["onnxruntime"],

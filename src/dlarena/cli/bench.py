@@ -26,7 +26,6 @@ from dlarena.cli.common import (
 from dlarena.cli.protocol import bench_protocol, resumed_run
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
-from dlarena.records import CellResult
 from dlarena.report.rows import (
     SUMMARY_COLUMNS,
     TAX_COLUMNS,
@@ -44,6 +43,7 @@ QUICK_WORKLOADS = ("mlp", "cnn", "transformer")
 QUICK_TIERS = ["compiled"]  # what the performance criterion reads unless a profile says otherwise
 
 if TYPE_CHECKING:
+    from dlarena.records import CellResult
     from dlarena.runner.matrix import Cell, Protocol
     from dlarena.store import Store
 

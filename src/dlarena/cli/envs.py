@@ -7,14 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table
+from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table, sub_app
 from dlarena.frameworks import DEFAULT_RUNTIMES
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
 
-envs_app = typer.Typer(
-    help="Framework environments (virtualenvs from pinned requirement files).", no_args_is_help=True
-)
+envs_app = sub_app("Framework environments (virtualenvs from pinned requirement files).")
 app.add_typer(envs_app, name="envs")
 
 

@@ -53,8 +53,8 @@ PAGES = {
 
 
 class GroupedCommands(TyperGroup):
-    """The top-level command group: commands in ORDER, each in its group's panel, with its
-    one-line help and, under its own --help, the docs page that explains it."""
+    """The top-level command group: commands in ORDER, under their group's heading, with their
+    one-line help and, under their own --help, the docs page that explains them."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
@@ -62,10 +62,24 @@ class GroupedCommands(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
-        for group, commands in GROUPS.items():
+        for commands in GROUPS.values():
             if command is not None and cmd_name in commands:
                 command.short_help = commands[cmd_name]
-                command.rich_help_panel = group  # type: ignore[attr-defined]
         if command is not None and cmd_name in PAGES and not command.epilog:
             command.epilog = f"More: docs/{PAGES[cmd_name]} in dlarena's source tree."
         return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """One section per group, one line per command, never cut short."""
+        listed = set(self.list_commands(ctx))
+        others = sorted(listed - set(ORDER))
+        for group, commands in (*GROUPS.items(), ("Other", dict.fromkeys(others, ""))):
+            rows = [(name, line or self._line(ctx, name)) for name, line in commands.items()]
+            rows = [row for row in rows if row[0] in listed]
+            if rows:
+                with formatter.section(group):
+                    formatter.write_dl(rows)
+
+    def _line(self, ctx: Any, name: str) -> str:
+        command = self.get_command(ctx, name)
+        return command.get_short_help_str(limit=200) if command is not None else ""

@@ -17,11 +17,12 @@ from dlarena.cli.common import (
     emit_json,
     out,
     print_table,
+    sub_app,
 )
 from dlarena.report.rows import fmt
 
-spec_app = typer.Typer(help="Workload specs: show, validate, schema.", no_args_is_help=True)
-profile_app = typer.Typer(help="Profile files: validate, schema.", no_args_is_help=True)
+spec_app = sub_app("Workload specs: show, validate, schema.")
+profile_app = sub_app("Profile files: validate, schema.")
 app.add_typer(spec_app, name="spec")
 app.add_typer(profile_app, name="profile")
 

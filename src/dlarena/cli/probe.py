@@ -18,13 +18,14 @@ from dlarena.cli.common import (
     err,
     open_store,
     print_table,
+    sub_app,
 )
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import having
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
 
-probe_app = typer.Typer(help="Probes: deployment paths and debuggability, measured.")
+probe_app = sub_app("Probes: deployment paths and debuggability, measured.", False)
 app.add_typer(probe_app, name="probe")
 
 FrameworkOpt = Annotated[
