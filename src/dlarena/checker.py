@@ -28,7 +28,7 @@ def check_item(adapter_cls: Any, setup: Setup, item: CheckItem) -> list[ParityCh
     """Build the item's model with the canonical weights and run the checks its mode has:
     gradients and the first steps for training, the forward pass for inference."""
     workload = Workload.from_dict(item.workload)
-    ref = twin.load_reference(item.reference)
+    ref = twin.load_reference(item.reference, item.mode == "train")
     bounds = parity.tolerances(workload)
     adapter: InferenceAdapter = twin.build_twin(
         adapter_cls, workload, ref, item.tier, item.mode, setup

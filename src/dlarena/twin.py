@@ -26,8 +26,14 @@ def import_adapter(module: str) -> Any:
     return importlib.import_module(module).ADAPTER
 
 
-def load_reference(path: str) -> dict[str, Any]:
-    """The host's reference file: canonical weights, the batch and float64 expectations."""
+# What only the training checks read: a wide model's float64 gradients and parameters are
+# hundreds of MB that an inference item, or the weights alone, never need to load
+TRAINING_ONLY = ("grads", "params")
+
+
+def load_reference(path: str, training: bool = True) -> dict[str, Any]:
+    """The host's reference file: canonical weights, the batch and float64 expectations (the
+    training checks' only where `training`)."""
     with np.load(path, allow_pickle=False) as data:
         version = int(data["format_version"]) if "format_version" in data.files else 0
         if version != PROTOCOL_VERSION:
@@ -35,6 +41,8 @@ def load_reference(path: str) -> dict[str, Any]:
         groups: dict[str, Any] = {"weights": {}, "grads": {}, "params": {}}
         for key in data.files:
             prefix, _, name = key.partition(":")
+            if prefix in TRAINING_ONLY and not training:
+                continue
             if prefix in groups:
                 groups[prefix][name] = data[key]
             else:
@@ -78,5 +86,5 @@ def build_twin(
 def with_dropout(adapter_cls: type, workload: Workload, task: WorkerTask, setup: Setup) -> Any:
     """The model training steps are timed on: parity ran on its twin without dropout, so a
     model with dropout is built again, from the canonical weights, with it on."""
-    weights = load_reference(task.reference)["weights"]
+    weights = load_reference(task.reference, training=False)["weights"]
     return adapter_cls(workload, weights, task.tier, task.mode, setup)

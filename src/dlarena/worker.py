@@ -78,7 +78,7 @@ def build(
 
     events.emit("progress", phase="build")
     workload = Workload.from_dict(task.workload)
-    ref = twin.load_reference(task.reference)
+    ref = twin.load_reference(task.reference, task.mode == "train")
     start = time.perf_counter()
     adapter = twin.build_twin(adapter_cls, workload, ref, task.tier, task.mode, setup)
     return adapter, workload, setup, ref, Phases(import_s, time.perf_counter() - start)
