@@ -16,6 +16,7 @@ from dlarena.measure import parity
 from dlarena.runner.reference import write_reference
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
+from dlarena.spec.model import Optimizer
 from dlarena.twin import load_reference
 
 from .conftest import SPECS
@@ -90,39 +91,87 @@ def test_wrong_weights_fail_in_inference_and_in_training(mlp, mistake):
     assert not found["forward"] and not found["grads"] and not found["params"], found
 
 
-def dampened_momentum(self, key, grad):
+def dampened_momentum(self, key, grad, rate):
     c = self.config
     velocity = self.state.setdefault(key, [np.zeros_like(grad)])
     velocity[0] = c.momentum * velocity[0] + (1 - c.momentum) * grad  # TF1-style dampening
-    return c.learning_rate * velocity[0]
+    return rate * velocity[0]
 
 
-def nesterov(self, key, grad):
+def nesterov(self, key, grad, rate):
     c = self.config
     velocity = self.state.setdefault(key, [np.zeros_like(grad)])
     velocity[0] = c.momentum * velocity[0] + grad
-    return c.learning_rate * (grad + c.momentum * velocity[0])
+    return rate * (grad + c.momentum * velocity[0])
 
 
-def epsilon_inside_sqrt(self, key, grad):
+def epsilon_inside_sqrt(self, key, grad, rate):
     c = self.config
     m, v = self.state.setdefault(key, [np.zeros_like(grad), np.zeros_like(grad)])
     m[:] = c.beta1 * m + (1 - c.beta1) * grad
     v[:] = c.beta2 * v + (1 - c.beta2) * grad**2
     m_hat, v_hat = m / (1 - c.beta1**self.step), v / (1 - c.beta2**self.step)
-    return c.learning_rate * m_hat / np.sqrt(v_hat + c.epsilon)
+    return rate * m_hat / np.sqrt(v_hat + c.epsilon)
+
+
+def rate_inside_momentum(self, key, grad, rate):
+    """Keras's and MXNet's own SGD: m = momentum m + rate g (the same at a constant rate)."""
+    velocity = self.state.setdefault(key, [np.zeros_like(grad)])
+    velocity[0] = self.config.momentum * velocity[0] + rate * grad
+    return velocity[0]
+
+
+def l2_in_adam(self, params, grads):
+    """Adam with L2 (the decay added to the gradient, through the moments), not AdamW's."""
+    c = self.config
+    rate = float(c.learning_rate_at(self.step, np))
+    self.step += 1
+    for key, grad in grads.items():
+        params[key] -= reference._Optimizer._update(
+            self, key, grad + c.weight_decay * params[key], rate
+        )
+
+
+def no_decay(self, params, grads):
+    rate = float(self.config.learning_rate_at(self.step, np))
+    self.step += 1
+    for key, grad in grads.items():
+        params[key] -= reference._Optimizer._update(self, key, grad, rate)
+
+
+def schedule_one_step_late(self, step, xp):
+    """MXNet's CosineScheduler as it counts: the first update asks for step 1."""
+    return SPEC_RATE(self, step + 1, xp)
+
+
+SPEC_RATE = Optimizer.learning_rate_at
 
 
 @pytest.mark.parametrize(
-    ("spec", "update"),
-    [("mlp", dampened_momentum), ("mlp", nesterov), ("kitchen", epsilon_inside_sqrt)],
-    ids=["momentum_dampening", "nesterov", "adam_epsilon_inside_sqrt"],
-)
-def test_a_wrong_optimizer_fails_the_training_checks(tmp_path: Path, monkeypatch, spec, update):
+    ("spec", "target", "mistake"),
+    [
+        ("mlp", (reference._Optimizer, "_update"), dampened_momentum),
+        ("mlp", (reference._Optimizer, "_update"), nesterov),
+        ("kitchen", (reference._Optimizer, "_update"), epsilon_inside_sqrt),
+        ("sgd_cosine", (reference._Optimizer, "_update"), rate_inside_momentum),
+        ("sgd_cosine", (Optimizer, "learning_rate_at"), schedule_one_step_late),
+        ("adamw_cosine", (Optimizer, "learning_rate_at"), schedule_one_step_late),
+        ("adamw_cosine", (reference._Optimizer, "apply"), l2_in_adam),
+        ("adamw_cosine", (reference._Optimizer, "apply"), no_decay),
+    ],
+    ids=[
+        "momentum_dampening", "nesterov", "adam_epsilon_inside_sqrt", "sgd_rate_inside_momentum",
+        "sgd_schedule_one_step_late", "adamw_schedule_one_step_late", "adamw_as_adam_with_l2",
+        "adamw_without_its_decay",
+    ],
+)  # fmt: skip
+def test_a_wrong_optimizer_fails_the_training_checks(
+    tmp_path: Path, monkeypatch, spec, target, mistake
+):
     workload = load_workload(spec if spec == "mlp" else str(SPECS / f"{spec}.yaml"))
     write_reference(workload, tmp_path / "ref.npz")
     ref = load_reference(str(tmp_path / "ref.npz"))
-    monkeypatch.setattr(reference._Optimizer, "_update", update)
+    monkeypatch.setattr(*target, mistake)
     found = verdicts(workload, ref, ref["weights"])
     assert found["forward"] and found["grads"]  # the model is right, the optimizer is not
     assert not found["params"], found

@@ -29,6 +29,7 @@ PROBES = Path(__file__).parent / "probes"
 NEW_WORKLOADS = ("transformer", "gpt", "lstm", "recsys")
 LAYER_VARIANTS = tuple(str(SPECS / f) for f in ("sequence.yaml", "joins.yaml"))
 ADAM_ZERO = str(SPECS / "adam_zero_gradient.yaml")
+SCHEDULED = tuple(str(SPECS / f) for f in ("adamw_cosine.yaml", "sgd_cosine.yaml"))
 
 
 def cells_of(workloads, tiers, runtimes=tuple(RUNTIMES), size: str = "small") -> list:
@@ -47,6 +48,7 @@ def verdicts() -> dict:
         + cells_of(LAYER_VARIANTS, ["eager"], DEFAULT_RUNTIMES)
         + cells_of(["transformer"], ["eager"], ["jax-raw"], "tiny")
         + [c for c in cells_of([ADAM_ZERO], ["eager"], DEFAULT_RUNTIMES) if c.mode == "train"]
+        + [c for c in cells_of(SCHEDULED, TIERS) if c.mode == "train"]
     )
     found = check_parity(cells, envs.dlarena_home(), {})
     return {
@@ -135,6 +137,16 @@ def test_attention_biases_trained_with_adam_pass_and_the_record_says_how(verdict
     for key, verdict in found.items():
         params = next(c for c in verdict.checks if c.check == "params")
         assert "zero true gradient (attn.k_bias" in params.note, (key, params)
+
+
+def test_adamw_and_a_warmup_cosine_schedule_pass_parity_in_every_runtime_and_tier(verdicts):
+    """Decoupled weight decay and each step's scheduled rate, through each framework's own
+    optimizers and schedulers (torch's AdamW and LambdaLR, Optax's adamw and schedule, Keras's
+    CosineDecay, an MXNet LRScheduler) and written out in the raw variants."""
+    found = of(verdicts, ("adamw_cosine", "sgd_cosine"))
+    trainers = [r for r in RUNTIMES.values() if "train" in r.modes]
+    assert len(found) == 2 * sum(len(r.tiers) for r in trainers)
+    assert_all_pass(found)
 
 
 @pytest.mark.parametrize("runtime", [r for r in DEFAULT_RUNTIMES if "train" in RUNTIMES[r].modes])

@@ -64,8 +64,21 @@ def test_unknown_op_names_the_field_the_value_and_the_choices() -> None:
         (lambda d: d["layers"][-1].update(units=7), "must give the logits, shape \\(10,\\)"),
         (
             lambda d: d["optimizer"].update(name="lamb"),
-            "optimizer.name: Input should be 'sgd' or 'adam' \\(got 'lamb'\\)",
+            "optimizer.name: Input should be 'sgd', 'adam' or 'adamw' \\(got 'lamb'\\)",
         ),
+        (
+            lambda d: d["optimizer"].update(name="adam", weight_decay=0.01),
+            "weight_decay is adamw's \\(decoupled\\); adam takes none: use name: adamw",
+        ),
+        (
+            lambda d: d["optimizer"].update(schedule="warmup_cosine", warmup_steps=5),
+            "warmup_cosine needs decay_steps .* above warmup_steps \\(5\\); got 0",
+        ),
+        (
+            lambda d: d["optimizer"].update(decay_steps=10),
+            "warmup_steps and decay_steps need schedule: warmup_cosine",
+        ),
+        (lambda d: d["optimizer"].update(schedule="step"), "schedule: Input should be 'constant'"),
         (lambda d: d.update(colour="red"), "colour: unknown field 'colour'; allowed: name,"),
         (lambda d: d["layers"].insert(0, {"op": "conv2d", "filters": 4}), "needs an image input"),
         (lambda d: d.update(seed=-1), "seed: Input should be greater than or equal to 0"),

@@ -51,7 +51,7 @@ def import_model(
         ),
     ] = None,
     optimizer: Annotated[
-        str, typer.Option(help="sgd or adam: how the frameworks train it")
+        str, typer.Option(help="sgd, adam or adamw (decay 0.01): how the frameworks train it")
     ] = "sgd",
     learning_rate: Annotated[float, typer.Option(callback=within(1e-9, 10))] = 0.01,
     check: Annotated[
@@ -68,8 +68,8 @@ def import_model(
     does not map; exit 1 if the imported model computes something else."""
     from dlarena import importer
 
-    if optimizer not in ("sgd", "adam"):
-        raise DlarenaError(f"--optimizer {optimizer!r}: choose sgd or adam")
+    if optimizer not in ("sgd", "adam", "adamw"):
+        raise DlarenaError(f"--optimizer {optimizer!r}: choose sgd, adam or adamw")
     graph = importer.load(model, batch, _sizes(shape))
     rows = importer.coverage(graph)
     if check:
@@ -85,6 +85,8 @@ def import_model(
             f"'{workload_name}' is a built-in workload's name; give the import its own: --name"
         )
     optimizer_doc = {"name": optimizer, "learning_rate": learning_rate}
+    if optimizer == "adamw":  # PyTorch's default decay; the spec says it, to be changed there
+        optimizer_doc["weight_decay"] = 0.01
     imported = importer.map_model(model, graph, workload_name, batch, optimizer_doc)
     spec_path = importer.write(imported, out_dir)
     _finish(spec_path, imported, timeout, format)

@@ -68,7 +68,7 @@ def tolerances(workload: Workload) -> dict[str, float]:
     """Each check's bound for this workload (see the module docstring for the derivation)."""
     fan_in, depth = shape_of_error(workload)
     forward = U * math.sqrt(fan_in) * depth
-    adam = workload.optimizer.name == "adam"
+    adam = workload.optimizer.name in ("adam", "adamw")  # AdamW: the same normalization
     return {
         "forward": max(FLOOR, SAFETY * forward),
         # an imported model's logits against ONNX Runtime on the original file: float32 both

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
 ATTENTION_PARTS = ("q", "k", "v", "o")  # query, key, value and output projections
@@ -49,14 +50,49 @@ class Layer:
         return dict(self.attrs)[key]
 
 
+SCHEDULES = ("constant", "warmup_cosine")
+
+
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
+    """sgd (PyTorch's momentum form: v = momentum v + g, p -= lr v), adam, or adamw (Adam with
+    decoupled weight decay: p -= lr (adam step + weight_decay p)); the learning rate constant,
+    or warmup_cosine (`learning_rate_at`)."""
+
     name: str = "sgd"
     learning_rate: float = 0.01
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
+    weight_decay: float = 0.0  # adamw's
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_steps: int = 0  # warmup_cosine: the steps to the end of the decay, warm-up included
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, less the later ones at their defaults (earlier specs keep their hash)."""
+        found = dataclasses.asdict(self)
+        return {
+            k: v for k, v in found.items() if k not in LATER_OPTIMIZER or v != LATER_OPTIMIZER[k]
+        }
+
+    def learning_rate_at(self, step: Any, xp: Any) -> Any:
+        """The rate of update `step` (0 for the first), as Optax's warmup_cosine_decay_schedule
+        and Keras's CosineDecay with warm-up give it: linear from 0 over the warm-up steps (the
+        first update moves nothing but the optimizer's moments), then a cosine to 0 at
+        decay_steps, and 0 after. `xp`: the array namespace of `step` (numpy, jax.numpy,
+        tensorflow.experimental.numpy), so each framework computes it on its own step."""
+        if self.schedule == "constant":
+            return self.learning_rate
+        peak, warm = self.learning_rate, self.warmup_steps
+        span = self.decay_steps - warm
+        done = xp.minimum(xp.maximum(step - warm, 0.0) / span, 1.0)
+        decayed = peak * 0.5 * (1.0 + xp.cos(math.pi * done))
+        return xp.where(step < warm, peak * step / max(warm, 1), decayed)
+
+
+LATER_OPTIMIZER = {"weight_decay": 0.0, "schedule": "constant", "warmup_steps": 0, "decay_steps": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +179,7 @@ class Workload:
                 }
                 for lay in self.layers
             ],
-            "optimizer": dataclasses.asdict(self.optimizer),
+            "optimizer": self.optimizer.as_dict(),
             "loss": self.loss,
             "batch_size": self.batch_size,
             "dtype": self.dtype,

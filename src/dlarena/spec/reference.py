@@ -91,7 +91,8 @@ def train_trace(
 
 
 class _Optimizer:
-    """SGD with momentum and Adam, in PyTorch's formulation (optax and Keras agree to rounding)."""
+    """SGD with momentum, Adam and AdamW in PyTorch's formulation (optax and Keras agree to
+    rounding), at the spec's learning rate for each step."""
 
     def __init__(self, workload: Workload):
         self.config = workload.optimizer
@@ -100,28 +101,31 @@ class _Optimizer:
 
     def apply(self, params: Arrays, grads: Arrays) -> None:
         """In place: `params` holds the trace's own float64 copies."""
+        rate = float(self.config.learning_rate_at(self.step, np))
         self.step += 1
         for key, grad in grads.items():
-            params[key] -= self._update(key, grad)
+            if self.config.name == "adamw":  # decoupled: the decay is not in the moments
+                params[key] -= rate * self.config.weight_decay * params[key]
+            params[key] -= self._update(key, grad, rate)
 
     def _state(self, key: str, grad: np.ndarray, slots: int) -> list[np.ndarray]:
         if key not in self.state:
             self.state[key] = [np.zeros_like(grad) for _ in range(slots)]
         return self.state[key]
 
-    def _update(self, key: str, grad: np.ndarray) -> np.ndarray:
+    def _update(self, key: str, grad: np.ndarray, rate: float) -> np.ndarray:
         c = self.config
         if c.name == "sgd":  # in place: a wide layer's arrays are hundreds of MB
             velocity, update = self._state(key, grad, 2)
             velocity *= c.momentum
             velocity += grad
-            return np.multiply(velocity, c.learning_rate, out=update)
+            return np.multiply(velocity, rate, out=update)
         m, v = self._state(key, grad, 2)
         m[:] = c.beta1 * m + (1 - c.beta1) * grad
         v[:] = c.beta2 * v + (1 - c.beta2) * grad**2
         m_hat = m / (1 - c.beta1**self.step)
         v_hat = v / (1 - c.beta2**self.step)
-        return c.learning_rate * m_hat / (np.sqrt(v_hat) + c.epsilon)
+        return rate * m_hat / (np.sqrt(v_hat) + c.epsilon)
 
 
 assert set(_FORWARD) == set(_BACKWARD), "every op needs both passes"

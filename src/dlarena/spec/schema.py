@@ -107,12 +107,31 @@ LayerDoc = Annotated[Union[tuple(LAYER_MODELS.values())], Field(discriminator="o
 
 
 class OptimizerDoc(Strict):
-    name: Literal["sgd", "adam"] = "sgd"
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
     learning_rate: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 0.01
     momentum: Fraction = 0.9
     beta1: Fraction = 0.9
     beta2: Fraction = 0.999
     epsilon: Epsilon = 1e-8
+    weight_decay: Fraction = 0.0
+    schedule: Literal["constant", "warmup_cosine"] = "constant"
+    warmup_steps: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    decay_steps: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OptimizerDoc:
+        if self.weight_decay and self.name != "adamw":
+            raise ValueError(
+                f"weight_decay is adamw's (decoupled); {self.name} takes none: use name: adamw"
+            )
+        if self.schedule == "warmup_cosine" and self.decay_steps <= self.warmup_steps:
+            raise ValueError(
+                f"warmup_cosine needs decay_steps (the steps to the end of the decay, warm-up "
+                f"included) above warmup_steps ({self.warmup_steps}); got {self.decay_steps}"
+            )
+        if self.schedule == "constant" and (self.warmup_steps or self.decay_steps):
+            raise ValueError("warmup_steps and decay_steps need schedule: warmup_cosine")
+        return self
 
 
 class FileRefDoc(Strict):

@@ -151,9 +151,18 @@ class JaxAdapter(TrainingAdapter):
     @staticmethod
     def _optimizer(workload: Workload) -> optax.GradientTransformation:
         c = workload.optimizer
+        rate: Any = c.learning_rate
+        if c.schedule == "warmup_cosine":
+            rate = optax.warmup_cosine_decay_schedule(
+                0.0, c.learning_rate, c.warmup_steps, c.decay_steps, end_value=0.0
+            )
         if c.name == "sgd":
-            return optax.sgd(c.learning_rate, momentum=c.momentum)
-        return optax.adam(c.learning_rate, b1=c.beta1, b2=c.beta2, eps=c.epsilon)
+            return optax.sgd(rate, momentum=c.momentum)
+        if c.name == "adamw":
+            return optax.adamw(
+                rate, b1=c.beta1, b2=c.beta2, eps=c.epsilon, weight_decay=c.weight_decay
+            )
+        return optax.adam(rate, b1=c.beta1, b2=c.beta2, eps=c.epsilon)
 
     def _loss(self, params: Any, batch_stats: Any, key: Any, x: jax.Array, y: jax.Array) -> Any:
         rngs = None if key is None else {"dropout": key}

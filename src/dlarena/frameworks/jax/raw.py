@@ -128,18 +128,21 @@ class RawJaxAdapter(JaxAdapter):
         return _cross_entropy(logits, y), state
 
     def _update(self, params: Any, grads: Any, slots: Any) -> Any:
-        """SGD with momentum or Adam, in the spec's formulation (PyTorch's)."""
+        """SGD with momentum, Adam or AdamW, in the spec's formulation (PyTorch's), at the
+        spec's rate for this step."""
         c, (m, v, step) = self.config, slots
+        rate = c.learning_rate_at(step, jnp)
         step = step + 1
         if c.name == "sgd":
             m = jax.tree.map(lambda m, g: c.momentum * m + g, m, grads)
-            return jax.tree.map(lambda p, m: p - c.learning_rate * m, params, m), (m, v, step)
+            return jax.tree.map(lambda p, m: p - rate * m, params, m), (m, v, step)
         m = jax.tree.map(lambda m, g: c.beta1 * m + (1 - c.beta1) * g, m, grads)
         v = jax.tree.map(lambda v, g: c.beta2 * v + (1 - c.beta2) * g * g, v, grads)
         m_fix, v_fix = 1 - c.beta1**step, 1 - c.beta2**step
 
         def move(p: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
-            return p - c.learning_rate * (m / m_fix) / (jnp.sqrt(v / v_fix) + c.epsilon)
+            p = p - rate * c.weight_decay * p  # decoupled (adamw; 0 for adam)
+            return p - rate * (m / m_fix) / (jnp.sqrt(v / v_fix) + c.epsilon)
 
         return jax.tree.map(move, params, m, v), (m, v, step)
 

@@ -19,37 +19,11 @@ from dlarena.frameworks.mxnet.layers import (
     parameter,
     stateless,
 )
+from dlarena.frameworks.mxnet.optimizers import gluon_optimizer
 from dlarena.records import Setup
 from dlarena.spec.graph import fused_activations, is_chain
 from dlarena.spec.model import INPUT, Layer, Workload
 from dlarena.spec.shapes import infer_shapes
-
-
-class SpecAdam(mx.optimizer.Optimizer):
-    """Adam as the spec (and PyTorch and Optax) define it: epsilon added to sqrt(v_hat).
-
-    MXNet's own 'adam' adds epsilon before the bias correction ("epsilon hat"): 2.6e-4 from the
-    spec after three steps of `kitchen`, past the parity gate.
-    """
-
-    def __init__(self, learning_rate: float, beta1: float, beta2: float, epsilon: float):
-        super().__init__(learning_rate=learning_rate)
-        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
-
-    def create_state(self, index: int, weight: Any) -> Any:
-        zeros = mx.nd.zeros(weight.shape, weight.context, dtype=weight.dtype)
-        return zeros, zeros.copy()
-
-    def update(self, index: int, weight: Any, grad: Any, state: Any) -> None:
-        self._update_count(index)
-        step = self._index_update_count[index]
-        grad = grad * self.rescale_grad
-        m, v = state
-        m[:] = self.beta1 * m + (1 - self.beta1) * grad
-        v[:] = self.beta2 * v + (1 - self.beta2) * mx.nd.square(grad)
-        m_hat = m / (1 - self.beta1**step)
-        v_hat = v / (1 - self.beta2**step)
-        weight[:] -= self._get_lr(index) * m_hat / (mx.nd.sqrt(v_hat) + self.epsilon)
 
 
 def build_net(workload: Workload) -> tuple[gluon.HybridBlock, dict[str, gluon.Block]]:
@@ -159,17 +133,12 @@ class MxnetAdapter(TrainingAdapter):
             param.set_data(_to_mxnet(key, value, self.context))
             self.params[key] = param
         self.trainable = {k: p for k, p in self.params.items() if p.grad_req != "null"}
-        self.trainer = gluon.Trainer(self.net.collect_params(), *self._optimizer(workload))
+        self.trainer = gluon.Trainer(
+            self.net.collect_params(), *gluon_optimizer(workload.optimizer)
+        )
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
         if tier == "compiled":
             self.net.hybridize(static_alloc=True, static_shape=True)
-
-    @staticmethod
-    def _optimizer(workload: Workload) -> tuple[Any, dict[str, float]]:
-        c = workload.optimizer
-        if c.name == "sgd":
-            return "sgd", {"learning_rate": c.learning_rate, "momentum": c.momentum}
-        return SpecAdam(c.learning_rate, c.beta1, c.beta2, c.epsilon), {}
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         if x.ndim == 4:

@@ -13,6 +13,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from dlarena.frameworks.mxnet.adapter import MxnetAdapter, _to_canonical
+from dlarena.frameworks.mxnet.optimizers import gluon_optimizer
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
@@ -30,7 +31,7 @@ class Replica:
             self.kvstore = mx.kv.create("local" if task["one_process"] else "dist_sync")
             params = self.adapter.net.collect_params()
             params.reset_ctx(self.contexts)  # the canonical weights, copied to every context
-            optimizer, options = MxnetAdapter._optimizer(workload)
+            optimizer, options = gluon_optimizer(workload.optimizer)
             self.adapter.trainer = gluon.Trainer(params, optimizer, options, kvstore=self.kvstore)
 
     def prepare(self, shards: list[tuple[np.ndarray, np.ndarray]]) -> Any:

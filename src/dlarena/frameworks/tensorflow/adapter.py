@@ -24,43 +24,11 @@ from dlarena.frameworks.tensorflow.layers import (  # noqa: E402
     layer_of,
     variables_of,
 )
+from dlarena.frameworks.tensorflow.optimizers import keras_optimizer  # noqa: E402
 from dlarena.records import Setup  # noqa: E402
 from dlarena.spec.graph import fused_activations  # noqa: E402
 from dlarena.spec.model import INPUT, Workload  # noqa: E402
 from dlarena.spec.shapes import infer_shapes  # noqa: E402
-
-
-class SpecAdam(keras.optimizers.Optimizer):
-    """Adam as the spec (and PyTorch and Optax) define it: epsilon added to sqrt(v_hat).
-
-    keras.optimizers.Adam adds epsilon before the bias correction ("epsilon hat"); after three
-    steps of `kitchen` that differs by 2.6e-4 (relative L2 of the displacement) from the spec,
-    past the parity gate. Written as a Keras optimizer, the way a Keras user would.
-    """
-
-    def __init__(self, learning_rate: float, beta_1: float, beta_2: float, epsilon: float):
-        super().__init__(learning_rate, name="spec_adam")
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-
-    def build(self, var_list: list) -> None:
-        if self.built:
-            return
-        super().build(var_list)
-        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
-        self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
-
-    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        ops = keras.ops
-        gradient = tf.convert_to_tensor(gradient)  # an embedding's IndexedSlices, made dense
-        index = self._get_variable_index(variable)
-        m, v = self._m[index], self._v[index]
-        step = ops.cast(self.iterations + 1, variable.dtype)
-        self.assign(m, self.beta_1 * m + (1 - self.beta_1) * gradient)
-        self.assign(v, self.beta_2 * v + (1 - self.beta_2) * ops.square(gradient))
-        m_hat = m / (1 - ops.power(self.beta_1, step))
-        v_hat = v / (1 - ops.power(self.beta_2, step))
-        rate = ops.cast(learning_rate, variable.dtype)
-        self.assign_sub(variable, rate * m_hat / (ops.sqrt(v_hat) + self.epsilon))
 
 
 def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Layer]]:
@@ -118,7 +86,7 @@ class TensorflowAdapter(TrainingAdapter):
             for key, var in self.vars.items():
                 var.assign(weights[key].reshape(var.shape))
             self.trainable = {k: v for k, v in self.vars.items() if v.trainable}
-            self.optimizer = self._optimizer(workload)
+            self.optimizer = keras_optimizer(workload.optimizer)
             self.optimizer.build(list(self.trainable.values()))
         self._compile(tier)
 
@@ -127,13 +95,6 @@ class TensorflowAdapter(TrainingAdapter):
         wrap = (lambda f: tf.function(f, jit_compile=True)) if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._eager_step)
         self._infer = wrap(lambda x: self.model(x, training=False))
-
-    @staticmethod
-    def _optimizer(workload: Workload) -> keras.optimizers.Optimizer:
-        c = workload.optimizer
-        if c.name == "sgd":
-            return keras.optimizers.SGD(c.learning_rate, momentum=c.momentum)
-        return SpecAdam(c.learning_rate, c.beta1, c.beta2, c.epsilon)
 
     def _loss_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         with tf.GradientTape() as tape:

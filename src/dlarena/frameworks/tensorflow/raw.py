@@ -9,6 +9,7 @@ This is TensorFlow below its layer library, so that a cell of this runtime besid
 from __future__ import annotations
 
 import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
 
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
@@ -95,29 +96,33 @@ class _Model:
 
 
 class _Optimizer:
-    """SGD with momentum or Adam in the spec's formulation, as tf.Variable updates; called as a
-    Keras optimizer is, `apply(grads, variables)`, always with the same variables."""
+    """SGD with momentum, Adam or AdamW in the spec's formulation, as tf.Variable updates, at
+    the spec's rate for each step; called as a Keras optimizer is, `apply(grads, variables)`,
+    always with the same variables."""
 
     def __init__(self, workload: Workload, variables: list[tf.Variable]):
         self.config = workload.optimizer
         self.m = [tf.Variable(tf.zeros_like(p)) for p in variables]
-        adam = self.config.name == "adam"
+        adam = self.config.name != "sgd"
         self.v = [tf.Variable(tf.zeros_like(p)) for p in variables] if adam else self.m
         self.step = tf.Variable(0.0)
 
     def apply(self, grads: list[tf.Tensor], variables: list[tf.Variable]) -> None:
         c = self.config
+        rate = c.learning_rate_at(self.step, tnp)
+        self.step.assign_add(1.0)
         if c.name == "sgd":
             for p, g, m in zip(variables, grads, self.m, strict=True):
                 m.assign(c.momentum * m + g)
-                p.assign_sub(c.learning_rate * m)
+                p.assign_sub(rate * m)
             return
-        self.step.assign_add(1.0)
         m_fix, v_fix = 1 - c.beta1**self.step, 1 - c.beta2**self.step
         for p, g, m, v in zip(variables, grads, self.m, self.v, strict=True):
             m.assign(c.beta1 * m + (1 - c.beta1) * g)
             v.assign(c.beta2 * v + (1 - c.beta2) * tf.square(g))
-            p.assign_sub(c.learning_rate * (m / m_fix) / (tf.sqrt(v / v_fix) + c.epsilon))
+            if c.weight_decay:  # adamw: decoupled
+                p.assign_sub(rate * c.weight_decay * p)
+            p.assign_sub(rate * (m / m_fix) / (tf.sqrt(v / v_fix) + c.epsilon))
 
 
 class RawTensorflowAdapter(TensorflowAdapter):

@@ -133,6 +133,7 @@ class TorchAdapter(TrainingAdapter):
             raise ValueError(f"weights do not fit: {missed + loaded.unexpected_keys}")
         self.model.to(self.device).train(mode == "train")
         self.optimizer = self._optimizer(workload)
+        self.schedule = self._schedule(workload)
         # dynamic=False: one static graph per shape (the batch, batch 1), as a serving loop has.
         self.run = torch.compile(self.model, dynamic=False) if tier == "compiled" else self.model
 
@@ -145,7 +146,21 @@ class TorchAdapter(TrainingAdapter):
         params = self.model.parameters()
         if c.name == "sgd":
             return torch.optim.SGD(params, lr=c.learning_rate, momentum=c.momentum)
-        return torch.optim.Adam(params, lr=c.learning_rate, betas=(c.beta1, c.beta2), eps=c.epsilon)
+        betas = (c.beta1, c.beta2)
+        if c.name == "adamw":
+            return torch.optim.AdamW(
+                params, lr=c.learning_rate, betas=betas, eps=c.epsilon, weight_decay=c.weight_decay
+            )
+        return torch.optim.Adam(params, lr=c.learning_rate, betas=betas, eps=c.epsilon)
+
+    def _schedule(self, workload: Workload) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The spec's schedule as a LambdaLR (its factor of step 0 rules the first update)."""
+        c = workload.optimizer
+        if c.schedule == "constant":
+            return None
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: float(c.learning_rate_at(step, np)) / c.learning_rate
+        )
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         if x.ndim == 4:
@@ -162,6 +177,8 @@ class TorchAdapter(TrainingAdapter):
         loss = _cross_entropy(self.run(batch[0]), batch[1])
         loss.backward()
         self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
         return loss
 
     def sync(self, handle: Any) -> None:
