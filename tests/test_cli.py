@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dlarena.frameworks import RUNTIMES
+from dlarena.frameworks import FRAMEWORKS, RUNTIMES
 from dlarena.runner import envs
 from dlarena.store import Store
 
@@ -168,6 +168,10 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert "| mxnet |" in markdown  # the Speed Score table
     row = "| mlp (small) | onnxruntime | eager | infer | fair 2x1 on 2 cpus, malloc keep |"
     assert row in markdown
+    # each framework's defaults that differ from the spec, in both renderings
+    assert "| JAX | GELU | nn.gelu approximate=True (the tanh approximation) |" in markdown
+    assert markdown.count("| initialization |") == len(FRAMEWORKS)
+    assert "Defaults that differ from the spec, per framework" in page and "LambdaLR" in page
 
 
 def test_a_broken_spec_exits_2_with_the_field_named_and_no_traceback(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlarena.frameworks import FOLDERS, RUNTIMES, having
+from dlarena.frameworks import FOLDERS, FRAMEWORKS, RUNTIMES, having, overrides
 
 from .test_cli import DLARENA
 
@@ -23,6 +23,16 @@ def cli(*args: str, env: dict[str, str] = ADDED) -> subprocess.CompletedProcess:
     return subprocess.run(
         [DLARENA, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
     )
+
+
+def test_every_training_framework_names_the_defaults_its_adapter_overrides() -> None:
+    """The report's list: each framework of the decision that trains, with what it sets."""
+    rows = overrides()
+    trainers = {RUNTIMES[n].display for n in FRAMEWORKS if "train" in RUNTIMES[n].modes}
+    assert {r["framework"] for r in rows} == trainers
+    assert all(r["setting"] and r["default"] and r["dlarena"] for r in rows)
+    initialized = [r["framework"] for r in rows if r["setting"] == "initialization"]
+    assert sorted(initialized) == sorted(trainers)  # the canonical weights replace every init
 
 
 def test_the_built_in_folders_declare_every_runtime_and_part() -> None:

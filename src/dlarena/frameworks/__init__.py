@@ -70,6 +70,17 @@ def export_envs() -> dict[tuple[str, str], str]:
     return {(f.name, e.path): e.env for f in DECLARED.values() for e in f.exports if e.env}
 
 
+def overrides() -> list[dict[str, str]]:
+    """Per framework of the decision, each default of its own that differs from the spec and
+    what its adapter does about it (the report's list)."""
+    return [
+        {"framework": RUNTIMES[name].display, **dataclasses.asdict(o)}
+        for name in FRAMEWORKS
+        if name in DECLARED
+        for o in DECLARED[name].overrides
+    ]
+
+
 def scenarios() -> dict[str, Scenario]:
     """Every data-parallel scenario by name (a framework may have several)."""
     return {s.name: s for f in DECLARED.values() for s in f.scale}

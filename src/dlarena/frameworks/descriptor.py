@@ -6,7 +6,8 @@ A folder frameworks/<name>/ holds the framework's code beside this declaration:
 adapter.py (the spec-built model every cell runs) with layers.py (each spec op as the framework's
 layer), raw.py (an API variant, optional),
 exports.py (the export paths' code), mistakes.py (the debugging probe's cases), scale.py (the
-data-parallel replica), selfcheck.py (the hand-written training loop).
+data-parallel replica), selfcheck.py (the hand-written training loop). It also names the
+defaults of its own that differ from the spec and what its adapter sets instead (`overrides`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,16 @@ class Scenario:
 
 
 @dataclasses.dataclass(frozen=True)
+class Override:
+    """A default of the framework's that differs from the spec, and what its adapter does about
+    it: what a team moving a model into or out of this framework must set by hand."""
+
+    setting: str
+    default: str  # the framework's own
+    dlarena: str  # what the adapter sets or writes instead
+
+
+@dataclasses.dataclass(frozen=True)
 class Framework:
     """Everything dlarena knows about one framework folder. `mistakes`/`selfcheck`: whether
     the folder has the debugging probe's cases and a hand-written loop."""
@@ -96,6 +107,7 @@ class Framework:
     scale: tuple[Scenario, ...] = ()
     mistakes: bool = False
     selfcheck: bool = False
+    overrides: tuple[Override, ...] = ()
     package: str = ""  # the folder as a package (set by the registry)
 
     def part(self, name: str) -> str:

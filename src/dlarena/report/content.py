@@ -14,6 +14,7 @@ from dlarena.decide.cost import PUBLISHED, check, training_cost
 from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
+from dlarena.frameworks import overrides
 from dlarena.measure.compare import api_tax
 from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
@@ -50,6 +51,8 @@ class Report:
     training: tuple[dict[str, Any], ...]  # per trained workload and framework
     environments: tuple[dict[str, Any], ...]  # per run
     imported: tuple[dict[str, Any], ...] = ()  # per imported model and runtime, inference
+    # per framework, each default of its own that differs from the spec, and what dlarena sets
+    overrides: tuple[dict[str, str], ...] = ()
 
     @property
     def cells(self) -> tuple[CellResult, ...]:
@@ -91,6 +94,7 @@ def build_report(store: Any, profile: Profile, run: int | None = None) -> Report
         training=tuple(_training(selection.cells, profile)),
         environments=tuple(environments(store, selection)),
         imported=tuple(imported_models(selection.cells + selection.failing)),
+        overrides=tuple(overrides()),
     )
 
 

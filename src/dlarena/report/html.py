@@ -41,6 +41,11 @@ LATENCY_COLUMNS = (
 )  # fmt: skip
 FAILING_COLUMNS = ("label", "runtime", "tier", "mode", "status", "parity", "reason", "run_id")
 IMPORTED_COLUMNS = ("label", "source", "runtime", "tier", "same_as_original", "max_difference")
+OVERRIDE_COLUMNS = ("framework", "setting", "default", "dlarena")
+OVERRIDES_NOTE = (
+    "Where a framework's own default differs from the spec, its adapter sets the spec's: what a "
+    "team moving a model into or out of that framework must set by hand."
+)
 # tables.py's tables and matrices, each (columns, rows), as the templates call them
 TABLES = (
     "speed_table", "significance_table", "scenario_table", "training_table", "environment_table",
@@ -117,6 +122,7 @@ def environment() -> jinja2.Environment:
         warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares, said=said,
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,
         FAILING_COLUMNS=FAILING_COLUMNS, IMPORTED_COLUMNS=IMPORTED_COLUMNS, SECTIONS=SECTIONS,
+        OVERRIDE_COLUMNS=OVERRIDE_COLUMNS, OVERRIDES_NOTE=OVERRIDES_NOTE,
         TAX_COLUMNS=TAX_COLUMNS,
         TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE, COST_SAMPLES=content.COST_SAMPLES,
         COST_PRICE_PER_HOUR=content.COST_PRICE_PER_HOUR,

@@ -1,6 +1,6 @@
 """JAX: Flax linen and raw jax.numpy, eager and jit; sharded jit for scale-out."""
 
-from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
+from dlarena.frameworks.descriptor import Export, Framework, Override, Runtime, Scenario
 
 
 def _host_devices(role: str, world: int, port: int) -> dict[str, str]:
@@ -45,4 +45,15 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    overrides=(
+        Override(
+            "GELU",
+            "nn.gelu approximate=True (the tanh approximation)",
+            "approximate=False for the spec's gelu; True only for gelu_tanh",
+        ),
+        Override("batch norm momentum", "momentum=0.99", "the spec's (0.9)"),
+        Override("layer norm epsilon", "epsilon=1e-6", "the spec's (1e-5)"),
+        Override("AdamW weight decay", "optax.adamw weight_decay=1e-4", "the spec's weight_decay"),
+        Override("initialization", "LeCun-normal", "the canonical weights, loaded"),
+    ),
 )

@@ -1,6 +1,6 @@
 """Apache MXNet: Gluon, eager and hybridized; kvstore for scale-out (its own environment)."""
 
-from dlarena.frameworks.descriptor import LOOPBACK, Export, Framework, Runtime, Scenario
+from dlarena.frameworks.descriptor import LOOPBACK, Export, Framework, Override, Runtime, Scenario
 
 
 def _dmlc(role: str, world: int, port: int) -> dict[str, str]:
@@ -53,4 +53,22 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    overrides=(
+        Override(
+            "Adam epsilon",
+            "epsilon added before the bias correction",
+            "SpecAdam: the spec's, added to sqrt(v_hat); AdamW's decay decoupled in it",
+        ),
+        Override(
+            "SGD momentum form",
+            "the rate inside the momentum (mom = momentum mom - lr g)",
+            "SpecSGD under a schedule (v = momentum v + g, w -= lr v)",
+        ),
+        Override(
+            "learning-rate schedule",
+            "schedulers count updates from 1 (CosineScheduler warms up one step ahead)",
+            "SpecSchedule: the spec's rate of update num_update - 1",
+        ),
+        Override("initialization", "Uniform(0.07)", "the canonical weights, loaded"),
+    ),
 )

@@ -1,6 +1,6 @@
 """TensorFlow: Keras 3 and raw tf ops, eager and XLA; tf.distribute for scale-out."""
 
-from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
+from dlarena.frameworks.descriptor import Export, Framework, Override, Runtime, Scenario
 
 _SCALE = "dlarena.frameworks.tensorflow.scale"
 _LIBRARY = Runtime(
@@ -47,4 +47,25 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    overrides=(
+        Override("batch norm", "momentum=0.99, epsilon=1e-3", "the spec's (0.9, 1e-5)"),
+        Override("layer norm epsilon", "epsilon=1e-3", "the spec's (1e-5)"),
+        Override(
+            "Adam epsilon",
+            "epsilon=1e-7, added before the bias correction",
+            "SpecAdam: the spec's epsilon, added to sqrt(v_hat)",
+        ),
+        Override(
+            "SGD momentum form",
+            "the rate inside the momentum (m = momentum m - lr g)",
+            "SpecSGD under a schedule (v = momentum v + g, p -= lr v); the same at a constant rate",
+        ),
+        Override("AdamW weight decay", "weight_decay=0.004", "the spec's weight_decay"),
+        Override(
+            "LSTM forget gate",
+            "unit_forget_bias=True (1 added to the forget bias at init)",
+            "the canonical weights, loaded",
+        ),
+        Override("initialization", "Glorot-uniform", "the canonical weights, loaded"),
+    ),
 )

@@ -1,6 +1,6 @@
 """PyTorch: nn.Module eager and torch.compile; DDP for scale-out; seven ways out."""
 
-from dlarena.frameworks.descriptor import Export, Framework, Runtime, Scenario
+from dlarena.frameworks.descriptor import Export, Framework, Override, Runtime, Scenario
 
 FRAMEWORK = Framework(
     name="torch",
@@ -37,4 +37,18 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    overrides=(
+        Override(
+            "batch norm momentum",
+            "momentum=0.1, the weight of the new batch statistic",
+            "momentum = 1 - the spec's (the spec's weighs the running average, as Keras's)",
+        ),
+        Override("AdamW weight decay", "weight_decay=0.01", "the spec's weight_decay"),
+        Override(
+            "learning-rate schedule",
+            "LinearLR cannot start from 0 (its start_factor must be above 0)",
+            "LambdaLR with the spec's rate for each step (the first update at 0)",
+        ),
+        Override("initialization", "Kaiming-uniform", "the canonical weights, loaded"),
+    ),
 )
