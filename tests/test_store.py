@@ -230,3 +230,29 @@ def test_the_figures_that_count_are_the_newest_passing_cell_of_each_kind(tmp_pat
     assert pinned.source == "run 2" and [c.id for c in pinned.cells] == ids[1]
     with pytest.raises(DlarenaError, match="run 9 is not in"):
         current(db, 9)
+
+
+def test_the_report_shows_a_check_made_otherwise_and_the_defaults_each_framework_overrides(
+    tmp_path: Path,
+) -> None:
+    """Both renderings, from the stored cells: a parity note beside its cell, and the frameworks'
+    defaults that differ from the spec."""
+    from dlarena.decide.profile import load_profile
+    from dlarena.report.content import build_report
+    from dlarena.report.html import write_html
+    from dlarena.report.markdown import write_markdown
+
+    db = Store(tmp_path / "s.sqlite")
+    run_id = db.start_run({"protocol": {"threads": 2}}, None)
+    for runtime in ("torch", "jax"):
+        db.save_cell(run_id, a_cell(runtime))
+    db.finish_run(run_id, "finished")
+    report = build_report(db, load_profile(None))
+    db.close()
+    write_markdown(tmp_path / "r.md", report)
+    write_html(tmp_path / "r.html", report)
+    markdown, page = (tmp_path / "r.md").read_text(), (tmp_path / "r.html").read_text()
+    note = "original: through the file's own softmax"
+    assert f"- mlp (small)/torch/eager/infer: {note}" in markdown
+    assert "<li>mlp (small)/jax/eager/infer: original: through the file" in page
+    assert "| PyTorch | batch norm momentum |" in markdown and "Keras" in page

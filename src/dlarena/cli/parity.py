@@ -24,6 +24,7 @@ from dlarena.cli.common import (
 )
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
+from dlarena.report.rows import parity_notes
 from dlarena.spec.presets import SIZES
 
 if TYPE_CHECKING:
@@ -126,8 +127,7 @@ def _check_now(
 def _verdict(verdict: ParityVerdict) -> str:
     """pass or FAIL with the reason, and how any check was made otherwise (its note)."""
     said = "pass" if verdict.passed else f"FAIL {verdict.reason or ''}".strip()
-    notes = [f"{c.check}: {c.note}" for c in verdict.checks if c.note]
-    return "; ".join([said, *notes])
+    return "; ".join([said, *parity_notes(verdict.checks)])
 
 
 def _show_verdicts(verdicts: list[ParityVerdict], format: Format) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
 from dlarena.codec import encode
-from dlarena.records import CellResult
+from dlarena.records import CellResult, ParityCheck
 
 SUMMARY_COLUMNS = (
     "workload",
@@ -45,6 +46,11 @@ TAX_NOTE = (
 )
 
 
+def parity_notes(checks: Iterable[ParityCheck]) -> list[str]:
+    """How any check was made otherwise than against the float64 trajectory (its note)."""
+    return [f"{c.check}: {c.note}" for c in checks if c.note]
+
+
 def parity_verdict(cell: CellResult) -> str:
     if cell.parity_passed is None:
         return "not run"
@@ -68,6 +74,7 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "status": cell.status,
         "reason": cell.reason,
         "parity": parity_verdict(cell),
+        "parity_note": "; ".join(parity_notes(cell.parity)) or None,
         "ranked": cell.ranked,
         "parity_checks": [
             {
