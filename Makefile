@@ -43,7 +43,10 @@ lint: $(STAMP)
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: envs lint $(CHROMIUM)
+# What the tests need is made side by side: pip installing the environments, the linters and apt
+# fetching the browser wait on different things.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j3 envs lint $(CHROMIUM)
 	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
