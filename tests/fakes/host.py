@@ -11,7 +11,8 @@ from dlarena.frameworks import RUNTIMES
 from dlarena.runner.matrix import PROFILES
 
 # One short measurement per process: the runs these hosts make check behaviour, never speed
-# (tests/conftest.py's FAST, the same steps); --quick here is that brief protocol.
+# (as tests/conftest.py's FAST; three blocks and a little latency here, for the pages that
+# chart them); --quick here is that brief protocol.
 BRIEF = {"warmup": 1, "blocks": 3, "min_block_s": 0.0, "min_block_steps": 2, "latency_s": 0.05}
 PROFILES["quick"] = {**PROFILES["quick"], **BRIEF}
 

@@ -65,12 +65,8 @@ class SpecAdam(mx.optimizer.Optimizer):
 
     def __init__(self, c: Optimizer):
         super().__init__(learning_rate=c.learning_rate, lr_scheduler=schedule_of(c))
-        self.beta1, self.beta2, self.epsilon, self.decay = (
-            c.beta1,
-            c.beta2,
-            c.epsilon,
-            c.weight_decay,
-        )
+        self.beta1, self.beta2, self.epsilon = c.beta1, c.beta2, c.epsilon
+        self.decay = c.weight_decay  # AdamW's; 0 for Adam
 
     def create_state(self, index: int, weight: Any) -> Any:
         zeros = mx.nd.zeros(weight.shape, weight.context, dtype=weight.dtype)
