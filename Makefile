@@ -8,7 +8,7 @@ STAMP := $(VENV)/.dlarena-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-fast lint envs clean
+.PHONY: run test test-fast lint envs envs-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +19,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
-envs: $(STAMP)
-	$(BIN)/dlarena envs create
+# The environments are made with the standard library alone (`dlarena envs create` does the same),
+# so they install side by side with dlarena's own dependencies.
+ENVS := PYTHONPATH=src $(PYTHON) -m dlarena.runner.envs
+
+envs:
+	@$(ENVS)
 
 # The quick evaluation needs the main and MXNet environments (hf serves `dlarena fidelity`).
+envs-quick:
+	@$(ENVS) main mxnet
+
 # The report is written even when a cell failed (bench exits 1: the report says which); make
 # then exits 1 as well. An input error (2) or Ctrl-C (130) stops before the report. The probes'
 # tables go to dlarena-report/probes.txt; the report reads their stored records.
-run: $(STAMP)
-	@$(BIN)/dlarena envs create main mxnet
+run:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) envs-quick
 	@$(BIN)/dlarena bench --quick; status=$$?; \
 	if [ $$status -gt 1 ]; then exit $$status; fi; \
 	mkdir -p dlarena-report; \
@@ -45,8 +52,8 @@ $(CHROMIUM):
 
 # What the tests need is made side by side: pip installing the environments, the linters and apt
 # fetching the browser wait on different things.
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j3 envs lint $(CHROMIUM)
+test:
+	$(MAKE) --no-print-directory -j4 $(STAMP) envs lint $(CHROMIUM)
 	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)

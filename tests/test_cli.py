@@ -256,6 +256,28 @@ def test_envs_check_reads_each_environments_versions_and_create_keeps_an_up_to_d
     assert "env 'main': up to date" in again.stderr and "env 'mxnet': up to date" in again.stderr
 
 
+def test_environments_are_made_with_the_standard_library_alone(tmp_path: Path) -> None:
+    """make creates the environments while dlarena's own dependencies install: the module
+    that makes them imports nothing beyond the standard library, and says what it did."""
+    src = str(Path(envs.__file__).parents[2])
+    script = (
+        "import sys; import dlarena.runner.envs; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} - {*sys.stdlib_module_names, "
+        "'__main__'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": src}
+    bare = [sys.executable, "-S", "-c", script]  # -S: no site-packages at all
+    shown = subprocess.run(bare, env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "['dlarena']"
+    module = [sys.executable, "-m", "dlarena.runner.envs"]
+    again = subprocess.run([*module, "main"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "env 'main': up to date" in again.stdout, again.stderr
+    home = {**env, "DLARENA_HOME": str(tmp_path)}
+    wrong = subprocess.run([*module, "mian"], env=home, capture_output=True, text=True)
+    assert wrong.returncode == 1 and "unknown environment 'mian'; known:" in wrong.stderr
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -228,3 +228,21 @@ def test_a_paired_turn_of_long_steps_needs_no_ten_of_them() -> None:
     assert block_steps(0.015, 0.05, 10, steps_within_s=0.2) == 10  # ten fit in 0.2 s
     assert block_steps(0.25, 0.05, 10, steps_within_s=0.2) == 1  # a transformer step
     assert block_steps(0.25, 0.2, 10) == 10  # alone: ten steps, as before
+
+
+def test_long_steps_are_sized_from_the_warm_up_and_short_ones_by_a_trial_block() -> None:
+    """A trial block of ten steps only tells something the warm-up did not where a step is so
+    short that its synchronization counts; a transformer's cost 2 s of warm-up."""
+    from dlarena.measure.timing import LONG_STEP_S, calibrate
+
+    calls: list[int] = []
+
+    def step(batch: int) -> int:
+        calls.append(batch)
+        return batch
+
+    sized = calibrate(step, lambda _: None, [0], 0.05, 10, False, 0.2, warmup_s=[0.26, 0.25])
+    assert sized == 1 and calls == []  # block_steps(0.25, ...): one step, no trial block
+    short = [LONG_STEP_S / 2] * 3
+    calibrate(step, lambda _: None, [0], 0.05, 10, False, 0.2, warmup_s=short)
+    assert len(calls) == 10  # the trial block ran

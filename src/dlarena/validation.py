@@ -11,7 +11,6 @@ the line, the field, the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,9 +25,9 @@ from pydantic import (
 )
 
 from dlarena.errors import DlarenaError
+from dlarena.names import SAFE_NAME
 
 MAX_FILE_BYTES = 1 << 20  # a spec or profile is a few kilobytes; this stops a runaway file
-SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # workloads, environments: file-name safe
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # layer names: every framework accepts these
 
 Name = Annotated[str, StringConstraints(pattern=SAFE_NAME)]
@@ -37,24 +36,6 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def check_name(value: str, what: str) -> str:
-    """A user-given name that becomes part of a path: file-name safe, never '.' or '..'."""
-    if not re.fullmatch(SAFE_NAME, value):
-        raise DlarenaError(
-            f"{what} {value!r} is not a safe name; use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
-
-
-def inside(folder: Path, name: str, what: str) -> Path:
-    """`folder/name`, refused unless it resolves inside `folder`."""
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise DlarenaError(f"{what} {name!r} would point outside {folder}; give a plain name")
-    return path
 
 
 class UnknownField(ValueError):

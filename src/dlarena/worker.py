@@ -196,16 +196,12 @@ def warm(
     batches: list[Any],
     keep_all: bool,
 ) -> tuple[list[float], int, float]:
-    """Warm-up calls, steps per block from a trial block, and the GEMM probe before the blocks."""
+    """Warm-up calls, steps per block (from them, or a trial block), and the GEMM probe before
+    the blocks."""
     events.emit("progress", phase="warmup")
     warmup = clock.run("warmup", lambda: timing.warm_up(call, adapter.sync, batches, task.warmup))
-    steps = clock.run(
-        "warmup",
-        lambda: timing.calibrate(
-            call, adapter.sync, batches, task.min_block_s, task.min_block_steps, keep_all,
-            task.steps_within_s,
-        ),  # fmt: skip
-    )
+    sizing = (task.min_block_s, task.min_block_steps, keep_all, task.steps_within_s, warmup)
+    steps = clock.run("warmup", lambda: timing.calibrate(call, adapter.sync, batches, *sizing))
     # The probe's BLAS threads spin on the worker's CPUs for a while after it: a full block,
     # untimed, after the probe (the first timed block ran 10-20% slow when it came first)
     probe_before = clock.run("probe", machine.gemm_probe)

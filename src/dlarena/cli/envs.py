@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -41,37 +40,19 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
     """Create environments (all but the on-demand export-* ones by default); an up-to-date one
     is left as it is."""
     home = envs.dlarena_home()
-    targets = (
-        [envs.get(n, home) for n in name]
-        if name
-        else [
-            e
-            for e in envs.environments(home).values()
-            if e.requirements is not None and not e.on_demand
-        ]
-    )
-    _create_side_by_side(targets)
-
-
-def _create_side_by_side(targets: list[Any]) -> None:
-    """Create the environments at once (pip spends much of an install waiting on files), the
-    spinner showing each one's latest line."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
+    targets = [envs.get(n, home) for n in name] if name else envs.default_targets(home)
     latest: dict[str, str] = {}
-    with err.status("creating environments") as status, ThreadPoolExecutor(4) as pool:
+    with err.status("creating environments") as status:
 
-        def show(line: str, env_name: str) -> None:
+        def show(env_name: str, line: str) -> None:
             latest[env_name] = line[:60]
             status.update(" | ".join(f"{n}: {text}" for n, text in latest.items()))
 
-        futures = {pool.submit(envs.create, e, functools.partial(show, env_name=e.name)): e
-                   for e in targets}  # fmt: skip
-        for future in as_completed(futures):
-            env = futures[future]
-            created = future.result()
+        def done(env: envs.Environment, created: bool) -> None:
             latest.pop(env.name, None)
-            err.print(f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})")
+            err.print(envs.done_line(env, created))
+
+        envs.create_all(targets, show, done)
 
 
 @envs_app.command("check")

@@ -26,6 +26,11 @@ def timed(call: Callable[[], Any], sync: Sync) -> tuple[float, Any]:
     return time.perf_counter() - start, handle
 
 
+# A step at least this long needs no trial block to size a timed block (a transformer's trial
+# block of ten 0.2 s steps was 2 s of its worker's warm-up)
+LONG_STEP_S = 0.005
+
+
 def warm_up(call: Call, sync: Sync, batches: Sequence[Any], calls: int) -> list[float]:
     """Synchronized calls over the batches (compiles every shape); their seconds."""
     seconds = []
@@ -75,8 +80,13 @@ def calibrate(
     min_steps: int,
     keep: bool,
     steps_within_s: float | None = None,
+    warmup_s: Sequence[float] = (),
 ) -> int:
-    """Steps per block from one trial block (warm-up estimates include sync costs)."""
+    """Steps per block: from the warm-up's fastest call where a step is long (one
+    synchronization per call is then under 1% of it), else from one trial block (a short
+    step's warm-up estimate is mostly its sync costs)."""
+    if warmup_s and min(warmup_s) >= LONG_STEP_S:
+        return block_steps(min(warmup_s), min_block_s, min_steps, steps_within_s)
     steps = min_steps
     seconds = block(call, sync, batches, steps, keep)
     return block_steps(seconds / steps, min_block_s, min_steps, steps_within_s)

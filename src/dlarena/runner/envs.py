@@ -9,6 +9,7 @@ demand (`dlarena envs create export-NAME`), never by a plain `dlarena envs creat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
@@ -16,11 +17,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
 
 from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
+from dlarena.names import check_name, inside
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
@@ -61,8 +64,6 @@ def requirement_files(home: Path) -> dict[str, Path]:
     }
     user_dir = home / "requirements"
     if user_dir.is_dir():
-        from dlarena.validation import check_name  # pydantic, yaml: loaded when used
-
         for path in sorted(user_dir.glob("*.txt")):
             check_name(path.stem, f"environment (from {path})")
             files[path.stem] = path
@@ -70,8 +71,6 @@ def requirement_files(home: Path) -> dict[str, Path]:
 
 
 def environments(home: Path) -> dict[str, Environment]:
-    from dlarena.validation import inside  # pydantic, yaml: loaded when used
-
     envs = {EMBEDDED: Environment(EMBEDDED, sys.executable, None)}
     for name, path in requirement_files(home).items():
         root = inside(home / "envs", name, "environment")
@@ -122,6 +121,43 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
     return True
 
 
+def create_all(
+    targets: list[Environment],
+    on_line: Callable[[str, str], None],
+    on_done: Callable[[Environment, bool], None],
+) -> None:
+    """Create the environments at once (pip spends much of an install waiting on files):
+    `on_line(name, line)` for pip's output, `on_done(env, created)` as each one is ready."""
+    with ThreadPoolExecutor(4) as pool:
+        futures = {
+            pool.submit(create, env, functools.partial(on_line, env.name)): env for env in targets
+        }
+        for future in as_completed(futures):
+            on_done(futures[future], future.result())
+
+
+def default_targets(home: Path) -> list[Environment]:
+    """What a plain `envs create` makes: every environment but the on-demand export-* ones."""
+    return [
+        e for e in environments(home).values() if e.requirements is not None and not e.on_demand
+    ]
+
+
+def main(argv: list[str]) -> None:
+    """`python -m dlarena.runner.envs [NAME...]`: the environments made with the standard
+    library alone, so `make` can make them while dlarena's own dependencies install."""
+    home = dlarena_home()
+    try:
+        targets = [get(n, home) for n in argv] if argv else default_targets(home)
+        create_all(targets, lambda name, line: None, lambda e, c: print(done_line(e, c)))
+    except DlarenaError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def done_line(env: Environment, created: bool) -> str:
+    return f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})"
+
+
 def _run(command: list[str], on_line: Callable[[str], None]) -> None:
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -154,3 +190,7 @@ def installed_versions(env: Environment) -> dict[str, str | None]:
     if proc.returncode != 0:
         raise FrameworkUnavailable(f"env '{env.name}' does not run: {proc.stderr.strip()[-300:]}")
     return json.loads(proc.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

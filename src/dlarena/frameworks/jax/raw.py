@@ -122,6 +122,7 @@ class RawJaxAdapter(JaxAdapter):
         wrap = jax.jit if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._pure_step)
         self._infer = wrap(lambda p, s, x: forward(self.layers, p, s, x, False)[0])
+        self._grads = wrap(jax.value_and_grad(self._loss, has_aux=True))  # parity's, as the tier
 
     def _loss(self, params: Any, state: Any, key: Any, x: jax.Array, y: jax.Array) -> Any:
         logits, state = forward(self.layers, params, state, x, True)
@@ -155,9 +156,7 @@ class RawJaxAdapter(JaxAdapter):
         return params, (stats, slots, key), loss
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
-        (loss, _), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            self.params, self.batch_stats, None, *batch
-        )
+        (loss, _), grads = self._grads(self.params, self.batch_stats, None, *batch)
         return float(loss), {k: np.asarray(g) for k, g in grads.items()}
 
     def parameters(self) -> Arrays:
