@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,6 +41,31 @@ def test_help_lists_every_command_once_in_its_group_in_a_newcomers_order() -> No
     docs = Path(__file__).parent.parent / "docs"
     assert set(PAGES) == registered and all((docs / page).is_file() for page in PAGES.values())
     assert "More: docs/measuring.md" in dlarena("bench", "--help").stdout
+
+
+HELP_IMPORTS = """
+import contextlib, io, sys
+import typer.main
+from dlarena.cli import app, main
+group = typer.main.get_command(app)
+commands = [[name] for name in group.commands]
+for name, cmd in group.commands.items():
+    commands += [[name, sub] for sub in getattr(cmd, "commands", {})]
+for argv in [[], *commands]:
+    sys.argv = ["dlarena", *argv, "--help"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main()
+print(len(commands), sorted(m for m in ("pydantic", "numpy", "yaml") if m in sys.modules))
+"""
+
+
+def test_every_commands_help_loads_no_pydantic_numpy_or_yaml() -> None:
+    """--help answers at once: what a command needs is imported when it runs, and typer's own
+    check of a group's --help flag no longer pulls in pydantic."""
+    shown = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    count, loaded = shown.stdout.split(" ", 1)
+    assert int(count) > 25 and loaded.strip() == "[]", shown.stdout
 
 
 def test_version_prints_the_installed_version() -> None:

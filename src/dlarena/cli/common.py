@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dlarena.cli.groups import GroupedCommands
+from dlarena.cli.groups import GroupedCommands, PlainHelp
 from dlarena.errors import DlarenaError
 from dlarena.spec.presets import PRESETS
 
@@ -45,7 +45,7 @@ app = typer.Typer(
 
 def sub_app(help: str, no_args_is_help: bool = True) -> typer.Typer:
     """A command group under `dlarena` (envs, spec, profile, probe), with plain help too."""
-    return typer.Typer(help=help, no_args_is_help=no_args_is_help, **PLAIN_HELP)
+    return typer.Typer(help=help, no_args_is_help=no_args_is_help, cls=PlainHelp, **PLAIN_HELP)
 
 
 def _version(asked: bool) -> None:
