@@ -18,6 +18,7 @@ except DlarenaError as exc:
 from dlarena.cli import (  # noqa: E402, F401
     bench,
     compare,
+    converge,
     decision,
     envs,
     evidence,

@@ -23,6 +23,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "scale": "Data-parallel training on 1..N workers of this machine.",
         "selfcheck": "dlarena against hand-written loops of the same model.",
         "fidelity": "Spec-built ResNet-50, BERT, GPT-2 vs the originals.",
+        "converge": "Train to a target accuracy on real data: time to accuracy.",
     },
     "Read": {
         "report": "Write the decision report (HTML and Markdown) from the store.",
@@ -43,6 +44,7 @@ ORDER = [name for commands in GROUPS.values() for name in commands]
 # command -> the page of docs/ (in the source tree) that explains it
 PAGES = {
     **dict.fromkeys(("envs", "bench", "parity", "selfcheck", "fidelity"), "measuring.md"),
+    "converge": "measuring.md",
     **dict.fromkeys(("runs", "compare", "spread"), "measuring.md"),
     **dict.fromkeys(("spec", "profile"), "spec-format.md"),
     "probe": "probes.md",

@@ -1,0 +1,141 @@
+"""Training to a target, host side: a task is a spec and a real dataset; each (task, runtime,
+tier, seed) trains in a fresh worker process of its framework's environment, alone, one after
+another, from the same initial weights through the same order of batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlarena.data import DATASETS, Dataset, batch_order
+from dlarena.errors import DlarenaError
+from dlarena.frameworks import RUNTIMES, TIERS
+from dlarena.probes.host import ProbeFailed, run_worker
+from dlarena.spec.model import Workload
+from dlarena.spec.weights import canonical_weights
+
+# task -> the dataset its spec (converge/tasks/TASK.yaml) trains on
+TASKS = {"digits-mlp": "digits", "digits-cnn": "digits"}
+TIMEOUT_S = 900.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What every cell of one `converge` call shares."""
+
+    steps: int
+    eval_every: int
+    target: float  # held-out accuracy
+    threads: int
+
+
+def load_task(name: str) -> tuple[Workload, Dataset]:
+    """The task's spec and its dataset, shaped for the spec's input. The tasks' specs have
+    neither dropout nor batch norm: the held-out evaluation runs the training model as it is."""
+    from dlarena.spec.schema import parse_spec
+    from dlarena.validation import parse_text
+
+    text = resources.files("dlarena.converge").joinpath(f"tasks/{name}.yaml").read_text()
+    workload = parse_spec(parse_text(text, f"task {name}"))
+    data = DATASETS[TASKS[name]]()
+    shape = (-1, *workload.input_shape)
+    data = dataclasses.replace(
+        data, x_train=data.x_train.reshape(shape), x_test=data.x_test.reshape(shape)
+    )
+    return workload, data
+
+
+def write_data(workload: Workload, data: Dataset, plan: Plan, seed: int, path: Path) -> None:
+    """The initial weights, both splits and the order of batches one seed trains through."""
+    seeded = dataclasses.replace(workload, seed=workload.seed + seed)
+    weights = canonical_weights(seeded)
+    order = batch_order(len(data.x_train), workload.batch_size, plan.steps, seed)
+    arrays: dict[str, Any] = {f"weights:{k}": v for k, v in weights.items()}
+    arrays |= {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_test,
+               "y_test": data.y_test, "order": order}  # fmt: skip
+    np.savez(path, **arrays)
+
+
+def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
+    """Steps and seconds to the target (the first evaluation at or above it), the final
+    accuracy and the seconds per step (median; the first step, with any compilation, apart)."""
+    curve, step_s = found["curve"], found["step_s"]
+    reached = next((point for point in curve if point["accuracy"] >= target), None)
+    return {
+        "status": "reached" if reached else "missed",
+        "steps_to_target": reached["step"] if reached else None,
+        "seconds_to_target": reached["seconds"] if reached else None,
+        "final_accuracy": curve[-1]["accuracy"],
+        "final_loss": curve[-1]["loss"],
+        "first_step_s": step_s[0],
+        "step_s": statistics.median(step_s[1:] or step_s),
+        "framework_version": found["framework_version"],
+        "curve": curve,
+    }
+
+
+def cell(
+    task: str, runtime: str, tier: str, seed: int, workload: Workload, data: Path, plan: Plan,
+    home: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """One training run in a fresh worker: its record (failed, with the reason, if it could
+    not run)."""
+    head = {"framework": runtime, "task": task, "tier": tier, "seed": seed,
+            "cell": f"{task} seed {seed}", "target": plan.target}  # fmt: skip
+    job = {"module": RUNTIMES[runtime].module, "workload": workload.to_dict(), "tier": tier,
+           "data": str(data), "eval_every": plan.eval_every}  # fmt: skip
+    try:
+        found = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
+    except ProbeFailed as exc:
+        return {**head, "status": "failed", "reason": str(exc)}
+    return {**head, **summarize(found, plan.target)}
+
+
+def check(tasks: list[str], runtimes: list[str], tiers: list[str]) -> None:
+    """Unknown tasks and tiers, and runtimes that do not train, are named before anything
+    runs."""
+    for tier in tiers:
+        if tier not in TIERS:
+            raise DlarenaError(f"unknown tier '{tier}'; choose from {', '.join(TIERS)}")
+    for task in tasks:
+        if task not in TASKS:
+            raise DlarenaError(f"unknown task '{task}'; choose from {', '.join(TASKS)}")
+    for runtime in runtimes:
+        if runtime not in RUNTIMES or "train" not in RUNTIMES[runtime].modes:
+            trains = [n for n, r in RUNTIMES.items() if "train" in r.modes]
+            raise DlarenaError(f"'{runtime}' does not train; choose from {', '.join(trains)}")
+
+
+def converge(
+    tasks: list[str],
+    runtimes: list[str],
+    tiers: list[str],
+    seeds: int,
+    plan: Plan,
+    home: Path,
+    on_progress: Callable[[str], None],
+    on_record: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    """Every task, runtime, tier and seed; one record each, passed on as it comes (an
+    interrupted call keeps what was trained)."""
+    check(tasks, runtimes, tiers)
+    records = []
+    with tempfile.TemporaryDirectory(prefix="dlarena-converge-") as folder:
+        for task in tasks:
+            workload, data = load_task(task)
+            for seed in range(seeds):
+                path = Path(folder) / f"{task}-{seed}.npz"
+                write_data(workload, data, plan, seed, path)
+                for runtime in runtimes:
+                    for tier in tiers:
+                        on_progress(f"converge: {task} seed {seed}, {runtime} {tier}")
+                        records.append(cell(task, runtime, tier, seed, workload, path, plan, home))
+                        on_record(records[-1])
+    return records

@@ -1,0 +1,72 @@
+"""Trains one spec in one framework and tier through a given order of batches, inside that
+framework's environment, and prints one JSON line: the curve and the seconds of each step.
+
+Task JSON on stdin: {"module", "workload": canonical spec dict, "tier", "data": an .npz with
+the initial weights ("weights:NAME"), x_train, y_train, x_test, y_test and "order" (steps x
+batch row indices), "eval_every", "threads"}. A step's seconds cover the step and its
+synchronization only: batches are placed before it, the loss read and the held-out evaluation
+after it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from dlarena import twin
+from dlarena.ending import leave
+from dlarena.spec.model import Workload
+
+
+def evaluate(adapter: Any, batch: Any, labels: np.ndarray) -> tuple[float, float]:
+    """(held-out loss, accuracy) of the model as it is now, in float64 from its logits."""
+    logits = np.asarray(adapter.to_numpy(adapter.infer(batch)), dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = float(-log_p[np.arange(len(labels)), labels].mean())
+    return loss, float((logits.argmax(axis=1) == labels).mean())
+
+
+def train(task: dict[str, Any]) -> dict[str, Any]:
+    adapter_cls = twin.import_adapter(task["module"])
+    setup = adapter_cls.configure(task["threads"], 1, "cpu")
+    data = np.load(task["data"])
+    weights = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("weights:")}
+    workload = Workload.from_dict(task["workload"])
+    adapter = adapter_cls(workload, weights, task["tier"], "train", setup)
+    x, y, order = data["x_train"], data["y_train"], data["order"]
+    held_out = adapter.prepare(data["x_test"], data["y_test"])
+    loss, accuracy = evaluate(adapter, held_out, data["y_test"])
+    curve = [{"step": 0, "seconds": 0.0, "train_loss": None, "loss": loss, "accuracy": accuracy}]
+    step_s: list[float] = []
+    losses: list[float] = []
+    for step, rows in enumerate(order, start=1):
+        batch = adapter.prepare(x[rows], y[rows])
+        start = time.perf_counter()
+        handle = adapter.train_step(batch)
+        adapter.sync(handle)
+        step_s.append(time.perf_counter() - start)
+        losses.append(float(adapter.to_numpy(handle)))
+        if step % task["eval_every"] == 0 or step == len(order):
+            loss, accuracy = evaluate(adapter, held_out, data["y_test"])
+            since = losses[-task["eval_every"] :]
+            curve.append(
+                {"step": step, "seconds": sum(step_s), "train_loss": float(np.mean(since)),
+                 "loss": loss, "accuracy": accuracy}
+            )  # fmt: skip
+    return {"framework_version": setup.framework_version, "curve": curve, "step_s": step_s}
+
+
+def main() -> None:
+    out = sys.stdout
+    sys.stdout = sys.stderr  # framework chatter stays off the result line
+    found = train(json.loads(sys.stdin.read()))
+    out.write(json.dumps(found) + "\n")
+    leave(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""dlarena converge: every framework and tier trains the digits MLP from the same initial
+weights through the same batches to the target, in real worker processes, and their held-out
+curves agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlarena.converge.run import summarize
+from dlarena.store import Store
+
+from .test_cli import dlarena
+
+TRAINING = {"torch", "tensorflow", "jax", "mxnet"}
+
+
+@pytest.mark.slow
+def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    result = dlarena(
+        "converge", "--task", "digits-mlp", "--steps", "100", "--eval-every", "25",
+        "--store", str(store), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert {(r["framework"], r["tier"]) for r in records} == {
+        (f, t) for f in TRAINING for t in ("eager", "compiled")
+    }
+    for r in records:
+        assert r["status"] == "reached" and r["final_accuracy"] >= 0.9, r
+        assert [p["step"] for p in r["curve"]] == [0, 25, 50, 75, 100]
+        assert 0 < r["seconds_to_target"] <= r["curve"][-1]["seconds"] and r["step_s"] > 0
+    # the same weights, batches and optimizer: the held-out loss agrees at every evaluation,
+    # from the untrained model (within float32 rounding) to the hundredth AdamW step
+    first = records[0]["curve"]
+    for r in records[1:]:
+        for mine, theirs in zip(r["curve"], first, strict=True):
+            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-3), (r["framework"], mine)
+    assert first[0]["accuracy"] < 0.3 < 0.9 <= first[-1]["accuracy"]  # it learned
+    db = Store(store, create=False)
+    stored = db.probe_records("converge")
+    db.close()
+    assert sorted((r["framework"], r["tier"], r["final_accuracy"]) for r in stored) == sorted(
+        (r["framework"], r["tier"], r["final_accuracy"]) for r in records
+    )  # each stored as it came
+
+
+@pytest.mark.slow
+def test_a_target_not_reached_exits_1_and_says_missed(tmp_path: Path) -> None:
+    result = dlarena(
+        "converge", "--task", "digits-mlp", "--runtime", "torch", "--tier", "eager", "--steps",
+        "5", "--target", "0.999", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["status"] == "missed" and record["steps_to_target"] is None
+    assert [p["step"] for p in record["curve"]] == [0, 5]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        (["--task", "nosuch"], "unknown task 'nosuch'; choose from digits-mlp, digits-cnn"),
+        (["--runtime", "onnxruntime"], "'onnxruntime' does not train; choose from"),
+        (["--tier", "fast"], "unknown tier 'fast'; choose from eager, compiled"),
+    ],
+)
+def test_a_wrong_task_or_runtime_is_named_before_anything_runs(
+    tmp_path: Path, argument: list[str], message: str
+) -> None:
+    store = tmp_path / "s.sqlite"
+    result = dlarena("converge", *argument, "--store", str(store))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not store.exists()
+
+
+def test_the_target_is_the_first_evaluation_at_or_above_it() -> None:
+    curve = [
+        {"step": s, "seconds": s / 10, "loss": 1.0, "accuracy": a}
+        for s, a in ((0, 0.1), (10, 0.89), (20, 0.9), (30, 0.95))
+    ]
+    found = {"curve": curve, "step_s": [2.0, 0.01, 0.03], "framework_version": "x"}
+    summary = summarize(found, 0.9)
+    assert (summary["status"], summary["steps_to_target"], summary["seconds_to_target"]) == (
+        "reached", 20, 2.0
+    )  # fmt: skip
+    assert summary["first_step_s"] == 2.0 and summary["step_s"] == pytest.approx(0.02)
+    missed = summarize(found, 0.96)
+    assert missed["status"] == "missed" and missed["seconds_to_target"] is None
