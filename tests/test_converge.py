@@ -49,6 +49,25 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path:
 
 
 @pytest.mark.slow
+def test_the_language_model_learns_the_same_next_bytes_in_every_framework(tmp_path: Path) -> None:
+    """The byte-level GPT on Python's language reference, compiled: the same held-out loss and
+    next-byte accuracy at every evaluation, and it learns."""
+    result = dlarena(
+        "converge", "--task", "docs-gpt", "--steps", "20", "--eval-every", "10", "--tier",
+        "compiled", "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert {r["framework"] for r in records} == TRAINING
+    first = records[0]["curve"]
+    assert first[-1]["loss"] < first[0]["loss"] / 2 and first[-1]["accuracy"] > first[0]["accuracy"]
+    for r in records[1:]:
+        for mine, theirs in zip(r["curve"], first, strict=True):
+            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4), (r["framework"], mine)
+            assert mine["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-3)
+
+
+@pytest.mark.slow
 def test_a_target_not_reached_exits_1_and_says_missed(tmp_path: Path) -> None:
     result = dlarena(
         "converge", "--task", "digits-mlp", "--runtime", "torch", "--tier", "eager", "--steps",
@@ -63,7 +82,7 @@ def test_a_target_not_reached_exits_1_and_says_missed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        (["--task", "nosuch"], "unknown task 'nosuch'; choose from digits-mlp, digits-cnn"),
+        (["--task", "nosuch"], "unknown task 'nosuch'; choose from digits-mlp, digits-cnn, docs"),
         (["--runtime", "onnxruntime"], "'onnxruntime' does not train; choose from"),
         (["--tier", "fast"], "unknown tier 'fast'; choose from eager, compiled"),
     ],

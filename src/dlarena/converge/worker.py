@@ -22,8 +22,10 @@ from dlarena.spec.model import Workload
 
 
 def evaluate(adapter: Any, batch: Any, labels: np.ndarray) -> tuple[float, float]:
-    """(held-out loss, accuracy) of the model as it is now, in float64 from its logits."""
+    """(held-out loss, accuracy) of the model as it is now, in float64 from its logits: per
+    row, or for a language model per position (the next token)."""
     logits = np.asarray(adapter.to_numpy(adapter.infer(batch)), dtype=np.float64)
+    logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = float(-log_p[np.arange(len(labels)), labels].mean())
