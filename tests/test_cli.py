@@ -192,6 +192,8 @@ def test_a_report_without_runs_says_which_command_fills_it(tmp_path: Path) -> No
     page = out.read_text()
     assert "Nothing measured passed parity yet" in page and "<code>dlarena bench</code>" in page
     assert "No cell passed parity yet: run `dlarena bench`." in out.with_suffix(".md").read_text()
+    assert "No training to a target yet" in page and "<code>dlarena converge</code>" in page
+    assert "Not measured yet: run `dlarena converge`." in out.with_suffix(".md").read_text()
 
 
 def test_read_commands_never_create_a_store_and_name_a_missing_run(tmp_path: Path) -> None:

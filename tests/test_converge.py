@@ -46,6 +46,11 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path:
     assert sorted((r["framework"], r["tier"], r["final_accuracy"]) for r in stored) == sorted(
         (r["framework"], r["tier"], r["final_accuracy"]) for r in records
     )  # each stored as it came
+    page = tmp_path / "report.html"
+    assert dlarena("report", "--store", str(store), "--output", str(page)).returncode == 0
+    assert 'id="chart-convergence"' in page.read_text()
+    summary = page.with_suffix(".md").read_text().split("Training to a target:")[1]
+    assert summary.count("| digits-mlp |") == 8 and "| reached |" in summary
 
 
 @pytest.mark.slow

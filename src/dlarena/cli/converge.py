@@ -18,7 +18,6 @@ from dlarena.cli.common import (
     print_table,
 )
 from dlarena.frameworks import TIERS
-from dlarena.report.rows import fmt
 
 TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
 
@@ -83,20 +82,6 @@ def converge(
 
 
 def _table(records: list[dict]) -> None:
-    columns = ("task", "target", "runtime", "tier", "seed", "status", "steps to target",
-               "s to target", "final accuracy", "ms/step", "first step s")  # fmt: skip
-    rows = [
-        [r["task"], f"{r['target']:.0%}", r["framework"], r["tier"], str(r["seed"]), r["status"],
-         fmt(r.get("steps_to_target")), fmt(r.get("seconds_to_target")),
-         fmt(r.get("final_accuracy")), fmt(1000 * r["step_s"] if "step_s" in r else None),
-         fmt(r.get("first_step_s")) if r["status"] != "failed" else r["reason"][:80]]
-        for r in records
-    ]  # fmt: skip
-    print_table(
-        "training to a target held-out accuracy",
-        columns,
-        rows,
-        caption="s to target: the training steps' own seconds until the first held-out "
-        "evaluation at or above the target (the first step's compilation included); ms/step: "
-        "the median step after the first",
-    )
+    from dlarena.report.tables import CONVERGE_NOTE, converge_table
+
+    print_table("training to a target held-out accuracy", *converge_table(records), CONVERGE_NOTE)

@@ -45,6 +45,7 @@ class Evidence:
     probes: tuple[dict[str, Any], ...] = ()  # the newest debuggability probe records (store)
     deploys: tuple[dict[str, Any], ...] = ()  # the newest deployment probe records (store)
     scaling: tuple[dict[str, Any], ...] = ()  # the newest `dlarena scale` rows (store)
+    convergence: tuple[dict[str, Any], ...] = ()  # the newest `dlarena converge` records
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -110,6 +111,7 @@ def gather(
         tuple(store.probe_records("debug")) if store is not None else (),
         tuple(store.probe_records("deploy")) if store is not None else (),
         tuple(store.probe_records("scale")) if store is not None else (),
+        tuple(store.probe_records("converge")) if store is not None else (),
     )
 
 

@@ -49,7 +49,7 @@ OVERRIDES_NOTE = (
 # tables.py's tables and matrices, each (columns, rows), as the templates call them
 TABLES = (
     "speed_table", "significance_table", "scenario_table", "training_table", "environment_table",
-    "scaling_table", "exclusion_table", "debug_matrix", "deploy_matrix",
+    "scaling_table", "exclusion_table", "debug_matrix", "deploy_matrix", "converge_table",
 )  # fmt: skip
 SECTIONS = (
     ("answer", "The answer"),
@@ -124,7 +124,8 @@ def environment() -> jinja2.Environment:
         FAILING_COLUMNS=FAILING_COLUMNS, IMPORTED_COLUMNS=IMPORTED_COLUMNS, SECTIONS=SECTIONS,
         OVERRIDE_COLUMNS=OVERRIDE_COLUMNS, OVERRIDES_NOTE=OVERRIDES_NOTE,
         TAX_COLUMNS=TAX_COLUMNS,
-        TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE, COST_SAMPLES=content.COST_SAMPLES,
+        TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE,
+        CONVERGE_NOTE=tables.CONVERGE_NOTE, COST_SAMPLES=content.COST_SAMPLES,
         COST_PRICE_PER_HOUR=content.COST_PRICE_PER_HOUR,
         **{name: getattr(tables, name) for name in TABLES},
     )  # fmt: skip

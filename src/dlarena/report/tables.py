@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dlarena.decide.profile import CRITERIA
+from dlarena.report.rows import fmt
 
 if TYPE_CHECKING:
     from dlarena.decide.scorecard import Scorecard
@@ -80,6 +81,28 @@ def scaling_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) ->
         for r in records
     ]  # fmt: skip
     return columns, rows
+
+
+def converge_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+    """`dlarena converge` records: per task, framework, tier and seed."""
+    columns = ("task", "runtime", "tier", "seed", "target", "status", "steps to target",
+               "s to target", "final accuracy", "ms/step", "first step s")  # fmt: skip
+    rows = [
+        [r["task"], r["framework"], r["tier"], str(r["seed"]), f"{r['target']:.0%}",
+         r["status"], fmt(r.get("steps_to_target")), fmt(r.get("seconds_to_target")),
+         fmt(r.get("final_accuracy")), fmt(1000 * r["step_s"] if "step_s" in r else None),
+         fmt(r.get("first_step_s")) if r["status"] != "failed" else r["reason"][:80]]
+        for r in sorted(records, key=lambda r: (r["task"], r["framework"], r["tier"], r["seed"]))
+    ]  # fmt: skip
+    return columns, rows
+
+
+CONVERGE_NOTE = (
+    "Every framework and tier trains the same spec from the same initial weights through the "
+    "same order of batches of a real dataset; s to target: the training steps' own seconds "
+    "until the first held-out evaluation at or above the target (the first step's compilation "
+    "included); ms/step: the median step after the first."
+)
 
 
 SCALING_NOTE = (
