@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlarena.converge.run import summarize
+from dlarena.report.tables import converge_summary
 from dlarena.store import Store
 
 from .test_cli import dlarena
@@ -50,7 +51,8 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path:
     assert dlarena("report", "--store", str(store), "--output", str(page)).returncode == 0
     assert 'id="chart-convergence"' in page.read_text()
     summary = page.with_suffix(".md").read_text().split("Training to a target:")[1]
-    assert summary.count("| digits-mlp |") == 8 and "| reached |" in summary
+    assert summary.count("| digits-mlp |") == 16 and "| reached |" in summary  # summed, each
+    assert "| digits-mlp | mxnet | compiled | 1 of 1 seeds |" in summary
 
 
 @pytest.mark.slow
@@ -106,7 +108,7 @@ def test_the_target_is_the_first_evaluation_at_or_above_it() -> None:
         {"step": s, "seconds": s / 10, "loss": 1.0, "accuracy": a}
         for s, a in ((0, 0.1), (10, 0.89), (20, 0.9), (30, 0.95))
     ]
-    found = {"curve": curve, "step_s": [2.0, 0.01, 0.03], "framework_version": "x"}
+    found = {"curve": curve, "step_s": [2.0, 0.01, 0.03], "framework_version": "x", "losses": []}
     summary = summarize(found, 0.9)
     assert (summary["status"], summary["steps_to_target"], summary["seconds_to_target"]) == (
         "reached", 20, 2.0
@@ -114,3 +116,14 @@ def test_the_target_is_the_first_evaluation_at_or_above_it() -> None:
     assert summary["first_step_s"] == 2.0 and summary["step_s"] == pytest.approx(0.02)
     missed = summarize(found, 0.96)
     assert missed["status"] == "missed" and missed["seconds_to_target"] is None
+
+
+def test_the_seeds_are_summed_up_per_framework_and_tier() -> None:
+    def run(seed: int, status: str, seconds: float | None) -> dict:
+        return {"task": "t", "framework": "jax", "tier": "eager", "seed": seed, "status": status,
+                "seconds_to_target": seconds, "steps_to_target": 10 * seed if seconds else None,
+                "final_accuracy": 0.9 + seed / 100}  # fmt: skip
+
+    records = [run(1, "reached", 2.0), run(2, "reached", 4.0), run(3, "reached", 3.0)]
+    _, rows = converge_summary([*records, run(4, "missed", None)])
+    assert rows == [["t", "jax", "eager", "3 of 4 seeds", "3 (2-4)", "20 (10-30)", "0.925"]]

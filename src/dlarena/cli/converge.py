@@ -82,6 +82,8 @@ def converge(
 
 
 def _table(records: list[dict]) -> None:
-    from dlarena.report.tables import CONVERGE_NOTE, converge_table
+    from dlarena.report.tables import CONVERGE_NOTE, converge_summary, converge_table
 
     print_table("training to a target held-out accuracy", *converge_table(records), CONVERGE_NOTE)
+    if len({r["seed"] for r in records}) > 1:
+        print_table("over the seeds", *converge_summary(records))

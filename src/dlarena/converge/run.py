@@ -84,6 +84,7 @@ def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
         "step_s": statistics.median(step_s[1:] or step_s),
         "framework_version": found["framework_version"],
         "curve": curve,
+        "losses": found["losses"],  # each step's training loss
     }
 
 

@@ -59,7 +59,10 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
                 {"step": step, "seconds": sum(step_s), "train_loss": float(np.mean(since)),
                  "loss": loss, "accuracy": accuracy}
             )  # fmt: skip
-    return {"framework_version": setup.framework_version, "curve": curve, "step_s": step_s}
+    return {
+        "framework_version": setup.framework_version, "curve": curve, "step_s": step_s,
+        "losses": losses,
+    }  # fmt: skip
 
 
 def main() -> None:

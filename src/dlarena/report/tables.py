@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from dlarena.decide.profile import CRITERIA
@@ -95,6 +96,34 @@ def converge_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -
         for r in sorted(records, key=lambda r: (r["task"], r["framework"], r["tier"], r["seed"]))
     ]  # fmt: skip
     return columns, rows
+
+
+def converge_summary(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+    """Per task, framework and tier over its seeds: how many reached the target, and the
+    median and range of the seconds and steps to it (over the seeds that reached it)."""
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        cells.setdefault((r["task"], r["framework"], r["tier"]), []).append(r)
+    columns = ("task", "runtime", "tier", "reached", "s to target (median, range)",
+               "steps to target (median, range)", "final accuracy (median)")  # fmt: skip
+    rows = []
+    for (task, runtime, tier), mine in sorted(cells.items()):
+        hit = [r for r in mine if r["status"] == "reached"]
+        finals = [r["final_accuracy"] for r in mine if "final_accuracy" in r]
+        rows.append(
+            [task, runtime, tier, f"{len(hit)} of {len(mine)} seeds",
+             _spread([r["seconds_to_target"] for r in hit]),
+             _spread([r["steps_to_target"] for r in hit]),
+             fmt(statistics.median(finals)) if finals else "-"]
+        )  # fmt: skip
+    return columns, rows
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    middle = fmt(statistics.median(values))
+    return middle if len(values) == 1 else f"{middle} ({fmt(min(values))}-{fmt(max(values))})"
 
 
 CONVERGE_NOTE = (
