@@ -75,6 +75,27 @@ def test_the_language_model_learns_the_same_next_bytes_in_every_framework(tmp_pa
 
 
 @pytest.mark.slow
+def test_batch_norm_is_evaluated_with_its_running_statistics_in_every_framework(
+    tmp_path: Path,
+) -> None:
+    """The digits CNN has batch norm: its held-out evaluation reads the running statistics
+    (not the held-out batch's), left as training made them. Untrained, those are 0 and 1, so a
+    framework that normalized by the batch would differ at step 0 already; after 20 steps they
+    carry the momentum convention, which a flipped one (0.9 for 0.1) would move."""
+    result = dlarena(
+        "converge", "--task", "digits-cnn", "--steps", "20", "--eval-every", "10", "--tier",
+        "compiled", "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert {r["framework"] for r in records} == TRAINING
+    first = records[0]["curve"]
+    for r in records[1:]:
+        for mine, theirs in zip(r["curve"], first, strict=True):
+            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-3), (r["framework"], mine)
+
+
+@pytest.mark.slow
 def test_a_target_not_reached_exits_1_and_says_missed(tmp_path: Path) -> None:
     result = dlarena(
         "converge", "--task", "digits-mlp", "--runtime", "torch", "--tier", "eager", "--steps",

@@ -169,8 +169,20 @@ class TorchAdapter(TrainingAdapter):
         return xt, torch.from_numpy(y.astype(np.int64)).to(self.device)
 
     def infer(self, batch: Any) -> Any:
+        if self.model.training:  # a training model evaluated between steps (dlarena converge)
+            return self._evaluate(batch)
         with torch.inference_mode():
             return self.run(batch[0])
+
+    def _evaluate(self, batch: Any) -> Any:
+        """Inference as the other frameworks' is: batch norm reads its running statistics (and
+        leaves them as they are), no dropout; then back to training."""
+        self.model.train(False)
+        try:
+            with torch.inference_mode():
+                return self.run(batch[0])
+        finally:
+            self.model.train(True)
 
     def train_step(self, batch: Any) -> Any:
         self.optimizer.zero_grad(set_to_none=True)
