@@ -36,10 +36,8 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path:
         assert 0 < r["seconds_to_target"] <= r["curve"][-1]["seconds"] and r["step_s"] > 0
     # the same weights, batches and optimizer: the held-out loss agrees at every evaluation,
     # from the untrained model (within float32 rounding) to the hundredth AdamW step
+    assert_same_curves(records, 1e-3)
     first = records[0]["curve"]
-    for r in records[1:]:
-        for mine, theirs in zip(r["curve"], first, strict=True):
-            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-3), (r["framework"], mine)
     assert first[0]["accuracy"] < 0.3 < 0.9 <= first[-1]["accuracy"]  # it learned
     db = Store(store, create=False)
     stored = db.probe_records("converge")
@@ -59,18 +57,12 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(tmp_path:
 def test_the_language_model_learns_the_same_next_bytes_in_every_framework(tmp_path: Path) -> None:
     """The byte-level GPT on Python's language reference, compiled: the same held-out loss and
     next-byte accuracy at every evaluation, and it learns."""
-    result = dlarena(
-        "converge", "--task", "docs-gpt", "--steps", "20", "--eval-every", "10", "--tier",
-        "compiled", "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    records = json.loads(result.stdout)
-    assert {r["framework"] for r in records} == TRAINING
+    records = twenty_steps_compiled("docs-gpt", tmp_path)
     first = records[0]["curve"]
     assert first[-1]["loss"] < first[0]["loss"] / 2 and first[-1]["accuracy"] > first[0]["accuracy"]
+    assert_same_curves(records, 1e-4)
     for r in records[1:]:
         for mine, theirs in zip(r["curve"], first, strict=True):
-            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4), (r["framework"], mine)
             assert mine["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-3)
 
 
@@ -82,17 +74,7 @@ def test_batch_norm_is_evaluated_with_its_running_statistics_in_every_framework(
     (not the held-out batch's), left as training made them. Untrained, those are 0 and 1, so a
     framework that normalized by the batch would differ at step 0 already; after 20 steps they
     carry the momentum convention, which a flipped one (0.9 for 0.1) would move."""
-    result = dlarena(
-        "converge", "--task", "digits-cnn", "--steps", "20", "--eval-every", "10", "--tier",
-        "compiled", "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    records = json.loads(result.stdout)
-    assert {r["framework"] for r in records} == TRAINING
-    first = records[0]["curve"]
-    for r in records[1:]:
-        for mine, theirs in zip(r["curve"], first, strict=True):
-            assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-3), (r["framework"], mine)
+    assert_same_curves(twenty_steps_compiled("digits-cnn", tmp_path), 1e-3)
 
 
 @pytest.mark.slow
@@ -148,3 +130,23 @@ def test_the_seeds_are_summed_up_per_framework_and_tier() -> None:
     records = [run(1, "reached", 2.0), run(2, "reached", 4.0), run(3, "reached", 3.0)]
     _, rows = converge_summary([*records, run(4, "missed", None)])
     assert rows == [["t", "jax", "eager", "3 of 4 seeds", "3 (2-4)", "20 (10-30)", "0.925"]]
+
+
+def twenty_steps_compiled(task: str, tmp_path: Path) -> list[dict]:
+    """Every framework, compiled, 20 steps, evaluated every 10."""
+    result = dlarena(
+        "converge", "--task", task, "--steps", "20", "--eval-every", "10", "--tier", "compiled",
+        "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert {r["framework"] for r in records} == TRAINING
+    return records
+
+
+def assert_same_curves(records: list[dict], rel: float) -> None:
+    """The held-out loss of every record at every evaluation, within `rel` of the first's."""
+    first = records[0]["curve"]
+    for r in records[1:]:
+        for mine, theirs in zip(r["curve"], first, strict=True):
+            assert mine["loss"] == pytest.approx(theirs["loss"], rel=rel), (r["framework"], mine)
