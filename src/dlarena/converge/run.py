@@ -39,8 +39,9 @@ class Plan:
 
 
 def load_task(name: str) -> tuple[Workload, Dataset]:
-    """The task's spec and its dataset, shaped for the spec's input. The tasks' specs have
-    neither dropout nor batch norm: the held-out evaluation runs the training model as it is."""
+    """The task's spec and its dataset, shaped for the spec's input. The held-out evaluation
+    runs each framework's inference on the model being trained: batch norm from its running
+    statistics, no dropout."""
     from dlarena.spec.schema import parse_spec
     from dlarena.validation import parse_text
 
