@@ -95,8 +95,10 @@ def cell(
 ) -> dict[str, Any]:  # fmt: skip
     """One training run in a fresh worker: its record (failed, with the reason, if it could
     not run)."""
-    head: dict[str, Any] = {"framework": runtime, "task": task, "tier": tier, "seed": seed,
-            "cell": f"{task} seed {seed}", "target": target_of(task, plan)}  # fmt: skip
+    head: dict[str, Any] = {
+        "framework": runtime, "task": task, "tier": tier, "seed": seed,
+        "cell": f"{task} seed {seed}", "target": target_of(task, plan),
+    }  # fmt: skip
     job = {"module": RUNTIMES[runtime].module, "workload": workload.to_dict(), "tier": tier,
            "data": str(data), "eval_every": plan.eval_every}  # fmt: skip
     try:

@@ -19,17 +19,16 @@ import numpy as np
 from dlarena import twin
 from dlarena.ending import leave
 from dlarena.spec.model import Workload
+from dlarena.spec.reference import softmax_cross_entropy
 
 
 def evaluate(adapter: Any, batch: Any, labels: np.ndarray) -> tuple[float, float]:
     """(held-out loss, accuracy) of the model as it is now, in float64 from its logits: per
     row, or for a language model per position (the next token)."""
     logits = np.asarray(adapter.to_numpy(adapter.infer(batch)), dtype=np.float64)
-    logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-log_p[np.arange(len(labels)), labels].mean())
-    return loss, float((logits.argmax(axis=1) == labels).mean())
+    loss, _ = softmax_cross_entropy(logits, labels)
+    hits = logits.reshape(-1, logits.shape[-1]).argmax(axis=1) == labels.reshape(-1)
+    return loss, float(hits.mean())
 
 
 def train(task: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +44,7 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
     curve = [{"step": 0, "seconds": 0.0, "train_loss": None, "loss": loss, "accuracy": accuracy}]
     step_s: list[float] = []
     losses: list[float] = []
+    since = 0  # where in `losses` the steps since the last evaluation start
     for step, rows in enumerate(order, start=1):
         batch = adapter.prepare(x[rows], y[rows])
         start = time.perf_counter()
@@ -54,11 +54,11 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
         losses.append(float(adapter.to_numpy(handle)))
         if step % task["eval_every"] == 0 or step == len(order):
             loss, accuracy = evaluate(adapter, held_out, data["y_test"])
-            since = losses[-task["eval_every"] :]
             curve.append(
-                {"step": step, "seconds": sum(step_s), "train_loss": float(np.mean(since)),
+                {"step": step, "seconds": sum(step_s), "train_loss": float(np.mean(losses[since:])),
                  "loss": loss, "accuracy": accuracy}
             )  # fmt: skip
+            since = step
     return {
         "framework_version": setup.framework_version, "curve": curve, "step_s": step_s,
         "losses": losses,
