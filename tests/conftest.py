@@ -49,6 +49,19 @@ def _home_files() -> dict[str, float]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def jax_compiles_each_program_once(tmp_path_factory: pytest.TempPathFactory):
+    """JAX compiles every op of an eager model on first use, in every new process: the suite's
+    processes share one persistent compilation cache for this run, as dlarena's parity checkers
+    do across runs (tests check behaviour, never how fast a first call is)."""
+    folder = tmp_path_factory.getbasetemp().parent / "jax-cache"  # shared by xdist's workers
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def data_folder_untouched():
     """Tests use the environments in the data folder and write only under tmp_path."""
     before = _home_files()
