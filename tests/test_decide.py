@@ -18,6 +18,7 @@ from dlarena.decide.criteria import criteria, performance_ratios, published_crit
 from dlarena.decide.profile import ANSWERS, CRITERIA, Profile, load_profile, profile_from_dict
 from dlarena.decide.scorecard import scorecard
 from dlarena.decide.scoring import ranking, sensitivity, speed_scores
+from dlarena.decide.target import target_ratios
 from dlarena.errors import DlarenaError
 from dlarena.evidence import gather
 from dlarena.frameworks import FRAMEWORKS
@@ -128,6 +129,41 @@ def test_a_difference_that_is_not_significant_counts_as_none() -> None:
     assert ratios["torch"][1] == 1.0 and "no significant difference" in ratios["torch"][2]
     assert ratios["mxnet"][1] == pytest.approx(80 / 100.5, rel=1e-3) and "p " in ratios["mxnet"][2]
     assert ratios["jax"][2] == "the best"
+
+
+def run_to(framework: str, seed: int, seconds: float | None, tier: str = "compiled") -> dict:
+    """A `dlarena converge` record of digits-mlp: reached in `seconds`, or missed (None) after
+    training 10 s."""
+    status = "reached" if seconds is not None else "missed"
+    return {"task": "digits-mlp", "framework": framework, "tier": tier, "seed": seed,
+            "target": 0.9, "status": status, "seconds_to_target": seconds,
+            "curve": [{"step": 0, "seconds": 0.0}, {"step": 300, "seconds": 10.0}]}  # fmt: skip
+
+
+def test_time_to_target_counts_in_performance_paired_by_seed() -> None:
+    """torch is twice as fast to the target as jax in every seed (significant); tensorflow is
+    within the seeds' own spread of torch; mxnet never reaches it; eager runs are not the
+    profile's."""
+    records = [
+        *(run_to("jax", s, t) for s, t in ((1, 2.0), (2, 3.0), (3, 4.0))),
+        *(run_to("torch", s, t) for s, t in ((1, 1.0), (2, 1.5), (3, 2.0))),
+        *(run_to("tensorflow", s, t) for s, t in ((1, 0.9), (2, 1.6), (3, 2.1))),
+        *(run_to("mxnet", s, None) for s in (1, 2, 3)),
+        run_to("jax", 1, 0.01, "eager"),
+    ]
+    ratios = {fw: r for fw, (r,) in target_ratios(records, Profile()).items()}
+    assert ratios["torch"][:2] == ("digits-mlp/time to 0.9/compiled", 1.0)
+    assert ratios["jax"][1] == pytest.approx(0.5) and "CI" in ratios["jax"][2]
+    assert ratios["tensorflow"][1] == 1.0 and "no significant difference" in ratios["tensorflow"][2]
+    assert ratios["mxnet"][1] == pytest.approx(1.5 / 10.0) and "missed" in ratios["mxnet"][2]
+    evidence = dataclasses.replace(EVIDENCE, convergence=tuple(records))
+    crit = criteria(evidence, [cell(1, "jax", "mlp", "train", "compiled", 100.0)], 7, Profile())
+    jax = crit["jax"]["performance"]
+    assert jax.basis == "measured" and jax.value == pytest.approx(10 * 0.5**0.5, abs=0.01)
+    assert "seconds to a held-out target" in jax.inputs[0]
+    assert crit["torch"]["performance"].basis == "measured"  # from time to target alone
+    only_eager = Profile(tiers=("eager",))
+    assert target_ratios(records, only_eager) == {}  # one framework trained eager: no ratio
 
 
 def test_confidence_counts_how_far_the_measured_figures_could_move() -> None:

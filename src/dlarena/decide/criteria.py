@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlarena.decide.profile import CRITERIA, Profile
+from dlarena.decide.target import Ratio, target_ratios
 from dlarena.evidence import PAPER_SHARES, Evidence
 from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
@@ -88,9 +89,6 @@ def adoption(evidence: Evidence, framework: str) -> Criterion:
     )
 
 
-Ratio = tuple[str, float, str, float]  # group, ratio counted, how it reads, sd of its log
-
-
 def performance_ratios(cells: Sequence[CellResult], profile: Profile) -> dict[str, list[Ratio]]:
     """Per framework, for each comparable group: throughput relative to the best framework and
     the verdict of that difference. A framework whose blocks do not differ significantly from
@@ -140,8 +138,9 @@ def _against(cell: CellResult, best: CellResult) -> tuple[float, str, float]:
 def performance(
     evidence: Evidence, framework: str, ratios: dict[str, list[Ratio]], source: str
 ) -> Criterion:
-    """10 x the geometric mean of throughput relative to the best, over cells that passed parity
-    (a difference that is not significant counts as none)."""
+    """10 x the geometric mean of throughput relative to the best, over cells that passed parity,
+    and of time to target where `dlarena converge` measured it (decide/target.py); a difference
+    that is not significant counts as none."""
     mine = ratios.get(framework)
     if not mine:
         return published(
@@ -150,11 +149,14 @@ def performance(
     geomean = math.exp(sum(math.log(r) for _, r, _, _ in mine) / len(mine))
     lines = tuple(f"{group}: {reading}" for group, _, reading, _ in mine)
     log_sd = math.sqrt(sum(sd**2 for *_, sd in mine)) / len(mine)  # of the geometric mean
+    what = "throughput"
+    if any("/time to " in group for group, *_ in mine):
+        what = "throughput and of seconds to a held-out target (dlarena converge)"
     return Criterion(
         "performance",
         round(10 * geomean, 2),
         "measured",
-        (f"geometric mean of throughput relative to the best, {source}:", *lines),
+        (f"geometric mean of {what} relative to the best, {source}:", *lines),
         log_sd,
     )
 
@@ -264,6 +266,8 @@ def criteria(
     evidence: Evidence, cells: Sequence[CellResult], source: str, profile: Profile
 ) -> dict[str, dict[str, Criterion]]:
     ratios = performance_ratios(cells, profile)
+    for framework, more in target_ratios(evidence.convergence, profile).items():
+        ratios.setdefault(framework, []).extend(more)
     return {
         fw: {
             "ecosystem": ecosystem(evidence, fw),
