@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.converge import envelope
 from dlarena.data import DATASETS, Dataset, batch_order
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES, TIERS
@@ -91,10 +92,10 @@ def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
 
 def cell(
     task: str, runtime: str, tier: str, seed: int, workload: Workload, data: Path, plan: Plan,
-    home: Path,
+    home: Path, ref: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
-    """One training run in a fresh worker: its record (failed, with the reason, if it could
-    not run)."""
+    """One training run in a fresh worker: its record, with where it sits in the envelope
+    around the float64 run `ref` (failed, with the reason, if it could not run)."""
     head: dict[str, Any] = {
         "framework": runtime, "task": task, "tier": tier, "seed": seed,
         "cell": f"{task} seed {seed}", "target": target_of(task, plan),
@@ -105,7 +106,11 @@ def cell(
         found = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
     except ProbeFailed as exc:
         return {**head, "status": "failed", "reason": str(exc)}
-    return {**head, **summarize(found, head["target"])}
+    return {
+        **head,
+        **summarize(found, head["target"]),
+        "envelope": envelope.check(workload, found, ref),
+    }
 
 
 def check(tasks: list[str], runtimes: list[str], tiers: list[str]) -> None:
@@ -143,9 +148,12 @@ def converge(
             for seed in range(seeds):
                 path = Path(folder) / f"{task}-{seed}.npz"
                 write_data(workload, data, plan, seed, path)
+                on_progress(f"converge: {task} seed {seed}, the float64 reference")
+                ref = envelope.reference_run(workload, path, plan.eval_every)
                 for runtime in runtimes:
                     for tier in tiers:
                         on_progress(f"converge: {task} seed {seed}, {runtime} {tier}")
-                        records.append(cell(task, runtime, tier, seed, workload, path, plan, home))
-                        on_record(records[-1])
+                        found = cell(task, runtime, tier, seed, workload, path, plan, home, ref)
+                        records.append(found)
+                        on_record(found)
     return records

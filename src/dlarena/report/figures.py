@@ -240,32 +240,3 @@ def scaling(rows: tuple[dict[str, Any], ...]) -> go.Figure | None:
         height=420,
     )
     return fig
-
-
-def convergence(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
-    """Held-out accuracy against the training steps' seconds, one panel per task, one line per
-    framework, tier and seed, the target dotted."""
-    trained = [r for r in records if r.get("curve")]
-    tasks = sorted({r["task"] for r in trained})
-    if not tasks:
-        return None
-    fig, grid_rows = _grid([f"{task}: held-out accuracy" for task in tasks])
-    for index, task in enumerate(tasks):
-        mine = sorted((r for r in trained if r["task"] == task),
-                      key=lambda r: (r["framework"], r["tier"], r["seed"]))  # fmt: skip
-        for r in mine:
-            fig.add_trace(
-                go.Scatter(
-                    name=f"{task} {r['framework']} {r['tier']} seed {r['seed']}",
-                    x=[p["seconds"] for p in r["curve"]],
-                    y=[p["accuracy"] for p in r["curve"]],
-                    mode="lines+markers",
-                    line={"dash": "solid" if r["tier"] == "compiled" else "dot"},
-                    text=[f"step {p['step']}, held-out loss {p['loss']:.4g}" for p in r["curve"]],
-                ),
-                **_place(index),
-            )
-        fig.add_hline(y=mine[0]["target"], line_dash="dash", line_color="grey", **_place(index))
-    fig.update_xaxes(title_text="training seconds")
-    fig.update_layout(height=380 * grid_rows, title="Training to a target")
-    return fig

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from markupsafe import Markup
 
-from dlarena.report import content, figures, tables, trends
+from dlarena.report import content, figures, tables, training, trends
 from dlarena.report.content import Report
 from dlarena.report.rows import TAX_COLUMNS, TAX_NOTE, fmt, markdown_cell
 
@@ -118,7 +118,7 @@ def environment() -> jinja2.Environment:
     env.filters["fmt"] = fmt
     env.filters["cell"] = markdown_cell
     env.globals.update(
-        chart=lambda *args: Markup(chart(*args)), figures=figures, trends=trends,
+        chart=lambda *args: Markup(chart(*args)), figures=figures, training=training, trends=trends,
         columns_of=columns_of, figure_rows=figure_rows,
         warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares, said=said,
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,

@@ -87,15 +87,25 @@ def scaling_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) ->
 def converge_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
     """`dlarena converge` records: per task, framework, tier and seed."""
     columns = ("task", "runtime", "tier", "seed", "target", "status", "steps to target",
-               "s to target", "final accuracy", "ms/step", "first step s")  # fmt: skip
+               "s to target", "final accuracy", "ms/step", "first step s", "envelope")  # fmt: skip
     rows = [
         [r["task"], r["framework"], r["tier"], str(r["seed"]), f"{r['target']:.0%}",
          r["status"], fmt(r.get("steps_to_target")), fmt(r.get("seconds_to_target")),
          fmt(r.get("final_accuracy")), fmt(1000 * r["step_s"] if "step_s" in r else None),
-         fmt(r.get("first_step_s")) if r["status"] != "failed" else r["reason"][:80]]
+         fmt(r.get("first_step_s")) if r["status"] != "failed" else r["reason"][:80],
+         _envelope(r.get("envelope"))]
         for r in sorted(records, key=lambda r: (r["task"], r["framework"], r["tier"], r["seed"]))
     ]  # fmt: skip
     return columns, rows
+
+
+def _envelope(found: dict[str, Any] | None) -> str:
+    if not found:
+        return "-"
+    share = f"{found['worst']:.2g} of the bound"
+    if found["inside"]:
+        return f"inside ({share}, {found['steps']} steps)"
+    return f"OUTSIDE: {found['worst']:.3g}x the bound, {found['worst_at']}"
 
 
 def converge_summary(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
@@ -130,7 +140,10 @@ CONVERGE_NOTE = (
     "Every framework and tier trains the same spec from the same initial weights through the "
     "same order of batches of a real dataset; s to target: the training steps' own seconds "
     "until the first held-out evaluation at or above the target (the first step's compilation "
-    "included); ms/step: the median step after the first."
+    "included); ms/step: the median step after the first. Envelope: over the first steps, each "
+    "training loss and each held-out loss stays within the parity gate's float32 loss bound, "
+    "once per step taken, of the float64 run through the same steps (batch norm's running "
+    "statistics kept as the spec says); its worst share of that bound."
 )
 
 

@@ -90,6 +90,11 @@ def train_trace(
     return {"losses": np.array(losses), "grads": first_grads, "params": trainable}
 
 
+def optimizer(workload: Workload) -> _Optimizer:
+    """The spec's optimizer over float64 parameters, for a trace of one's own."""
+    return _Optimizer(workload)
+
+
 class _Optimizer:
     """SGD with momentum, Adam and AdamW in PyTorch's formulation (optax and Keras agree to
     rounding), at the spec's learning rate for each step."""

@@ -43,6 +43,13 @@ FRAMEWORK = Framework(
             "momentum=0.1, the weight of the new batch statistic",
             "momentum = 1 - the spec's (the spec's weighs the running average, as Keras's)",
         ),
+        Override(
+            "batch norm running variance",
+            "the batch's unbiased variance (n/(n-1)), where Keras, Flax and MXNet keep the "
+            "biased one, as the spec does",
+            "left as it is (nn.BatchNorm has no switch): on the digits CNN (n = 1,024-4,096 per "
+            "channel) the held-out loss moves 1.5e-4 relative by step 25",
+        ),
         Override("AdamW weight decay", "weight_decay=0.01", "the spec's weight_decay"),
         Override(
             "learning-rate schedule",

@@ -1,0 +1,104 @@
+"""Training that stays the same: the float64 reference trained from the same initial weights
+through the same batches as every framework, and the envelope each framework's curves must stay
+inside over the first ENVELOPE_STEPS steps.
+
+The envelope's half-width at step t, relative to the reference's loss, is the parity gate's loss
+bound (float32 rounding over the graph's depth and fan-in, measure/parity.py) once for the
+step's own forward pass and once more for every update before it: each float32 step can move
+the trajectory by at most about what one float32 forward pass differs by. It holds for each
+step's training loss and for the held-out loss at every evaluation, where batch norm reads its
+running statistics: the reference keeps them as the spec says (`momentum` is the weight of the
+old value; the batch's variance without Bessel's correction), which three parity steps never
+look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlarena.measure.parity import tolerances
+from dlarena.spec import reference
+from dlarena.spec.model import Layer, Workload
+
+ENVELOPE_STEPS = 30
+
+
+def running_update(old: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
+    """A running statistic after one batch: the spec's momentum weighs the old value."""
+    return momentum * old + (1.0 - momentum) * batch
+
+
+def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, Any]:
+    """The float64 run over the first ENVELOPE_STEPS steps of the data file's order (the one the
+    frameworks train through): each step's training loss, and the held-out loss and accuracy at
+    step 0 and every `eval_every` steps."""
+    with np.load(data) as arrays:
+        params = {
+            k.split(":", 1)[1]: arrays[k].astype(np.float64)
+            for k in arrays.files
+            if k.startswith("weights:")
+        }
+        x, y, order = arrays["x_train"], arrays["y_train"], arrays["order"][:ENVELOPE_STEPS]
+        x_test, y_test = arrays["x_test"], arrays["y_test"]
+
+    def keep_running_statistics(layer: Layer, ins: list[np.ndarray]) -> None:
+        if layer.op == "batch_norm":
+            axes, m = tuple(range(ins[0].ndim - 1)), layer.attr("momentum")
+            for name, batch in (
+                ("moving_mean", ins[0].mean(axis=axes)),
+                ("moving_var", ins[0].var(axis=axes)),
+            ):
+                key = f"{layer.name}.{name}"
+                params[key] = running_update(params[key], batch, m)
+
+    def held_out(step: int) -> dict[str, float]:
+        logits, _ = reference.forward(workload, params, x_test, training=False)
+        loss, _ = reference.softmax_cross_entropy(logits, y_test)
+        hits = logits.reshape(-1, logits.shape[-1]).argmax(axis=1) == y_test.reshape(-1)
+        return {"step": step, "loss": loss, "accuracy": float(hits.mean())}
+
+    optimizer = reference.optimizer(workload)
+    losses, curve = [], [held_out(0)]
+    for step, rows in enumerate(order, start=1):
+        logits, cache = reference.forward(
+            workload, params, x[rows], training=True, observe=keep_running_statistics
+        )
+        loss, dlogits = reference.softmax_cross_entropy(logits, y[rows])
+        optimizer.apply(params, reference.backward(workload, params, cache, dlogits))
+        losses.append(loss)
+        if step % eval_every == 0:
+            curve.append(held_out(step))
+    return {"losses": losses, "curve": curve}
+
+
+def check(workload: Workload, run: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    """Where one framework's run sits in the envelope: its worst distance from the reference as
+    a share of the bound there (at most 1: inside), and where that was."""
+    tolerance = tolerances(workload)["loss"]
+    points = [
+        ("training", t, mine, theirs)
+        for t, (mine, theirs) in enumerate(zip(run["losses"], ref["losses"], strict=False))
+    ]
+    theirs_at = {p["step"]: p["loss"] for p in ref["curve"]}
+    points += [("held-out", p["step"], p["loss"], theirs_at[p["step"]])
+               for p in run["curve"] if p["step"] in theirs_at]  # fmt: skip
+    shares = [
+        (abs(mine - theirs) / max(abs(theirs), 1e-12) / (tolerance * (1 + step)), kind, step)
+        for kind, step, mine, theirs in points
+    ]
+    worst, kind, step = max(shares) if shares else (0.0, "training", 0)
+    return {
+        "steps": len(ref["losses"]),
+        "loss_tolerance": tolerance,
+        "worst": worst,
+        "worst_at": f"{kind} loss at step {step}",
+        "inside": worst <= 1.0,
+        # each step's training loss from the reference's, relative (the report draws them)
+        "deviation": [
+            float(f"{abs(p[2] - p[3]) / max(abs(p[3]), 1e-12):.3g}")
+            for p in points
+            if p[0] == "training"
+        ],  # fmt: skip
+    }

@@ -1,0 +1,74 @@
+"""The report's charts of `dlarena converge`: held-out accuracy on the way to the target, and
+each run's training loss against the envelope around the float64 run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dlarena.report.figures import _grid, _place
+
+
+def convergence(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
+    """Held-out accuracy against the training steps' seconds, one panel per task, one line per
+    framework, tier and seed, the target dotted."""
+    trained = [r for r in records if r.get("curve")]
+    tasks = sorted({r["task"] for r in trained})
+    if not tasks:
+        return None
+    fig, grid_rows = _grid([f"{task}: held-out accuracy" for task in tasks])
+    for index, task in enumerate(tasks):
+        mine = sorted((r for r in trained if r["task"] == task),
+                      key=lambda r: (r["framework"], r["tier"], r["seed"]))  # fmt: skip
+        for r in mine:
+            fig.add_trace(
+                go.Scatter(
+                    name=f"{task} {r['framework']} {r['tier']} seed {r['seed']}",
+                    x=[p["seconds"] for p in r["curve"]],
+                    y=[p["accuracy"] for p in r["curve"]],
+                    mode="lines+markers",
+                    line={"dash": "solid" if r["tier"] == "compiled" else "dot"},
+                    text=[f"step {p['step']}, held-out loss {p['loss']:.4g}" for p in r["curve"]],
+                ),
+                **_place(index),
+            )
+        fig.add_hline(y=mine[0]["target"], line_dash="dash", line_color="grey", **_place(index))
+    fig.update_xaxes(title_text="training seconds")
+    fig.update_layout(height=380 * grid_rows, title="Training to a target")
+    return fig
+
+
+def envelope(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
+    """Each run's training loss off the float64 run's, relative, step by step (log scale), over
+    the shaded envelope: the float32 loss bound once per step taken."""
+    checked = [r for r in records if (r.get("envelope") or {}).get("deviation")]
+    tasks = sorted({r["task"] for r in checked})
+    if not tasks:
+        return None
+    fig, grid_rows = _grid([f"{task}: training loss off the float64 run" for task in tasks])
+    for index, task in enumerate(tasks):
+        mine = sorted((r for r in checked if r["task"] == task),
+                      key=lambda r: (r["framework"], r["tier"], r["seed"]))  # fmt: skip
+        steps = list(range(mine[0]["envelope"]["steps"]))
+        bound = [mine[0]["envelope"]["loss_tolerance"] * (1 + t) for t in steps]
+        floor = [1e-10] * len(steps)
+        fig.add_trace(go.Scatter(x=steps, y=floor, mode="lines", line={"width": 0},
+                                 showlegend=False, hoverinfo="skip"), **_place(index))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(name=f"{task} envelope", x=steps, y=bound, mode="lines", fill="tonexty",
+                       line={"color": "grey", "dash": "dash"}, fillcolor="rgba(128,128,128,0.15)"),
+            **_place(index),
+        )  # fmt: skip
+        for r in mine:
+            deviation = [max(d, 1e-10) for d in r["envelope"]["deviation"]]  # 0 on a log axis
+            fig.add_trace(
+                go.Scatter(name=f"{task} {r['framework']} {r['tier']} seed {r['seed']}",
+                           x=steps[: len(deviation)], y=deviation, mode="lines",
+                           line={"dash": "solid" if r["tier"] == "compiled" else "dot"}),
+                **_place(index),
+            )  # fmt: skip
+    fig.update_yaxes(type="log", title_text="|loss - float64 loss| / float64 loss")
+    fig.update_xaxes(title_text="training step")
+    fig.update_layout(height=380 * grid_rows, title="Training that stays the same")
+    return fig
