@@ -11,6 +11,7 @@ import pytest
 
 from dlarena.converge import envelope
 from dlarena.converge.run import Plan, load_task, summarize, write_data
+from dlarena.converge.seeds import final_differences
 from dlarena.report.tables import converge_summary
 from dlarena.spec import reference
 from dlarena.spec.model import Optimizer
@@ -191,7 +192,28 @@ def test_the_seeds_are_summed_up_per_framework_and_tier() -> None:
 
     records = [run(1, "reached", 2.0), run(2, "reached", 4.0), run(3, "reached", 3.0)]
     _, rows = converge_summary([*records, run(4, "missed", None)])
-    assert rows == [["t", "jax", "eager", "3 of 4 seeds", "3 (2-4)", "20 (10-30)", "0.925"]]
+    assert rows == [["t", "jax", "eager", "3 of 4 seeds", "3 (2-4)", "20 (10-30)", "0.925", "-"]]
+
+
+def test_a_framework_whose_final_accuracy_differs_over_seeds_is_named() -> None:
+    """Paired by seed against the other frameworks' median: a steady 2-point gap is named, noise
+    around the others is not (nor moved by the one that differs), one seed is not tested."""
+
+    def run(framework: str, seed: int, accuracy: float) -> dict:
+        return {"task": "t", "framework": framework, "tier": "compiled", "seed": seed,
+                "final_accuracy": accuracy}  # fmt: skip
+
+    noise = (0.004, -0.003, 0.001, -0.002)
+    records = [run(f, s, 0.9 + s / 100 + (noise[s] if f == "tensorflow" else 0.0))
+               for f in ("torch", "jax", "tensorflow") for s in range(4)]  # fmt: skip
+    records += [run("mxnet", s, 0.88 + s / 100 + noise[3 - s] / 4) for s in range(4)]
+    found = final_differences(records)
+    assert found[("t", "mxnet", "compiled")].startswith("differs: -2.")
+    assert found[("t", "tensorflow", "compiled")].startswith("no significant difference")
+    assert (
+        "one seed: not tested"
+        in final_differences(records[:1] + records[4:5])[("t", "torch", "compiled")]
+    )
 
 
 def twenty_steps_compiled(task: str, tmp_path: Path) -> list[dict]:

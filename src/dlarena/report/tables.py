@@ -109,13 +109,18 @@ def _envelope(found: dict[str, Any] | None) -> str:
 
 
 def converge_summary(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
-    """Per task, framework and tier over its seeds: how many reached the target, and the
-    median and range of the seconds and steps to it (over the seeds that reached it)."""
+    """Per task, framework and tier over its seeds: how many reached the target, the median
+    and range of the seconds and steps to it (over the seeds that reached it), and whether its
+    final accuracy differs from the other frameworks' (converge/seeds.py)."""
+    from dlarena.converge.seeds import final_differences
+
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in records:
         cells.setdefault((r["task"], r["framework"], r["tier"]), []).append(r)
+    differences = final_differences(records)
     columns = ("task", "runtime", "tier", "reached", "s to target (median, range)",
-               "steps to target (median, range)", "final accuracy (median)")  # fmt: skip
+               "steps to target (median, range)", "final accuracy (median)",
+               "final accuracy vs the other frameworks")  # fmt: skip
     rows = []
     for (task, runtime, tier), mine in sorted(cells.items()):
         hit = [r for r in mine if r["status"] == "reached"]
@@ -124,7 +129,8 @@ def converge_summary(records: tuple[dict[str, Any], ...] | list[dict[str, Any]])
             [task, runtime, tier, f"{len(hit)} of {len(mine)} seeds",
              _spread([r["seconds_to_target"] for r in hit]),
              _spread([r["steps_to_target"] for r in hit]),
-             fmt(statistics.median(finals)) if finals else "-"]
+             fmt(statistics.median(finals)) if finals else "-",
+             differences.get((task, runtime, tier), "-")]
         )  # fmt: skip
     return columns, rows
 
