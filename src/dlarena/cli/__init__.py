@@ -25,6 +25,7 @@ from dlarena.cli import (  # noqa: E402, F401
     fidelity,
     importer,
     inputs,
+    migrate,
     parity,
     probe,
     report,

@@ -38,6 +38,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "score": "The five criteria per framework and the Speed Score.",
         "cost": "Three-year cost scenarios and the measured training cost.",
         "scan": "Ecosystem health, exclusion rules and risk per framework.",
+        "migrate": "Your code: what it uses, what maps elsewhere, the move's size.",
     },
 }
 ORDER = [name for commands in GROUPS.values() for name in commands]
@@ -52,6 +53,7 @@ PAGES = {
     "scale": "scale-out.md",
     **dict.fromkeys(("report", "serve", "screenshots"), "reading.md"),
     **dict.fromkeys(("advise", "score", "cost", "scan"), "deciding.md"),
+    "migrate": "migrating.md",
 }
 
 
