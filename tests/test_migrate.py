@@ -9,6 +9,7 @@ import pytest
 
 from dlarena.migrate import estimate
 from dlarena.migrate.scan import scan
+from dlarena.store import Store
 
 from .test_cli import dlarena
 
@@ -171,3 +172,20 @@ def test_a_missing_path_or_an_unknown_framework_is_a_usage_error(tmp_path: Path)
     )
     empty = dlarena("migrate", "scan", str(tmp_path))
     assert empty.returncode == 0 and "no framework is imported under" in empty.stdout
+
+
+def test_advise_reads_the_teams_expertise_from_its_code(codebase: Path, tmp_path: Path) -> None:
+    """torch has the most call sites in the codebase: the tree's expertise question is answered
+    'pytorch', and the advice says it came from the code."""
+    store = tmp_path / "s.sqlite"
+    Store(store).close()
+    args = ("advise", "--no-interactive", "--store", str(store), "--format", "json")
+    result = dlarena(*args, "--codebase", str(codebase))
+    assert result.returncode == 0, result.stderr
+    advice = json.loads(result.stdout)
+    assert "are torch's: team expertise answered 'pytorch' from the code" in advice["codebase"]
+    assert any("pytorch -> torch +1" in line for line in advice["rationale"]), advice["rationale"]
+    told = json.loads(dlarena(*args, "--codebase", str(codebase), "--team", "tensorflow").stdout)
+    assert told["codebase"] is None  # an answer given is not overridden
+    missing = dlarena(*args, "--codebase", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "--codebase" in missing.stderr

@@ -132,6 +132,10 @@ def advise(
     ] = None,
     team: Annotated[str | None, typer.Option(help="pytorch | tensorflow | none")] = None,
     max_speed: Annotated[str | None, typer.Option(help="yes | no")] = None,
+    codebase: Annotated[
+        Path | None,
+        typer.Option(help="your code: answers --team from what it calls (dlarena migrate scan)"),
+    ] = None,
     interactive: Annotated[bool, typer.Option(help="ask unanswered questions")] = True,
     run: RunOpt = None,
     store: StoreOpt = None,
@@ -140,6 +144,9 @@ def advise(
     """A recommendation for your situation: decision tree + Speed Score + evidence."""
     from dlarena.decide.advisor import advise as run_advisor
 
+    read_from_code = None
+    if codebase is not None and team is None:
+        team, read_from_code = _expertise(codebase)
     chosen, selection, db = measured(profile, store, run, weight)
     chosen = chosen.with_answers(
         {
@@ -155,8 +162,10 @@ def advise(
     evidence, card = decision_inputs(chosen, selection, db, published=False)
     advice = run_advisor(evidence, card)
     if format == Format.json:
-        emit_json(dataclasses.asdict(advice))
+        emit_json({**dataclasses.asdict(advice), "codebase": read_from_code})
         return
+    if read_from_code is not None:
+        out.print(f"your code ({codebase}): {escape(read_from_code)}", soft_wrap=True)
     out.print(
         f"[bold]recommendation:[/] {advice.recommendation}   runner-up: "
         f"{advice.runner_up}   confidence: {advice.confidence:.0%}"
@@ -166,6 +175,15 @@ def advise(
         out.print(f"  - {escape(line)}", soft_wrap=True)
     for warning in advice.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+
+
+def _expertise(codebase: Path) -> tuple[str, str]:
+    from dlarena.migrate.estimate import expertise
+    from dlarena.migrate.scan import scan
+
+    if not codebase.exists():
+        raise DlarenaError(f"--codebase {codebase}: no such file or folder")
+    return expertise(scan(codebase))
 
 
 def _ask(chosen: Profile) -> dict[str, str | None]:

@@ -93,3 +93,25 @@ def estimate(scans: list[FileScan], to: str, team: int = TEAM) -> Estimate:
         "`dlarena import`, the proof)",
     )
     return Estimate(low, high, lines)
+
+
+# the decision tree's team-expertise answers (decide/tree.yaml) and the frameworks they name
+EXPERTISE = {"torch": "pytorch", "tensorflow": "tensorflow"}
+
+
+def expertise(scans: list[FileScan]) -> tuple[str, str]:
+    """The team-expertise answer a codebase gives (the framework most of its call sites use),
+    and the line that says why."""
+    counts = collections.Counter(c.framework for s in scans for c in s.calls)
+    if not counts:
+        return "none", "the code calls no framework: team expertise answered 'none'"
+    framework, calls = counts.most_common(1)[0]
+    share = f"{calls} of its {sum(counts.values())} framework call sites are {framework}'s"
+    answer = EXPERTISE.get(framework, "none")
+    if framework not in EXPERTISE:
+        return (
+            answer,
+            f"{share}; the decision tree asks about PyTorch or TensorFlow expertise only: "
+            "answered 'none'",
+        )
+    return answer, f"{share}: team expertise answered '{answer}' from the code"
