@@ -82,6 +82,12 @@ NOTEBOOK = {
 }  # fmt: skip
 
 
+def store_in(folder: Path) -> tuple[str, str]:
+    return "--store", str(folder.parent / "s.sqlite") if folder.name == "team" else str(
+        folder / "s.sqlite"
+    )
+
+
 @pytest.fixture
 def codebase(tmp_path: Path) -> Path:
     root = tmp_path / "team"
@@ -102,7 +108,7 @@ def codebase(tmp_path: Path) -> Path:
 
 
 def test_every_framework_is_read_per_file_with_its_models_and_call_sites(codebase: Path) -> None:
-    result = dlarena("migrate", "scan", str(codebase), "--format", "json")
+    result = dlarena("migrate", "scan", str(codebase), "--format", "json", *store_in(codebase))
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert not list(codebase.rglob("*.ran"))  # read, never run
@@ -128,7 +134,8 @@ def test_every_framework_is_read_per_file_with_its_models_and_call_sites(codebas
 
 
 def test_a_move_lists_what_maps_what_needs_care_and_what_has_no_equivalent(codebase) -> None:
-    result = dlarena("migrate", "scan", str(codebase), "--to", "jax", "--format", "json")
+    store = store_in(codebase)
+    result = dlarena("migrate", "scan", str(codebase), "--to", "jax", "--format", "json", *store)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     apis = {r["api"]: r for r in found["api_moves"]}
@@ -146,8 +153,15 @@ def test_a_move_lists_what_maps_what_needs_care_and_what_has_no_equivalent(codeb
     assert ranked == sorted(ranked, key=("none", "unknown", "note", "direct").index)
     # the Gluon model is never trained anywhere: it can move through ONNX instead
     assert found["serving_only"] == [{"file": "serve.py", "model": "Scorer", "framework": "mxnet"}]
-    table = dlarena("migrate", "scan", str(codebase), "--to", "jax").stdout
+    table = dlarena("migrate", "scan", str(codebase), "--to", "jax", *store).stdout
     assert "dlarena import MODEL.onnx" in table and "engineer-weeks" in table
+    # the newest scan is the report's "Moving from what you have"
+    page = codebase.parent / "report" / "index.html"
+    assert dlarena("report", "--store", store[1], "--output", str(page)).returncode == 0
+    moving = page.with_suffix(".md").read_text().split("### Moving from what you have")[1]
+    assert "5 files that use a framework" in moving and "To jax: **" in moving
+    assert "| keras.layers.Flatten | 1 | none | Flax has none" in moving
+    assert "id='moving'" in page.read_text() and "Scorer (mxnet)" in page.read_text()
 
 
 def test_the_estimate_is_computed_from_the_counts_with_every_coefficient_sourced(codebase) -> None:
@@ -164,13 +178,14 @@ def test_the_estimate_is_computed_from_the_counts_with_every_coefficient_sourced
 
 
 def test_a_missing_path_or_an_unknown_framework_is_a_usage_error(tmp_path: Path) -> None:
-    missing = dlarena("migrate", "scan", str(tmp_path / "nowhere"))
+    missing = dlarena("migrate", "scan", str(tmp_path / "nowhere"), *store_in(tmp_path))
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
-    unknown = dlarena("migrate", "scan", str(tmp_path), "--to", "caffe")
+    unknown = dlarena("migrate", "scan", str(tmp_path), "--to", "caffe", *store_in(tmp_path))
     assert (
         unknown.returncode == 2 and "unknown framework 'caffe'; choose from torch" in unknown.stderr
     )
-    empty = dlarena("migrate", "scan", str(tmp_path))
+    assert not (tmp_path / "s.sqlite").exists()  # a usage error writes nothing
+    empty = dlarena("migrate", "scan", str(tmp_path), *store_in(tmp_path))
     assert empty.returncode == 0 and "no framework is imported under" in empty.stdout
 
 

@@ -3,13 +3,25 @@ the move."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, out, print_table, sub_app
+from dlarena.cli.common import (
+    Format,
+    FormatOpt,
+    StoreOpt,
+    app,
+    emit_json,
+    err,
+    open_store,
+    out,
+    print_table,
+    sub_app,
+)
 from dlarena.errors import DlarenaError
 
 migrate_app = sub_app("Scan a codebase and size a move to another framework.")
@@ -27,6 +39,7 @@ def scan(
     team: Annotated[
         int, typer.Option(min=1, max=1000, help="engineers on the move (the estimate's team)")
     ] = 4,
+    store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
     """Read every .py file and notebook under PATH with Python's own parser (nothing is run):
@@ -35,7 +48,8 @@ def scan(
     pinned in requirement files and pyproject.toml. With --to: per file and per API, what maps
     directly, what maps with a note (a layout, a default, a convention), what has no equivalent;
     the models that could move through ONNX; and the move in engineer-weeks, every coefficient
-    with its source."""
+    with its source. The scan is stored: the report's "Moving from what you have" shows the
+    newest."""
     from dlarena.migrate import estimate, mapping, pins
     from dlarena.migrate import scan as scanner
 
@@ -63,10 +77,23 @@ def scan(
             ],
             "estimate": dataclasses.asdict(found),
         }
+    with contextlib.closing(open_store(store, True)) as db:
+        db.add_probes("migrate", [_record(document, path)], name="root", tier="to")
     if format == Format.json:
         emit_json(document)
     else:
         _print(document)
+
+
+def _record(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What the store keeps of a scan: the summary, pins, the move (its 30 APIs to rewrite
+    first), not every call site."""
+    kept = {k: v for k, v in document.items() if k not in ("files", "api_moves", "file_moves")}
+    return {
+        **kept, "framework": document.get("to", "-"), "to": document.get("to", "-"),
+        "root": str(path.resolve()), "status": "scanned", "file_count": len(document["files"]),
+        "api_moves": document.get("api_moves", [])[:30],
+    }  # fmt: skip
 
 
 def _summary(scans: list[Any]) -> dict[str, dict[str, Any]]:

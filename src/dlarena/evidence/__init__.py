@@ -46,6 +46,7 @@ class Evidence:
     deploys: tuple[dict[str, Any], ...] = ()  # the newest deployment probe records (store)
     scaling: tuple[dict[str, Any], ...] = ()  # the newest `dlarena scale` rows (store)
     convergence: tuple[dict[str, Any], ...] = ()  # the newest `dlarena converge` records
+    migration: tuple[dict[str, Any], ...] = ()  # `dlarena migrate scan` records, newest last
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -112,6 +113,7 @@ def gather(
         tuple(store.probe_records("deploy")) if store is not None else (),
         tuple(store.probe_records("scale")) if store is not None else (),
         tuple(store.probe_records("converge")) if store is not None else (),
+        tuple(store.probe_records("migrate")) if store is not None else (),
     )
 
 

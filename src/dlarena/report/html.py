@@ -50,7 +50,7 @@ OVERRIDES_NOTE = (
 TABLES = (
     "speed_table", "significance_table", "scenario_table", "training_table", "environment_table",
     "scaling_table", "exclusion_table", "debug_matrix", "deploy_matrix", "converge_table",
-    "converge_summary",
+    "converge_summary", "migrate_summary", "migrate_moves",
 )  # fmt: skip
 SECTIONS = (
     ("answer", "The answer"),

@@ -214,3 +214,20 @@ def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
         why, signals = "; ".join(excluded) or "-", "; ".join(risks) or "-"
         rows.append([name, a.health, adoption, why, a.risk_level, signals])
     return columns, rows
+
+
+MIGRATE_CATEGORIES = ("model", "training", "data", "distributed", "export", "custom", "utility")
+
+
+def migrate_summary(record: dict[str, Any]) -> Table:
+    """A stored `dlarena migrate scan`: per framework, files, models, call sites per category."""
+    columns = ("framework", "files", "models", *MIGRATE_CATEGORIES)
+    rows = [[fw, *(str(row[k]) for k in columns[1:])] for fw, row in record["frameworks"].items()]
+    return columns, rows
+
+
+def migrate_moves(record: dict[str, Any]) -> Table:
+    """Its APIs to rewrite first on the way to `to`, and their equivalents there."""
+    columns = ("api", "calls", "moves", f"in {record['to']}")
+    return columns, [[r["api"], str(r["calls"]), r["moves"], r["in_target"]]
+                     for r in record.get("api_moves", [])]  # fmt: skip
