@@ -56,7 +56,7 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(
     # from the untrained model (within float32 rounding) to the hundredth AdamW step
     assert_same_curves(records, 1e-3)
     for r in records:  # and inside the envelope around the float64 run of the same steps
-        assert r["envelope"]["inside"] and r["envelope"]["steps"] == 30, r["envelope"]
+        assert r["envelope"]["inside"] and r["envelope"]["steps"] == 20, r["envelope"]
     first = records[0]["curve"]
     assert first[0]["accuracy"] < 0.3 < 0.9 <= first[-1]["accuracy"]  # it learned
     db = Store(store, create=False)
@@ -137,7 +137,8 @@ def test_the_envelope_catches_a_mistake_in_every_framework_run(
         assert verdict["worst"] > 20 and verdict["worst_at"].startswith(seen_in), verdict
     if seen_in == "held-out":  # the training losses alone stay inside
         for r in records:
-            assert envelope.check(workload, {**r, "curve": []}, wrong)["inside"]
+            alone = {**r, "curve": [], "envelope_held_out": None}
+            assert envelope.check(workload, alone, wrong)["inside"]
 
 
 @pytest.mark.slow

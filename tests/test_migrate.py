@@ -204,3 +204,45 @@ def test_advise_reads_the_teams_expertise_from_its_code(codebase: Path, tmp_path
     assert told["codebase"] is None  # an answer given is not overridden
     missing = dlarena(*args, "--codebase", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "--codebase" in missing.stderr
+
+
+def test_bad_files_are_named_and_skipped_and_the_scan_stays_inside_its_folder(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "code"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "layers.py").write_text(
+        "from torch import nn\nclass Block(nn.Module):\n    pass\n"
+    )
+    # a relative import inside the package, and a model deriving from one defined above it
+    (root / "pkg" / "net.py").write_text(
+        "from . import layers\nfrom torch.nn import Module\nclass A(Module):\n    pass\n"
+        "class B(A):\n    pass\n"
+    )
+    (root / "binary.py").write_bytes(b"import torch\x00\xff\xfe")
+    (root / "bad.ipynb").write_text("[1, 2]")
+    locked = root / "locked.py"
+    locked.write_text("import torch\n")
+    locked.chmod(0)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "theirs.py").write_text("import jax\n")
+    (root / "link").symlink_to(outside, target_is_directory=True)  # leaves the folder
+    (root / "loop").symlink_to(root, target_is_directory=True)  # a loop
+    (root / "alias.py").symlink_to(outside / "theirs.py")
+    try:
+        result = dlarena("migrate", "scan", str(root), "--format", "json", *store_in(tmp_path))
+    finally:
+        locked.chmod(0o644)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    files = {f["path"]: f for f in found["files"]}
+    assert "jax" not in found["frameworks"]  # nothing outside the folder was read
+    assert files["binary.py"]["error"] and files["bad.ipynb"]["error"].startswith("ValueError")
+    if files.get("locked.py", {}).get("error") is None:  # root reads any file: it parses
+        assert files["locked.py"]["frameworks"] == ["torch"]
+    else:
+        assert files["locked.py"]["error"].startswith("PermissionError")
+    assert [m[0] for m in files["pkg/net.py"]["models"]] == ["A", "B"]
+    assert found["frameworks"]["torch"]["models"] == 3

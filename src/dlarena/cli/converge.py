@@ -60,7 +60,7 @@ def converge(
     batches of a real dataset (scikit-learn's handwritten digits; Python's language reference),
     evaluating on a held-out split every few steps (outside the timed steps): the steps and
     seconds to the target accuracy, the final accuracy, the seconds per step, and the curves
-    (--format json); over the first 100 steps, each run's training and held-out losses must stay
+    (--format json); over the first 20 steps, each run's training and held-out losses must stay
     inside an envelope around the float64 run of the same steps (exit 1 otherwise, as for a
     target missed). The records are stored as each run ends."""
     from dlarena.converge.run import TASKS, Plan, check, converge

@@ -87,6 +87,7 @@ def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
         "framework_version": found["framework_version"],
         "curve": curve,
         "losses": found["losses"],  # each step's training loss
+        "envelope_held_out": found.get("envelope_held_out"),
     }
 
 
@@ -101,7 +102,8 @@ def cell(
         "cell": f"{task} seed {seed}", "target": target_of(task, plan),
     }  # fmt: skip
     job = {"module": RUNTIMES[runtime].module, "workload": workload.to_dict(), "tier": tier,
-           "data": str(data), "eval_every": plan.eval_every}  # fmt: skip
+           "data": str(data), "eval_every": plan.eval_every,
+           "envelope_step": envelope.held_out_step(workload, plan.steps)}  # fmt: skip
     try:
         found = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
     except ProbeFailed as exc:

@@ -3,9 +3,10 @@ framework's environment, and prints one JSON line: the curve and the seconds of 
 
 Task JSON on stdin: {"module", "workload": canonical spec dict, "tier", "data": an .npz with
 the initial weights ("weights:NAME"), x_train, y_train, x_test, y_test and "order" (steps x
-batch row indices), "eval_every", "threads"}. A step's seconds cover the step and its
-synchronization only: batches are placed before it, the loss read and the held-out evaluation
-after it."""
+batch row indices), "eval_every", "threads", "envelope_step": a step after which to evaluate the
+held-out split once more for the envelope (converge/envelope.py), or null}. A step's seconds
+cover the step and its synchronization only: batches are placed before it, the loss read and the
+held-out evaluation after it."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
     step_s: list[float] = []
     losses: list[float] = []
     since = 0  # where in `losses` the steps since the last evaluation start
+    checked = None
     for step, rows in enumerate(order, start=1):
         batch = adapter.prepare(x[rows], y[rows])
         start = time.perf_counter()
@@ -52,6 +54,8 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
         adapter.sync(handle)
         step_s.append(time.perf_counter() - start)
         losses.append(float(adapter.to_numpy(handle)))
+        if step == task.get("envelope_step"):  # the envelope's held-out check, not on the curve
+            checked = {"step": step, "loss": evaluate(adapter, held_out, data["y_test"])[0]}
         if step % task["eval_every"] == 0 or step == len(order):
             loss, accuracy = evaluate(adapter, held_out, data["y_test"])
             curve.append(
@@ -61,7 +65,7 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
             since = step
     return {
         "framework_version": setup.framework_version, "curve": curve, "step_s": step_s,
-        "losses": losses,
+        "losses": losses, "envelope_held_out": checked,
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,9 @@ ROOTS = {
     "mxnet": "mxnet", "gluoncv": "mxnet", "gluonnlp": "mxnet",
 }  # fmt: skip
 SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".tox"}
+# calls that build a whole Keras model (a functional or sequential one)
+MODEL_CONSTRUCTORS = {"keras.Sequential", "keras.models.Sequential", "keras.Model",
+                      "keras.models.Model", "keras.models.Functional"}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +52,30 @@ class FileScan:
 
 
 def python_sources(root: Path) -> Iterator[Path]:
-    """Every .py and .ipynb file under `root` (or `root` itself), virtualenvs and VCS folders
-    left out, in a stable order."""
+    """Every .py and .ipynb file under `root` (or `root` itself), in a stable order: virtualenvs
+    and VCS folders left out, symbolic links never followed (the scan stays inside `root`, and a
+    link loop cannot hold it)."""
     if root.is_file():
         yield root
         return
-    for path in sorted(root.rglob("*")):
-        if path.suffix in (".py", ".ipynb") and not SKIP & set(path.relative_to(root).parts):
-            yield path
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP)
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix in (".py", ".ipynb") and not path.is_symlink():
+                yield path
+
+
+def package_of(path: Path) -> list[str]:
+    """The dotted package a file's relative imports start from: its folder and every parent
+    folder with an __init__.py (mxnet/gluon/model_zoo/vision/resnet.py: mxnet.gluon.model_zoo.
+    vision)."""
+    parts: list[str] = []
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return parts
 
 
 def source_of(path: Path) -> str:
@@ -63,7 +83,10 @@ def source_of(path: Path) -> str:
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix != ".ipynb":
         return text
-    cells = json.loads(text).get("cells", [])
+    notebook = json.loads(text)
+    if not isinstance(notebook, dict):
+        raise ValueError("not a notebook: its JSON is not an object")
+    cells = notebook.get("cells", [])
     lines = []
     for cell in cells:
         if cell.get("cell_type") == "code":
@@ -77,9 +100,9 @@ def source_of(path: Path) -> str:
 def scan_file(path: Path, shown: str, mapping: Mapping = MAPPING) -> FileScan:
     try:
         tree = ast.parse(source_of(path), filename=shown)
-    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
-        return FileScan(shown, (), (), (), error=f"{type(exc).__name__}: {exc}")
-    visitor = _Visitor(mapping)
+    except (SyntaxError, ValueError, OSError) as exc:  # a binary file, one not readable, ...
+        return FileScan(shown, (), (), (), error=f"{type(exc).__name__}: {exc}"[:300])
+    visitor = _Visitor(mapping, package_of(path))
     visitor.visit(tree)
     return FileScan(
         shown,
@@ -90,8 +113,9 @@ def scan_file(path: Path, shown: str, mapping: Mapping = MAPPING) -> FileScan:
 
 
 class _Visitor(ast.NodeVisitor):
-    def __init__(self, mapping: Mapping):
+    def __init__(self, mapping: Mapping, package: list[str]):
         self.mapping = mapping
+        self.package = package  # where the file's relative imports start
         self.aliases: dict[str, str] = {}  # local name -> dotted name it stands for
         self.frameworks: set[str] = set()
         self.models: list[tuple[str, str, int]] = []
@@ -104,9 +128,15 @@ class _Visitor(ast.NodeVisitor):
                 self._bind(alias.name.split(".")[0], alias.name.split(".")[0])
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.module and not node.level:
+        base = node.module
+        if node.level:  # inside a package: `from ...block import HybridBlock`
+            if node.level > len(self.package):
+                return
+            parts = self.package[: len(self.package) - node.level + 1]
+            base = ".".join([*parts, *([node.module] if node.module else [])])
+        if base:
             for alias in node.names:
-                self._bind(alias.asname or alias.name, f"{node.module}.{alias.name}")
+                self._bind(alias.asname or alias.name, f"{base}.{alias.name}")
 
     def _bind(self, local: str, dotted: str | None) -> None:
         if dotted and (framework := ROOTS.get(dotted.split(".")[0])):
@@ -124,10 +154,16 @@ class _Visitor(ast.NodeVisitor):
         return None
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        """A model: a class deriving from a framework's module class, or from a model class
+        defined earlier in the same file."""
+        local = {name: framework for name, framework, _ in self.models}
         for base in node.bases:
             name = self.resolve(base)
             if name and self.mapping.is_model_base(name):
                 self.models.append((node.name, ROOTS[name.split(".")[0]], node.lineno))
+                break
+            if isinstance(base, ast.Name) and base.id in local:
+                self.models.append((node.name, local[base.id], node.lineno))
                 break
         self.generic_visit(node)
 
@@ -137,7 +173,7 @@ class _Visitor(ast.NodeVisitor):
             framework = ROOTS[name.split(".")[0]]
             concept, category = self.mapping.classify(name, framework)
             self.calls.append(Call(name, framework, category, node.lineno, concept))
-            if name in ("keras.Sequential", "keras.models.Sequential", "keras.Model"):
+            if name in MODEL_CONSTRUCTORS:
                 self.models.append((f"{name} (line {node.lineno})", framework, node.lineno))
         elif isinstance(node.func, ast.Attribute):
             self._method(node.func.attr, node.lineno)
@@ -156,7 +192,7 @@ class _Visitor(ast.NodeVisitor):
 
 def canonical(dotted: str) -> str:
     """tf.keras and tensorflow.keras are Keras; tensorflow.python.keras as well."""
-    for prefix in ("tensorflow.keras.", "tensorflow.python.keras.", "tf_keras."):
+    for prefix in ("tensorflow.keras.", "tensorflow.python.keras.", "tf_keras.", "keras.src."):
         if dotted.startswith(prefix):
             return "keras." + dotted[len(prefix) :]
     return dotted
