@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from dlarena.migrate import estimate
 from dlarena.migrate.scan import scan
+from dlarena.runner import envs
 from dlarena.store import Store
 
 from .test_cli import dlarena
@@ -246,3 +248,41 @@ def test_bad_files_are_named_and_skipped_and_the_scan_stays_inside_its_folder(
         assert files["locked.py"]["error"].startswith("PermissionError")
     assert [m[0] for m in files["pkg/net.py"]["models"]] == ["A", "B"]
     assert found["frameworks"]["torch"]["models"] == 3
+
+
+def site_packages(env: str) -> Path:
+    python = Path(envs.get(env, envs.dlarena_home()).python)
+    (found,) = python.parent.parent.glob("lib/python3*/site-packages")
+    return found
+
+
+@pytest.mark.slow  # reads the environments `make test` creates
+@pytest.mark.parametrize(
+    ("env", "file", "models", "calls", "categories", "some"),
+    [
+        ("mxnet", "mxnet/gluon/model_zoo/vision/alexnet.py", ["AlexNet"], 18,
+         {"model": 16, "utility": 2}, {"mxnet.gluon.nn.Conv2D": 5, "mxnet.gluon.nn.Dense": 3}),
+        ("main", "keras/src/applications/vgg16.py", ["keras.models.Functional (line 206)"], 41,
+         {"model": 32, "utility": 9}, {"keras.layers.Conv2D": 13, "keras.layers.MaxPooling2D": 5}),
+        ("main", "flax/linen/stochastic.py", ["Dropout"], 6, {"model": 1, "utility": 5},
+         {"jax.numpy.zeros_like": 2, "jax.random.bernoulli": 1}),
+        ("hf", "transformers/models/bert/modeling_bert.py", 14, 58, None,
+         {"torch.nn.Linear": 18, "torch.nn.LayerNorm": 4, "torch.nn.Dropout": 8}),
+    ],
+    ids=["gluon_alexnet", "keras_vgg16", "flax_dropout", "hf_bert"],
+)  # fmt: skip
+def test_model_code_no_one_here_wrote_is_counted_as_by_hand(
+    env: str, file: str, models, calls: int, categories: dict | None, some: dict
+) -> None:
+    """Each count read off the file by hand (the installed versions are pinned): its models,
+    every framework call site, per category, and a few APIs; relative imports resolved from the
+    package the file sits in (Gluon's `from ...block import HybridBlock`)."""
+    path = site_packages(env) / file
+    (found,) = scan(path)
+    names = [m[0] for m in found.models]
+    assert (names if isinstance(models, list) else len(names)) == models
+    assert len(found.calls) == calls
+    if categories is not None:
+        assert dict(collections.Counter(c.category for c in found.calls)) == categories
+    counted = collections.Counter(c.api for c in found.calls)
+    assert {api: counted[api] for api in some} == some
