@@ -10,17 +10,21 @@ import plotly.graph_objects as go
 from dlarena.report.figures import _grid, _place
 
 
+def _by_task(records: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Per task, its runs by framework, tier and seed."""
+    tasks = sorted({r["task"] for r in records})
+    order = lambda r: (r["framework"], r["tier"], r["seed"])  # noqa: E731
+    return [(task, sorted((r for r in records if r["task"] == task), key=order)) for task in tasks]
+
+
 def convergence(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
     """Held-out accuracy against the training steps' seconds, one panel per task, one line per
     framework, tier and seed, the target dotted."""
-    trained = [r for r in records if r.get("curve")]
-    tasks = sorted({r["task"] for r in trained})
-    if not tasks:
+    groups = _by_task([r for r in records if r.get("curve")])
+    if not groups:
         return None
-    fig, grid_rows = _grid([f"{task}: held-out accuracy" for task in tasks])
-    for index, task in enumerate(tasks):
-        mine = sorted((r for r in trained if r["task"] == task),
-                      key=lambda r: (r["framework"], r["tier"], r["seed"]))  # fmt: skip
+    fig, grid_rows = _grid([f"{task}: held-out accuracy" for task, _ in groups])
+    for index, (task, mine) in enumerate(groups):
         for r in mine:
             fig.add_trace(
                 go.Scatter(
@@ -42,14 +46,11 @@ def convergence(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
 def envelope(records: tuple[dict[str, Any], ...]) -> go.Figure | None:
     """Each run's training loss off the float64 run's, relative, step by step (log scale), over
     the shaded envelope: the float32 loss bound once per step taken."""
-    checked = [r for r in records if (r.get("envelope") or {}).get("deviation")]
-    tasks = sorted({r["task"] for r in checked})
-    if not tasks:
+    groups = _by_task([r for r in records if (r.get("envelope") or {}).get("deviation")])
+    if not groups:
         return None
-    fig, grid_rows = _grid([f"{task}: training loss off the float64 run" for task in tasks])
-    for index, task in enumerate(tasks):
-        mine = sorted((r for r in checked if r["task"] == task),
-                      key=lambda r: (r["framework"], r["tier"], r["seed"]))  # fmt: skip
+    fig, grid_rows = _grid([f"{task}: training loss off the float64 run" for task, _ in groups])
+    for index, (task, mine) in enumerate(groups):
         steps = list(range(mine[0]["envelope"]["steps"]))
         bound = [mine[0]["envelope"]["loss_tolerance"] * (1 + t) for t in steps]
         floor = [1e-10] * len(steps)
