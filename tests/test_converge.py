@@ -99,6 +99,15 @@ def test_batch_norm_is_evaluated_with_its_running_statistics_in_every_framework(
     assert all(r["envelope"]["inside"] for r in cnn_runs), [r["envelope"] for r in cnn_runs]
 
 
+def test_a_run_that_blows_up_is_outside_the_envelope() -> None:
+    workload, _ = load_task("digits-mlp")
+    ref = {"losses": [2.3, 2.2, 2.1], "curve": []}
+    run = {"losses": [2.3, float("nan"), 2.1], "curve": []}
+    found = envelope.check(workload, run, ref)
+    assert not found["inside"] and found["worst_at"] == "training loss at step 1"
+    assert envelope.check(workload, {**run, "losses": ref["losses"]}, ref)["worst"] == 0.0
+
+
 def flipped_momentum(old, batch, momentum):
     """PyTorch's momentum read as Keras's: the new batch weighs 0.9, not 0.1."""
     return RUNNING_UPDATE(old, batch, 1.0 - momentum)

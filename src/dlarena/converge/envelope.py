@@ -13,6 +13,7 @@ which three parity steps never look at."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def running_update(old: np.ndarray, batch: np.ndarray, momentum: float) -> np.nd
 def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, Any]:
     """The float64 run over the first ENVELOPE_STEPS steps of the data file's order (the one the
     frameworks train through): each step's training loss, and for a model with batch norm the
-    held-out loss and accuracy at step 0 and every `eval_every` steps."""
+    held-out loss and accuracy at step 0, every `eval_every` steps and the last step."""
     with np.load(data) as arrays:
         params = {
             k.split(":", 1)[1]: arrays[k].astype(np.float64)
@@ -95,7 +96,7 @@ def check(workload: Workload, run: dict[str, Any], ref: dict[str, Any]) -> dict[
     points += [("held-out", p["step"], p["loss"], theirs_at[p["step"]])
                for p in checked if p["step"] in theirs_at]  # fmt: skip
     shares = [
-        (abs(mine - theirs) / max(abs(theirs), 1e-12) / (tolerance * (1 + step)), kind, step)
+        (_share(mine, theirs, tolerance * (1 + step)), kind, step)
         for kind, step, mine, theirs in points
     ]
     worst, kind, step = max(shares) if shares else (0.0, "training", 0)
@@ -112,3 +113,9 @@ def check(workload: Workload, run: dict[str, Any], ref: dict[str, Any]) -> dict[
             if p[0] == "training"
         ],  # fmt: skip
     }
+
+
+def _share(mine: float, theirs: float, bound: float) -> float:
+    """How much of the bound a loss uses (a NaN or infinite loss: all of it and more)."""
+    share = abs(mine - theirs) / max(abs(theirs), 1e-12) / bound
+    return share if math.isfinite(share) else math.inf
