@@ -69,14 +69,10 @@ def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, 
         return {"step": step, "loss": loss, "accuracy": float(hits.mean())}
 
     last = held_out_step(workload, len(order))
-    optimizer = reference.optimizer(workload)
     losses, curve = [], [held_out(0)] if last else []
-    for step, rows in enumerate(order, start=1):
-        logits, cache = reference.forward(
-            workload, params, x[rows], training=True, observe=keep_running_statistics
-        )
-        loss, dlogits = reference.softmax_cross_entropy(logits, y[rows])
-        optimizer.apply(params, reference.backward(workload, params, cache, dlogits))
+    batches = ((x[rows], y[rows]) for rows in order)
+    steps = reference.train_steps(workload, params, batches, keep_running_statistics)
+    for step, (loss, _) in enumerate(steps, start=1):
         losses.append(loss)
         if last and (step % eval_every == 0 or step == last):
             curve.append(held_out(step))

@@ -31,7 +31,7 @@ def target_ratios(records: Sequence[dict[str, Any]], profile: Profile) -> dict[s
         groups.setdefault(key, {}).setdefault(r["framework"], {})[int(r["seed"])] = r
     ratios: dict[str, list[Ratio]] = {}
     for (task, tier, target), by_framework in groups.items():
-        reached = {f: _seconds(runs) for f, runs in by_framework.items() if _seconds(runs)}
+        reached = {f: mine for f, runs in by_framework.items() if (mine := _seconds(runs))}
         if len(by_framework) < 2 or not reached:
             continue
         best = min(reached, key=lambda f: statistics.median(reached[f].values()))

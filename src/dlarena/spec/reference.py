@@ -6,7 +6,7 @@ parameters after a few optimizer steps are compared with what this module comput
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -77,22 +77,29 @@ def train_trace(
 ) -> dict[str, Any]:  # fmt: skip
     """Losses of `steps` optimizer steps, the first step's gradients and the final parameters."""
     params = {k: v.astype(np.float64) for k, v in weights.items()}
-    optimizer = _Optimizer(workload)
     losses, first_grads = [], None
-    for _ in range(steps):
-        logits, cache = forward(workload, params, x, training=True, observe=observe)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        grads = backward(workload, params, cache, dlogits)
+    for loss, grads in train_steps(workload, params, [(x, y)] * steps, observe):
         first_grads = grads if first_grads is None else first_grads
         losses.append(loss)
-        optimizer.apply(params, grads)
     trainable = {k: v for k, v in params.items() if is_trainable(k)}
     return {"losses": np.array(losses), "grads": first_grads, "params": trainable}
 
 
-def optimizer(workload: Workload) -> _Optimizer:
-    """The spec's optimizer over float64 parameters, for a trace of one's own."""
-    return _Optimizer(workload)
+def train_steps(
+    workload: Workload,
+    params: Arrays,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    observe: Observer | None = None,
+) -> Iterator[tuple[float, Arrays]]:
+    """One optimizer step per batch, on `params` (float64, updated in place): each step's loss
+    and gradients, yielded once its update is applied."""
+    optimizer = _Optimizer(workload)
+    for x, y in batches:
+        logits, cache = forward(workload, params, x, training=True, observe=observe)
+        loss, dlogits = softmax_cross_entropy(logits, y)
+        grads = backward(workload, params, cache, dlogits)
+        optimizer.apply(params, grads)
+        yield loss, grads
 
 
 class _Optimizer:
