@@ -77,16 +77,24 @@ class Document:
         return None
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader without aliases: an alias bomb of a few hundred bytes costs gigabytes."""
+MAX_DEPTH = 64  # nesting a dlarena file never needs; deeper is refused before it is built
+_OPENS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSES = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
+
+def _refuse_aliases_and_depth(text: str) -> None:
+    """One pass over libyaml's events before anything is built: an alias bomb of a few hundred
+    bytes costs gigabytes, and a deeply nested file would exhaust the stack."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed; write the value out", mark
-            )
-        return super().compose_node(parent, index)
+                None, None, "aliases (*name) are not allowed; write the value out",
+                event.start_mark,
+            )  # fmt: skip
+        depth += isinstance(event, _OPENS) - isinstance(event, _CLOSES)
+        if depth > MAX_DEPTH:
+            raise RecursionError
 
 
 def read_document(path: Path, what: str) -> Document:
@@ -111,7 +119,8 @@ def read_document(path: Path, what: str) -> Document:
 def parse_text(text: str, origin: str) -> Document:
     loader = None
     try:
-        loader = _Loader(text)  # checks the characters already
+        _refuse_aliases_and_depth(text)  # libyaml checks the characters as it reads
+        loader = yaml.CSafeLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
