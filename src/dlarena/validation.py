@@ -90,7 +90,7 @@ def _refuse_aliases_and_depth(text: str) -> None:
         if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed; write the value out",
-                event.start_mark,
+                event.start_mark,  # type: ignore[arg-type]  # libyaml's Mark: the same fields
             )  # fmt: skip
         depth += isinstance(event, _OPENS) - isinstance(event, _CLOSES)
         if depth > MAX_DEPTH:
