@@ -12,9 +12,11 @@ from dlarena.cli.common import (
     WORKLOAD_HELP,
     Format,
     FormatOpt,
+    PrecisionOpt,
     SizeOpt,
     StoreOpt,
     app,
+    at_precisions,
     emit_json,
     err,
     open_store,
@@ -27,6 +29,8 @@ from dlarena.cli.protocol import bench_protocol, resumed_run
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
 from dlarena.report.rows import (
+    MIXED_COLUMNS,
+    MIXED_NOTE,
     SUMMARY_COLUMNS,
     TAX_COLUMNS,
     TAX_NOTE,
@@ -70,6 +74,7 @@ def bench(
         ),
     ] = [],
     mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
+    precision: PrecisionOpt = ["fp32"],
     quick: Annotated[
         bool,
         typer.Option(
@@ -159,6 +164,7 @@ def bench(
         # --size sizes the built-in workloads; a spec file runs as it is written
         chosen = workload or (QUICK_WORKLOADS if quick else DEFAULT_WORKLOADS)
         specs = [load_workload(w, size if w in BUILTIN else "small") for w in chosen]
+        specs = at_precisions(specs, precision)
         cells = plan(specs, runtime, tier or (QUICK_TIERS if quick else list(TIERS)), mode)
         protocol = bench_protocol(
             quick,
@@ -231,16 +237,21 @@ def _measure(
 
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
-    from dlarena.measure.compare import api_tax
+    from dlarena.measure.compare import api_tax, mixed_speedup
     from dlarena.measure.stats import promised_spread
 
     cells, info = db.cells(run_id, raw=True), db.run_info(run_id)
-    rows, tax = [cell_row(c) for c in cells], api_tax(cells)
+    rows, tax, mixed = [cell_row(c) for c in cells], api_tax(cells), mixed_speedup(cells)
     protocol = info["config"]["protocol"]
     spread = promised_spread(protocol["processes"], protocol.get("isolation", "process"))
     spent = time_spent(cells, info)
     if format == Format.json:
-        emit_json({"run": info, "cells": rows, "api_level": tax, "spread": spread, "time_s": spent})
+        emit_json(
+            {
+                "run": info, "cells": rows, "api_level": tax, "mixed_precision": mixed,
+                "spread": spread, "time_s": spent,
+            }
+        )  # fmt: skip
         return
     table = ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows)
     print_table(title, SUMMARY_COLUMNS, table, spread)
@@ -248,6 +259,9 @@ def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     if tax:
         rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
         print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)
+    if mixed:
+        rows_mixed = ([fmt(r[c]) for c in MIXED_COLUMNS] for r in mixed)
+        print_table("Mixed precision against float32", MIXED_COLUMNS, rows_mixed, MIXED_NOTE)
 
 
 @app.command()

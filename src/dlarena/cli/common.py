@@ -19,6 +19,7 @@ from dlarena.errors import DlarenaError
 from dlarena.spec.presets import PRESETS
 
 if TYPE_CHECKING:
+    from dlarena.spec.model import Workload
     from dlarena.store import Store
 
 # Commands import what they use when they run: `dlarena --help` loads no numpy, pydantic or
@@ -80,6 +81,13 @@ StoreOpt = Annotated[
 ]
 SizeOpt = Annotated[
     str, typer.Option(help="built-in workloads' size: tiny, small or full (GPU-sized)")
+]
+PrecisionOpt = Annotated[
+    list[str],
+    typer.Option(
+        help="fp32 and/or bf16 (fp16: GPUs): the compute precision; parameters and optimizer "
+        "state stay float32 (mixed precision, each framework's own mechanism)"
+    ),
 ]
 WORKLOAD_HELP = f"a built-in workload ({', '.join(BUILTIN)}) or a spec file"
 RunOpt = Annotated[
@@ -162,6 +170,17 @@ def print_table(
     for row in rows:
         table.add_row(*row)
     out.print(table)
+
+
+def at_precisions(workloads: Sequence[Workload], precisions: Sequence[str]) -> list[Workload]:
+    """Each workload at each precision ('mlp', 'mlp-bf16'), or an input error."""
+    from dlarena.spec.model import PRECISIONS
+
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            known = ", ".join(PRECISIONS)
+            raise DlarenaError(f"precision '{precision}' is unknown; choose {known}")
+    return [w.at_precision(p) for w in workloads for p in dict.fromkeys(precisions or ["fp32"])]
 
 
 def parse_pairs(values: list[str], option: str, known: Iterable[str]) -> dict[str, str]:

@@ -11,9 +11,11 @@ from dlarena.cli.common import (
     WORKLOAD_HELP,
     Format,
     FormatOpt,
+    PrecisionOpt,
     RunOpt,
     StoreOpt,
     app,
+    at_precisions,
     emit_json,
     err,
     open_store,
@@ -64,6 +66,7 @@ def parity(
     ),
     tier: Annotated[list[str], typer.Option(help="with SPEC: eager and/or compiled")] = list(TIERS),
     mode: Annotated[list[str], typer.Option(help="with SPEC: train and/or infer")] = list(MODES),
+    precision: PrecisionOpt = ["fp32"],
     env: Annotated[list[str], typer.Option(help="with SPEC: RUNTIME=ENV")] = [],
     timeout: Annotated[
         float, typer.Option(callback=within(1, 86400), help="seconds one check may take")
@@ -87,7 +90,7 @@ def parity(
     if spec:
         if run is not None or store is not None:
             raise DlarenaError("--run and --store read a stored run; leave them out with SPEC")
-        _check_now(spec, runtime, tier, mode, env, timeout, size or "small", format)
+        _check_now(spec, runtime, tier, mode, precision, env, timeout, size or "small", format)
     else:
         _stored(run, size, store, format)
 
@@ -97,6 +100,7 @@ def _check_now(
     runtimes: list[str],
     tiers: list[str],
     modes: list[str],
+    precisions: list[str],
     env: list[str],
     timeout: float,
     size: str,
@@ -108,6 +112,7 @@ def _check_now(
     from dlarena.spec.loader import BUILTIN, load_workload
 
     workloads = [load_workload(s, size if s in BUILTIN else "small") for s in specs]
+    workloads = at_precisions(workloads, precisions)
     cells = plan(workloads, runtimes, tiers, modes)
     home = envs.dlarena_home()
     overrides = parse_pairs(env, "--env", RUNTIMES)

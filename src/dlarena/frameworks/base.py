@@ -24,8 +24,23 @@ RAW_OPS = frozenset(
 )  # fmt: skip
 
 
+def refuse_precision(runtime: str, workload: Workload, why: str) -> None:
+    """Raise, saying `why`, when the workload computes in mixed precision and this adapter
+    computes in float32 only."""
+    if workload.precision != "fp32":
+        raise NotImplementedError(f"{runtime} has no {workload.precision} path: {why}")
+
+
+RAW_FLOAT32 = (
+    "the raw-op variant computes in float32 only; the library adapter beside it measures "
+    "mixed precision"
+)
+
+
 def refuse_ops(runtime: str, workload: Workload, supported: frozenset[str]) -> None:
-    """Raise, naming them, when the workload uses ops this adapter does not build."""
+    """Raise, naming them, when the workload uses ops this adapter does not build (or mixed
+    precision, which the raw-op variants do not write)."""
+    refuse_precision(runtime, workload, RAW_FLOAT32)
     missing = sorted({layer.op for layer in workload.layers} - supported)
     if missing:
         raise NotImplementedError(

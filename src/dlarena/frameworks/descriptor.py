@@ -44,6 +44,15 @@ class Runtime:
     # it, for paths dlarena never takes: hidden from its workers, so a shared environment costs
     # its start-up nothing that an install of this framework alone would not.
     hides: tuple[str, ...] = ()
+    # How it computes in mixed precision (bf16, fp16 over float32 parameters): its own mechanism,
+    # named in a mixed-precision cell's API label; empty: float32 only (its adapter says why)
+    mixed: str = ""
+
+    def api_at(self, precision: str) -> str:
+        """The API label of a cell at `precision`: 'nn.Module + torch.autocast (bf16)'."""
+        if precision == "fp32":
+            return self.api
+        return f"{self.api} + {self.mixed or 'float32 only'} ({precision})"
 
     @property
     def compared(self) -> bool:
@@ -55,7 +64,7 @@ class Runtime:
         request, never part of the decision."""
         return dataclasses.replace(
             self, name=name, display=display, module=module, api=api, variant_of=self.name,
-            repo=None, package=None,
+            repo=None, package=None, mixed="",
         )  # fmt: skip
 
 

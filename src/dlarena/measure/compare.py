@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure.stats import Comparison, compare_cells
 from dlarena.records import CellResult
+from dlarena.spec.model import Workload
 
 # What must match for two cells' figures to be comparable; each names where it is recorded.
 _CHECKED = {
@@ -146,6 +148,21 @@ def _spreads(
     ]
 
 
+def _ratio_row(a: CellResult, b: CellResult) -> dict[str, object]:
+    """A's throughput over B's with its interval, p-value and verdict (their blocks loaded)."""
+    found = compare_cells(a, b)
+    return {
+        "ci_95": f"{found.ci_low:.2f}-{found.ci_high:.2f}",
+        "p_value": found.p_value,
+        "verdict": found.verdict,
+        "ratio": round(found.ratio, 3),
+    }
+
+
+def _measured(cell: CellResult) -> bool:
+    return bool(cell.batch_size and cell.blocks)  # blocks: Store.cells(run, raw=True)
+
+
 def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
     """For each API variant cell (jax-raw, ...), its throughput over the same cell written with
     the framework's layer library in the same run: above 1, the library costs speed."""
@@ -154,10 +171,9 @@ def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
     for (spec, runtime, tier, mode), raw in ranked.items():
         parent = RUNTIMES[runtime].variant_of if runtime in RUNTIMES else None
         library = ranked.get((spec, parent, tier, mode)) if parent else None
-        batch = raw.batch_size
-        if library is None or batch is None or not raw.blocks or not library.blocks:
-            continue  # blocks are loaded with Store.cells(run, raw=True)
-        found = compare_cells(raw, library)
+        if library is None or not _measured(raw) or not _measured(library):
+            continue
+        found = _ratio_row(raw, library)
         rows.append(
             {
                 "workload": raw.workload,
@@ -165,10 +181,50 @@ def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
                 "mode": mode,
                 "raw": f"{runtime} ({raw.api})",
                 "library": f"{library.runtime} ({library.api})",
-                "raw_over_library": round(found.ratio, 3),
-                "ci_95": f"{found.ci_low:.2f}-{found.ci_high:.2f}",
-                "p_value": found.p_value,
-                "verdict": found.verdict,
+                "raw_over_library": found.pop("ratio"),
+                **found,
+            }
+        )
+    return rows
+
+
+def _precision_of(cell: CellResult) -> tuple[str, str | None]:
+    """(the cell's compute precision, the content hash of its spec in float32)."""
+    if not cell.spec:
+        return "fp32", cell.spec_hash
+    workload = Workload.from_dict(json.loads(cell.spec))
+    return workload.precision, workload.at_precision("fp32").content_hash
+
+
+def worst_share(cell: CellResult) -> float:
+    """The cell's largest parity difference as a share of its tolerance."""
+    return max((c.max_rel / c.tolerance for c in cell.parity if c.tolerance), default=0.0)
+
+
+def mixed_speedup(cells: Sequence[CellResult]) -> list[dict[str, object]]:
+    """For each mixed-precision cell (bf16, fp16), its throughput over the same model's float32
+    cell in the same runtime, tier and mode, with each one's worst parity share: above 1, mixed
+    precision is faster."""
+    ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
+    rows: list[dict[str, object]] = []
+    for (_, runtime, tier, mode), mixed in ranked.items():
+        precision, fp32_hash = _precision_of(mixed)
+        full = ranked.get((fp32_hash, runtime, tier, mode)) if precision != "fp32" else None
+        if full is None or not _measured(mixed) or not _measured(full):
+            continue
+        found = _ratio_row(mixed, full)
+        rows.append(
+            {
+                "workload": full.workload,
+                "runtime": runtime,
+                "tier": tier,
+                "mode": mode,
+                "precision": precision,
+                "api": mixed.api,
+                "speedup": found.pop("ratio"),
+                **found,
+                "parity_fp32": round(worst_share(full), 4),
+                "parity_mixed": round(worst_share(mixed), 4),
             }
         )
     return rows

@@ -50,6 +50,10 @@ from dlarena.spec.shapes import parameter_shapes
 
 PARITY_STEPS = 3
 U = 2.0**-24  # float32 unit roundoff
+# Mixed precision's compute types (float32 parameters): their unit roundoff, and the bits of
+# their significands (the implicit one included; float32 has 24)
+U_MIXED = {"bf16": 2.0**-8, "fp16": 2.0**-11}
+BITS = {"bf16": 8, "fp16": 11}
 SAFETY = 8.0
 FLOOR = 1e-6  # below this, float64 vs float32 transcendental functions alone differ
 ZERO_GRADIENT_SHARE = 0.1
@@ -64,10 +68,19 @@ def shape_of_error(workload: Workload) -> tuple[int, int]:
     return fan_in, max(len(kernels), 1)
 
 
+def mixed_error(precision: str, depth: int) -> float:
+    """What mixed precision adds to the logits' error: every layer rounds its operands and its
+    output to the compute type, about u each, while the sums stay float32 (so, unlike
+    float32's own rounding, it does not grow with the fan-in); 0 in float32."""
+    return U_MIXED.get(precision, 0.0) * depth
+
+
 def tolerances(workload: Workload) -> dict[str, float]:
     """Each check's bound for this workload (see the module docstring for the derivation)."""
     fan_in, depth = shape_of_error(workload)
-    forward = U * math.sqrt(fan_in) * depth
+    own = U * math.sqrt(fan_in) * depth  # float32's rounding
+    mixed = mixed_error(workload.precision, depth)
+    forward = own + mixed
     adam = workload.optimizer.name in ("adam", "adamw")  # AdamW: the same normalization
     return {
         "forward": max(FLOOR, SAFETY * forward),
@@ -75,10 +88,14 @@ def tolerances(workload: Workload) -> dict[str, float]:
         "original": max(FLOOR, SAFETY * forward),
         "loss": max(FLOOR, SAFETY * forward),
         "grads": max(FLOOR, SAFETY * 2 * forward),
-        "params": max(FLOOR, SAFETY * 2 * forward * PARITY_STEPS),
+        # each step adds float32's gradient error again; mixed precision's is the same batch's
+        # rounding at nearly the same weights, step after step: once
+        "params": max(FLOOR, SAFETY * 2 * (own * PARITY_STEPS + mixed)),
         # Adam's per-element normalization (0: not Adam): see the module docstring
         "adam_lr": workload.optimizer.learning_rate if adam else 0.0,
         "adam_epsilon": workload.optimizer.epsilon if adam else 0.0,
+        # the significand of the compute type (0: float32): a float32 loss is not held to it
+        "mixed_bits": float(BITS.get(workload.precision, 0)),
     }
 
 
@@ -176,10 +193,33 @@ def training_checks(
     loss_abs = float(np.max(np.abs(ours - theirs)))
     loss_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
     return [
-        check("loss", loss_abs, loss_rel, bounds),
+        loss_check(ours, loss_abs, loss_rel, bounds),
         check("grads", *tensors_relative_l2(grads, ref["grads"]), bounds),
         displacement_check(moved, ref_moved, ref, bounds),
     ]
+
+
+def on_grid(values: np.ndarray, bits: int) -> bool:
+    """Whether every value is a number of `bits` significand bits (a float32 whose low 24 - bits
+    significand bits are all 0): what a result computed in that type and widened is."""
+    raw = np.asarray(values, np.float32).view(np.uint32)
+    return bool(np.all(raw & np.uint32((1 << (24 - bits)) - 1) == 0))
+
+
+def loss_check(ours: np.ndarray, loss_abs: float, loss_rel: float, bounds: dict) -> ParityCheck:
+    """The losses against the reference; in mixed precision also their precision. A loss
+    computed in the half type is within its tolerance of the reference (its rounding is smaller
+    than the logits' own), but it carries only that type's bits: every float32 loss of the
+    steps lying on that grid by chance has odds of 2^-(24 - bits) each."""
+    found = check("loss", loss_abs, loss_rel, bounds)
+    bits = int(bounds.get("mixed_bits", 0))
+    if bits and on_grid(ours, bits):
+        note = (
+            f"every loss is a {bits}-bit-significand number: computed in the compute type, "
+            "not in float32 as mixed precision keeps the loss"
+        )
+        return dataclasses.replace(found, passed=False, note=note)
+    return found
 
 
 def adam_noise(grad: np.ndarray, grads_bound: float, lr: float, epsilon: float) -> float:

@@ -15,7 +15,7 @@ from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
 from dlarena.frameworks import overrides
-from dlarena.measure.compare import api_tax
+from dlarena.measure.compare import api_tax, mixed_speedup
 from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
 from dlarena.report.rows import cell_row
@@ -47,6 +47,7 @@ class Report:
     failing: tuple[dict[str, Any], ...]  # the newest cells of their kind that did not pass
     significance: tuple[dict[str, Any], ...]  # the leader against the next, per group
     tax: tuple[dict[str, Any], ...]
+    mixed: tuple[dict[str, Any], ...]  # mixed precision against float32
     scenarios: tuple[dict[str, Any], ...]
     training: tuple[dict[str, Any], ...]  # per trained workload and framework
     environments: tuple[dict[str, Any], ...]  # per run
@@ -90,6 +91,7 @@ def build_report(store: Any, profile: Profile, run: int | None = None) -> Report
         failing=tuple(_row(c) for c in selection.failing),
         significance=tuple(leading_differences(selection.cells)),
         tax=tuple(api_tax(selection.cells)),
+        mixed=tuple(mixed_speedup(selection.cells)),
         scenarios=tuple(check(s) for s in PUBLISHED),
         training=tuple(_training(selection.cells, profile)),
         environments=tuple(environments(store, selection)),

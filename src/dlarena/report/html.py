@@ -20,7 +20,14 @@ from markupsafe import Markup
 
 from dlarena.report import content, figures, tables, training, trends
 from dlarena.report.content import Report
-from dlarena.report.rows import TAX_COLUMNS, TAX_NOTE, fmt, markdown_cell
+from dlarena.report.rows import (
+    MIXED_COLUMNS,
+    MIXED_NOTE,
+    TAX_COLUMNS,
+    TAX_NOTE,
+    fmt,
+    markdown_cell,
+)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
@@ -124,7 +131,7 @@ def environment() -> jinja2.Environment:
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,
         FAILING_COLUMNS=FAILING_COLUMNS, IMPORTED_COLUMNS=IMPORTED_COLUMNS, SECTIONS=SECTIONS,
         OVERRIDE_COLUMNS=OVERRIDE_COLUMNS, OVERRIDES_NOTE=OVERRIDES_NOTE,
-        TAX_COLUMNS=TAX_COLUMNS,
+        TAX_COLUMNS=TAX_COLUMNS, MIXED_COLUMNS=MIXED_COLUMNS, MIXED_NOTE=MIXED_NOTE,
         TAX_NOTE=TAX_NOTE, SCALING_NOTE=tables.SCALING_NOTE,
         CONVERGE_NOTE=tables.CONVERGE_NOTE, COST_SAMPLES=content.COST_SAMPLES,
         COST_PRICE_PER_HOUR=content.COST_PRICE_PER_HOUR,

@@ -45,6 +45,28 @@ TAX_NOTE = (
     "where they took turns; 'no significant difference' otherwise)."
 )
 
+MIXED_COLUMNS = (
+    "workload",
+    "runtime",
+    "tier",
+    "mode",
+    "precision",
+    "speedup",
+    "ci_95",
+    "p_value",
+    "verdict",
+    "parity_fp32",
+    "parity_mixed",
+    "api",
+)
+MIXED_NOTE = (
+    "Mixed precision against float32, same model, runtime, tier and mode: speedup is the "
+    "mixed-precision cell's throughput over the float32 one's (a bootstrap over processes and "
+    "blocks; 'no significant difference' otherwise); parity: each cell's largest difference "
+    "from the float64 reference as a share of its tolerance (bfloat16's derived from its "
+    "unit roundoff 2^-8 and the depth, docs/measuring.md); api: each framework's own mechanism."
+)
+
 
 def parity_notes(checks: Iterable[ParityCheck]) -> list[str]:
     """How any check was made otherwise than against the float64 trajectory (its note)."""

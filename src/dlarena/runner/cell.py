@@ -39,7 +39,7 @@ class Cell:
             status="failed",
             spec=self.workload.canonical_json(),
             spec_hash=self.workload.content_hash,
-            api=RUNTIMES[self.runtime].api,
+            api=RUNTIMES[self.runtime].api_at(self.workload.precision),
         )
 
 

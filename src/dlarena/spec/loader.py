@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from dlarena.errors import SpecError
-from dlarena.spec.model import Workload
+from dlarena.spec.model import PRECISIONS, Workload
 from dlarena.spec.presets import PRESETS, SIZES
 from dlarena.spec.schema import parse_spec
 from dlarena.validation import Document, parse_text, read_document
@@ -67,7 +67,12 @@ def with_files(workload: Workload, folder: Path) -> Workload:
 
 @functools.cache
 def _builtin_hashes() -> dict[str, str]:
-    return {load_workload(name, size).content_hash: size for name in BUILTIN for size in SIZES}
+    return {
+        load_workload(name, size).at_precision(precision).content_hash: size
+        for name in BUILTIN
+        for size in SIZES
+        for precision in PRECISIONS
+    }
 
 
 def size_of(spec_hash: str | None) -> str | None:

@@ -123,6 +123,11 @@ class SourceRef(FileRef):
         return data
 
 
+# The compute precisions: float32, or mixed precision over float32 parameters and optimizer
+# state (bfloat16 on CPUs and GPUs; float16 with loss scaling, a GPU path)
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
 @dataclasses.dataclass(frozen=True)
 class Workload:
     """A model, its data shape, loss, optimizer and batch: everything a framework must build."""
@@ -134,7 +139,8 @@ class Workload:
     optimizer: Optimizer = Optimizer()
     loss: str = "softmax_cross_entropy"
     batch_size: int = 32
-    dtype: str = "float32"
+    dtype: str = "float32"  # of the parameters, the optimizer's state and the data
+    precision: str = "fp32"  # the compute: fp32, or mixed (PRECISIONS) over float32 parameters
     seed: int = 0
     vocab_size: int = 0  # > 0: the input is token ids in [0, vocab_size), 0 the padding id
     weights: FileRef | None = None  # imported weights (absolute path once loaded)
@@ -158,9 +164,20 @@ class Workload:
         )
         return dataclasses.replace(self, layers=layers)
 
+    def at_precision(self, precision: str) -> Workload:
+        """The same model computed at `precision` (float32 parameters, `precision` compute),
+        named apart ('mlp-bf16') so its cells sit beside the float32 ones in one run."""
+        if precision == self.precision:
+            return self
+        base = self.name.removesuffix(f"-{self.precision}")
+        name = base if precision == "fp32" else f"{base}-{precision}"
+        return dataclasses.replace(self, precision=precision, name=name)
+
     def to_dict(self) -> dict[str, Any]:
         # vocab_size, weights and source only where set: every earlier spec keeps its hash
         extra: dict[str, Any] = {"vocab_size": self.vocab_size} if self.tokens else {}
+        if self.precision != "fp32":
+            extra["precision"] = self.precision
         if self.weights is not None:
             extra["weights"] = dataclasses.asdict(self.weights)
         if self.source is not None:
@@ -228,6 +245,7 @@ class Workload:
             dtype=data["dtype"],
             seed=data["seed"],
             vocab_size=data.get("vocab_size", 0),
+            precision=data.get("precision", "fp32"),
             weights=FileRef(**data["weights"]) if "weights" in data else None,
             source=SourceRef(**data["source"]) if "source" in data else None,
         )

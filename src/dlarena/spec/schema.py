@@ -159,6 +159,8 @@ class SpecDoc(Strict):
     loss: Literal["softmax_cross_entropy", "token_cross_entropy"] = "softmax_cross_entropy"
     batch_size: Annotated[int, Field(ge=1, le=65536)] = 32
     dtype: Literal["float32"] = "float32"
+    # the compute: float32, or bfloat16 / float16 over float32 parameters (mixed precision)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     vocab_size: Count | None = None  # set: the input is token ids, input_shape [sequence]
     # imported models: their own weights (.npz of canonical arrays) and the original file
@@ -206,6 +208,7 @@ def parse_spec(doc: Document) -> Workload:
         loss=spec.loss,
         batch_size=spec.batch_size,
         dtype=spec.dtype,
+        precision=spec.precision,
         seed=spec.seed,
         vocab_size=spec.vocab_size or 0,
         weights=FileRef(**spec.weights.model_dump()) if spec.weights else None,

@@ -17,6 +17,7 @@ _LIBRARY = Runtime(
     distribution="jax",
     api="flax.linen",
     compiled_as="jax.jit",
+    mixed="Flax compute dtype over float32 parameters",
     thread_knobs=("cpus",),
     repo="jax-ml/jax",
     package="jax",

@@ -118,6 +118,11 @@ def _flax_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
     return out
 
 
+# Mixed precision: Flax's compute dtype over float32 parameters (optax updates them in float32);
+# float16 would need loss scaling, which neither Flax nor Optax provides
+_COMPUTE = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
 class JaxAdapter(TrainingAdapter):
     @classmethod
     def forget(cls) -> None:
@@ -136,7 +141,12 @@ class JaxAdapter(TrainingAdapter):
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
-        self.model = GraphModule(workload.layers, workload.vocab_size)
+        if workload.precision not in _COMPUTE:
+            raise NotImplementedError(
+                f"jax has no {workload.precision} path here: float16 training needs loss "
+                "scaling, which neither Flax nor Optax provides (bf16 needs none)"
+            )
+        self.model = GraphModule(workload.layers, workload.vocab_size, _COMPUTE[workload.precision])
         self.shapes = {k: v.shape for k, v in weights.items()}
         variables = _variables(weights, _flax_shapes(workload))
         self.params, self.batch_stats = variables["params"], variables["batch_stats"]
@@ -180,6 +190,7 @@ class JaxAdapter(TrainingAdapter):
             batch_stats = updates["batch_stats"]
         else:  # no mutable collection: what a user writes for a model without batch norm
             logits = self.model.apply({"params": params}, x, train=True, rngs=rngs)
+        logits = logits.astype(jnp.float32)  # the loss in float32 whatever the compute type
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, batch_stats
 
@@ -195,7 +206,7 @@ class JaxAdapter(TrainingAdapter):
         variables = (
             {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
         )
-        return self.model.apply(variables, x, train=False)
+        return self.model.apply(variables, x, train=False).astype(jnp.float32)
 
     def prepare(self, x: np.ndarray, y: np.ndarray) -> Any:
         return jax.device_put(x), jax.device_put(y)

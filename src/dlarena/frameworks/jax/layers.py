@@ -4,6 +4,8 @@ functions of the ops without parameters."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +30,10 @@ class TokenEmbedding(nn.Module):
     seq: int
     units: int
     positions: bool
+    dtype: Any = jnp.float32  # the compute type; parameters stay float32
 
     def setup(self) -> None:
-        self.table = nn.Embed(self.vocab, self.units)
+        self.table = nn.Embed(self.vocab, self.units, dtype=self.dtype)
         if self.positions:
             self.position_table = self.param(
                 "positions", nn.initializers.zeros, (self.seq, self.units)
@@ -38,7 +41,7 @@ class TokenEmbedding(nn.Module):
 
     def __call__(self, ids: jax.Array) -> jax.Array:
         out = self.table(ids)
-        return out + self.position_table if self.positions else out
+        return out + self.position_table.astype(self.dtype) if self.positions else out
 
     def attend(self, x: jax.Array) -> jax.Array:
         return self.table.attend(x)
@@ -52,9 +55,10 @@ class Bag(nn.Module):
     start: int
     size: int
     mode: str
+    dtype: Any = jnp.float32
 
     def setup(self) -> None:
-        self.table = nn.Embed(self.vocab, self.units)
+        self.table = nn.Embed(self.vocab, self.units, dtype=self.dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         rows = self.table(x[:, self.start : self.start + self.size].astype(jnp.int32))
@@ -68,7 +72,7 @@ def _interaction(ins: list[jax.Array]) -> jax.Array:
     return jnp.concatenate([ins[0], jnp.einsum("bfd,bgd->bfg", z, z)[:, i, j]], axis=-1)
 
 
-def _attention(layer: Layer, ins: list[jax.Array]) -> jax.Array:
+def _attention(layer: Layer, ins: list[jax.Array], dtype: Any) -> jax.Array:
     """nn.MultiHeadDotProductAttention over x; the padding mask hides padded keys only (a padded
     query still attends to the real tokens, as in every framework here)."""
     x = ins[0]
@@ -83,6 +87,7 @@ def _attention(layer: Layer, ins: list[jax.Array]) -> jax.Array:
         out_features=x.shape[-1],
         use_bias=layer.attr("bias"),
         deterministic=True,
+        dtype=dtype,
         name=layer.name,
     )(x, mask=mask)
 
@@ -97,6 +102,9 @@ class GraphModule(nn.Module):
 
     layers: tuple[Layer, ...]
     vocab_size: int = 0
+    # the compute type (Flax's `dtype`: a layer casts its inputs and float32 parameters to it;
+    # normalizations keep float32 statistics)
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -107,7 +115,7 @@ class GraphModule(nn.Module):
             if layer.op == "embedding":
                 seq, units, positions = x.shape[1], layer.attr("units"), layer.attr("positions")
                 embeddings[layer.name] = TokenEmbedding(
-                    self.vocab_size, seq, units, positions, name=layer.name
+                    self.vocab_size, seq, units, positions, self.dtype, name=layer.name
                 )
                 values[layer.name] = embeddings[layer.name](ins[0])
             elif layer.op == "tied_logits":
@@ -119,7 +127,9 @@ class GraphModule(nn.Module):
     def _apply(self, layer: Layer, ins: list[jax.Array], train: bool) -> jax.Array:
         x = ins[0]
         if layer.op == "dense":
-            return nn.Dense(layer.attr("units"), use_bias=layer.attr("bias"), name=layer.name)(x)
+            return nn.Dense(
+                layer.attr("units"), use_bias=layer.attr("bias"), dtype=self.dtype, name=layer.name
+            )(x)
         if layer.op == "conv2d":
             k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
             return nn.Conv(
@@ -129,6 +139,7 @@ class GraphModule(nn.Module):
                 padding=[(p, p), (p, p)],
                 feature_group_count=layer.attr("groups"),
                 use_bias=layer.attr("bias"),
+                dtype=self.dtype,
                 name=layer.name,
             )(x)
         if layer.op == "batch_norm":
@@ -136,6 +147,7 @@ class GraphModule(nn.Module):
                 use_running_average=not train,
                 momentum=layer.attr("momentum"),
                 epsilon=layer.attr("epsilon"),
+                dtype=self.dtype,
                 name=layer.name,
             )(x)
         if layer.op in ("max_pool", "avg_pool"):
@@ -149,9 +161,9 @@ class GraphModule(nn.Module):
         if layer.op == "global_avg_pool":
             return jnp.mean(x, axis=(1, 2))
         if layer.op == "layer_norm":
-            return nn.LayerNorm(epsilon=layer.attr("epsilon"), name=layer.name)(x)
+            return nn.LayerNorm(epsilon=layer.attr("epsilon"), dtype=self.dtype, name=layer.name)(x)
         if layer.op == "attention":
-            return _attention(layer, ins)
+            return _attention(layer, ins, self.dtype)
         if layer.op == "first_token":
             return x[:, 0]
         if layer.op == "scale":
@@ -160,7 +172,7 @@ class GraphModule(nn.Module):
             return nn.Dropout(layer.attr("rate"), deterministic=not train)(x)
         if layer.op == "embedding_bag":
             attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-            return Bag(*attrs, name=layer.name)(x)
+            return Bag(*attrs, dtype=self.dtype, name=layer.name)(x)
         if layer.op == "slice":
             return x[:, layer.attr("start") : layer.attr("start") + layer.attr("size")]
         if layer.op == "concat":
@@ -172,7 +184,7 @@ class GraphModule(nn.Module):
             return x.reshape(len(x), *shape)
         if layer.op == "lstm":
             # the cell lives in this scope under its own name: params[f"{layer}_cell"]
-            cell = nn.LSTMCell(layer.attr("units"), name=cell_scope(layer.name))
+            cell = nn.LSTMCell(layer.attr("units"), dtype=self.dtype, name=cell_scope(layer.name))
             out = nn.RNN(cell, name=layer.name)(x)
             return out if layer.attr("sequence") else out[:, -1]
         return ACTIVATIONS[layer.op](x)

@@ -12,10 +12,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from dlarena.frameworks.base import Arrays, InferenceAdapter
+from dlarena.frameworks.base import Arrays, InferenceAdapter, refuse_precision
 from dlarena.frameworks.onnxruntime.graph import build_model
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Workload
+
+# Measured with onnxruntime's CPU provider: a bfloat16 MatMul is refused at session creation
+MIXED_REFUSED = (
+    "the CPU execution provider has no bfloat16 MatMul or Gemm kernel (NOT_IMPLEMENTED: "
+    "Could not find an implementation for MatMul(13)); float16 graphs are a GPU provider's path"
+)
 
 
 class OnnxruntimeAdapter(InferenceAdapter):
@@ -37,6 +43,7 @@ class OnnxruntimeAdapter(InferenceAdapter):
         )
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
+        refuse_precision("onnxruntime", workload, MIXED_REFUSED)
         options = ort.SessionOptions()
         options.intra_op_num_threads = setup.intra_op_threads or 0
         options.inter_op_num_threads = setup.inter_op_threads or 0

@@ -11,6 +11,7 @@ _LIBRARY = Runtime(
     distribution="tensorflow-cpu",
     api="keras3",
     compiled_as="tf.function(jit_compile=True)",
+    mixed="Keras mixed_bfloat16 / mixed_float16 policy",
     repo="tensorflow/tensorflow",
     package="tensorflow",
     # tf.lite's converter imports JAX when it is installed (its JAX path): 1.5 s of every

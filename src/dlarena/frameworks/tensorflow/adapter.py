@@ -51,6 +51,11 @@ def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Laye
     return keras.Model(values[INPUT], values[workload.layers[-1].name]), blocks
 
 
+# Mixed precision: a Keras dtype policy (float32 variables, compute in the half type); float16
+# also scales the loss (keras.optimizers.LossScaleOptimizer)
+_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
 class TensorflowAdapter(TrainingAdapter):
     @classmethod
     def forget(cls) -> None:
@@ -75,8 +80,13 @@ class TensorflowAdapter(TrainingAdapter):
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.device = setup.device
+        self.scaled = workload.precision == "fp16"
         with tf.device(self.device):
-            self.model, blocks = _build(workload)
+            keras.mixed_precision.set_global_policy(_POLICIES[workload.precision])
+            try:  # the policy is read as each layer is made
+                self.model, blocks = _build(workload)
+            finally:
+                keras.mixed_precision.set_global_policy("float32")
             self.vars = {}
             for layer in workload.layers:
                 if layer.name in blocks and layer.op in WEIGHTED:
@@ -87,6 +97,8 @@ class TensorflowAdapter(TrainingAdapter):
                 var.assign(weights[key].reshape(var.shape))
             self.trainable = {k: v for k, v in self.vars.items() if v.trainable}
             self.optimizer = keras_optimizer(workload.optimizer)
+            if self.scaled:
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(list(self.trainable.values()))
         self._compile(tier)
 
@@ -94,18 +106,24 @@ class TensorflowAdapter(TrainingAdapter):
         """The step and inference functions: eager, or one XLA-compiled tf.function each."""
         wrap = (lambda f: tf.function(f, jit_compile=True)) if tier == "compiled" else (lambda f: f)
         self._step = wrap(self._eager_step)
-        self._infer = wrap(lambda x: self.model(x, training=False))
+        # the logits in float32 whatever the policy computed them in
+        self._infer = wrap(lambda x: tf.cast(self.model(x, training=False), tf.float32))
 
-    def _loss_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    def _loss_grads(
+        self, x: tf.Tensor, y: tf.Tensor, scaled: bool = False
+    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """The loss (in float32, as Keras's mixed-precision guide computes it) and its
+        gradients; `scaled`: of the loss times the LossScaleOptimizer's scale."""
         with tf.GradientTape() as tape:
-            logits = self.model(x, training=True)
+            logits = tf.cast(self.model(x, training=True), tf.float32)
             loss = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
             )
-        return loss, tape.gradient(loss, list(self.trainable.values()))
+            target = self.optimizer.scale_loss(loss) if scaled else loss
+        return loss, tape.gradient(target, list(self.trainable.values()))
 
     def _eager_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        loss, grads = self._loss_grads(x, y)
+        loss, grads = self._loss_grads(x, y, self.scaled)  # the optimizer unscales
         self.optimizer.apply(grads, list(self.trainable.values()))
         return loss
 

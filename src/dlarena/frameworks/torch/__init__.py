@@ -13,6 +13,7 @@ FRAMEWORK = Framework(
             distribution="torch",
             api="nn.Module",
             compiled_as="torch.compile",
+            mixed="torch.autocast, GradScaler for fp16",
             repo="pytorch/pytorch",
             package="torch",
         ),

@@ -70,15 +70,21 @@ def _to_torch(key: str, value: np.ndarray) -> torch.Tensor:
 
 
 def _to_canonical(key: str, value: torch.Tensor) -> np.ndarray:
-    array = value.detach().cpu().numpy()
+    array = value.detach().float().cpu().numpy()  # float32 (numpy has no bfloat16)
     if key.endswith("kernel"):
         array = array.T if array.ndim == 2 else array.transpose(2, 3, 1, 0)
     return np.ascontiguousarray(array)
 
 
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean over every label: a row's class, or each token of a sequence."""
-    return F.cross_entropy(logits.flatten(0, -2), labels.flatten())
+    """Mean over every label: a row's class, or each token of a sequence; in float32 whatever
+    precision the logits were computed in (as the mixed-precision recipes do)."""
+    return F.cross_entropy(logits.float().flatten(0, -2), labels.flatten())
+
+
+# Mixed precision: torch.autocast over float32 parameters; float16 scales the loss
+# (torch.amp.GradScaler), bfloat16 needs no scaling (float32's exponent range)
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 _NOT_CANONICAL = ("num_batches_tracked", "bias_hh_l0")
@@ -123,6 +129,8 @@ class TorchAdapter(TrainingAdapter):
 
     def __init__(self, workload: Workload, weights: Arrays, tier: str, mode: str, setup: Setup):
         self.device = torch.device(setup.device)
+        self.precision = workload.precision
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.model, self.prefix = build_model(workload)
         self.keys = {self._torch_key(k): k for k in weights}
         state = {self._torch_key(k): _to_torch(k, v) for k, v in weights.items()}
@@ -168,11 +176,21 @@ class TorchAdapter(TrainingAdapter):
         xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         return xt, torch.from_numpy(y.astype(np.int64)).to(self.device)
 
+    def _forward(self, module: Any, x: torch.Tensor) -> torch.Tensor:
+        """The model at the workload's precision: float32, or under torch.autocast."""
+        if self.precision == "fp32":
+            return module(x)
+        with torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision]):
+            return module(x)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return _cross_entropy(logits, labels)
+
     def infer(self, batch: Any) -> Any:
         if self.model.training:  # a training model evaluated between steps (dlarena converge)
             return self._evaluate(batch)
         with torch.inference_mode():
-            return self.run(batch[0])
+            return self._forward(self.run, batch[0])
 
     def _evaluate(self, batch: Any) -> Any:
         """Inference as the other frameworks' is: batch norm reads its running statistics (and
@@ -180,15 +198,20 @@ class TorchAdapter(TrainingAdapter):
         self.model.train(False)
         try:
             with torch.inference_mode():
-                return self.run(batch[0])
+                return self._forward(self.run, batch[0])
         finally:
             self.model.train(True)
 
     def train_step(self, batch: Any) -> Any:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = _cross_entropy(self.run(batch[0]), batch[1])
-        loss.backward()
-        self.optimizer.step()
+        loss = self._loss(self._forward(self.run, batch[0]), batch[1])
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:  # float16: scaled backward, unscaled step (skipped on inf/nan), new scale
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         if self.schedule is not None:
             self.schedule.step()
         return loss
@@ -198,7 +221,7 @@ class TorchAdapter(TrainingAdapter):
             torch.cuda.synchronize()
 
     def to_numpy(self, handle: Any) -> np.ndarray:
-        return handle.detach().cpu().numpy()
+        return handle.detach().float().cpu().numpy()  # numpy has no bfloat16
 
     def allocator_peak_mb(self) -> float | None:
         if self.device.type != "cuda":
@@ -207,7 +230,7 @@ class TorchAdapter(TrainingAdapter):
 
     def loss_and_grads(self, batch: Any) -> tuple[float, Arrays]:
         self.model.zero_grad(set_to_none=True)
-        loss = _cross_entropy(self.model(batch[0]), batch[1])
+        loss = self._loss(self._forward(self.model, batch[0]), batch[1])
         loss.backward()
         grads = {
             self.keys[name]: _to_canonical(self.keys[name], p.grad)

@@ -1,0 +1,93 @@
+"""Mixed precision: bfloat16 compute over float32 parameters, named apart from float32, gated by
+tolerances from bfloat16's rounding, and the mistakes it makes likely caught by that gate
+(real PyTorch in real checker processes; the passing frameworks are in tests/test_parity.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dlarena.frameworks import RUNTIMES
+from dlarena.measure import parity
+from dlarena.runner.cell import Cell
+from dlarena.spec.loader import load_workload, size_of
+
+from .test_cli import dlarena
+from .test_registry import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+BUGS = {**os.environ, "DLARENA_FRAMEWORKS": "tests.fakes.mixedbugs", "PYTHONPATH": str(ROOT)}
+
+
+def test_a_mixed_precision_workload_is_the_same_model_named_apart() -> None:
+    mlp = load_workload("mlp", "tiny")
+    bf16 = mlp.at_precision("bf16")
+    assert (bf16.name, bf16.precision, bf16.layers) == ("mlp-bf16", "bf16", mlp.layers)
+    assert bf16.content_hash != mlp.content_hash and bf16.at_precision("fp32") == mlp
+    assert "precision" not in mlp.to_dict()  # every float32 spec keeps its hash
+    assert size_of(bf16.content_hash) == "tiny"
+    cell = Cell(bf16, "torch", "compiled", "train").empty()
+    assert cell.api == "nn.Module + torch.autocast, GradScaler for fp16 (bf16)"
+    assert Cell(bf16, "jax-raw", "eager", "train").empty().api == "jax.numpy + float32 only (bf16)"
+
+
+def test_bfloat16_tolerances_grow_with_its_rounding_and_the_depth() -> None:
+    for name in ("mlp", "cnn", "transformer"):
+        workload = load_workload(name, "tiny")
+        full, mixed = parity.tolerances(workload), parity.tolerances(workload.at_precision("bf16"))
+        depth = parity.shape_of_error(workload)[1]
+        added = parity.SAFETY * parity.U_MIXED["bf16"] * depth
+        assert mixed["forward"] == pytest.approx(full["forward"] + added)
+        assert mixed["grads"] == pytest.approx(2 * mixed["forward"])
+        assert (full["mixed_bits"], mixed["mixed_bits"]) == (0, 8)
+
+
+def test_a_loss_on_the_bfloat16_grid_fails_and_a_float32_one_does_not() -> None:
+    rng = np.random.default_rng(0)
+    losses = rng.uniform(1, 3, 4).astype(np.float32)
+    as_bf16 = (losses.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    assert parity.on_grid(as_bf16, 8) and not parity.on_grid(losses, 8)
+    assert parity.on_grid(np.float32([1.5, 0.25]), 11)  # a float16 number is one in float32 too
+    bounds = {"loss": 1.0, "mixed_bits": 8.0}
+    assert parity.loss_check(losses, 0.0, 0.0, bounds).passed
+    caught = parity.loss_check(as_bf16, 0.0, 0.0, bounds)
+    assert not caught.passed and "not in float32" in caught.note
+    assert parity.loss_check(as_bf16, 0.0, 0.0, {**bounds, "mixed_bits": 0.0}).passed
+
+
+def test_an_unknown_precision_is_named_before_anything_runs(tmp_path: Path) -> None:
+    result = dlarena("bench", "--precision", "fp8", "--store", str(tmp_path / "s.sqlite"))
+    assert result.returncode == 2 and "precision 'fp8' is unknown; choose fp32, bf16, fp16" in (
+        result.stderr
+    )
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_the_gate_fails_the_mistakes_mixed_precision_makes_likely() -> None:
+    """Each mistake is a PyTorch adapter of its own (tests/fakes/mixedbugs); the same spec in
+    plain PyTorch passes (tests/test_parity.py)."""
+    result = cli(
+        "parity", "mlp", "cnn", "--size", "tiny", "--precision", "bf16", "--tier", "eager",
+        "--mode", "train", "--runtime", "bf16-weights", "--runtime", "bf16-loss",
+        "--format", "json", env=BUGS,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    verdicts = {(v["workload"], v["runtime"]): v for v in json.loads(result.stdout)["verdicts"]}
+    failed = {
+        key: {c["check"] for c in v["checks"] if not c["passed"]} for key, v in verdicts.items()
+    }
+    assert all(v["status"] == "ok" for v in verdicts.values()), verdicts  # built, then judged
+    # weights in bfloat16: the updates below half a bfloat16 step of their weight are rounded
+    # away (the cnn's parameters moved 1.0 off the float64 displacement against 0.44 allowed)
+    assert "params" in failed[("cnn-bf16", "bf16-weights")]
+    # the loss in bfloat16: within the logits' own error, but carrying bfloat16's 8 bits
+    for workload in ("mlp-bf16", "cnn-bf16"):
+        assert failed[(workload, "bf16-loss")] == {"loss"}
+        checks = verdicts[(workload, "bf16-loss")]["checks"]
+        assert "not in float32" in next(c for c in checks if c["check"] == "loss")["note"]
+    assert RUNTIMES.keys().isdisjoint({"bf16-weights", "bf16-loss"})
