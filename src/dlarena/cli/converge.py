@@ -17,6 +17,7 @@ from dlarena.cli.common import (
     open_store,
     print_table,
 )
+from dlarena.errors import DlarenaError
 from dlarena.frameworks import TIERS
 
 TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
@@ -53,6 +54,10 @@ def converge(
     seeds: Annotated[
         int, typer.Option(min=1, max=20, help="initial weights and batch orders to train from")
     ] = 1,
+    precision: Annotated[
+        str,
+        typer.Option(help="fp32, or bf16: mixed precision over float32 parameters (task-bf16)"),
+    ] = "fp32",
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -66,8 +71,11 @@ def converge(
     from dlarena.converge.run import TASKS, Plan, check, converge
     from dlarena.runner import envs
     from dlarena.runner.threads import all_cpus
+    from dlarena.spec.model import PRECISIONS
 
-    plan = Plan(steps, eval_every, target, all_cpus())
+    if precision not in PRECISIONS:
+        raise DlarenaError(f"precision '{precision}' is unknown; choose {', '.join(PRECISIONS)}")
+    plan = Plan(steps, eval_every, target, all_cpus(), precision)
     chosen = task or [name for name, (data, _) in TASKS.items() if data == "digits"]
     check(chosen, runtime, tier)
     with err.status("converge") as status, contextlib.closing(open_store(store, True)) as db:

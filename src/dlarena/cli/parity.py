@@ -37,8 +37,9 @@ PARITY_CHECKS = ("forward", "loss", "grads", "params", "original")
 COLUMNS = ("workload", "size", "runtime", "tier", "mode", *PARITY_CHECKS, "verdict")
 CAPTION = (
     "each check: the max relative difference from the float64 reference / its tolerance "
-    "(derived per workload from float32 rounding); 'original': an imported model's logits "
-    "against ONNX Runtime running its original file; '!' marks a check over its tolerance"
+    "(derived per workload from float32 rounding, and from bfloat16's for a -bf16 workload); "
+    "'original': an imported model's logits against ONNX Runtime running its original file; "
+    "'!' marks a check over its tolerance"
 )
 
 

@@ -37,6 +37,7 @@ class Plan:
     eval_every: int
     target: float | None  # held-out accuracy; None: each task's own
     threads: int
+    precision: str = "fp32"  # the compute (mixed precision: bf16 over float32 parameters)
 
 
 def load_task(name: str) -> tuple[Workload, Dataset]:
@@ -97,9 +98,10 @@ def cell(
 ) -> dict[str, Any]:  # fmt: skip
     """One training run in a fresh worker: its record, with where it sits in the envelope
     around the float64 run `ref` (failed, with the reason, if it could not run)."""
+    named = task if plan.precision == "fp32" else f"{task}-{plan.precision}"  # apart from fp32
     head: dict[str, Any] = {
-        "framework": runtime, "task": task, "tier": tier, "seed": seed,
-        "cell": f"{task} seed {seed}", "target": target_of(task, plan),
+        "framework": runtime, "task": named, "tier": tier, "seed": seed,
+        "cell": f"{named} seed {seed}", "target": target_of(task, plan),
     }  # fmt: skip
     job = {"module": RUNTIMES[runtime].module, "workload": workload.to_dict(), "tier": tier,
            "data": str(data), "eval_every": plan.eval_every,
@@ -147,6 +149,7 @@ def converge(
     with tempfile.TemporaryDirectory(prefix="dlarena-converge-") as folder:
         for task in tasks:
             workload, data = load_task(task)
+            workload = workload.at_precision(plan.precision)
             for seed in range(seeds):
                 path = Path(folder) / f"{task}-{seed}.npz"
                 write_data(workload, data, plan, seed, path)

@@ -35,6 +35,10 @@ carries about n times it. Every bound is SAFETY times that estimate: correct imp
 measured here sit 6-100x below it (worst: MXNet's cnn gradients, 1.9e-5 against 1.1e-4), while
 the mistakes the gate exists for (a tanh-approximate GELU, a 1e-3 error in one layer, a
 transposed kernel, a missing bias, momentum, Nesterov or Adam epsilon conventions) are above it.
+
+Mixed precision (bf16, fp16 over float32 parameters) adds its compute type's rounding: about u
+per layer, summed in float32 (`mixed_error`), and a loss that carries only the compute type's
+bits fails (`loss_check`); docs/measuring.md gives the measured margins.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16
 
 
 class TensorflowAdapter(TrainingAdapter):
+    scaled = False  # float16's loss scaling (the raw-op variant computes in float32 only)
+
     @classmethod
     def forget(cls) -> None:
         keras.backend.clear_session()
