@@ -91,3 +91,43 @@ def test_the_gate_fails_the_mistakes_mixed_precision_makes_likely() -> None:
         checks = verdicts[(workload, "bf16-loss")]["checks"]
         assert "not in float32" in next(c for c in checks if c["check"] == "loss")["note"]
     assert RUNTIMES.keys().isdisjoint({"bf16-weights", "bf16-loss"})
+
+
+@pytest.mark.slow
+def test_converge_trains_in_bfloat16_inside_the_envelope_or_says_why_not(tmp_path: Path) -> None:
+    result = dlarena(
+        "converge", "--task", "digits-mlp", "--precision", "bf16", "--runtime", "torch",
+        "--runtime", "mxnet", "--tier", "eager", "--steps", "20", "--eval-every", "10",
+        "--target", "0.2", "--store", str(tmp_path / "s.sqlite"), "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # MXNet did not train
+    torch, mxnet = sorted(json.loads(result.stdout), key=lambda r: r["framework"], reverse=True)
+    assert torch["task"] == "digits-mlp-bf16" and torch["status"] == "reached", torch
+    assert torch["envelope"]["inside"], torch["envelope"]  # bfloat16's loss bound, per step
+    assert mxnet["status"] == "failed"
+    assert mxnet["reason"].startswith("the worker failed (exit 1): NotImplementedError: mxnet has")
+
+
+@pytest.mark.slow
+def test_bench_and_the_report_set_bfloat16_against_float32(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    result = dlarena(
+        "bench", "--quick", "--slow-reruns", "0", "--workload", "mlp", "--size", "tiny",
+        "--runtime", "torch", "--tier", "eager", "--mode", "infer", "--precision", "fp32",
+        "--precision", "bf16", "--store", store, "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {c["workload"] for c in found["cells"]} == {"mlp", "mlp-bf16"}
+    [row] = found["mixed_precision"]
+    by_name = {c["workload"]: c for c in found["cells"]}
+    ratio = by_name["mlp-bf16"]["samples_per_s"] / by_name["mlp"]["samples_per_s"]
+    assert row["speedup"] > 0 and row["speedup"] == pytest.approx(ratio, rel=0.5)
+    low, high = map(float, row["ci_95"].split("-"))
+    assert low <= row["speedup"] <= high
+    assert 0 < row["parity_fp32"] < 1 and 0 < row["parity_mixed"] < 1
+    assert row["api"] == "nn.Module + torch.autocast, GradScaler for fp16 (bf16)"
+    page = tmp_path / "report.html"
+    assert dlarena("report", "--store", store, "--output", str(page)).returncode == 0
+    assert "Mixed precision against float32" in page.read_text()
+    assert "| mlp | torch | eager | infer | bf16 |" in page.with_suffix(".md").read_text()

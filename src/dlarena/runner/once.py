@@ -42,7 +42,9 @@ def run_module(
     lines = [line for line in stdout.splitlines() if line.startswith(line_prefix)]
     if proc.returncode != 0 or not lines:
         tail = stderr.strip()[-tail_chars:]
-        raise WorkerFailed(f"the worker failed (exit {proc.returncode}): {tail}")
+        last = tail.splitlines()[-1] if tail else ""  # a traceback's exception, said first
+        more = f"\n{tail}" if tail != last else ""
+        raise WorkerFailed(f"the worker failed (exit {proc.returncode}): {last}{more}")
     return json.loads(lines[-1])
 
 
