@@ -127,6 +127,10 @@ def test_bench_and_the_report_set_bfloat16_against_float32(tmp_path: Path) -> No
     assert low <= row["speedup"] <= high
     assert 0 < row["parity_fp32"] < 1 and 0 < row["parity_mixed"] < 1
     assert row["api"] == "nn.Module + torch.autocast, GradScaler for fp16 (bf16)"
+    # percent of peak at each cell's own precision: the run probed bfloat16's GEMM peak too
+    config = found["run"]["config"]
+    assert config["peak_gflops_bf16"] > 0 and config["peak_gflops"] > 0
+    assert all(c["pct_peak"] > 0 for c in found["cells"])
     page = tmp_path / "report.html"
     assert dlarena("report", "--store", store, "--output", str(page)).returncode == 0
     assert "Mixed precision against float32" in page.read_text()

@@ -96,7 +96,7 @@ class TimingSummary:
     process_cv: float = 0.0  # of the per-process medians
     latency: tuple[Latency, ...] = ()
     gflops: float = 0.0  # achieved: the spec's FLOPs per step x steps per second
-    peak_fraction: float | None = None  # of the run's float32 GEMM peak on the same CPUs
+    peak_fraction: float | None = None  # of the run's GEMM peak at its precision, same CPUs
 
     def latency_at(self, batch_size: int) -> Latency | None:
         return next((lat for lat in self.latency if lat.batch_size == batch_size), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,11 @@ def _worst(checks: tuple[ParityCheck, ...]) -> tuple[ParityCheck, ...]:
         if check.check not in worst or check.max_rel > worst[check.check].max_rel:
             worst[check.check] = check
     return tuple(worst.values())
+
+
+# The run's GEMM peak per compute precision (fp32 always probed on a CPU, bf16 where a cell
+# computes in it); None where it could not be measured
+Peaks = Mapping[str, float | None]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -178,7 +178,6 @@ class _Checks:
             kill_group(proc)
 
 
-
 def _verdict(pending: _Pending, event: dict[str, Any]) -> ParityVerdict:
     cell = pending.cell
     base = ParityVerdict(

@@ -12,14 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlarena.errors import DlarenaError, Interrupted
+from dlarena.errors import DlarenaError, FrameworkUnavailable, Interrupted
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
 from dlarena.measure import machine
 from dlarena.records import CellResult, Threading
-from dlarena.runner import threads
+from dlarena.runner import envs, threads
 from dlarena.runner.cell import (
     Cell,
     OnPhase,
+    Peaks,
 )
 from dlarena.runner.executors import Executor, LocalExecutor
 from dlarena.runner.once import probe_peak
@@ -132,7 +133,7 @@ def run_matrix(
     worker processes run (default: this machine, one at a time).
     """
     sha = git_sha()
-    run_id, peak, finished = _begin(store, cells, protocol, env_overrides, resume, sha)
+    run_id, peak, finished = _begin(store, cells, protocol, (home, env_overrides), resume, sha)
     run = MatrixRun(
         store, run_id, protocol, executor or LocalExecutor(home), env_overrides, on_phase
     )
@@ -181,24 +182,38 @@ def _begin(
     store: Store,
     cells: list[Cell],
     protocol: Protocol,
-    env_overrides: dict[str, str],
+    where: tuple[Path, dict[str, str]],
     resume: int | None,
     sha: str | None,
-) -> tuple[int, float | None, dict[tuple[str, str, str, str], CellResult]]:
-    """A new run (after the machine's GEMM peak probe), or the resumed one and what it holds."""
+) -> tuple[int, Peaks, dict[tuple[str, str, str, str], CellResult]]:
+    """A new run (after the machine's GEMM peak probes), or the resumed one and what it holds.
+    `where`: the data folder and the runtimes' environment overrides."""
     if resume is None:
         started = time.perf_counter()
-        peak = (
-            probe_peak(threads.fair(protocol.threads, protocol.malloc))
-            if protocol.device == "cpu"
-            else None
-        )
-        config = _config(cells, protocol, env_overrides, peak)
+        peak = _probe_peaks(cells, protocol, *where) if protocol.device == "cpu" else {}
+        config = _config(cells, protocol, where[1], peak)
         config["peak_probe_s"] = time.perf_counter() - started
         return store.start_run(config, sha), peak, {}
     store.claim_run(resume)
-    peak = store.run_info(resume)["config"].get("peak_gflops")
+    config = store.run_info(resume)["config"]
+    peak = {"fp32": config.get("peak_gflops"), "bf16": config.get("peak_gflops_bf16")}
     return resume, peak, {_key(c): c for c in store.cells(resume)}
+
+
+def _probe_peaks(
+    cells: list[Cell], protocol: Protocol, home: Path, env_overrides: dict[str, str]
+) -> dict[str, float | None]:
+    """The float32 GEMM peak, and bfloat16's (through PyTorch's environment) where a cell
+    computes in bfloat16: each cell's percent of peak is read at its own precision."""
+    fair = threads.fair(protocol.threads, protocol.malloc)
+    peak = {"fp32": probe_peak(fair)}
+    if any(c.workload.precision == "bf16" for c in cells):
+        try:
+            python = envs.resolve("torch", home, env_overrides).python
+        except FrameworkUnavailable:
+            python = None
+        peak["bf16"] = probe_peak(fair, precision="bf16", python=python) if python else None
+    return peak
 
 
 def _carried_over(
@@ -228,7 +243,7 @@ def _complete(cell: CellResult, protocol: Protocol) -> bool:
 
 
 def _config(
-    cells: list[Cell], protocol: Protocol, env_overrides: dict[str, str], peak: float | None
+    cells: list[Cell], protocol: Protocol, env_overrides: dict[str, str], peak: Peaks
 ) -> dict[str, Any]:
     """What a run records to be read, compared and resumed: the protocol and the plan, with
     every spec by content hash."""
@@ -238,7 +253,8 @@ def _config(
         "plan": [[c.workload.content_hash, c.runtime, c.tier, c.mode] for c in cells],
         "specs": {c.workload.content_hash: c.workload.to_dict() for c in cells},
         "env_overrides": env_overrides,
-        "peak_gflops": peak,
+        "peak_gflops": peak.get("fp32"),
+        "peak_gflops_bf16": peak.get("bf16"),
     }
 
 

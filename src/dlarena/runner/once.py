@@ -48,12 +48,16 @@ def run_module(
     return json.loads(lines[-1])
 
 
-def probe_peak(threading: Threading, seconds: float = 1.0) -> float | None:
-    """The machine's float32 GEMM peak under the given threads and CPUs (measure/peak.py), in a
-    fresh process; None if it cannot run."""
+def probe_peak(
+    threading: Threading, seconds: float = 1.0, precision: str = "fp32", python: str | None = None
+) -> float | None:
+    """The machine's GEMM peak at `precision` under the given threads and CPUs
+    (measure/peak.py), in a fresh process of `python` (bf16: one with PyTorch); None if it
+    cannot run."""
+    argv = (str(seconds),) if precision == "fp32" else (str(seconds), precision)
     try:
         found = run_module(
-            sys.executable, "dlarena.measure.peak", None, threading, 60.0, (str(seconds),)
+            python or sys.executable, "dlarena.measure.peak", None, threading, 60.0, argv
         )
     except WorkerFailed:
         return None

@@ -19,6 +19,7 @@ from dlarena.runner import threads
 from dlarena.runner.cell import (
     Cell,
     OnPhase,
+    Peaks,
     Yardstick,
     merge,
     summarized,
@@ -96,7 +97,7 @@ class MatrixRun:
         index: int,
         before: CellResult | None,
         sha: str | None,
-        peak: float | None,
+        peak: Peaks,
     ) -> CellResult:
         """One more worker process of the cell, merged with its earlier ones. A process that
         ran in one of the machine's slow stretches (its GEMM probe under SLOW_PROBE of the run's
@@ -117,7 +118,7 @@ class MatrixRun:
         part: CellResult,
         before: CellResult | None,
         sha: str | None,
-        peak: float | None,
+        peak: Peaks,
         reruns: int = 0,
         reruns_s: float = 0.0,
     ) -> CellResult:
@@ -139,7 +140,7 @@ class MatrixRun:
         index: int,
         results: dict[int, CellResult],
         sha: str | None,
-        peak: float | None,
+        peak: Peaks,
     ) -> Iterator[tuple[int, CellResult]]:
         """One more process of each cell, a group (the same spec and mode: every runtime and
         tier) at a time, the group's workers live side by side and taking turns
@@ -176,7 +177,7 @@ class MatrixRun:
         index: int,
         results: dict[int, CellResult],
         sha: str | None,
-        peak: float | None,
+        peak: Peaks,
     ) -> Iterator[tuple[int, CellResult]]:
         """One more process of each cell, in the matrix's order; on an executor that runs several
         cells at once, as many at a time, each yielded as it finishes."""
@@ -228,7 +229,7 @@ class MatrixRun:
         cells: list[Cell],
         results: dict[int, CellResult],
         sha: str | None,
-        peak: float | None,
+        peak: Peaks,
         done: frozenset[int] = frozenset(),
     ) -> Iterator[tuple[int, CellResult]]:
         """A process that ran in a slow stretch is made up by another at the end of the run (a
@@ -247,7 +248,7 @@ class MatrixRun:
                 results[i] = dataclasses.replace(after, reruns=after.reruns + 1)
                 yield i, results[i]
 
-    def settle(self, cell: Cell, result: CellResult, peak: float | None) -> CellResult:
+    def settle(self, cell: Cell, result: CellResult, peak: Peaks) -> CellResult:
         """The cell's figure without its slow-stretch processes where enough others remain;
         otherwise over all of them, with a machine_slow warning (judged at the end of the run,
         against the best probe the whole run saw)."""
@@ -261,8 +262,7 @@ class MatrixRun:
             threads = result.threading.intra_op if result.threading else 0
             ratio = self.slow.slowdown((result.runtime, threads), result.probes)
             why = (
-                "its ratios to the cells it took turns with hold; its own figure, compare with "
-                "care"
+                "its ratios to the cells it took turns with hold; its own figure, compare with care"
                 if self.protocol.isolation == "paired"
                 else "the machine had a slow stretch that outlasted the processes run again; "
                 "compare with care, or rerun the cell"
@@ -285,5 +285,10 @@ class MatrixRun:
         return threads.tune(cell.runtime, self.protocol.threads, trial, self.protocol.malloc)
 
 
-def _yardstick(cell: Cell, peak: float | None) -> Yardstick:
-    return Yardstick(cell.workload.batch_size, step_flops(cell.workload, cell.mode), peak)
+def _yardstick(cell: Cell, peak: Peaks) -> Yardstick:
+    """The cell's batch and FLOPs, and the run's GEMM peak at the cell's precision."""
+    return Yardstick(
+        cell.workload.batch_size,
+        step_flops(cell.workload, cell.mode),
+        peak.get(cell.workload.precision),
+    )
