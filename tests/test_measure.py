@@ -201,12 +201,12 @@ def test_a_slow_stretch_process_is_left_out_once_enough_others_remain(store, fas
     (cell,) = mlp_cells(["torch"], ["train"])
     assert run.slow_processes(processes(100.0, 70.0, 95.0)) == {1}
     assert not run.short(processes(100.0, 95.0)) and run.short(processes(100.0, 70.0))
-    assert run.settle(cell, processes(100.0, 95.0), None) == processes(100.0, 95.0)  # untouched
-    settled = run.settle(cell, processes(100.0, 70.0, 95.0), None)  # process 1: 20 ms/step
+    assert run.settle(cell, processes(100.0, 95.0), {}) == processes(100.0, 95.0)  # untouched
+    settled = run.settle(cell, processes(100.0, 70.0, 95.0), {})  # process 1: 20 ms/step
     assert settled.summary is not None and settled.summary.processes == 2
     assert settled.summary.median_ms == pytest.approx(2.0)  # processes 0 and 2: 1 and 3 ms
     assert "machine_slow" not in settled.warning_codes and len(settled.blocks) == 3  # all kept
-    short = run.settle(cell, processes(100.0, 70.0), None)  # no other to replace it with
+    short = run.settle(cell, processes(100.0, 70.0), {})  # no other to replace it with
     assert short.summary is not None and short.summary.processes == 2
     (warning,) = [w for w in short.warnings if w.startswith("machine_slow")]
     assert warning.startswith("machine_slow: a float32 GEMM probe on this cell's CPUs ran at 70%")
@@ -228,21 +228,21 @@ def test_slow_stretch_processes_are_made_up_at_the_end_of_the_run(store, fast) -
 
     run.measure = measure  # type: ignore[method-assign]
     results = {0: processes(100.0, 60.0), 1: processes(100.0, 98.0)}
-    made_up = list(run.make_up(cells, results, None, None))
+    made_up = list(run.make_up(cells, results, None, {}))
     assert [i for i, _ in made_up] == [0, 0] and made == [2, 3]  # cell 1 has two fast ones
     assert results[0] is made_up[-1][1] and results[0].probes == [100.0, 60.0, 70.0, 99.0]
     assert results[0].reruns == 2 and not run.short(results[0])
     quick = MatrixRun(store, 0, fast, HOME, {}, None, slow=machine.SlowGuard({("torch", 2): 100.0}))
     quick.measure = measure  # type: ignore[method-assign]
     slow = {0: processes(60.0)}
-    assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, None)) == []
+    assert quick.short(slow[0]) and list(quick.make_up(cells, slow, None, {})) == []
     assert len(made) == 2  # one process per cell (quick): no make-up, the spread is stated
     guard = machine.SlowGuard({("torch", 2): 100.0})
     kept = MatrixRun(
         store, 0, dataclasses.replace(protocol, slow_reruns=0), HOME, {}, None, slow=guard
     )
     kept.measure = measure  # type: ignore[method-assign]
-    assert kept.short(slow[0]) and list(kept.make_up(cells, slow, None, None)) == []
+    assert kept.short(slow[0]) and list(kept.make_up(cells, slow, None, {})) == []
     assert len(made) == 2  # slow_reruns 0: every process kept as measured
 
 
