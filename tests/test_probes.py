@@ -128,8 +128,11 @@ def test_every_export_path_runs_on_every_tiny_workload_and_is_checked(deployed) 
         assert (r["status"] == "skipped") == (on_demand is not None and not made), r
         if r["status"] == "fails":
             assert r["error"], r
-        if r["status"] in ("works", "deprecated"):
+        if r["status"] in ("works", "deprecated") and "int8" in r["path"]:  # said, not hidden
+            assert r["quantized"] and r["relative_diff"] < 0.1, r
+        elif r["status"] in ("works", "deprecated"):
             assert r["max_abs_diff"] is not None and r["max_abs_diff"] < 1e-3, r
+        if r["status"] in ("works", "deprecated"):
             assert r["artifact_bytes"] > 0 and r["latency_ms"] > 0 and r["load_s"] >= 0, r
         if r["status"] == "skipped":  # its exporter is elsewhere: named, with the fix
             assert "needs " in r["reason"] or "dlarena envs create export-" in r["reason"], r
@@ -138,6 +141,9 @@ def test_every_export_path_runs_on_every_tiny_workload_and_is_checked(deployed) 
     assert by_key[("torch", "TorchScript")]["status"] == "deprecated"  # said, not hidden
     assert by_key[("jax", "jax.export")]["status"] == "works"
     assert by_key[("mxnet", "HybridBlock.export")]["status"] == "works"
+    # int8: torch.ao and ONNX Runtime's quantizer move the cnn's logits, but within 10%
+    for path in ("int8 dynamic (torch.ao)", "onnx int8 (ONNX Runtime quantizer)"):
+        assert 1e-4 < by_key[("torch", path)]["relative_diff"] < 0.1, by_key[("torch", path)]
 
 
 def test_deployment_records_feed_the_maturity_criterion(deployed) -> None:

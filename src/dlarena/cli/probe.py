@@ -165,14 +165,23 @@ def deploy(
                 fmt((r.get("artifact_bytes") or 0) / 1024 or None),
                 fmt(r.get("load_s")),
                 fmt(r.get("latency_ms")),
-                (r.get("error") or r.get("deprecated") or r.get("reason") or "")[:90],
+                _deploy_note(r)[:90],
             ]
             for r in records
         ),  # fmt: skip
         caption="works: the artifact computes what the framework does (max abs diff within "
-        "1e-4 of the largest output); deprecated: it works on a path its framework deprecates",
+        "1e-4 of the largest output; an int8 path within 0.1, its distance said); deprecated: "
+        "it works on a path its framework deprecates",
     )
     print_matrix("deploy", records)
+
+
+def _deploy_note(record: dict[str, Any]) -> str:
+    said = record.get("error") or record.get("deprecated") or record.get("reason") or ""
+    if record.get("quantized") and record.get("relative_diff") is not None:
+        off = f"int8: {record['relative_diff']:.1%} of the largest output off float32"
+        said = "; ".join(filter(None, (off, record.get("note"), said)))
+    return said
 
 
 def print_matrix(kind: str, records: list[dict[str, Any]]) -> None:

@@ -24,7 +24,10 @@ WAYS_OUT = ("portable", "serving", "devices")
 
 def way_out(path: str) -> str:
     """Which way out a path is: ONNX is portable; ExecuTorch and LiteRT reach devices; the
-    framework's own serialized formats serve."""
+    framework's own serialized formats serve. An int8 path is 'quantized': measured and shown
+    beside the others (its latency, its difference from float32), never counted as a way out."""
+    if "int8" in path:
+        return "quantized"
     if path.startswith("onnx"):
         return "portable"
     if any(name in path for name in ("ExecuTorch", "LiteRT", "TFLite")):
@@ -78,7 +81,8 @@ def quick_paths(framework: str, home: Path) -> tuple[str, ...]:
 
     chosen: dict[str, str] = {}
     for path in filter(installed, PATHS[framework]):
-        chosen.setdefault(way_out(path), path)
+        if way_out(path) in WAYS_OUT:
+            chosen.setdefault(way_out(path), path)
     return tuple(chosen.values())
 
 

@@ -173,6 +173,8 @@ def probe_cell(record: dict[str, Any]) -> str:
 
 
 def deploy_cell(record: dict[str, Any]) -> str:
+    if record.get("quantized") and record.get("relative_diff") is not None:
+        return f"{record['status']} (int8, {record['relative_diff']:.1%} off float32)"
     if record["status"] in ("works", "deprecated") and record.get("max_abs_diff") is not None:
         return f"{record['status']} (diff {record['max_abs_diff']:.1g})"
     return str(record["status"])

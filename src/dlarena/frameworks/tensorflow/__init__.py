@@ -30,6 +30,7 @@ FRAMEWORK = Framework(
         Export("SavedModel"),
         Export("onnx (Model.export)", "export-tf2onnx"),
         Export("TFLite / LiteRT"),
+        Export("TFLite int8 (dynamic range)"),
     ),
     scale=(
         Scenario(

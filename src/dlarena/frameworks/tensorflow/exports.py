@@ -36,6 +36,15 @@ def _tflite(adapter: Any, x: Any, folder: Path) -> Path:
     return target
 
 
+def _tflite_int8(adapter: Any, x: Any, folder: Path) -> Path:
+    """TFLiteConverter's dynamic range quantization (Optimize.DEFAULT: weights int8)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(adapter.model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    target = folder / "model-int8.tflite"
+    target.write_bytes(converter.convert())
+    return target
+
+
 PATHS = {
     "SavedModel": ExportPath(
         _saved_model,
@@ -51,6 +60,14 @@ PATHS = {
         tflite_interpreter,
         run_tflite,
         "LiteRT interpreter",
+        warns_about=("tf.lite", "interpreter", "litert"),
+    ),  # fmt: skip
+    "TFLite int8 (dynamic range)": ExportPath(
+        _tflite_int8,
+        tflite_interpreter,
+        run_tflite,
+        "LiteRT interpreter",
+        quantized=True,
         warns_about=("tf.lite", "interpreter", "litert"),
     ),  # fmt: skip
 }

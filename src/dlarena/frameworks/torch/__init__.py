@@ -26,6 +26,8 @@ FRAMEWORK = Framework(
         Export("ExecuTorch (XNNPACK)", "export-executorch"),
         Export("ExecuTorch (portable)", "export-executorch"),
         Export("LiteRT via litert-torch", "export-litert-torch"),
+        Export("int8 dynamic (torch.ao)"),
+        Export("onnx int8 (ONNX Runtime quantizer)"),
     ),
     scale=(
         Scenario(

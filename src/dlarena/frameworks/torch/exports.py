@@ -15,6 +15,7 @@ import torch
 from dlarena.probes.exports import (
     ExportPath,
     onnx_runtime,
+    quantize_onnx,
     run_onnx,
     run_tflite,
     tflite_interpreter,
@@ -80,6 +81,24 @@ def _litert(adapter: Any, x: Any, folder: Path) -> Path:
     return target
 
 
+def _int8(adapter: Any, x: Any, folder: Path) -> Path:
+    """torch.ao's dynamic quantization (Linear weights int8), traced to TorchScript."""
+    import copy
+
+    model = torch.ao.quantization.quantize_dynamic(
+        copy.deepcopy(adapter.model).eval(), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    target = folder / "model-int8.pt"
+    torch.jit.save(torch.jit.trace(model, (x,)), str(target))
+    return target
+
+
+def _onnx_int8(adapter: Any, x: Any, folder: Path) -> Path:
+    """The legacy exporter's ONNX file, quantized by ONNX Runtime (int8 weights)."""
+    source = _onnx(False)(adapter, x, folder)
+    return quantize_onnx(source, folder / "model-int8.onnx")
+
+
 def _run(module: Any, x: Any) -> np.ndarray:
     with torch.inference_mode():
         return module(x).numpy()
@@ -115,5 +134,13 @@ PATHS = {
     ),
     "LiteRT via litert-torch": ExportPath(
         _litert, tflite_interpreter, run_tflite, "LiteRT interpreter", needs="litert_torch"
+    ),
+    "int8 dynamic (torch.ao)": ExportPath(
+        _int8, lambda a, x: torch.jit.load(str(a)), _run, "torch", quantized=True,
+        warns_about=("torch.ao.quantization", "torchao"),
+    ),
+    "onnx int8 (ONNX Runtime quantizer)": ExportPath(
+        _onnx_int8, onnx_runtime, run_onnx, "onnxruntime", quantized=True,
+        warns_about=("dynamo=false", "torchscript-based", "legacy"),
     ),
 }  # fmt: skip
