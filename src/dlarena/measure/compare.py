@@ -8,7 +8,7 @@ import dataclasses
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from scipy import stats
 
@@ -163,29 +163,43 @@ def _measured(cell: CellResult) -> bool:
     return bool(cell.batch_size and cell.blocks)  # blocks: Store.cells(run, raw=True)
 
 
+CellKey = tuple[str | None, str, str, str]  # spec hash, runtime, tier, mode
+
+
+def _pairs(
+    cells: Sequence[CellResult], partner_of: Callable[[CellResult], CellKey | None]
+) -> Iterator[tuple[CellResult, CellResult, dict[str, object]]]:
+    """Each ranked cell with the ranked cell `partner_of` names, both measured, and the first's
+    throughput over the partner's."""
+    ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
+    for cell in ranked.values():
+        wanted = partner_of(cell)
+        partner = ranked.get(wanted) if wanted is not None else None
+        if partner is not None and _measured(cell) and _measured(partner):
+            yield cell, partner, _ratio_row(cell, partner)
+
+
+def _library_of(cell: CellResult) -> CellKey | None:
+    """An API variant cell's (jax-raw, ...) same cell written with the layer library."""
+    parent = RUNTIMES[cell.runtime].variant_of if cell.runtime in RUNTIMES else None
+    return (cell.spec_hash, parent, cell.tier, cell.mode) if parent else None
+
+
 def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
     """For each API variant cell (jax-raw, ...), its throughput over the same cell written with
     the framework's layer library in the same run: above 1, the library costs speed."""
-    ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
-    rows: list[dict[str, object]] = []
-    for (spec, runtime, tier, mode), raw in ranked.items():
-        parent = RUNTIMES[runtime].variant_of if runtime in RUNTIMES else None
-        library = ranked.get((spec, parent, tier, mode)) if parent else None
-        if library is None or not _measured(raw) or not _measured(library):
-            continue
-        found = _ratio_row(raw, library)
-        rows.append(
-            {
-                "workload": raw.workload,
-                "tier": tier,
-                "mode": mode,
-                "raw": f"{runtime} ({raw.api})",
-                "library": f"{library.runtime} ({library.api})",
-                "raw_over_library": found.pop("ratio"),
-                **found,
-            }
-        )
-    return rows
+    return [
+        {
+            "workload": raw.workload,
+            "tier": raw.tier,
+            "mode": raw.mode,
+            "raw": f"{raw.runtime} ({raw.api})",
+            "library": f"{library.runtime} ({library.api})",
+            "raw_over_library": found.pop("ratio"),
+            **found,
+        }
+        for raw, library, found in _pairs(cells, _library_of)
+    ]
 
 
 def _precision_of(cell: CellResult) -> tuple[str, str | None]:
@@ -201,30 +215,28 @@ def worst_share(cell: CellResult) -> float:
     return max((c.max_rel / c.tolerance for c in cell.parity if c.tolerance), default=0.0)
 
 
+def _float32_of(cell: CellResult) -> CellKey | None:
+    """A mixed-precision cell's same model in float32 (same runtime, tier and mode)."""
+    precision, float32 = _precision_of(cell)
+    return (float32, cell.runtime, cell.tier, cell.mode) if precision != "fp32" else None
+
+
 def mixed_speedup(cells: Sequence[CellResult]) -> list[dict[str, object]]:
     """For each mixed-precision cell (bf16, fp16), its throughput over the same model's float32
     cell in the same runtime, tier and mode, with each one's worst parity share: above 1, mixed
     precision is faster."""
-    ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
-    rows: list[dict[str, object]] = []
-    for (_, runtime, tier, mode), mixed in ranked.items():
-        precision, fp32_hash = _precision_of(mixed)
-        full = ranked.get((fp32_hash, runtime, tier, mode)) if precision != "fp32" else None
-        if full is None or not _measured(mixed) or not _measured(full):
-            continue
-        found = _ratio_row(mixed, full)
-        rows.append(
-            {
-                "workload": full.workload,
-                "runtime": runtime,
-                "tier": tier,
-                "mode": mode,
-                "precision": precision,
-                "api": mixed.api,
-                "speedup": found.pop("ratio"),
-                **found,
-                "parity_fp32": round(worst_share(full), 4),
-                "parity_mixed": round(worst_share(mixed), 4),
-            }
-        )
-    return rows
+    return [
+        {
+            "workload": full.workload,
+            "runtime": mixed.runtime,
+            "tier": mixed.tier,
+            "mode": mixed.mode,
+            "precision": _precision_of(mixed)[0],
+            "api": mixed.api,
+            "speedup": found.pop("ratio"),
+            **found,
+            "parity_fp32": round(worst_share(full), 4),
+            "parity_mixed": round(worst_share(mixed), 4),
+        }
+        for mixed, full, found in _pairs(cells, _float32_of)
+    ]
