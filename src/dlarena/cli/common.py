@@ -172,14 +172,19 @@ def print_table(
     out.print(table)
 
 
-def at_precisions(workloads: Sequence[Workload], precisions: Sequence[str]) -> list[Workload]:
-    """Each workload at each precision ('mlp', 'mlp-bf16'), or an input error."""
+def check_precision(precision: str) -> str:
+    """A compute precision dlarena knows, or an input error naming them."""
     from dlarena.spec.model import PRECISIONS
 
+    if precision not in PRECISIONS:
+        raise DlarenaError(f"precision '{precision}' is unknown; choose {', '.join(PRECISIONS)}")
+    return precision
+
+
+def at_precisions(workloads: Sequence[Workload], precisions: Sequence[str]) -> list[Workload]:
+    """Each workload at each precision ('mlp', 'mlp-bf16'), or an input error."""
     for precision in precisions:
-        if precision not in PRECISIONS:
-            known = ", ".join(PRECISIONS)
-            raise DlarenaError(f"precision '{precision}' is unknown; choose {known}")
+        check_precision(precision)
     return [w.at_precision(p) for w in workloads for p in dict.fromkeys(precisions or ["fp32"])]
 
 

@@ -12,12 +12,12 @@ from dlarena.cli.common import (
     FormatOpt,
     StoreOpt,
     app,
+    check_precision,
     emit_json,
     err,
     open_store,
     print_table,
 )
-from dlarena.errors import DlarenaError
 from dlarena.frameworks import TIERS
 
 TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
@@ -71,11 +71,8 @@ def converge(
     from dlarena.converge.run import TASKS, Plan, check, converge
     from dlarena.runner import envs
     from dlarena.runner.threads import all_cpus
-    from dlarena.spec.model import PRECISIONS
 
-    if precision not in PRECISIONS:
-        raise DlarenaError(f"precision '{precision}' is unknown; choose {', '.join(PRECISIONS)}")
-    plan = Plan(steps, eval_every, target, all_cpus(), precision)
+    plan = Plan(steps, eval_every, target, all_cpus(), check_precision(precision))
     chosen = task or [name for name, (data, _) in TASKS.items() if data == "digits"]
     check(chosen, runtime, tier)
     with err.status("converge") as status, contextlib.closing(open_store(store, True)) as db:
