@@ -90,7 +90,23 @@ def test_the_gate_fails_the_mistakes_mixed_precision_makes_likely() -> None:
         assert failed[(workload, "bf16-loss")] == {"loss"}
         checks = verdicts[(workload, "bf16-loss")]["checks"]
         assert "not in float32" in next(c for c in checks if c["check"] == "loss")["note"]
-    assert RUNTIMES.keys().isdisjoint({"bf16-weights", "bf16-loss"})
+    assert RUNTIMES.keys().isdisjoint({"bf16-weights", "bf16-loss", "bf16-norm"})
+
+
+@pytest.mark.slow
+def test_the_gate_fails_batch_norm_statistics_summed_in_bfloat16() -> None:
+    """On the small cnn (4,096 values a channel): plain PyTorch's bfloat16 gradients sit 0.17
+    from float64, a running bfloat16 sum's about 1.1 (bound 0.44). The tiny cnn's 1,024 values
+    a channel are too few for the sum to stall beyond bfloat16's own error."""
+    result = cli(
+        "parity", "cnn", "--size", "small", "--precision", "bf16", "--tier", "eager", "--mode",
+        "train", "--runtime", "bf16-norm", "--runtime", "torch", "--format", "json", env=BUGS,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    verdicts = {v["runtime"]: v for v in json.loads(result.stdout)["verdicts"]}
+    assert verdicts["torch"]["passed"]
+    failed = {c["check"] for c in verdicts["bf16-norm"]["checks"] if not c["passed"]}
+    assert {"grads", "params"} <= failed, verdicts["bf16-norm"]["checks"]
 
 
 @pytest.mark.slow
