@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 
@@ -16,7 +15,7 @@ from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure.stats import Comparison, compare_cells
 from dlarena.records import CellResult
-from dlarena.spec.model import Workload
+from dlarena.spec.model import precision_of
 
 # What must match for two cells' figures to be comparable; each names where it is recorded.
 _CHECKED = {
@@ -202,22 +201,19 @@ def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
     ]
 
 
-def _precision_of(cell: CellResult) -> tuple[str, str | None]:
-    """(the cell's compute precision, the content hash of its spec in float32)."""
-    if not cell.spec:
-        return "fp32", cell.spec_hash
-    workload = Workload.from_dict(json.loads(cell.spec))
-    return workload.precision, workload.at_precision("fp32").content_hash
-
-
 def worst_share(cell: CellResult) -> float:
     """The cell's largest parity difference as a share of its tolerance."""
     return max((c.max_rel / c.tolerance for c in cell.parity if c.tolerance), default=0.0)
 
 
+def _precision(cell: CellResult) -> tuple[str, str | None]:
+    """The cell's compute precision and its spec's content hash in float32."""
+    return precision_of(cell.spec) if cell.spec else ("fp32", cell.spec_hash)
+
+
 def _float32_of(cell: CellResult) -> CellKey | None:
     """A mixed-precision cell's same model in float32 (same runtime, tier and mode)."""
-    precision, float32 = _precision_of(cell)
+    precision, float32 = _precision(cell)
     return (float32, cell.runtime, cell.tier, cell.mode) if precision != "fp32" else None
 
 
@@ -231,7 +227,7 @@ def mixed_speedup(cells: Sequence[CellResult]) -> list[dict[str, object]]:
             "runtime": mixed.runtime,
             "tier": mixed.tier,
             "mode": mixed.mode,
-            "precision": _precision_of(mixed)[0],
+            "precision": _precision(mixed)[0],
             "api": mixed.api,
             "speedup": found.pop("ratio"),
             **found,

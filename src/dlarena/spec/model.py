@@ -212,12 +212,12 @@ class Workload:
         if self.source is not None:
             name = self.source.file.rsplit("/", 1)[-1]  # the file's name, wherever it lies
             data["source"] = {**self.source.as_dict(), "file": name}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return _canonical(data)
 
     @property
     def content_hash(self) -> str:
         """sha256 of the canonical JSON, shortened: names the spec whatever its `name` says."""
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+        return _hash(self.canonical_json())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Workload:
@@ -249,6 +249,23 @@ class Workload:
             weights=FileRef(**data["weights"]) if "weights" in data else None,
             source=SourceRef(**data["source"]) if "source" in data else None,
         )
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def precision_of(canonical: str) -> tuple[str, str]:
+    """From a stored cell's canonical JSON: its compute precision, and the content hash of the
+    same spec in float32 (what `at_precision("fp32")` would give)."""
+    data = json.loads(canonical)
+    precision = data.pop("precision", "fp32")
+    data["name"] = data["name"].removesuffix(f"-{precision}")
+    return precision, _hash(_canonical(data))
 
 
 # Attributes added after specs were first stored, with their defaults: written into the
