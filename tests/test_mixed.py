@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlarena.frameworks import RUNTIMES
+from dlarena.frameworks import DEFAULT_RUNTIMES, RUNTIMES, TIERS
 from dlarena.measure import parity
+from dlarena.runner import envs
 from dlarena.runner.cell import Cell
+from dlarena.runner.checker import check_parity
 from dlarena.spec.loader import load_workload, size_of
 from dlarena.spec.model import precision_of
 
 from .test_cli import dlarena
+from .test_parity import assert_all_pass, cells_of, of
 from .test_registry import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +156,40 @@ def test_bench_and_the_report_set_bfloat16_against_float32(tmp_path: Path) -> No
     assert dlarena("report", "--store", store, "--output", str(page)).returncode == 0
     assert "Mixed precision against float32" in page.read_text()
     assert "| mlp | torch | eager | infer | bf16 |" in page.with_suffix(".md").read_text()
+
+
+@pytest.fixture(scope="module")
+def bf16_verdicts() -> dict:
+    """mlp and cnn eager, the transformer in both tiers, in bfloat16, every library runtime: one
+    parity checker per runtime."""
+    cells = cells_of(["mlp", "cnn"], ["eager"], DEFAULT_RUNTIMES, "tiny", "bf16") + cells_of(
+        ["transformer"], TIERS, DEFAULT_RUNTIMES, "tiny", "bf16"
+    )
+    found = check_parity(cells, envs.dlarena_home(), {})
+    return {
+        (c.workload.name, c.runtime, c.tier, c.mode): v for c, v in zip(cells, found, strict=True)
+    }
+
+
+@pytest.mark.slow
+def test_bfloat16_cells_pass_their_own_gate_where_a_framework_has_a_path(
+    bf16_verdicts: dict,
+) -> None:
+    """mlp, cnn and the transformer in bfloat16 compute over float32 parameters: torch.autocast,
+    Keras's mixed_bfloat16 policy and Flax's compute dtype pass the gate at bfloat16's
+    tolerances, and really compute in bfloat16 (their logits are further from float64 than
+    float32's own tolerance allows); MXNet and ONNX Runtime say why they have no path."""
+    mixed = ("mlp-bf16", "cnn-bf16", "transformer-bf16")
+    found = of(bf16_verdicts, mixed, ("torch", "tensorflow", "jax"))
+    assert len(found) == 3 * (2 + 2 + 4)  # mlp, cnn eager; transformer both tiers
+    assert_all_pass(found)
+    for key, verdict in found.items():
+        assert verdict.passed
+        if key[3] == "infer":
+            forward = next(c for c in verdict.checks if c.check == "forward")
+            float32_bound = parity.tolerances(load_workload(key[0].removesuffix("-bf16"), "tiny"))
+            assert forward.max_rel > float32_bound["forward"], key  # computed in bfloat16
+    for runtime, why in (("mxnet", "MXNet's AMP"), ("onnxruntime", "no bfloat16 MatMul")):
+        refused = bf16_verdicts[("mlp-bf16", runtime, "eager", "infer")]
+        assert refused.status == "failed" and f"{runtime} has no bf16 path" in refused.reason
+        assert why in refused.reason

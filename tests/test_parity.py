@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from dlarena.frameworks import DEFAULT_RUNTIMES, MODES, RUNTIMES, TIERS
-from dlarena.measure import parity
 from dlarena.runner import envs
 from dlarena.runner.checker import check_parity
 from dlarena.runner.matrix import plan, run_matrix
@@ -52,8 +51,6 @@ def verdicts() -> dict:
         + cells_of(["transformer"], ["eager"], ["jax-raw"], "tiny")
         + [c for c in cells_of([ADAM_ZERO], ["eager"], DEFAULT_RUNTIMES) if c.mode == "train"]
         + [c for c in cells_of(SCHEDULED, TIERS) if c.mode == "train"]
-        + cells_of(["mlp", "cnn"], ["eager"], DEFAULT_RUNTIMES, "tiny", "bf16")
-        + cells_of(["transformer"], TIERS, DEFAULT_RUNTIMES, "tiny", "bf16")
     )
     found = check_parity(cells, envs.dlarena_home(), {})
     return {
@@ -114,27 +111,6 @@ def test_the_new_workloads_pass_parity_in_every_framework(verdicts):
     assert_all_pass(found)
     refused = verdicts[("transformer", "jax-raw", "eager", "train")]
     assert refused.status == "failed" and "jax-raw does not build attention" in refused.reason
-
-
-def test_bfloat16_cells_pass_their_own_gate_where_a_framework_has_a_path(verdicts):
-    """mlp, cnn and the transformer in bfloat16 compute over float32 parameters: torch.autocast,
-    Keras's mixed_bfloat16 policy and Flax's compute dtype pass the gate at bfloat16's
-    tolerances, and really compute in bfloat16 (their logits are further from float64 than
-    float32's own tolerance allows); MXNet and ONNX Runtime say why they have no path."""
-    mixed = ("mlp-bf16", "cnn-bf16", "transformer-bf16")
-    found = of(verdicts, mixed, ("torch", "tensorflow", "jax"))
-    assert len(found) == 3 * (2 + 2 + 4)  # mlp, cnn eager; transformer both tiers
-    assert_all_pass(found)
-    for key, verdict in found.items():
-        assert verdict.passed
-        if key[3] == "infer":
-            forward = next(c for c in verdict.checks if c.check == "forward")
-            float32_bound = parity.tolerances(load_workload(key[0].removesuffix("-bf16"), "tiny"))
-            assert forward.max_rel > float32_bound["forward"], key  # computed in bfloat16
-    for runtime, why in (("mxnet", "MXNet's AMP"), ("onnxruntime", "no bfloat16 MatMul")):
-        refused = verdicts[("mlp-bf16", runtime, "eager", "infer")]
-        assert refused.status == "failed" and f"{runtime} has no bf16 path" in refused.reason
-        assert why in refused.reason
 
 
 def test_benchmarked_cells_pass_the_same_gate_in_every_runtime_and_tier(store, fast):
