@@ -67,12 +67,8 @@ def with_files(workload: Workload, folder: Path) -> Workload:
 
 @functools.cache
 def _builtin_hashes() -> dict[str, str]:
-    return {
-        load_workload(name, size).at_precision(precision).content_hash: size
-        for name in BUILTIN
-        for size in SIZES
-        for precision in PRECISIONS
-    }
+    loaded = [(load_workload(name, size), size) for name in BUILTIN for size in SIZES]
+    return {w.at_precision(p).content_hash: size for w, size in loaded for p in PRECISIONS}
 
 
 def size_of(spec_hash: str | None) -> str | None:
