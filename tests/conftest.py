@@ -25,6 +25,7 @@ FAST = Protocol(
     latency_s=0.0,
     timeout_s=600.0,
     slow_reruns=0,
+    peak_s=0.1,
 )
 
 

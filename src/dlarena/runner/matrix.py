@@ -61,6 +61,9 @@ class Protocol:
     # paired: the least seconds of one timed block (a turn), and at least min_block_steps where
     # that many fit in min_block_s (a turn of a transformer's 0.2 s steps is one step)
     turn_s: float = 0.05
+    # seconds of the run's GEMM peak probe (best of 1024^3 products; 0.25 s is ~20 of them here,
+    # within 3% of a 1 s probe's best)
+    peak_s: float = 1.0
 
     def worker_fields(self) -> dict[str, Any]:
         return {
@@ -77,7 +80,7 @@ ISOLATION = ("paired", "process")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
-    "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2},
+    "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2, "peak_s": 0.25},
 }
 
 
@@ -206,13 +209,13 @@ def _probe_peaks(
     """The float32 GEMM peak, and bfloat16's (through PyTorch's environment) where a cell
     computes in bfloat16: each cell's percent of peak is read at its own precision."""
     fair = threads.fair(protocol.threads, protocol.malloc)
-    peak = {"fp32": probe_peak(fair)}
+    peak = {"fp32": probe_peak(fair, protocol.peak_s)}
     if any(c.workload.precision == "bf16" for c in cells):
         try:
             python = envs.resolve("torch", home, env_overrides).python
         except FrameworkUnavailable:
             python = None
-        peak["bf16"] = probe_peak(fair, precision="bf16", python=python) if python else None
+        peak["bf16"] = probe_peak(fair, protocol.peak_s, "bf16", python) if python else None
     return peak
 
 
