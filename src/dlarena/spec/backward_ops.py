@@ -127,7 +127,7 @@ def _global_avg_pool_back(
 
 
 def _gelu_tanh_back(layer: Layer, p: Arrays, x: Any, dy: np.ndarray, grads: Arrays) -> list:
-    t = np.tanh(_GELU_C * (x + 0.044715 * x**3))
+    t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
     inner = _GELU_C * (1.0 + 3 * 0.044715 * x**2)
     return [dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * inner)]
 

@@ -134,7 +134,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 
 def _gelu_tanh(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
     x = ins[0]
-    return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x**3))), x
+    return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x * x * x))), x
 
 
 def _dropout(layer: Layer, p: Arrays, ins: list[np.ndarray], training: bool) -> Any:
