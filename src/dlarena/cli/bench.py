@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from dlarena.cli.bench_options import (
+    DEFAULT_WORKLOADS,
+    QUICK_TIERS,
+    QUICK_WORKLOADS,
+    DeviceOpt,
+    EnvOpt,
+    ExecutorOpt,
+    IsolationOpt,
+    MallocOpt,
+    ModeOpt,
+    ProcessesOpt,
+    QuickOpt,
+    ResumeOpt,
+    RuntimeOpt,
+    SchedulerOpt,
+    SlowRerunsOpt,
+    ThreadingOpt,
+    ThreadsOpt,
+    TierOpt,
+    TimeoutOpt,
+    WaitQuietOpt,
+    WorkloadOpt,
+)
 from dlarena.cli.common import (
-    WORKLOAD_HELP,
     Format,
     FormatOpt,
     PrecisionOpt,
@@ -23,7 +45,6 @@ from dlarena.cli.common import (
     out,
     parse_pairs,
     print_table,
-    within,
 )
 from dlarena.cli.protocol import bench_protocol, resumed_run
 from dlarena.errors import DlarenaError
@@ -41,11 +62,6 @@ from dlarena.report.rows import (
 )
 from dlarena.runner import envs
 
-# The work a team chooses a framework for: tabular, vision, and (quick) attention.
-DEFAULT_WORKLOADS = ("mlp", "cnn")
-QUICK_WORKLOADS = ("mlp", "cnn", "transformer")
-QUICK_TIERS = ["compiled"]  # what the performance criterion reads unless a profile says otherwise
-
 if TYPE_CHECKING:
     from dlarena.records import CellResult
     from dlarena.runner.matrix import Cell, Protocol
@@ -54,93 +70,26 @@ if TYPE_CHECKING:
 
 @app.command()
 def bench(
-    workload: Annotated[
-        list[str],
-        typer.Option(
-            help=f"{WORKLOAD_HELP} (default: {', '.join(DEFAULT_WORKLOADS)}; with --quick: "
-            f"{', '.join(QUICK_WORKLOADS)})"
-        ),
-    ] = [],
-    runtime: Annotated[
-        list[str],
-        typer.Option(help="runtimes to run; add tensorflow-raw or jax-raw for the raw-op APIs"),
-    ] = list(DEFAULT_RUNTIMES),
+    workload: WorkloadOpt = [],
+    runtime: RuntimeOpt = list(DEFAULT_RUNTIMES),
     size: SizeOpt = "small",
-    tier: Annotated[
-        list[str],
-        typer.Option(
-            help="eager and/or compiled (default both; with --quick: compiled, the tier the "
-            "decision reads)"
-        ),
-    ] = [],
-    mode: Annotated[list[str], typer.Option(help="train and/or infer")] = list(MODES),
+    tier: TierOpt = [],
+    mode: ModeOpt = list(MODES),
     precision: PrecisionOpt = ["fp32"],
-    quick: Annotated[
-        bool,
-        typer.Option(
-            help="the quick profile: one worker process per cell, fewer blocks; by default the "
-            "mlp, cnn and transformer in the compiled tier"
-        ),
-    ] = False,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="CPU budget per worker (default: every CPU allowed)"),
-    ] = None,
-    threading: Annotated[
-        str, typer.Option(help="fair: one thread count for all; tuned: each framework's best")
-    ] = "fair",
-    malloc: Annotated[
-        str,
-        typer.Option(
-            help="keep: freed memory stays with each worker (steady figures); system: the C "
-            "library's defaults, as a plain script runs"
-        ),
-    ] = "keep",
-    processes: Annotated[
-        int | None,
-        typer.Option(min=1, max=100, help="worker processes per cell (default 3, quick 1)"),
-    ] = None,
-    slow_reruns: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            max=10,
-            help="run a process measured in one of the machine's slow stretches (its GEMM "
-            "probe under 85% of the run's best) again up to this many times (default 2; 0: "
-            "keep every process as measured, flagged machine_slow)",
-        ),
-    ] = None,
-    isolation: Annotated[
-        str | None,
-        typer.Option(
-            help="paired: the cells compared (one workload and mode, every runtime and tier) run "
-            "as live workers side by side and take turns timing blocks, so drift of the machine "
-            "hits them all alike; process: each cell's processes alone, one after another "
-            "(default: paired here, process on a Dask cluster)"
-        ),
-    ] = None,
-    wait_quiet: Annotated[
-        bool, typer.Option(help="before each worker, wait (up to 5 min) for quiet CPUs")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option(callback=within(1, 86400), help="seconds before a worker is killed")
-    ] = 900.0,
-    device: Annotated[str, typer.Option(help="cpu, or gpu (CUDA) for every framework")] = "cpu",
-    env: Annotated[list[str], typer.Option(help="RUNTIME=ENV, e.g. torch=torch-old")] = [],
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            metavar="RUN",
-            help="run only the missing cells of an interrupted run (its id, or 'last'), "
-            "with its original settings",
-        ),
-    ] = None,
-    executor: Annotated[
-        str, typer.Option(help="local (this machine), or dask (a Dask cluster: --scheduler)")
-    ] = "local",
-    scheduler: Annotated[
-        str | None, typer.Option(help="the Dask scheduler, tcp://HOST:PORT (--executor dask)")
-    ] = None,
+    quick: QuickOpt = False,
+    threads: ThreadsOpt = None,
+    threading: ThreadingOpt = "fair",
+    malloc: MallocOpt = "keep",
+    processes: ProcessesOpt = None,
+    slow_reruns: SlowRerunsOpt = None,
+    isolation: IsolationOpt = None,
+    wait_quiet: WaitQuietOpt = False,
+    timeout: TimeoutOpt = 900.0,
+    device: DeviceOpt = "cpu",
+    env: EnvOpt = [],
+    resume: ResumeOpt = None,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -149,9 +98,7 @@ def bench(
     Exit 0 when every cell finished and passed parity, 1 when any failed (the table says which),
     2 for a usage or input error (checked before anything runs), 130 on Ctrl-C."""
 
-    from dlarena.runner.executors import executor_for
-    from dlarena.runner.matrix import plan, resume_plan
-    from dlarena.spec.loader import BUILTIN, load_workload
+    from dlarena.runner.matrix import resume_plan
 
     home = envs.dlarena_home()
     db: Store | None = None
@@ -161,11 +108,7 @@ def bench(
         cells, protocol, overrides = resume_plan(db, resumed)
     else:
         resumed = None
-        # --size sizes the built-in workloads; a spec file runs as it is written
-        chosen = workload or (QUICK_WORKLOADS if quick else DEFAULT_WORKLOADS)
-        specs = [load_workload(w, size if w in BUILTIN else "small") for w in chosen]
-        specs = at_precisions(specs, precision)
-        cells = plan(specs, runtime, tier or (QUICK_TIERS if quick else list(TIERS)), mode)
+        cells = _new_cells(workload, size, precision, (runtime, tier, mode), quick)
         protocol = bench_protocol(
             quick,
             threads,
@@ -176,14 +119,7 @@ def bench(
             device,
         )
         overrides = parse_pairs(env, "--env", RUNTIMES)
-    for name in overrides.values():
-        envs.get(name, home)  # an unknown environment is an input error, before any run
-    if protocol.isolation == "paired" and executor != "local":
-        raise DlarenaError(
-            "--isolation paired runs a group's workers side by side on this machine; on a Dask "
-            "cluster give --isolation process"
-        )
-    where = executor_for(executor, scheduler, home, protocol.device)
+    where = _executor(executor, scheduler, protocol, home, overrides)
     if db is None:  # every input checked: only now is a store created
         db = open_store(store, create=True)
     run_id = _measure(db, cells, protocol, (home, overrides, resumed), where, format)
@@ -192,6 +128,42 @@ def bench(
     if failed:
         err.print(f"[red]{len(failed)} of {len(cells)} cells failed or failed parity[/]")
         raise typer.Exit(1)
+
+
+def _executor(
+    executor: str, scheduler: str | None, protocol: Protocol, home: Path, overrides: dict[str, str]
+) -> Any:
+    """Where the cells run, once every input is known to be good: an unknown environment or
+    paired isolation on a cluster is an input error before any run."""
+    from dlarena.runner.executors import executor_for
+
+    for name in overrides.values():
+        envs.get(name, home)
+    if protocol.isolation == "paired" and executor != "local":
+        raise DlarenaError(
+            "--isolation paired runs a group's workers side by side on this machine; on a Dask "
+            "cluster give --isolation process"
+        )
+    return executor_for(executor, scheduler, home, protocol.device)
+
+
+def _new_cells(
+    workload: list[str],
+    size: str,
+    precision: list[str],
+    axes: tuple[list[str], list[str], list[str]],
+    quick: bool,
+) -> list[Cell]:
+    """The cells of a new run: each workload (--size sizes the built-in ones; a spec file runs
+    as it is written) at each precision, over `axes` (runtimes, tiers, modes)."""
+    from dlarena.runner.matrix import plan
+    from dlarena.spec.loader import BUILTIN, load_workload
+
+    runtime, tier, mode = axes
+    chosen = workload or (QUICK_WORKLOADS if quick else DEFAULT_WORKLOADS)
+    specs = [load_workload(w, size if w in BUILTIN else "small") for w in chosen]
+    specs = at_precisions(specs, precision)
+    return plan(specs, runtime, tier or (QUICK_TIERS if quick else list(TIERS)), mode)
 
 
 def _measure(

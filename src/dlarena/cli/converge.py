@@ -23,41 +23,49 @@ from dlarena.frameworks import TIERS
 TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
 
 
+TaskOpt = Annotated[
+    list[str],
+    typer.Option(
+        help="digits-mlp, digits-cnn (handwritten digits), docs-gpt (a byte-level language "
+        "model on Python's language reference); default the two digits tasks"
+    ),
+]
+RuntimeOpt = Annotated[
+    list[str], typer.Option(help="runtimes to train (default the four frameworks)")
+]
+TierOpt = Annotated[list[str], typer.Option(help="eager and/or compiled (default both)")]
+StepsOpt = Annotated[int, typer.Option(min=1, max=100_000, help="training steps")]
+EvalEveryOpt = Annotated[
+    int, typer.Option(min=1, help="evaluate on the held-out split every this many steps")
+]
+TargetOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="the held-out accuracy to reach (default per task: 0.9 on the digits, 0.38 "
+        "for the next byte of the language reference)",
+    ),
+]
+SeedsOpt = Annotated[
+    int, typer.Option(min=1, max=20, help="initial weights and batch orders to train from")
+]
+TrainPrecisionOpt = Annotated[
+    str,
+    typer.Option(help="fp32, or bf16: mixed precision over float32 parameters (task-bf16)"),
+]
+
+
 @app.command()
 def converge(
-    task: Annotated[
-        list[str],
-        typer.Option(
-            help="digits-mlp, digits-cnn (handwritten digits), docs-gpt (a byte-level language "
-            "model on Python's language reference); default the two digits tasks"
-        ),
-    ] = [],
-    runtime: Annotated[
-        list[str], typer.Option(help="runtimes to train (default the four frameworks)")
-    ] = TRAINING_RUNTIMES,
-    tier: Annotated[list[str], typer.Option(help="eager and/or compiled (default both)")] = list(
-        TIERS
-    ),
-    steps: Annotated[int, typer.Option(min=1, max=100_000, help="training steps")] = 300,
-    eval_every: Annotated[
-        int, typer.Option(min=1, help="evaluate on the held-out split every this many steps")
-    ] = 25,
-    target: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="the held-out accuracy to reach (default per task: 0.9 on the digits, 0.38 "
-            "for the next byte of the language reference)",
-        ),
-    ] = None,
-    seeds: Annotated[
-        int, typer.Option(min=1, max=20, help="initial weights and batch orders to train from")
-    ] = 1,
-    precision: Annotated[
-        str,
-        typer.Option(help="fp32, or bf16: mixed precision over float32 parameters (task-bf16)"),
-    ] = "fp32",
+    task: TaskOpt = [],
+    runtime: RuntimeOpt = TRAINING_RUNTIMES,
+    tier: TierOpt = list(TIERS),
+    steps: StepsOpt = 300,
+    eval_every: EvalEveryOpt = 25,
+    target: TargetOpt = None,
+    seeds: SeedsOpt = 1,
+    precision: TrainPrecisionOpt = "fp32",
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:

@@ -26,40 +26,49 @@ if TYPE_CHECKING:
     from dlarena.importer import Coverage, Imported
 
 
+ModelOpt = Annotated[Path, typer.Argument(help="the .onnx file (its external data beside it)")]
+NameOpt = Annotated[
+    str | None, typer.Option(help="the workload's name (default: from the file name)")
+]
+OutDirOpt = Annotated[Path, typer.Option("--out", help="folder for NAME.yaml and NAME.npz")]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        callback=within(1, 65536),
+        help="the spec's batch size, and the batch a dynamic batch axis is pinned to "
+        "(default: the file's fixed batch, else 32)",
+    ),
+]
+ShapeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="the input's sizes after the batch, where the file leaves them dynamic: "
+        "3x224x224 (an image, as the file orders it), 128 (a sequence)",
+    ),
+]
+OptimizerOpt = Annotated[
+    str, typer.Option(help="sgd, adam or adamw (decay 0.01): how the frameworks train it")
+]
+LearningRateOpt = Annotated[float, typer.Option(callback=within(1e-9, 10))]
+CheckOpt = Annotated[
+    bool, typer.Option("--check", help="print what maps and what does not; write nothing")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option(callback=within(1, 86400), help="seconds ONNX Runtime may take")
+]
+
+
 @app.command("import")
 def import_model(
-    model: Annotated[Path, typer.Argument(help="the .onnx file (its external data beside it)")],
-    name: Annotated[
-        str | None, typer.Option(help="the workload's name (default: from the file name)")
-    ] = None,
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="folder for NAME.yaml and NAME.npz")
-    ] = Path("."),
-    batch: Annotated[
-        int | None,
-        typer.Option(
-            callback=within(1, 65536),
-            help="the spec's batch size, and the batch a dynamic batch axis is pinned to "
-            "(default: the file's fixed batch, else 32)",
-        ),
-    ] = None,
-    shape: Annotated[
-        str | None,
-        typer.Option(
-            help="the input's sizes after the batch, where the file leaves them dynamic: "
-            "3x224x224 (an image, as the file orders it), 128 (a sequence)",
-        ),
-    ] = None,
-    optimizer: Annotated[
-        str, typer.Option(help="sgd, adam or adamw (decay 0.01): how the frameworks train it")
-    ] = "sgd",
-    learning_rate: Annotated[float, typer.Option(callback=within(1e-9, 10))] = 0.01,
-    check: Annotated[
-        bool, typer.Option("--check", help="print what maps and what does not; write nothing")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option(callback=within(1, 86400), help="seconds ONNX Runtime may take")
-    ] = 300.0,
+    model: ModelOpt,
+    name: NameOpt = None,
+    out_dir: OutDirOpt = Path("."),
+    batch: BatchOpt = None,
+    shape: ShapeOpt = None,
+    optimizer: OptimizerOpt = "sgd",
+    learning_rate: LearningRateOpt = 0.01,
+    check: CheckOpt = False,
+    timeout: TimeoutOpt = 300.0,
     format: FormatOpt = Format.table,
 ) -> None:
     """Map MODEL's graph to a workload spec every framework builds natively, write its weights

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from dlarena.cli.common import (
     sub_app,
 )
 from dlarena.report.rows import fmt
+
+if TYPE_CHECKING:
+    from dlarena.spec.model import Workload
 
 spec_app = sub_app("Workload specs: show, validate, schema.")
 profile_app = sub_app("Profile files: validate, schema.")
@@ -46,9 +49,7 @@ def spec_validate(file: FileArg, format: FormatOpt = Format.table) -> None:
 
     workload = load_workload(str(file))
     # trainable parameters, as `spec show` and published counts have them (no batch-norm state)
-    parameters = sum(
-        math.prod(s) for k, s in parameter_shapes(workload).items() if is_trainable(k)
-    )
+    parameters = sum(math.prod(s) for k, s in parameter_shapes(workload).items() if is_trainable(k))
     summary = {
         "file": str(file),
         "name": workload.name,
@@ -77,15 +78,11 @@ def spec_show(
     activation memory estimate."""
     from dlarena.spec.flops import forward_flops, step_flops
     from dlarena.spec.loader import load_workload
-    from dlarena.spec.shapes import infer_shapes, is_trainable, parameter_shapes
+    from dlarena.spec.shapes import infer_shapes
 
     spec = load_workload(workload, size)
     shapes, flops = infer_shapes(spec), forward_flops(spec)
-    owned: dict[str, int] = {}  # trainable parameters, as published counts have them
-    for key, shape in parameter_shapes(spec).items():
-        if is_trainable(key):
-            layer = key.rsplit(".", 1)[0]
-            owned[layer] = owned.get(layer, 0) + math.prod(shape)
+    owned = _trainable_per_layer(spec)
     layers = [
         {
             "name": layer.name,
@@ -97,12 +94,7 @@ def spec_show(
         }
         for layer in spec.layers
     ]
-    activations = sum(math.prod(shapes[layer.name]) for layer in spec.layers)
-    activations += sum(  # attention also keeps its weights: heads x query x key
-        layer.attr("heads") * shapes[layer.name][0] ** 2
-        for layer in spec.layers
-        if layer.op == "attention"
-    )
+    activations = _activation_elements(spec, shapes)
     train, infer = step_flops(spec, "train"), step_flops(spec, "infer")
     summary: dict[str, Any] = {
         "name": spec.name,
@@ -161,3 +153,26 @@ def profile_schema() -> None:
     from dlarena.decide.profile import ProfileDoc
 
     emit_json(ProfileDoc.model_json_schema())
+
+
+def _trainable_per_layer(spec: Workload) -> dict[str, int]:
+    """Each layer's trainable parameters, as published counts have them."""
+    from dlarena.spec.shapes import is_trainable, parameter_shapes
+
+    owned: dict[str, int] = {}
+    for key, shape in parameter_shapes(spec).items():
+        if is_trainable(key):
+            layer = key.rsplit(".", 1)[0]
+            owned[layer] = owned.get(layer, 0) + math.prod(shape)
+    return owned
+
+
+def _activation_elements(spec: Workload, shapes: dict[str, tuple[int, ...]]) -> int:
+    """Every layer's output elements per sample; attention also keeps its weights (heads x
+    query x key)."""
+    outputs = sum(math.prod(shapes[layer.name]) for layer in spec.layers)
+    return outputs + sum(
+        layer.attr("heads") * shapes[layer.name][0] ** 2
+        for layer in spec.layers
+        if layer.op == "attention"
+    )

@@ -107,18 +107,22 @@ def _line(record: dict) -> str:
     return "message" if record["message_names_line"] else "no"
 
 
+WorkloadOpt = Annotated[list[str], typer.Option(help=WORKLOAD_HELP)]
+QuickOpt = Annotated[
+    bool,
+    typer.Option(
+        help="one path per way out (portable, serving, devices) and framework, the first "
+        "whose exporter is installed"
+    ),
+]
+
+
 @probe_app.command("deploy")
 def deploy(
     framework: FrameworkOpt = [],
-    workload: Annotated[list[str], typer.Option(help=WORKLOAD_HELP)] = list(BUILTIN),
+    workload: WorkloadOpt = list(BUILTIN),
     size: SizeOpt = "tiny",
-    quick: Annotated[
-        bool,
-        typer.Option(
-            help="one path per way out (portable, serving, devices) and framework, the first "
-            "whose exporter is installed"
-        ),
-    ] = False,
+    quick: QuickOpt = False,
     store: StoreOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:

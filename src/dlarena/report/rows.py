@@ -80,9 +80,12 @@ def parity_verdict(cell: CellResult) -> str:
 
 
 def cell_row(cell: CellResult) -> dict[str, Any]:
-    s, env, phases = cell.summary, cell.environment, cell.phases
-    batch = s.latency_at(cell.batch_size) if s and cell.batch_size else None
-    single = s.latency_at(1) if s else None
+    """One cell as the tables, the report and `--format json` show it."""
+    return {**_identity(cell), **_figures(cell), **_process(cell)}
+
+
+def _identity(cell: CellResult) -> dict[str, Any]:
+    """What was measured, and whether it passed parity."""
     return {
         "cell_id": cell.id,
         "run_id": cell.run_id,
@@ -108,6 +111,15 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
             }
             for c in cell.parity
         ],
+    }
+
+
+def _figures(cell: CellResult) -> dict[str, Any]:
+    """Throughput, latency and the warnings on them."""
+    s = cell.summary
+    batch = s.latency_at(cell.batch_size) if s and cell.batch_size else None
+    single = s.latency_at(1) if s else None
+    return {
         "median_ms": s.median_ms if s else None,
         "ci_low_ms": s.ci_low_ms if s else None,
         "ci_high_ms": s.ci_high_ms if s else None,
@@ -128,6 +140,13 @@ def cell_row(cell: CellResult) -> dict[str, Any]:
         "p99_b1_ms": single.p99_ms if single else None,
         "warnings": ", ".join(dict.fromkeys(cell.warning_codes)) or None,
         "warning_details": list(cell.warnings),
+    }
+
+
+def _process(cell: CellResult) -> dict[str, Any]:
+    """How and where the worker processes ran: threads, memory, phases, versions."""
+    env, phases = cell.environment, cell.phases
+    return {
         "threads": cell.threading.label if cell.threading else env.threads,
         "threading": encode(cell.threading) if cell.threading else None,
         "peak_steady_rss_mb": cell.memory.peak_rss_mb if cell.memory else None,

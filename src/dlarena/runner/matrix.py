@@ -145,6 +145,12 @@ def run_matrix(
     for i in results:
         on_cell(cells[i], results[i])
     skip = set(results)
+
+    def save(i: int, result: CellResult, announce: bool = True) -> None:
+        cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
+        if announce:
+            on_cell(cells[i], result)
+
     status = "interrupted"
     try:
         for index in range(protocol.processes):
@@ -155,30 +161,33 @@ def run_matrix(
             }
             for i, result in run.round(todo, settings, index, results, sha, peak):
                 results[i] = result
-                cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
-                on_cell(cells[i], result)
+                save(i, result)
         for i, result in run.make_up(cells, results, sha, peak, frozenset(skip)):
-            cell_ids[i] = store.save_cell(run.run_id, result, cell_ids.get(i))
-            on_cell(cells[i], result)
+            save(i, result)
         for i, result in results.items():
             settled = run.settle(cells[i], result, peak)
             if settled is not result and i in cell_ids:
                 results[i] = settled
-                cell_ids[i] = store.save_cell(run.run_id, settled, cell_ids[i])
+                save(i, settled, announce=False)
         status = "finished"
     except KeyboardInterrupt:
-        if not cell_ids and resume is None:
-            raise Interrupted("interrupted before any cell finished; nothing was stored") from None
-        raise Interrupted(
-            f"interrupted: run {run_id} keeps {len(cell_ids)} cells measured; run the rest "
-            f"with: dlarena bench --resume {run_id} --store {store.path}"
-        ) from None
+        raise _interrupted(run_id, len(cell_ids), resume, store) from None
     finally:
         if resume is None and not cell_ids:
             _forget(store, run_id)  # nothing measured: no empty run becomes 'the latest'
         else:
             store.finish_run(run.run_id, status)
     return run.run_id
+
+
+def _interrupted(run_id: int, kept: int, resume: int | None, store: Store) -> Interrupted:
+    """What Ctrl-C says: what the run keeps, and the command that measures the rest."""
+    if not kept and resume is None:
+        return Interrupted("interrupted before any cell finished; nothing was stored")
+    return Interrupted(
+        f"interrupted: run {run_id} keeps {kept} cells measured; run the rest "
+        f"with: dlarena bench --resume {run_id} --store {store.path}"
+    )
 
 
 def _begin(

@@ -21,6 +21,7 @@ from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
 from dlarena.frameworks.tensorflow.layers import (  # noqa: E402
     JOINS,
     WEIGHTED,
+    Built,
     layer_of,
     variables_of,
 )
@@ -46,7 +47,7 @@ def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Laye
             continue
         activation = by_name[fused[layer.name]].op if layer.name in fused else None
         width = shapes[layer.inputs[0]][-1]
-        blocks[layer.name] = block = layer_of(layer, workload, width, activation, blocks)
+        blocks[layer.name] = block = layer_of(layer, Built(workload, width, activation, blocks))
         values[layer.name] = block(ins) if layer.op in JOINS else block(*ins)
     return keras.Model(values[INPUT], values[workload.layers[-1].name]), blocks
 

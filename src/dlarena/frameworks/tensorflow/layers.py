@@ -4,7 +4,9 @@ embedding bags, dot interaction), and the Keras variables behind each canonical 
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede the first keras import
@@ -138,67 +140,81 @@ class FirstToken(keras.layers.Layer):
         return x[:, 0]
 
 
-def layer_of(
-    layer: Layer,
-    workload: Workload,
-    width: int,
-    activation: str | None = None,
-    blocks: dict[str, keras.layers.Layer] | None = None,
-) -> keras.layers.Layer:
-    name = layer.name
-    if layer.op == "tied_logits":
-        return TiedLogits((blocks or {})[layer.attr("embedding")], name=name)
-    if layer.op == "embedding":
-        seq, units = workload.input_shape[0], layer.attr("units")
-        return TokenEmbedding(workload.vocab_size, seq, units, layer.attr("positions"), name=name)
-    if layer.op == "layer_norm":
-        return keras.layers.LayerNormalization(epsilon=layer.attr("epsilon"), name=name)
-    if layer.op == "attention":
-        heads, mask, bias = layer.attr("heads"), layer.attr("mask"), layer.attr("bias")
-        return SelfAttention(width, heads, mask, bias, name=name)
-    if layer.op == "first_token":
-        return FirstToken(name=name)
-    if layer.op == "scale":
-        return keras.layers.Rescaling(layer.attr("factor"), name=name)
-    if layer.op == "dropout":  # active where the model is called with training=True
-        return keras.layers.Dropout(layer.attr("rate"), name=name)
-    if layer.op == "slice":
-        return Columns(layer.attr("start"), layer.attr("size"), name=name)
-    if layer.op == "embedding_bag":
-        attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-        return Bag(*attrs, name=name)
-    if layer.op == "concat":
-        return keras.layers.Concatenate(axis=-1, name=name)
-    if layer.op == "dot_interaction":
-        return DotInteraction(name=name)
-    if layer.op == "flatten":
-        return keras.layers.Flatten(name=name)
-    if layer.op == "reshape":
-        return keras.layers.Reshape(tuple(layer.attr("shape")), name=name)
-    if layer.op == "lstm":  # gates i, f, c, o: the canonical order; one bias
-        return keras.layers.LSTM(
-            layer.attr("units"), return_sequences=layer.attr("sequence"), name=name
-        )
-    if layer.op == "dense":
-        return keras.layers.Dense(
-            layer.attr("units"),
-            activation=_ACTIVATIONS[activation] if activation else None,
-            use_bias=layer.attr("bias"),
-            name=name,
-        )
-    if layer.op == "conv2d":
-        return _conv(layer)
-    if layer.op == "batch_norm":
-        return keras.layers.BatchNormalization(
-            momentum=layer.attr("momentum"), epsilon=layer.attr("epsilon"), name=name
-        )
-    if layer.op in ("max_pool", "avg_pool"):
-        return _pool(layer)
-    if layer.op == "add":
-        return keras.layers.Add(name=name)
-    if layer.op == "global_avg_pool":
-        return keras.layers.GlobalAveragePooling2D(name=name)
-    return keras.layers.Activation(_ACTIVATIONS[layer.op], name=name)
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """What a layer's Keras layer is made from besides the layer itself."""
+
+    workload: Workload
+    width: int  # the features entering the layer
+    activation: str | None  # an activation folded into a dense layer
+    blocks: dict[str, keras.layers.Layer]  # the layers built so far (a tied head's embedding)
+
+
+def _dense(layer: Layer, b: Built) -> keras.layers.Layer:
+    act = _ACTIVATIONS[b.activation] if b.activation else None
+    return keras.layers.Dense(
+        layer.attr("units"), activation=act, use_bias=layer.attr("bias"), name=layer.name
+    )
+
+
+def _token_embedding(layer: Layer, b: Built) -> keras.layers.Layer:
+    seq, units = b.workload.input_shape[0], layer.attr("units")
+    return TokenEmbedding(
+        b.workload.vocab_size, seq, units, layer.attr("positions"), name=layer.name
+    )
+
+
+def _attention(layer: Layer, b: Built) -> keras.layers.Layer:
+    heads, mask, bias = layer.attr("heads"), layer.attr("mask"), layer.attr("bias")
+    return SelfAttention(b.width, heads, mask, bias, name=layer.name)
+
+
+def _bag(layer: Layer, b: Built) -> keras.layers.Layer:
+    return Bag(
+        *(layer.attr(k) for k in ("vocab", "units", "start", "size", "mode")), name=layer.name
+    )
+
+
+# op -> its Keras layer; any other op is an activation (_ACTIVATIONS)
+_BUILDERS: dict[str, Callable[[Layer, Built], keras.layers.Layer]] = {
+    "tied_logits": lambda la, b: TiedLogits(b.blocks[la.attr("embedding")], name=la.name),
+    "embedding": _token_embedding,
+    "layer_norm": lambda la, b: keras.layers.LayerNormalization(
+        epsilon=la.attr("epsilon"), name=la.name
+    ),
+    "attention": _attention,
+    "first_token": lambda la, b: FirstToken(name=la.name),
+    "scale": lambda la, b: keras.layers.Rescaling(la.attr("factor"), name=la.name),
+    # active where the model is called with training=True
+    "dropout": lambda la, b: keras.layers.Dropout(la.attr("rate"), name=la.name),
+    "slice": lambda la, b: Columns(la.attr("start"), la.attr("size"), name=la.name),
+    "embedding_bag": _bag,
+    "concat": lambda la, b: keras.layers.Concatenate(axis=-1, name=la.name),
+    "dot_interaction": lambda la, b: DotInteraction(name=la.name),
+    "flatten": lambda la, b: keras.layers.Flatten(name=la.name),
+    "reshape": lambda la, b: keras.layers.Reshape(tuple(la.attr("shape")), name=la.name),
+    # gates i, f, c, o: the canonical order; one bias
+    "lstm": lambda la, b: keras.layers.LSTM(
+        la.attr("units"), return_sequences=la.attr("sequence"), name=la.name
+    ),
+    "dense": _dense,
+    "conv2d": lambda la, b: _conv(la),
+    "batch_norm": lambda la, b: keras.layers.BatchNormalization(
+        momentum=la.attr("momentum"), epsilon=la.attr("epsilon"), name=la.name
+    ),
+    "max_pool": lambda la, b: _pool(la),
+    "avg_pool": lambda la, b: _pool(la),
+    "add": lambda la, b: keras.layers.Add(name=la.name),
+    "global_avg_pool": lambda la, b: keras.layers.GlobalAveragePooling2D(name=la.name),
+}
+
+
+def layer_of(layer: Layer, built: Built) -> keras.layers.Layer:
+    """The Keras layer of one spec layer: its builder, or an activation layer."""
+    make = _BUILDERS.get(layer.op)
+    if make is not None:
+        return make(layer, built)
+    return keras.layers.Activation(_ACTIVATIONS[layer.op], name=layer.name)
 
 
 def _pool(layer: Layer) -> keras.layers.Layer:
