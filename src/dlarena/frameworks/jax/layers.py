@@ -4,6 +4,8 @@ functions of the ops without parameters."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -125,66 +127,92 @@ class GraphModule(nn.Module):
         return values[self.layers[-1].name]
 
     def _apply(self, layer: Layer, ins: list[jax.Array], train: bool) -> jax.Array:
-        x = ins[0]
-        if layer.op == "dense":
-            return nn.Dense(
-                layer.attr("units"), use_bias=layer.attr("bias"), dtype=self.dtype, name=layer.name
-            )(x)
-        if layer.op == "conv2d":
-            k, s, p = layer.attr("kernel"), layer.attr("stride"), layer.attr("padding")
-            return nn.Conv(
-                layer.attr("filters"),
-                (k, k),
-                strides=(s, s),
-                padding=[(p, p), (p, p)],
-                feature_group_count=layer.attr("groups"),
-                use_bias=layer.attr("bias"),
-                dtype=self.dtype,
-                name=layer.name,
-            )(x)
-        if layer.op == "batch_norm":
-            return nn.BatchNorm(
-                use_running_average=not train,
-                momentum=layer.attr("momentum"),
-                epsilon=layer.attr("epsilon"),
-                dtype=self.dtype,
-                name=layer.name,
-            )(x)
-        if layer.op in ("max_pool", "avg_pool"):
-            k, s = layer.attr("size"), layer.attr("stride")
-            if layer.op == "avg_pool":
-                return nn.avg_pool(x, (k, k), strides=(s, s), padding="VALID")
-            p = layer.attr("padding")  # nn.max_pool pads with -inf
-            return nn.max_pool(x, (k, k), strides=(s, s), padding=((p, p), (p, p)))
-        if layer.op == "add":
-            return x + ins[1]
-        if layer.op == "global_avg_pool":
-            return jnp.mean(x, axis=(1, 2))
-        if layer.op == "layer_norm":
-            return nn.LayerNorm(epsilon=layer.attr("epsilon"), dtype=self.dtype, name=layer.name)(x)
-        if layer.op == "attention":
-            return _attention(layer, ins, self.dtype)
-        if layer.op == "first_token":
-            return x[:, 0]
-        if layer.op == "scale":
-            return x * layer.attr("factor")
-        if layer.op == "dropout":  # its masks draw from the 'dropout' rng of a training step
-            return nn.Dropout(layer.attr("rate"), deterministic=not train)(x)
-        if layer.op == "embedding_bag":
-            attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-            return Bag(*attrs, dtype=self.dtype, name=layer.name)(x)
-        if layer.op == "slice":
-            return x[:, layer.attr("start") : layer.attr("start") + layer.attr("size")]
-        if layer.op == "concat":
-            return jnp.concatenate(ins, axis=-1)
-        if layer.op == "dot_interaction":
-            return _interaction(ins)
-        if layer.op in ("flatten", "reshape"):
-            shape = tuple(layer.attr("shape")) if layer.op == "reshape" else (-1,)
-            return x.reshape(len(x), *shape)
-        if layer.op == "lstm":
-            # the cell lives in this scope under its own name: params[f"{layer}_cell"]
-            cell = nn.LSTMCell(layer.attr("units"), dtype=self.dtype, name=cell_scope(layer.name))
-            out = nn.RNN(cell, name=layer.name)(x)
-            return out if layer.attr("sequence") else out[:, -1]
-        return ACTIVATIONS[layer.op](x)
+        """One layer inside this module's scope: its op's function, or an activation."""
+        op = _OPS.get(layer.op)
+        if op is None:
+            return ACTIVATIONS[layer.op](ins[0])
+        return op(layer, ins, Call(self.dtype, train))
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """How a layer is called: its compute type, and whether this is a training step."""
+
+    dtype: Any
+    train: bool
+
+
+def _conv(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    k, s, p = la.attr("kernel"), la.attr("stride"), la.attr("padding")
+    return nn.Conv(
+        la.attr("filters"), (k, k), strides=(s, s), padding=[(p, p), (p, p)],
+        feature_group_count=la.attr("groups"), use_bias=la.attr("bias"), dtype=c.dtype,
+        name=la.name,
+    )(ins[0])  # fmt: skip
+
+
+def _batch_norm(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    return nn.BatchNorm(
+        use_running_average=not c.train, momentum=la.attr("momentum"),
+        epsilon=la.attr("epsilon"), dtype=c.dtype, name=la.name,
+    )(ins[0])  # fmt: skip
+
+
+def _pool(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    k, s = la.attr("size"), la.attr("stride")
+    if la.op == "avg_pool":
+        return nn.avg_pool(ins[0], (k, k), strides=(s, s), padding="VALID")
+    p = la.attr("padding")  # nn.max_pool pads with -inf
+    return nn.max_pool(ins[0], (k, k), strides=(s, s), padding=((p, p), (p, p)))
+
+
+def _bag(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    attrs = (la.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
+    return Bag(*attrs, dtype=c.dtype, name=la.name)(ins[0])
+
+
+def _lstm(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    # the cell lives in this scope under its own name: params[f"{layer}_cell"]
+    cell = nn.LSTMCell(la.attr("units"), dtype=c.dtype, name=cell_scope(la.name))
+    out = nn.RNN(cell, name=la.name)(ins[0])
+    return out if la.attr("sequence") else out[:, -1]
+
+
+def _reshape(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    shape = tuple(la.attr("shape")) if la.op == "reshape" else (-1,)
+    return ins[0].reshape(len(ins[0]), *shape)
+
+
+def _slice(la: Layer, ins: list[jax.Array], c: Call) -> jax.Array:
+    start = la.attr("start")
+    return ins[0][:, start : start + la.attr("size")]
+
+
+# op -> its function inside GraphModule's scope (the modules it makes are named after the
+# layer); any other op is an activation; embeddings and tied heads are GraphModule's own
+_OPS: dict[str, Callable[[Layer, list[jax.Array], Call], jax.Array]] = {
+    "dense": lambda la, ins, c: nn.Dense(
+        la.attr("units"), use_bias=la.attr("bias"), dtype=c.dtype, name=la.name
+    )(ins[0]),
+    "conv2d": _conv,
+    "batch_norm": _batch_norm,
+    "max_pool": _pool,
+    "avg_pool": _pool,
+    "add": lambda la, ins, c: ins[0] + ins[1],
+    "global_avg_pool": lambda la, ins, c: jnp.mean(ins[0], axis=(1, 2)),
+    "layer_norm": lambda la, ins, c: nn.LayerNorm(
+        epsilon=la.attr("epsilon"), dtype=c.dtype, name=la.name
+    )(ins[0]),
+    "attention": lambda la, ins, c: _attention(la, ins, c.dtype),
+    "first_token": lambda la, ins, c: ins[0][:, 0],
+    "scale": lambda la, ins, c: ins[0] * la.attr("factor"),
+    # its masks draw from the 'dropout' rng of a training step
+    "dropout": lambda la, ins, c: nn.Dropout(la.attr("rate"), deterministic=not c.train)(ins[0]),
+    "embedding_bag": _bag,
+    "slice": _slice,
+    "concat": lambda la, ins, c: jnp.concatenate(ins, axis=-1),
+    "dot_interaction": lambda la, ins, c: _interaction(ins),
+    "flatten": _reshape,
+    "reshape": _reshape,
+    "lstm": _lstm,
+}

@@ -4,6 +4,7 @@ canonical weights as initializers (NHWC inputs transposed once to NCHW), checked
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import onnx
@@ -18,81 +19,63 @@ OPSET = 17
 
 
 class _GraphBuilder(SequenceOps):
-    """One method per spec op (sequence ops: SequenceOps)."""
+    """One method per spec op (sequence ops: SequenceOps), found through _OPS."""
 
     def layer(self, layer: Layer, ins: list[str]) -> str:
-        n, x = layer.name, ins[0]
-        if layer.op == "dense":
-            out = self.node(
-                "MatMul",
-                [x, self.const(f"{n}.kernel", self.weights[f"{n}.kernel"])],
-                f"{n}_matmul" if layer.attr("bias") else n,
-            )
-            if layer.attr("bias"):
-                out = self.node("Add", [out, self.const(f"{n}.bias", self.weights[f"{n}.bias"])], n)
-            return out
-        if layer.op == "conv2d":
-            return self._conv(layer, x)
-        if layer.op == "batch_norm":
-            args = [
-                self.const(f"{n}.{k}", self.weights[f"{n}.{k}"])
-                for k in ("gamma", "beta", "moving_mean", "moving_var")
-            ]
-            return self.node("BatchNormalization", [x, *args], n, epsilon=layer.attr("epsilon"))
-        if layer.op in ("max_pool", "avg_pool"):
-            op = "MaxPool" if layer.op == "max_pool" else "AveragePool"
-            k, s = layer.attr("size"), layer.attr("stride")
-            pads = [layer.attr("padding")] * 4 if layer.op == "max_pool" else [0] * 4
-            return self.node(op, [x], n, kernel_shape=[k, k], strides=[s, s], pads=pads)
-        if layer.op == "add":
-            return self.node("Add", ins, n)
-        if layer.op == "global_avg_pool":
-            return self.node("Flatten", [self.node("GlobalAveragePool", [x], f"{n}_pool")], n)
-        if layer.op == "gelu":
-            return self._gelu(n, x)
-        if layer.op == "gelu_tanh":
-            return self._gelu_tanh(n, x)
-        if layer.op == "embedding":
-            return self.embedding(layer, x)
-        if layer.op == "layer_norm":
-            gamma, beta = (
-                self.const(f"{n}.{k}", self.weights[f"{n}.{k}"]) for k in ("gamma", "beta")
-            )
-            return self.node(
-                "LayerNormalization", [x, gamma, beta], n, axis=-1, epsilon=layer.attr("epsilon")
-            )
-        if layer.op == "attention":
-            return self.attention(layer, ins)
-        if layer.op == "lstm":
-            return self.lstm(layer, x)
-        if layer.op == "slice":
-            return self._columns(n, x, layer.attr("start"), layer.attr("size"))
-        if layer.op == "scale":
-            return self.node(
-                "Mul", [x, self.const(f"{n}.factor", np.float32(layer.attr("factor")))], n
-            )
-        if layer.op == "embedding_bag":
-            return self._bag(layer, x)
-        if layer.op == "concat":
-            return self.node("Concat", ins, n, axis=1 if self.image(ins[0]) else -1)
-        if layer.op == "dot_interaction":
-            return self._interaction(n, ins)
-        if layer.op in ("flatten", "reshape"):
-            if self.image(x):  # NCHW inside: back to the canonical NHWC order first
-                x = self.node("Transpose", [x], f"{n}_nhwc", perm=[0, 2, 3, 1])
-            shape = [0, *layer.attr("shape")] if layer.op == "reshape" else [0, -1]
-            return self.node("Reshape", [x, self.const(f"{n}.shape", np.array(shape, np.int64))], n)
-        if layer.op == "tied_logits":
-            table = self.weights[f"{layer.attr('embedding')}.table"]
-            return self.node("MatMul", [x, self.const(f"{n}.table_t", table.T.copy())], n)
-        if layer.op == "dropout":  # identity in inference
-            return self.node("Identity", [x], n)
-        if layer.op == "first_token":
-            return self.node("Gather", [x, self.const(f"{n}.index", np.int64(0))], n, axis=1)
-        if layer.op == "relu6":
-            bounds = [self.const(f"{n}.{k}", np.float32(v)) for k, v in (("min", 0), ("max", 6))]
-            return self.node("Clip", [x, *bounds], n)
-        return self.node({"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[layer.op], [x], n)
+        """The node computing one spec layer: its op's builder (_OPS), or a unary ONNX op."""
+        build = _OPS.get(layer.op)
+        if build is not None:
+            return build(self, layer, ins)
+        unary = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[layer.op]
+        return self.node(unary, [ins[0]], layer.name)
+
+    def _weight(self, layer: Layer, key: str) -> str:
+        return self.const(f"{layer.name}.{key}", self.weights[f"{layer.name}.{key}"])
+
+    def _dense(self, layer: Layer, x: str) -> str:
+        n, bias = layer.name, layer.attr("bias")
+        out = self.node("MatMul", [x, self._weight(layer, "kernel")], f"{n}_matmul" if bias else n)
+        return self.node("Add", [out, self._weight(layer, "bias")], n) if bias else out
+
+    def _batch_norm(self, layer: Layer, x: str) -> str:
+        args = [self._weight(layer, k) for k in ("gamma", "beta", "moving_mean", "moving_var")]
+        return self.node(
+            "BatchNormalization", [x, *args], layer.name, epsilon=layer.attr("epsilon")
+        )
+
+    def _pool(self, layer: Layer, x: str) -> str:
+        op = "MaxPool" if layer.op == "max_pool" else "AveragePool"
+        k, s = layer.attr("size"), layer.attr("stride")
+        pads = [layer.attr("padding")] * 4 if layer.op == "max_pool" else [0] * 4
+        return self.node(op, [x], layer.name, kernel_shape=[k, k], strides=[s, s], pads=pads)
+
+    def _layer_norm(self, layer: Layer, x: str) -> str:
+        gamma, beta = (self._weight(layer, k) for k in ("gamma", "beta"))
+        return self.node(
+            "LayerNormalization", [x, gamma, beta], layer.name, axis=-1,
+            epsilon=layer.attr("epsilon"),
+        )  # fmt: skip
+
+    def _scale(self, layer: Layer, x: str) -> str:
+        factor = self.const(f"{layer.name}.factor", np.float32(layer.attr("factor")))
+        return self.node("Mul", [x, factor], layer.name)
+
+    def _reshape(self, layer: Layer, x: str) -> str:
+        n = layer.name
+        if self.image(x):  # NCHW inside: back to the canonical NHWC order first
+            x = self.node("Transpose", [x], f"{n}_nhwc", perm=[0, 2, 3, 1])
+        shape = [0, *layer.attr("shape")] if layer.op == "reshape" else [0, -1]
+        return self.node("Reshape", [x, self.const(f"{n}.shape", np.array(shape, np.int64))], n)
+
+    def _tied_logits(self, layer: Layer, x: str) -> str:
+        table = self.weights[f"{layer.attr('embedding')}.table"]
+        transposed = self.const(f"{layer.name}.table_t", table.T.copy())
+        return self.node("MatMul", [x, transposed], layer.name)
+
+    def _relu6(self, layer: Layer, x: str) -> str:
+        n = layer.name
+        bounds = [self.const(f"{n}.{k}", np.float32(v)) for k, v in (("min", 0), ("max", 6))]
+        return self.node("Clip", [x, *bounds], n)
 
     def _columns(self, n: str, x: str, start: int, size: int) -> str:
         bounds = [self.const(f"{n}.{k}", np.array([v], np.int64)) for k, v in
@@ -201,3 +184,37 @@ def build_model(workload: Workload, weights: Arrays) -> onnx.ModelProto:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+_Build = Callable[[_GraphBuilder, Layer, list[str]], str]
+# op -> the builder of its node(s); ops that read one input get it as `x`
+_OPS: dict[str, _Build] = {
+    "dense": lambda g, la, ins: g._dense(la, ins[0]),
+    "conv2d": lambda g, la, ins: g._conv(la, ins[0]),
+    "batch_norm": lambda g, la, ins: g._batch_norm(la, ins[0]),
+    "max_pool": lambda g, la, ins: g._pool(la, ins[0]),
+    "avg_pool": lambda g, la, ins: g._pool(la, ins[0]),
+    "add": lambda g, la, ins: g.node("Add", ins, la.name),
+    "global_avg_pool": lambda g, la, ins: g.node(
+        "Flatten", [g.node("GlobalAveragePool", [ins[0]], f"{la.name}_pool")], la.name
+    ),
+    "gelu": lambda g, la, ins: g._gelu(la.name, ins[0]),
+    "gelu_tanh": lambda g, la, ins: g._gelu_tanh(la.name, ins[0]),
+    "embedding": lambda g, la, ins: g.embedding(la, ins[0]),
+    "layer_norm": lambda g, la, ins: g._layer_norm(la, ins[0]),
+    "attention": lambda g, la, ins: g.attention(la, ins),
+    "lstm": lambda g, la, ins: g.lstm(la, ins[0]),
+    "slice": lambda g, la, ins: g._columns(la.name, ins[0], la.attr("start"), la.attr("size")),
+    "scale": lambda g, la, ins: g._scale(la, ins[0]),
+    "embedding_bag": lambda g, la, ins: g._bag(la, ins[0]),
+    "concat": lambda g, la, ins: g.node("Concat", ins, la.name, axis=1 if g.image(ins[0]) else -1),
+    "dot_interaction": lambda g, la, ins: g._interaction(la.name, ins),
+    "flatten": lambda g, la, ins: g._reshape(la, ins[0]),
+    "reshape": lambda g, la, ins: g._reshape(la, ins[0]),
+    "tied_logits": lambda g, la, ins: g._tied_logits(la, ins[0]),
+    "dropout": lambda g, la, ins: g.node("Identity", [ins[0]], la.name),  # inference: identity
+    "first_token": lambda g, la, ins: g.node(
+        "Gather", [ins[0], g.const(f"{la.name}.index", np.int64(0))], la.name, axis=1
+    ),
+    "relu6": lambda g, la, ins: g._relu6(la, ins[0]),
+}
