@@ -129,12 +129,9 @@ def run_matrix(
 ) -> int:
     """Run every cell `protocol.processes` times, in rounds; each cell is committed to the store
     after every process, so an interrupted run keeps everything measured so far. `resume`: the
-    id of an interrupted run whose missing cells to run (see `resume_plan`).
-
-    `home` holds the environments; reference files go beside the store, one folder per run,
-    one file per spec content hash (same-named specs never share one). `executor`: where the
-    worker processes run (default: this machine, one at a time).
-    """
+    id of an interrupted run whose missing cells to run (see `resume_plan`). `home` holds the
+    environments; reference files go beside the store, one folder per run, one file per spec
+    content hash. `executor`: where the workers run (default: this machine, one at a time)."""
     sha = git_sha()
     run_id, peak, finished = _begin(store, cells, protocol, (home, env_overrides), resume, sha)
     run = MatrixRun(
