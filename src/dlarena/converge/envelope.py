@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dlarena.measure.parity import tolerances
+from dlarena.runner.process import keep_freed_memory
 from dlarena.spec import reference
 from dlarena.spec.model import Layer, Workload
 
@@ -43,6 +44,7 @@ def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, 
     """The float64 run over the first ENVELOPE_STEPS steps of the data file's order (the one the
     frameworks train through): each step's training loss, and for a model with batch norm the
     held-out loss and accuracy at step 0, every `eval_every` steps and the last step."""
+    keep_freed_memory()
     with np.load(data) as arrays:
         params = {
             k.split(":", 1)[1]: arrays[k].astype(np.float64)

@@ -8,6 +8,7 @@ import numpy as np
 
 from dlarena.measure.parity import PARITY_STEPS
 from dlarena.records import PROTOCOL_VERSION
+from dlarena.runner.process import keep_freed_memory
 from dlarena.spec import reference
 from dlarena.spec.conditioning import parity_batch
 from dlarena.spec.model import Workload
@@ -19,6 +20,7 @@ def write_reference(workload: Workload, path: Path, timeout_s: float = 300.0) ->
     parity batch with its float64 training trace; for an imported model, ONNX Runtime's logits
     on its original file (a run of at most `timeout_s`). Returns how many parity rows stayed
     ambiguous (0 unless conditioning gave up)."""
+    keep_freed_memory()
     weights = canonical_weights(workload)
     x, y = synthetic_batch(workload)
     logits, _ = reference.forward(
