@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import mxnet as mx
@@ -162,58 +163,63 @@ def parameter(block: gluon.Block, kind: str) -> Any:
     return found
 
 
+Shape = tuple[int, ...]
+
+
+def _dense(la: Layer, shape: Shape, w: Workload, activation: str | None) -> gluon.Block:
+    units, bias = la.attr("units"), la.attr("bias")
+    return nn.Dense(units, activation=activation, use_bias=bias, in_units=shape[-1], flatten=False)
+
+
+def _conv(la: Layer, shape: Shape, w: Workload, activation: str | None) -> gluon.Block:
+    return nn.Conv2D(
+        la.attr("filters"), la.attr("kernel"), strides=la.attr("stride"),
+        padding=la.attr("padding"), groups=la.attr("groups"), use_bias=la.attr("bias"),
+        in_channels=shape[-1],
+    )  # fmt: skip
+
+
+def _attention(la: Layer, shape: Shape, w: Workload, activation: str | None) -> gluon.Block:
+    heads, mask, bias = la.attr("heads"), la.attr("mask"), la.attr("bias")
+    return SelfAttention(shape[-1], heads, shape[0], mask, bias)
+
+
+# op with parameters (or a block of its own) -> its Gluon block, from the layer, its input's
+# shape (channels last), the workload and the activation a dense layer carries
+_BLOCKS: dict[str, Callable[[Layer, Shape, Workload, str | None], gluon.Block]] = {
+    "embedding": lambda la, shape, w, act: TokenEmbedding(
+        w.vocab_size, w.input_shape[0], la.attr("units"), la.attr("positions")
+    ),
+    "layer_norm": lambda la, shape, w, act: nn.LayerNorm(
+        axis=-1, epsilon=la.attr("epsilon"), in_channels=shape[-1]
+    ),
+    "lstm": lambda la, shape, w, act: Recurrent(shape[-1], la.attr("units"), la.attr("sequence")),
+    "embedding_bag": lambda la, shape, w, act: Bag(
+        *(la.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
+    ),
+    "dot_interaction": lambda la, shape, w, act: DotInteraction(len(la.inputs)),
+    "attention": _attention,
+    "dense": _dense,
+    "conv2d": _conv,
+    "batch_norm": lambda la, shape, w, act: nn.BatchNorm(
+        axis=1, momentum=la.attr("momentum"), epsilon=la.attr("epsilon"), in_channels=shape[-1]
+    ),
+    # MXNet's max pool pads with -inf
+    "max_pool": lambda la, shape, w, act: nn.MaxPool2D(
+        pool_size=la.attr("size"), strides=la.attr("stride"), padding=la.attr("padding")
+    ),
+    "avg_pool": lambda la, shape, w, act: nn.AvgPool2D(
+        pool_size=la.attr("size"), strides=la.attr("stride")
+    ),
+}
+
+
 def block_of(
-    layer: Layer, in_shape: tuple[int, ...], workload: Workload, activation: str | None = None
+    layer: Layer, in_shape: Shape, workload: Workload, activation: str | None = None
 ) -> gluon.Block | None:
-    channels = in_shape[-1]
-    if layer.op == "embedding":
-        seq, units = workload.input_shape[0], layer.attr("units")
-        return TokenEmbedding(workload.vocab_size, seq, units, layer.attr("positions"))
-    if layer.op == "layer_norm":
-        return nn.LayerNorm(axis=-1, epsilon=layer.attr("epsilon"), in_channels=channels)
-    if layer.op == "lstm":
-        return Recurrent(channels, layer.attr("units"), layer.attr("sequence"))
-    if layer.op == "embedding_bag":
-        return Bag(*(layer.attr(k) for k in ("vocab", "units", "start", "size", "mode")))
-    if layer.op == "dot_interaction":
-        return DotInteraction(len(layer.inputs))
-    if layer.op == "attention":
-        heads, mask, bias = layer.attr("heads"), layer.attr("mask"), layer.attr("bias")
-        return SelfAttention(channels, heads, in_shape[0], mask, bias)
-    if layer.op == "dense":
-        return nn.Dense(
-            layer.attr("units"),
-            activation=activation,
-            use_bias=layer.attr("bias"),
-            in_units=channels,
-            flatten=False,
-        )
-    if layer.op == "conv2d":
-        return nn.Conv2D(
-            layer.attr("filters"),
-            layer.attr("kernel"),
-            strides=layer.attr("stride"),
-            padding=layer.attr("padding"),
-            groups=layer.attr("groups"),
-            use_bias=layer.attr("bias"),
-            in_channels=channels,
-        )
-    if layer.op == "batch_norm":
-        return nn.BatchNorm(
-            axis=1,
-            momentum=layer.attr("momentum"),
-            epsilon=layer.attr("epsilon"),
-            in_channels=channels,
-        )
-    if layer.op == "max_pool":  # MXNet's max pool pads with -inf
-        return nn.MaxPool2D(
-            pool_size=layer.attr("size"),
-            strides=layer.attr("stride"),
-            padding=layer.attr("padding"),
-        )
-    if layer.op == "avg_pool":
-        return nn.AvgPool2D(pool_size=layer.attr("size"), strides=layer.attr("stride"))
-    return None
+    """The block of a layer that has one (None: a function of its inputs, `stateless`)."""
+    make = _BLOCKS.get(layer.op)
+    return make(layer, in_shape, workload, activation) if make is not None else None
 
 
 def function_of(layer: Layer, image: bool) -> Any:

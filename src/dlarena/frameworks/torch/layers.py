@@ -4,6 +4,7 @@ the LSTM without its state), and the functions of the ops without parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,27 +46,40 @@ def _flatten(x: torch.Tensor) -> torch.Tensor:
     return (x.permute(0, 2, 3, 1) if x.ndim == 4 else x).flatten(1)
 
 
+def _slice(layer: Layer) -> Any:
+    columns = slice(layer.attr("start"), layer.attr("start") + layer.attr("size"))
+    return lambda ins: ins[0][:, columns]
+
+
+def _reshape(layer: Layer) -> Any:
+    shape = tuple(layer.attr("shape"))
+    return lambda ins: ins[0].reshape(len(ins[0]), *shape)
+
+
+def _scale(layer: Layer) -> Any:
+    factor = layer.attr("factor")
+    return lambda ins: ins[0] * factor
+
+
+# op without weights -> its function of the inputs, made from the layer; any other op is an
+# activation (_ACTIVATIONS)
+_FUNCTIONS: dict[str, Callable[[Layer], Any]] = {
+    "slice": _slice,
+    "reshape": _reshape,
+    "scale": _scale,
+    "add": lambda la: lambda ins: ins[0] + ins[1],
+    "global_avg_pool": lambda la: lambda ins: ins[0].mean(dim=(2, 3)),
+    "first_token": lambda la: lambda ins: ins[0][:, 0],
+    "concat": lambda la: lambda ins: torch.cat(ins, dim=1 if ins[0].ndim == 4 else -1),
+    "dot_interaction": lambda la: _interaction,
+    "flatten": lambda la: lambda ins: _flatten(ins[0]),
+}
+
+
 def function_of(layer: Layer) -> Any:
     """The op of a layer without weights, as a function of its inputs."""
-    if layer.op == "slice":
-        columns = slice(layer.attr("start"), layer.attr("start") + layer.attr("size"))
-        return lambda ins: ins[0][:, columns]
-    if layer.op == "reshape":
-        shape = tuple(layer.attr("shape"))
-        return lambda ins: ins[0].reshape(len(ins[0]), *shape)
-    if layer.op == "scale":
-        factor = layer.attr("factor")
-        return lambda ins: ins[0] * factor
-    functions = {
-        "add": lambda ins: ins[0] + ins[1],
-        "global_avg_pool": lambda ins: ins[0].mean(dim=(2, 3)),
-        "first_token": lambda ins: ins[0][:, 0],
-        "concat": lambda ins: torch.cat(ins, dim=1 if ins[0].ndim == 4 else -1),
-        "dot_interaction": _interaction,
-        "flatten": lambda ins: _flatten(ins[0]),
-    }
-    if layer.op in functions:
-        return functions[layer.op]
+    if layer.op in _FUNCTIONS:
+        return _FUNCTIONS[layer.op](layer)
     activation = _ACTIVATIONS[layer.op]
     return lambda ins: activation(ins[0])
 
@@ -151,44 +165,51 @@ class SelfAttention(nn.Module):
         return self.o(context.transpose(1, 2).reshape(batch, seq, units))
 
 
+def _conv(la: Layer, in_shape: tuple[int, ...], w: Workload) -> nn.Module:
+    return nn.Conv2d(
+        in_shape[-1], la.attr("filters"), la.attr("kernel"), la.attr("stride"),
+        la.attr("padding"), bias=la.attr("bias"), groups=la.attr("groups"),
+    )  # fmt: skip
+
+
+def _batch_norm(la: Layer, in_shape: tuple[int, ...], w: Workload) -> nn.Module:
+    norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+    # torch's momentum is the weight of the new batch statistic.
+    return norm(in_shape[-1], eps=la.attr("epsilon"), momentum=1.0 - la.attr("momentum"))
+
+
+def _bag(la: Layer, in_shape: tuple[int, ...], w: Workload) -> nn.Module:
+    return Bag(*(la.attr(k) for k in ("vocab", "units", "start", "size", "mode")))
+
+
+# op with weights (or a module of its own) -> its module, from the layer, its input's shape
+# (channels last) and the workload
+_MODULES: dict[str, Callable[[Layer, tuple[int, ...], Workload], nn.Module]] = {
+    "embedding": lambda la, shape, w: TokenEmbedding(
+        w.vocab_size, shape[0], la.attr("units"), la.attr("positions")
+    ),
+    "layer_norm": lambda la, shape, w: nn.LayerNorm(shape[-1], eps=la.attr("epsilon")),
+    # active in train(), as the model is in training cells
+    "dropout": lambda la, shape, w: nn.Dropout(la.attr("rate")),
+    "lstm": lambda la, shape, w: Recurrent(shape[-1], la.attr("units"), la.attr("sequence")),
+    "embedding_bag": _bag,
+    "attention": lambda la, shape, w: SelfAttention(
+        shape[-1], la.attr("heads"), la.attr("mask"), la.attr("bias")
+    ),
+    "dense": lambda la, shape, w: nn.Linear(shape[-1], la.attr("units"), bias=la.attr("bias")),
+    "conv2d": _conv,
+    "batch_norm": _batch_norm,
+    "max_pool": lambda la, shape, w: nn.MaxPool2d(
+        la.attr("size"), la.attr("stride"), la.attr("padding")
+    ),
+    "avg_pool": lambda la, shape, w: nn.AvgPool2d(la.attr("size"), la.attr("stride")),
+}
+
+
 def module_of(layer: Layer, in_shape: tuple[int, ...], workload: Workload) -> nn.Module | None:
-    channels = in_shape[-1]
-    if layer.op == "embedding":
-        return TokenEmbedding(
-            workload.vocab_size, in_shape[0], layer.attr("units"), layer.attr("positions")
-        )
-    if layer.op == "layer_norm":
-        return nn.LayerNorm(channels, eps=layer.attr("epsilon"))
-    if layer.op == "dropout":  # active in train(), as the model is in training cells
-        return nn.Dropout(layer.attr("rate"))
-    if layer.op == "lstm":
-        return Recurrent(channels, layer.attr("units"), layer.attr("sequence"))
-    if layer.op == "embedding_bag":
-        attrs = (layer.attr(k) for k in ("vocab", "units", "start", "size", "mode"))
-        return Bag(*attrs)
-    if layer.op == "attention":
-        return SelfAttention(channels, layer.attr("heads"), layer.attr("mask"), layer.attr("bias"))
-    if layer.op == "dense":
-        return nn.Linear(channels, layer.attr("units"), bias=layer.attr("bias"))
-    if layer.op == "conv2d":
-        return nn.Conv2d(
-            channels,
-            layer.attr("filters"),
-            layer.attr("kernel"),
-            layer.attr("stride"),
-            layer.attr("padding"),
-            bias=layer.attr("bias"),
-            groups=layer.attr("groups"),
-        )
-    if layer.op == "batch_norm":
-        norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
-        # torch's momentum is the weight of the new batch statistic.
-        return norm(channels, eps=layer.attr("epsilon"), momentum=1.0 - layer.attr("momentum"))
-    if layer.op == "max_pool":
-        return nn.MaxPool2d(layer.attr("size"), layer.attr("stride"), layer.attr("padding"))
-    if layer.op == "avg_pool":
-        return nn.AvgPool2d(layer.attr("size"), layer.attr("stride"))
-    return None
+    """The module of a layer that has one (None: a function of its inputs, `stateless`)."""
+    make = _MODULES.get(layer.op)
+    return make(layer, in_shape, workload) if make is not None else None
 
 
 def stateless(layer: Layer) -> nn.Module:
