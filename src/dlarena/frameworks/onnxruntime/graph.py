@@ -22,12 +22,8 @@ class _GraphBuilder(SequenceOps):
     """One method per spec op (sequence ops: SequenceOps), found through _OPS."""
 
     def layer(self, layer: Layer, ins: list[str]) -> str:
-        """The node computing one spec layer: its op's builder (_OPS), or a unary ONNX op."""
-        build = _OPS.get(layer.op)
-        if build is not None:
-            return build(self, layer, ins)
-        unary = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[layer.op]
-        return self.node(unary, [ins[0]], layer.name)
+        """The node computing one spec layer: its op's builder (_OPS)."""
+        return _OPS[layer.op](self, layer, ins)
 
     def _weight(self, layer: Layer, key: str) -> str:
         return self.const(f"{layer.name}.{key}", self.weights[f"{layer.name}.{key}"])
@@ -137,7 +133,7 @@ class _GraphBuilder(SequenceOps):
         kernel = self.weights[f"{n}.kernel"].transpose(3, 2, 0, 1)  # HWIO -> OIHW
         inputs = [x, self.const(f"{n}.kernel", kernel)]
         if layer.attr("bias"):
-            inputs.append(self.const(f"{n}.bias", self.weights[f"{n}.bias"]))
+            inputs.append(self._weight(layer, "bias"))
         return self.node(
             "Conv", inputs, n, kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
             group=layer.attr("groups"),
@@ -187,7 +183,7 @@ def build_model(workload: Workload, weights: Arrays) -> onnx.ModelProto:
 
 
 _Build = Callable[[_GraphBuilder, Layer, list[str]], str]
-# op -> the builder of its node(s); ops that read one input get it as `x`
+# op -> the builder of its node(s); ops that read one input get it as `x`; every op is here
 _OPS: dict[str, _Build] = {
     "dense": lambda g, la, ins: g._dense(la, ins[0]),
     "conv2d": lambda g, la, ins: g._conv(la, ins[0]),
@@ -217,4 +213,7 @@ _OPS: dict[str, _Build] = {
         "Gather", [ins[0], g.const(f"{la.name}.index", np.int64(0))], la.name, axis=1
     ),
     "relu6": lambda g, la, ins: g._relu6(la, ins[0]),
+    "relu": lambda g, la, ins: g.node("Relu", [ins[0]], la.name),
+    "tanh": lambda g, la, ins: g.node("Tanh", [ins[0]], la.name),
+    "sigmoid": lambda g, la, ins: g.node("Sigmoid", [ins[0]], la.name),
 }
