@@ -26,6 +26,7 @@ FAST = Protocol(
     timeout_s=600.0,
     slow_reruns=0,
     peak_s=0.1,
+    paired_s=0.0,
 )
 
 

@@ -61,6 +61,10 @@ class Protocol:
     # paired: the least seconds of one timed block (a turn), and at least min_block_steps where
     # that many fit in min_block_s (a turn of a transformer's 0.2 s steps is one step)
     turn_s: float = 0.05
+    # paired: rounds go on past `blocks` until every worker of the group has timed this many
+    # seconds (up to 4x the rounds): the mlp's 50 ms turns need about 25 rounds for its ratios
+    # to move under 2% run to run (docs/measuring.md); 0: `blocks` rounds
+    paired_s: float = 2.5
     # seconds of the run's GEMM peak probe (best of 1024^3 products; 0.25 s is ~20 of them here,
     # within 3% of a 1 s probe's best)
     peak_s: float = 1.0
@@ -80,7 +84,14 @@ ISOLATION = ("paired", "process")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
-    "quick": {"processes": 1, "warmup": 3, "blocks": 5, "latency_s": 0.2, "peak_s": 0.25},
+    "quick": {
+        "processes": 1,
+        "warmup": 3,
+        "blocks": 5,
+        "latency_s": 0.2,
+        "peak_s": 0.25,
+        "paired_s": 0.0,
+    },
 }
 
 

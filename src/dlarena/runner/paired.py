@@ -34,6 +34,8 @@ from dlarena.runner.launcher import Exchange, Session, outcome_of
 SETTLE_POLL_S = 0.01
 IDLE_SHARE = 0.05
 SETTLE_MAX_S = 1.0
+# Rounds past the protocol's (for workers short of their timed seconds): at most this many times
+MORE_ROUNDS = 4
 READY = frozenset({"ready"})
 TURN = frozenset({"turn"})
 
@@ -46,6 +48,7 @@ class Live:
     timeout_s: float
     session: Session | None = None
     busy_s: float = 0.0
+    timed_s: float = 0.0  # the seconds of its timed blocks so far
     ready: dict[str, Any] | None = None  # its "ready" event
     done: Exchange | None = None
 
@@ -68,13 +71,23 @@ class Live:
 
     def turn(self, round: int) -> bool:
         """One timed block; False if the worker failed meanwhile."""
-        return self._timed({"do": "block", "round": round}, TURN)
+        answer = self._timed({"do": "block", "round": round}, TURN)
+        if answer is None:
+            return False
+        self.timed_s += float(answer.get("seconds", 0.0))
+        return True
 
     def finish(self) -> bool:
         """Tell it the turns are over and read it to its end (latency, result)."""
-        return self._timed(None, frozenset())
+        self._timed(None, frozenset())
+        assert self.session is not None
+        return not self.session.timed_out
 
-    def _timed(self, command: dict[str, Any] | None, kinds: frozenset[str]) -> bool:
+    def _timed(
+        self, command: dict[str, Any] | None, kinds: frozenset[str]
+    ) -> dict[str, Any] | None:
+        """Send the command (None: the end of the turns) and wait for an event of these kinds;
+        that event (None if none came)."""
         assert self.session is not None
         started = time.perf_counter()
         try:
@@ -82,9 +95,8 @@ class Live:
                 self.session.send({"do": "finish"})
                 self.session.end_input()
             elif not self.session.send(command):
-                return False
-            answer = self.session.until(kinds, self.timeout_s)
-            return answer is not None or (not kinds and not self.session.timed_out)
+                return None
+            return self.session.until(kinds, self.timeout_s)
         finally:
             self.busy_s += time.perf_counter() - started
 
@@ -103,14 +115,17 @@ class Live:
         return outcome_of(self.done, self.timeout_s).reason or "it ended without a result"
 
 
-def take_turns(ready: list[Live], rounds: int) -> list[Live]:
-    """`rounds` rounds, each in a freshly shuffled order and then that order reversed (A B C C
-    B A: each worker's two blocks of a round are centred on the same moment, so a machine whose
-    speed drifts steadily through the round slows them all alike); then each finishes, one at
-    a time. The workers still standing at the end."""
+def take_turns(ready: list[Live], rounds: int, timed_s: float = 0.0) -> list[Live]:
+    """`rounds` rounds, and more (up to MORE_ROUNDS times as many) until every worker has timed
+    `timed_s` seconds: short turns are noisier, so short steps take more of them. Each round
+    in a freshly shuffled order and then that order reversed (A B C C B A: each worker's two
+    blocks of a round are centred on the same moment, so a machine whose speed drifts steadily
+    through the round slows them all alike); then each finishes, one at a time. The workers
+    still standing at the end."""
     standing = list(ready)
     shuffler = random.Random()
-    for round in range(rounds):
+    round = 0
+    while standing and (round < rounds or _short(standing, timed_s, round < MORE_ROUNDS * rounds)):
         order = list(standing)
         shuffler.shuffle(order)
         for live in order + order[::-1]:
@@ -119,12 +134,18 @@ def take_turns(ready: list[Live], rounds: int) -> list[Live]:
             settle(standing)
             if not live.turn(round):
                 standing.remove(live)
+        round += 1
     finished = []
     for live in standing:  # latency and the closing probe: each alone too
         settle(standing)
         if live.finish():
             finished.append(live)
     return finished
+
+
+def _short(standing: list[Live], timed_s: float, may: bool) -> bool:
+    """Whether one more round may and should run: some worker has timed under `timed_s`."""
+    return may and min(live.timed_s for live in standing) < timed_s
 
 
 def settle(group: list[Live]) -> float:
@@ -197,9 +218,11 @@ def run_group(
     timeout_s: float,
     rounds: int,
     on_phase: OnPhase | None = None,
+    timed_s: float = 0.0,
 ) -> list[CellResult]:
-    """One worker process for each cell of the group, taking `rounds` turns each; the cells'
-    records in the order given (an unavailable framework or a dead worker: that cell failed)."""
+    """One worker process for each cell of the group, taking `rounds` rounds of turns each (more
+    until each has timed `timed_s` seconds, take_turns); the cells' records in the order given
+    (an unavailable framework or a dead worker: that cell failed)."""
     group = [
         Member(
             cell, task, Live(timeout_s), dataclasses.replace(cell.empty(), threading=task.threading)
@@ -208,7 +231,7 @@ def run_group(
     ]
     try:
         ready = [m.live for m in group if m.start(home, env_overrides, on_phase)]
-        take_turns(ready, rounds)
+        take_turns(ready, rounds, timed_s)
     finally:
         for member in group:
             member.live.close()

@@ -163,7 +163,7 @@ class MatrixRun:
             assert isinstance(self.executor, LocalExecutor)  # the CLI refuses paired elsewhere
             parts = run_group(
                 tasks, self.executor.home, self.env_overrides, self.protocol.timeout_s,
-                self.protocol.blocks, self.progress,
+                self.protocol.blocks, self.progress, self.protocol.paired_s,
             )  # fmt: skip
             for i, part in zip(members, parts, strict=True):
                 if part.status == "ok":  # the best probe per runtime: absolute figures' guard
