@@ -123,7 +123,7 @@ def test_bench_json_parity_and_report_from_one_store(tmp_path: Path) -> None:
     assert twice["ratio_median_cv"] == twice["ratio_worst_cv"] == pair["cv"]
     compared = json.loads(dlarena("compare", "1", "2", "--store", store, "--format", "json").stdout)
     db = Store(Path(store), create=False)
-    pairs = zip(compared["cells"], db.cells(1, raw=True), db.cells(2, raw=True), strict=True)
+    pairs = zip(compared["rows"], db.cells(1, raw=True), db.cells(2, raw=True), strict=True)
     for row, a, b in pairs:
         # B over A; one process a side, never paired across runs: the ratio of the medians of
         # the blocks' throughputs
@@ -228,9 +228,10 @@ def test_io_faults_are_user_errors_naming_the_path(tmp_path: Path) -> None:
 
 def test_report_into_a_file_is_a_user_error(tmp_path: Path) -> None:
     from dlarena.records import CellResult
+    from dlarena.run_records import RunConfig
 
     db = Store(tmp_path / "s.sqlite")
-    run_id = db.start_run({"protocol": {"threads": 1}}, None)
+    run_id = db.start_run(RunConfig(), None)
     db.save_cell(run_id, CellResult("mlp", "torch", "eager", "train", "failed", reason="<b>x</b>"))
     db.finish_run(run_id, "finished")
     db.close()

@@ -4,12 +4,16 @@ curves agree."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
 from pathlib import Path
 
 import pytest
 
+from dlarena.codec import encode
 from dlarena.converge import envelope
+from dlarena.converge.records import ConvergeRecord
 from dlarena.converge.run import Plan, load_task, summarize, write_data
 from dlarena.converge.seeds import final_differences
 from dlarena.report.tables import converge_summary
@@ -60,11 +64,11 @@ def test_every_framework_and_tier_reaches_the_target_on_the_same_curve(
     first = records[0]["curve"]
     assert first[0]["accuracy"] < 0.3 < 0.9 <= first[-1]["accuracy"]  # it learned
     db = Store(store, create=False)
-    stored = db.probe_records("converge")
+    stored = db.probes("converge", ConvergeRecord)
     db.close()
-    assert sorted((r["framework"], r["tier"], r["final_accuracy"]) for r in stored) == sorted(
-        (r["framework"], r["tier"], r["final_accuracy"]) for r in records
-    )  # each stored as it came
+    read = [encode(dataclasses.replace(r, id=None, measured_at=None)) for r in stored]
+    key = operator.itemgetter("framework", "tier")
+    assert sorted(read, key=key) == sorted(records, key=key)  # each stored as it came, whole
     page = tmp_path / "report.html"
     assert dlarena("report", "--store", str(store), "--output", str(page)).returncode == 0
     assert 'id="chart-convergence"' in page.read_text()
@@ -195,10 +199,12 @@ def test_the_target_is_the_first_evaluation_at_or_above_it() -> None:
 
 
 def test_the_seeds_are_summed_up_per_framework_and_tier() -> None:
-    def run(seed: int, status: str, seconds: float | None) -> dict:
-        return {"task": "t", "framework": "jax", "tier": "eager", "seed": seed, "status": status,
-                "seconds_to_target": seconds, "steps_to_target": 10 * seed if seconds else None,
-                "final_accuracy": 0.9 + seed / 100}  # fmt: skip
+    def run(seed: int, status: str, seconds: float | None) -> ConvergeRecord:
+        return ConvergeRecord(
+            "jax", "t", "eager", seed, f"t seed {seed}", 0.9, status,
+            seconds_to_target=seconds, steps_to_target=10 * seed if seconds else None,
+            final_accuracy=0.9 + seed / 100,
+        )  # fmt: skip
 
     records = [run(1, "reached", 2.0), run(2, "reached", 4.0), run(3, "reached", 3.0)]
     _, rows = converge_summary([*records, run(4, "missed", None)])
@@ -209,9 +215,11 @@ def test_a_framework_whose_final_accuracy_differs_over_seeds_is_named() -> None:
     """Paired by seed against the other frameworks' median: a steady 2-point gap is named, noise
     around the others is not (nor moved by the one that differs), one seed is not tested."""
 
-    def run(framework: str, seed: int, accuracy: float) -> dict:
-        return {"task": "t", "framework": framework, "tier": "compiled", "seed": seed,
-                "final_accuracy": accuracy}  # fmt: skip
+    def run(framework: str, seed: int, accuracy: float) -> ConvergeRecord:
+        return ConvergeRecord(
+            framework, "t", "compiled", seed, f"t seed {seed}", 0.9, "reached",
+            final_accuracy=accuracy,
+        )  # fmt: skip
 
     noise = (0.004, -0.003, 0.001, -0.002)
     records = [run(f, s, 0.9 + s / 100 + (noise[s] if f == "tensorflow" else 0.0))

@@ -83,7 +83,7 @@ def test_pages_show_new_cells_while_a_bench_writes_them(store: Path) -> None:
     assert errors == [] and "locked" not in bench_err
     assert seen == sorted(seen) and len(seen) > 1  # polled while it wrote; never went back
     db = Store(store, create=False)
-    stored = sum(len(db.cells(run["id"])) for run in db.runs())
+    stored = sum(len(db.cells(run.id)) for run in db.runs())
     db.close()
     assert sum(run["cells"] for run in final) == stored > seen[0]
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dlarena.converge.records import ConvergeRecord, CurvePoint
 from dlarena.decide import advisor
 from dlarena.decide.cost import PUBLISHED, Scenario, check
 from dlarena.decide.criteria import criteria, performance_ratios, published_criteria
@@ -131,13 +132,15 @@ def test_a_difference_that_is_not_significant_counts_as_none() -> None:
     assert ratios["jax"][2] == "the best"
 
 
-def run_to(framework: str, seed: int, seconds: float | None, tier: str = "compiled") -> dict:
+def run_to(
+    framework: str, seed: int, seconds: float | None, tier: str = "compiled"
+) -> ConvergeRecord:
     """A `dlarena converge` record of digits-mlp: reached in `seconds`, or missed (None) after
     training 10 s."""
     status = "reached" if seconds is not None else "missed"
-    return {"task": "digits-mlp", "framework": framework, "tier": tier, "seed": seed,
-            "target": 0.9, "status": status, "seconds_to_target": seconds,
-            "curve": [{"step": 0, "seconds": 0.0}, {"step": 300, "seconds": 10.0}]}  # fmt: skip
+    curve = (CurvePoint(0, 2.3, 0.1, 0.0), CurvePoint(300, 0.2, 0.95, 10.0))
+    return ConvergeRecord(framework, "digits-mlp", tier, seed, f"digits-mlp seed {seed}", 0.9,
+                          status, seconds_to_target=seconds, curve=curve)  # fmt: skip
 
 
 def test_time_to_target_counts_in_performance_paired_by_seed() -> None:

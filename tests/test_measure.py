@@ -160,7 +160,7 @@ def test_repeated_runs_give_each_cells_spread(store, fast):
 
 def test_each_cell_reads_its_utilization_against_the_runs_gemm_peak(store, fast):
     run_id = run_matrix(store, mlp_cells(["onnxruntime"], ["infer"]), fast, HOME, {}, print)
-    peak = store.run_info(run_id)["config"]["peak_gflops"]
+    peak = store.run_info(run_id).config.peak_gflops
     (cell,) = store.cells(run_id)
     assert peak > 0 and cell.summary is not None
     assert cell.summary.gflops == pytest.approx(

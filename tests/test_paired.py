@@ -39,7 +39,7 @@ def test_a_group_takes_turns_and_every_block_names_its_round(store, fast):
     paired = compare_cells(ort, torch)
     assert paired.paired and paired.processes == 2
     assert paired.ci_low <= paired.ratio <= paired.ci_high
-    assert store.run_info(run_id)["config"]["protocol"]["isolation"] == "paired"
+    assert store.run_info(run_id).config.protocol.isolation == "paired"
 
 
 def test_a_worker_that_dies_or_hangs_fails_its_own_cell_and_the_group_goes_on(

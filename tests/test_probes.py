@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from dlarena.codec import encode
 from dlarena.decide.criteria import debuggability, deployability, maturity, published
 from dlarena.decide.criteria import learning as learning_criterion
 from dlarena.evidence import gather
@@ -16,6 +18,7 @@ from dlarena.probes.deploy import ENVS
 from dlarena.probes.deploy import PATHS as EXPORT_PATHS
 from dlarena.probes.deploy_worker import probe as deploy_probe
 from dlarena.probes.exports import ExportPath
+from dlarena.probes.records import DebugRecord, DeployRecord
 from dlarena.runner import envs
 from dlarena.spec.loader import BUILTIN, load_workload
 from dlarena.store import Store
@@ -90,20 +93,21 @@ def test_a_framework_without_its_environment_is_a_named_skip(tmp_path) -> None:
 def test_the_records_are_stored_and_feed_the_learning_criterion(probed) -> None:
     store, printed = probed
     db = Store(store)
-    stored = db.probe_records("debug")
-    assert len(stored) == len(printed) and all(r["id"] for r in stored)
+    stored = db.probes("debug", DebugRecord)
+    assert len(stored) == len(printed) and all(r.id for r in stored)
+    assert [encode(dataclasses.replace(r, id=None, measured_at=None)) for r in stored] == printed
     evidence = gather(db)
     db.close()
     learning = {f: learning_criterion(evidence, f) for f in FRAMEWORKS}
     for framework, criterion in learning.items():
         rated = published(evidence, framework, "learning").value
-        probed_score = debuggability([r for r in stored if r["framework"] == framework])
+        probed_score = debuggability([r for r in stored if r.framework == framework])
         assert criterion.basis == "observed"
         assert criterion.value == pytest.approx((rated + probed_score) / 2, abs=0.01)
         assert "against the rating" in criterion.inputs[0]
     # MXNet has no NaN-checking mode and lets the NaN through: it scores below torch
-    assert debuggability([r for r in stored if r["framework"] == "mxnet"]) < debuggability(
-        [r for r in stored if r["framework"] == "torch"]
+    assert debuggability([r for r in stored if r.framework == "mxnet"]) < debuggability(
+        [r for r in stored if r.framework == "torch"]
     )
 
 
@@ -183,9 +187,9 @@ def test_an_export_that_computes_something_else_fails(tmp_path) -> None:
     assert record["status"] == "fails" and "computes something else" in record["error"]
 
 
-def _records(framework: str, statuses: dict[str, str]) -> list[dict]:
+def _records(framework: str, statuses: dict[str, str]) -> list[DeployRecord]:
     return [
-        {"framework": framework, "path": path, "workload": w, "status": status}
+        DeployRecord(framework, path, w, status)
         for path, status in statuses.items()
         for w in ("mlp (tiny)", "cnn (tiny)")
     ]

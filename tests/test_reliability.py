@@ -84,14 +84,14 @@ def test_killed_runs_resume_into_complete_runs_three_times(tmp_path: Path) -> No
         assert wait_gone(token) == [], "a worker outlived its killed host"
         db = Store(store_path)
         run = db.runs()[0]
-        assert run["status"] == "interrupted", run["status"]
-        resumed = host(store_path, "--resume", str(run["id"]), token=token)
+        assert run.status == "interrupted", run.status
+        resumed = host(store_path, "--resume", str(run.id), token=token)
         out, err = resumed.communicate(timeout=300)
         assert resumed.returncode == 0, (attempt, err[-2000:])
-        cells = db.cells(run["id"])
+        cells = db.cells(run.id)
         assert len(cells) == CELLS, (attempt, [c.label for c in cells])
         assert all(c.ranked and c.summary and c.summary.processes >= 2 for c in cells)
-        assert db.run_info(run["id"])["status"] == "finished"
+        assert db.run_info(run.id).status == "finished"
         db.close()
     with sqlite3.connect(store_path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -174,7 +174,7 @@ def test_ctrl_c_keeps_what_was_measured_and_prints_the_resume_command(tmp_path: 
     assert "Traceback" not in err
     assert wait_gone(token) == []
     db = Store(store_path)
-    assert db.run_info(1)["status"] == "interrupted" and db.cells(1)
+    assert db.run_info(1).status == "interrupted" and db.cells(1)
 
 
 def test_ctrl_c_stops_every_parity_checker(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dlarena.scale import run
+from dlarena.scale.records import ScaleRecord
 from dlarena.store import Store
 
 from .test_cli import dlarena
@@ -38,11 +39,12 @@ def scaled(store: Path) -> dict[str, dict[int, dict]]:
     for row in json.loads(result.stdout):
         rows.setdefault(row["framework"], {})[row["workers"]] = row
     db = Store(store, create=False)
-    stored = db.probe_records("scale")
+    stored = db.probes("scale", ScaleRecord)
     db.close()
-    assert {(r["framework"], int(r["workers"])) for r in stored} == {
+    assert {(r.framework, r.workers) for r in stored} == {
         (f, n) for f in FRAMEWORKS for n in (1, 2)
     }
+    assert all(r.id and r.identical and len(r.digests) == 1 for r in stored)
     return rows
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dlarena.codec import encode
 from dlarena.errors import DlarenaError
 from dlarena.measure.stats import summarize
 from dlarena.records import (
@@ -21,6 +22,7 @@ from dlarena.records import (
     Phases,
     Setup,
 )
+from dlarena.run_records import Protocol, RunConfig
 from dlarena.runner.threads import fair
 from dlarena.spec.loader import load_workload
 from dlarena.spec.model import Workload
@@ -82,7 +84,7 @@ def test_a_file_that_is_not_sqlite_gets_a_clear_error(tmp_path: Path) -> None:
 
 def test_cells_round_trip_with_parity_and_samples(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    run_id = store.start_run({"cells": []}, git_sha="abc123")
+    run_id = store.start_run(RunConfig(), git_sha="abc123")
     store.save_cell(run_id, a_cell("torch"))
     store.save_cell(run_id, a_cell("jax", passed=False))
     torch_cell, jax_cell = store.cells(run_id)
@@ -98,7 +100,7 @@ def test_cells_round_trip_with_parity_and_samples(tmp_path: Path) -> None:
 
 def test_a_cell_rewritten_after_each_process_keeps_its_id_and_one_copy(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    run_id = store.start_run({"cells": []}, git_sha=None)
+    run_id = store.start_run(RunConfig(), git_sha=None)
     cell_id = store.save_cell(run_id, a_cell("torch", blocks=BLOCKS[:1]))
     assert store.save_cell(run_id, a_cell("torch"), cell_id) == cell_id
     (cell,) = store.cells(run_id, raw=True)
@@ -107,17 +109,17 @@ def test_a_cell_rewritten_after_each_process_keeps_its_id_and_one_copy(tmp_path:
 
 def test_a_run_that_never_finished_keeps_every_committed_cell(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    run_id = store.start_run({"cells": []}, git_sha=None)
+    run_id = store.start_run(RunConfig(), git_sha=None)
     store.save_cell(run_id, a_cell("torch"))
     del store  # the process dies here: no finish_run, no close
     reopened = Store(tmp_path / "s.sqlite")
-    assert reopened.run_info(run_id)["status"] == "running"
+    assert reopened.run_info(run_id).status == "running"
     assert [c.runtime for c in reopened.cells(run_id)] == ["torch"]
 
 
 def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    run_id = store.start_run({"cells": []}, git_sha=None)
+    run_id = store.start_run(RunConfig(), git_sha=None)
     store.save_cell(run_id, a_cell("torch"))
     # A page limit makes SQLite answer as it does on a full disk.
     store.db.execute(
@@ -129,6 +131,35 @@ def test_a_failed_write_names_the_store_and_keeps_earlier_cells(tmp_path: Path) 
     ):
         store.save_cell(run_id, big)
     assert [c.runtime for c in store.cells(run_id)] == ["torch"]
+
+
+def test_a_run_config_reads_back_as_written_and_one_from_before_records_reads_too(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    config = RunConfig(
+        protocol=Protocol(threads=2, isolation="paired", paired_s=1.5),
+        cells=("mlp torch eager train",),
+        plan=((MLP.content_hash, "torch", "eager", "train"),),
+        specs={MLP.content_hash: MLP.to_dict()},
+        env_overrides={"torch": "/envs/t"},
+        peak_gflops=180.0,
+        peak_probe_s=0.3,
+    )
+    run_id = store.start_run(config, git_sha="abc")
+    info = store.run_info(run_id)
+    assert info.config == config and (info.id, info.git_sha, info.status) == (1, "abc", "running")
+    assert store.runs() == [dataclasses.replace(info, cells=0)]
+    # a config stored as a plain object (no versions; before the memory policy, no malloc)
+    old = {"protocol": {"threads": 2, "processes": 1}, "cells": [], "peak_gflops": 99.0}
+    store.db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(old), run_id))
+    read = store.run_info(run_id).config
+    assert read.protocol == Protocol(threads=2, processes=1, malloc="system")
+    assert (read.peak_gflops, read.plan) == (99.0, ())
+    newer = {**encode(config), "version": RunConfig.VERSION + 1}
+    store.db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(newer), run_id))
+    with pytest.raises(DlarenaError, match="RunConfig version 2 is newer than this dlarena"):
+        store.run_info(run_id)
 
 
 def test_a_schema_2_store_migrates_and_its_cells_read_as_records(tmp_path: Path) -> None:
@@ -212,7 +243,7 @@ def test_the_figures_that_count_are_the_newest_passing_cell_of_each_kind(tmp_pat
     ]
     ids = []
     for cells in runs:
-        run_id = db.start_run({"protocol": {"threads": 2}}, None)
+        run_id = db.start_run(RunConfig(), None)
         ids.append([db.save_cell(run_id, c) for c in cells])
         db.finish_run(run_id, "finished")
     chosen = current(db)
@@ -243,7 +274,7 @@ def test_the_report_shows_a_check_made_otherwise_and_the_defaults_each_framework
     from dlarena.report.markdown import write_markdown
 
     db = Store(tmp_path / "s.sqlite")
-    run_id = db.start_run({"protocol": {"threads": 2}}, None)
+    run_id = db.start_run(RunConfig(), None)
     for runtime in ("torch", "jax"):
         db.save_cell(run_id, a_cell(runtime))
     db.finish_run(run_id, "finished")

@@ -71,7 +71,7 @@ def test_missing_environment_is_a_failed_cell_naming_the_fix(store, fast, tmp_pa
     assert cell.reason == (
         "onnxruntime is not installed in env 'never-made'; run: dlarena envs create never-made"
     )
-    assert store.run_info(run_id)["status"] == "finished"
+    assert store.run_info(run_id).status == "finished"
 
 
 def mxnet_infer_task(folder: Path) -> WorkerTask:

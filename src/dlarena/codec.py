@@ -27,9 +27,13 @@ def encode(record: Any) -> Any:
 
 def decode(cls: type[R], data: Any) -> R:
     """The record of type `cls` from `encode`'s output; unknown keys from later minor additions
-    are ignored, missing ones take their defaults, a newer version is refused."""
+    are ignored, missing ones take their defaults, a newer version is refused. A record class
+    with an `upgrade` static method has it rewrite what an older dlarena stored first."""
     if not isinstance(data, dict):
         raise DlarenaError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade", None)
+    if upgrade is not None:
+        data = upgrade(data)
     version = data.get("version", 1)
     if version > cls.VERSION:  # type: ignore[attr-defined]
         raise DlarenaError(

@@ -209,18 +209,19 @@ def _measure(
 
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
+    from dlarena.codec import encode
     from dlarena.measure.compare import api_tax, mixed_speedup
     from dlarena.measure.stats import promised_spread
 
     cells, info = db.cells(run_id, raw=True), db.run_info(run_id)
     rows, tax, mixed = [cell_row(c) for c in cells], api_tax(cells), mixed_speedup(cells)
-    protocol = info["config"]["protocol"]
-    spread = promised_spread(protocol["processes"], protocol.get("isolation", "process"))
+    protocol = info.config.protocol
+    spread = promised_spread(protocol.processes, protocol.isolation)
     spent = time_spent(cells, info)
     if format == Format.json:
         emit_json(
             {
-                "run": info, "cells": rows, "api_level": tax, "mixed_precision": mixed,
+                "run": encode(info), "cells": rows, "api_level": tax, "mixed_precision": mixed,
                 "spread": spread, "time_s": spent,
             }
         )  # fmt: skip
@@ -242,20 +243,22 @@ def runs(store: StoreOpt = None, format: FormatOpt = Format.table) -> None:
     is gone; resume it with 'dlarena bench --resume RUN') and how many cells it kept."""
     import time
 
+    from dlarena.codec import encode
+
     listed = open_store(store).runs()
     if format == Format.json:
-        emit_json(listed)
+        emit_json(encode(listed))
         return
     print_table(
         "runs",
         ("run", "started", "status", "cells", "git_sha"),
         (
             [
-                str(r["id"]),
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])),
-                r["status"],
-                str(r["cells"]),
-                fmt(r["git_sha"]),
+                str(r.id),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started_at)),
+                r.status,
+                str(r.cells),
+                fmt(r.git_sha),
             ]
             for r in listed
         ),

@@ -29,45 +29,27 @@ def compare(
 ) -> None:
     """Per cell: throughput of run B over run A, its 95% CI, a bootstrap p-value and the
     verdict; and the geometric mean. Runs from different environments are refused."""
-    from dlarena.measure.compare import compare_runs
+    from dlarena.codec import encode
+    from dlarena.errors import DlarenaError
+    from dlarena.measure.compare import compare_stored
 
     db = open_store(store)
     for run in (run_a, run_b):
         db.run_info(run)  # names a run that is not there
-    rows, geomean = compare_runs(db.cells(run_a, raw=True), db.cells(run_b, raw=True), force)
+    found = compare_stored(
+        (run_a, db.cells(run_a, raw=True)), (run_b, db.cells(run_b, raw=True)), force
+    )
+    if found.refused:
+        raise DlarenaError(found.refused)
     if format == Format.json:
-        emit_json(
-            {
-                "run_a": run_a,
-                "run_b": run_b,
-                "geometric_mean": geomean,
-                "cells": [
-                    {
-                        "cell": r.key,
-                        "ratio": r.comparison.ratio,
-                        "ci": [r.comparison.ci_low, r.comparison.ci_high],
-                        "p_value": r.comparison.p_value,
-                        "verdict": r.comparison.verdict,
-                    }
-                    for r in rows
-                ],
-            }
-        )
+        emit_json(encode(found))
         return
     print_table(
         f"run {run_b} against run {run_a}: throughput ratio (B/A)",
         ("cell", "ratio", "95% CI", "p", "verdict"),
-        (
-            [
-                r.key,
-                f"{r.comparison.ratio:.3f}",
-                f"{r.comparison.ci_low:.3f}-{r.comparison.ci_high:.3f}",
-                f"{r.comparison.p_value:.2g}",
-                r.comparison.verdict,
-            ]
-            for r in rows
-        ),
+        (r.texts() for r in found.rows),
     )
+    geomean = found.geomean
     out.print(
         f"geometric mean of the ratios: {geomean:.3f}" if geomean else "no cell ranked in both runs"
     )

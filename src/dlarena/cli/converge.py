@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from dlarena.cli.common import (
     print_table,
 )
 from dlarena.frameworks import TIERS
+
+if TYPE_CHECKING:
+    from dlarena.converge.records import ConvergeRecord
 
 TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
 
@@ -76,6 +79,7 @@ def converge(
     (--format json); over the first 20 steps, each run's training and held-out losses must stay
     inside an envelope around the float64 run of the same steps (exit 1 otherwise, as for a
     target missed). The records are stored as each run ends."""
+    from dlarena.codec import encode
     from dlarena.converge.run import TASKS, Plan, check, converge
     from dlarena.runner import envs
     from dlarena.runner.threads import all_cpus
@@ -89,16 +93,16 @@ def converge(
             lambda record: db.add_probes("converge", [record], name="cell"),
         )  # fmt: skip
     if format == Format.json:
-        emit_json(records)
+        emit_json(encode(records))
     else:
         _table(records)
-    if any(r["status"] != "reached" or not r["envelope"]["inside"] for r in records):
+    if not all(r.passed for r in records):
         raise typer.Exit(1)
 
 
-def _table(records: list[dict]) -> None:
+def _table(records: list[ConvergeRecord]) -> None:
     from dlarena.report.tables import CONVERGE_NOTE, converge_summary, converge_table
 
     print_table("training to a target held-out accuracy", *converge_table(records), CONVERGE_NOTE)
-    if len({r["seed"] for r in records}) > 1:
+    if len({r.seed for r in records}) > 1:
         print_table("over the seeds", *converge_summary(records))

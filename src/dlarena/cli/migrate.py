@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from dlarena.cli.common import (
     sub_app,
 )
 from dlarena.errors import DlarenaError
+
+if TYPE_CHECKING:
+    from dlarena.migrate.records import ScanRecord
 
 migrate_app = sub_app("Scan a codebase and size a move to another framework.")
 app.add_typer(migrate_app, name="migrate")
@@ -85,15 +88,18 @@ def scan(
         _print(document)
 
 
-def _record(document: dict[str, Any], path: Path) -> dict[str, Any]:
+def _record(document: dict[str, Any], path: Path) -> ScanRecord:
     """What the store keeps of a scan: the summary, pins, the move (its 30 APIs to rewrite
     first), not every call site."""
+    from dlarena.codec import decode
+    from dlarena.migrate.records import ScanRecord
+
     kept = {k: v for k, v in document.items() if k not in ("files", "api_moves", "file_moves")}
-    return {
+    return decode(ScanRecord, {
         **kept, "framework": document.get("to", "-"), "to": document.get("to", "-"),
         "root": str(path.resolve()), "status": "scanned", "file_count": len(document["files"]),
         "api_moves": document.get("api_moves", [])[:30],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def _summary(scans: list[Any]) -> dict[str, dict[str, Any]]:

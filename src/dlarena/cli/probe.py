@@ -20,8 +20,10 @@ from dlarena.cli.common import (
     print_table,
     sub_app,
 )
+from dlarena.codec import encode
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import having
+from dlarena.probes.records import DebugRecord, DeployRecord
 from dlarena.report.rows import fmt
 from dlarena.runner import envs
 
@@ -42,6 +44,7 @@ def debug(
     record how each framework tells them. The records are stored: the learning criterion and
     the report read them."""
     from dlarena.probes.debug import probe_all
+    from dlarena.report.tables import debug_matrix
     from dlarena.runner.threads import all_cpus
 
     chosen = _frameworks(framework, "mistakes")
@@ -51,7 +54,7 @@ def debug(
     db.add_probes("debug", records)
     db.close()
     if format == Format.json:
-        emit_json(records)
+        emit_json(encode(records))
         return
     print_table(
         "debuggability: each mistake, how the framework reports it",
@@ -67,18 +70,16 @@ def debug(
         ),
         (
             [
-                r["framework"],
-                r["probe"]
-                if r["probe"] != "nan_check"
-                else f"nan_check ({r['nan_mode'] or 'none'})",
-                r["tier"],
-                r["status"],
-                r.get("when", "-"),
-                f"{r['message_length']} chars"
-                if "message_length" in r
-                else (r.get("result") or r.get("reason", "-"))[:60],
+                r.framework,
+                r.probe if r.probe != "nan_check" else f"nan_check ({r.nan_mode or 'none'})",
+                r.tier,
+                r.status,
+                r.when if r.status != "skipped" else "-",
+                f"{r.message_length} chars"
+                if r.message_length is not None
+                else (r.result or r.reason or "-")[:60],
                 _names(r),
-                _line(r),
+                (r.points_to or "no") if r.caught else "-",
             ]
             for r in records
         ),  # fmt: skip
@@ -86,25 +87,13 @@ def debug(
         "(dtype); points to line: the traceback's last user frame, or the message, is the "
         "faulty line",
     )
-    print_matrix("debug", records)
+    print_matrix("debuggability matrix", debug_matrix(records))
 
 
-def _names(record: dict) -> str:
-    if not record.get("caught"):
+def _names(record: DebugRecord) -> str:
+    if not record.caught or record.names_it is None:
         return "-"
-    if record["probe"] == "shape":
-        return "yes" if record["names_shapes"] else "no"
-    if record["probe"] == "dtype":
-        return "yes" if record["names_dtypes"] else "no"
-    return "-"
-
-
-def _line(record: dict) -> str:
-    if not record.get("caught"):
-        return "-"
-    if record["faulty_line"]:
-        return "traceback"
-    return "message" if record["message_names_line"] else "no"
+    return "yes" if record.names_it else "no"
 
 
 WorkloadOpt = Annotated[list[str], typer.Option(help=WORKLOAD_HELP)]
@@ -131,6 +120,7 @@ def deploy(
     abs difference from the framework's own output (a path that computes something else fails).
     The records are stored: the maturity criterion and the report read them."""
     from dlarena.probes.deploy import probe_all
+    from dlarena.report.tables import deploy_matrix
     from dlarena.runner.threads import all_cpus
     from dlarena.spec.loader import load_workload
 
@@ -142,7 +132,7 @@ def deploy(
     db.add_probes("deploy", records, name="path", tier="workload")
     db.close()
     if format == Format.json:
-        emit_json(records)
+        emit_json(encode(records))
         return
     print_table(
         "deployment: each export path, run and checked against the framework's own output",
@@ -160,15 +150,15 @@ def deploy(
         ),
         (
             [
-                r["framework"],
-                r["path"],
-                r["workload"],
-                r["status"],
-                fmt(r.get("max_abs_diff")),
-                fmt(r.get("export_first_s")),
-                fmt((r.get("artifact_bytes") or 0) / 1024 or None),
-                fmt(r.get("load_s")),
-                fmt(r.get("latency_ms")),
+                r.framework,
+                r.path,
+                r.workload,
+                r.status,
+                fmt(r.max_abs_diff),
+                fmt(r.export_first_s),
+                fmt((r.artifact_bytes or 0) / 1024 or None),
+                fmt(r.load_s),
+                fmt(r.latency_ms),
                 _deploy_note(r)[:90],
             ]
             for r in records
@@ -177,24 +167,19 @@ def deploy(
         "1e-4 of the largest output; an int8 path within 0.1, its distance said); deprecated: "
         "it works on a path its framework deprecates",
     )
-    print_matrix("deploy", records)
+    print_matrix("deployment matrix", deploy_matrix(records))
 
 
-def _deploy_note(record: dict[str, Any]) -> str:
-    said = record.get("error") or record.get("deprecated") or record.get("reason") or ""
-    if record.get("quantized") and record.get("relative_diff") is not None:
-        off = f"int8: {record['relative_diff']:.1%} of the largest output off float32"
-        said = "; ".join(filter(None, (off, record.get("note"), said)))
-    return said
+def _deploy_note(record: DeployRecord) -> str:
+    if record.quantized and record.relative_diff is not None:
+        off = f"int8: {record.relative_diff:.1%} of the largest output off float32"
+        return "; ".join(filter(None, (off, record.note, record.said)))
+    return record.said
 
 
-def print_matrix(kind: str, records: list[dict[str, Any]]) -> None:
-    """The probe matrix the report shows (without its links)."""
-    from dlarena.report.tables import debug_matrix, deploy_matrix
-
-    matrix = deploy_matrix if kind == "deploy" else debug_matrix
-    columns, rows = matrix(tuple(records))
-    title = "deployment matrix" if kind == "deploy" else "debuggability matrix"
+def print_matrix(title: str, matrix: tuple[tuple[str, ...], list[list[Any]]]) -> None:
+    """A probe matrix the report shows (without its links)."""
+    columns, rows = matrix
     print_table(title, columns, ([row[0], *(text for text, _ in row[1:])] for row in rows))
 
 

@@ -21,8 +21,8 @@ def resumed_run(db: Store, which: str) -> int:
         except ValueError:
             raise DlarenaError(f"--resume {which!r}: give a run id or 'last'") from None
     for info in db.runs():
-        if info["status"] == "interrupted":
-            return int(info["id"])
+        if info.status == "interrupted":
+            return info.id
     raise DlarenaError(f"no interrupted run in {db.path} to resume")
 
 

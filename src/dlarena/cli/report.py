@@ -98,7 +98,7 @@ def screenshots(
     from dlarena.frameworks import FRAMEWORKS
 
     db = open_store(store)
-    runs = [r["id"] for r in db.runs()]
+    runs = [r.id for r in db.runs()]
     db.close()
     for path in take(db.path, folder, runs, FRAMEWORKS):
         out.print(str(path.resolve()))

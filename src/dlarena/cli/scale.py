@@ -46,6 +46,7 @@ def scale(
     pinned to its own CPUs: samples/s, efficiency against one worker and against N independent
     processes (the machine's ceiling), and whether the replicas ended identical. Stored: the
     report draws the scaling chart from it."""
+    from dlarena.codec import encode
     from dlarena.report.tables import SCALING_NOTE, scaling_table
     from dlarena.scale.run import SCENARIOS, records
     from dlarena.spec.loader import load_workload
@@ -75,7 +76,7 @@ def scale(
     db.add_probes("scale", rows, name="workers", tier="workload")
     db.close()
     if format == Format.json:
-        emit_json(rows)
+        emit_json(encode(rows))
         return
     columns, table = scaling_table(rows)
     print_table(

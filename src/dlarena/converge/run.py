@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode
 from dlarena.converge import envelope
+from dlarena.converge.records import ConvergeRecord
 from dlarena.data import DATASETS, Dataset, batch_order
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES, TIERS
@@ -95,7 +97,7 @@ def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
 def cell(
     task: str, runtime: str, tier: str, seed: int, workload: Workload, data: Path, plan: Plan,
     home: Path, ref: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+) -> ConvergeRecord:  # fmt: skip
     """One training run in a fresh worker: its record, with where it sits in the envelope
     around the float64 run `ref` (failed, with the reason, if it could not run)."""
     named = task if plan.precision == "fp32" else f"{task}-{plan.precision}"  # apart from fp32
@@ -109,12 +111,9 @@ def cell(
     try:
         found = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
     except ProbeFailed as exc:
-        return {**head, "status": "failed", "reason": str(exc)}
-    return {
-        **head,
-        **summarize(found, head["target"]),
-        "envelope": envelope.check(workload, found, ref),
-    }
+        return decode(ConvergeRecord, {**head, "status": "failed", "reason": str(exc)})
+    placed = envelope.check(workload, found, ref)
+    return decode(ConvergeRecord, {**head, **summarize(found, head["target"]), "envelope": placed})
 
 
 def check(tasks: list[str], runtimes: list[str], tiers: list[str]) -> None:
@@ -140,8 +139,8 @@ def converge(
     plan: Plan,
     home: Path,
     on_progress: Callable[[str], None],
-    on_record: Callable[[dict[str, Any]], None],
-) -> list[dict[str, Any]]:
+    on_record: Callable[[ConvergeRecord], None],
+) -> list[ConvergeRecord]:
     """Every task, runtime, tier and seed; one record each, passed on as it comes (an
     interrupted call keeps what was trained)."""
     check(tasks, runtimes, tiers)

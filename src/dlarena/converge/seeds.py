@@ -7,21 +7,22 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
 from scipy import stats
+
+from dlarena.converge.records import ConvergeRecord
 
 ALPHA = 0.05
 
 
-def final_differences(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], str]:
+def final_differences(records: Sequence[ConvergeRecord]) -> dict[tuple[str, str, str], str]:
     """(task, runtime, tier) -> how its final accuracy compares with the median of the other
     frameworks' in the same seeds: a paired t-test over the seeds (two at least)."""
     finals: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
     for r in records:
-        if "final_accuracy" in r:
-            by_seed = finals.setdefault((r["task"], r["tier"]), {}).setdefault(r["framework"], {})
-            by_seed[int(r["seed"])] = float(r["final_accuracy"])
+        if r.final_accuracy is not None:
+            by_seed = finals.setdefault((r.task, r.tier), {}).setdefault(r.framework, {})
+            by_seed[r.seed] = r.final_accuracy
     found = {}
     for (task, tier), by_framework in finals.items():
         for framework, mine in by_framework.items():

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from dlarena.codec import encode
 from dlarena.dashboard import data, pages
 from dlarena.dashboard.views import Views
 from dlarena.decide.profile import Profile
@@ -156,16 +157,21 @@ def _api_routes(site: _Site) -> APIRouter:
     def api_runs(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0
     ) -> list[dict[str, Any]]:
-        return views.get(("/api/runs", limit, offset), lambda db: db.runs(limit, offset))
+        return views.get(("/api/runs", limit, offset), lambda db: encode(db.runs(limit, offset)))
 
     @router.get("/runs/{run_id}", summary="One run and every cell it stored")
     def api_run(run_id: int) -> dict[str, Any]:
-        return views.get(("/api/runs", run_id), lambda db: found(data.run_detail, db, run_id))
+        def detail(db: Store) -> dict[str, Any]:
+            shown = found(data.run_detail, db, run_id)
+            return {**shown, "run": encode(shown["run"])}
+
+        return views.get(("/api/runs", run_id), detail)
 
     @router.get("/compare", summary="Run B over run A per cell: ratio, CI, p-value, verdict")
     def api_compare(a: int, b: int, force: bool = False) -> Any:
         return views.get(
-            ("/api/compare", a, b, force), lambda db: found(data.comparison, db, a, b, force)
+            ("/api/compare", a, b, force),
+            lambda db: encode(found(data.comparison, db, a, b, force)),
         )
 
     @router.get("/history/{framework}", summary="A framework's figures across runs")

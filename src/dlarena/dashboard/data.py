@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlarena.errors import DlarenaError
-from dlarena.measure.compare import compare_runs
+from dlarena.measure.compare import RunComparison, compare_stored
 from dlarena.report.rows import cell_row
 from dlarena.spec.loader import workload_label
 from dlarena.store import Store
@@ -16,32 +15,11 @@ def run_detail(db: Store, run_id: int) -> dict[str, Any]:
     return {"run": info, "cells": [cell_row(c) for c in db.cells(run_id)]}
 
 
-def comparison(db: Store, a: int, b: int, force: bool) -> dict[str, Any]:
+def comparison(db: Store, a: int, b: int, force: bool) -> RunComparison:
     """Run B against run A per matching cell; `refused` says why when their environments
     differ (unless forced)."""
     db.run_info(a), db.run_info(b)  # an unknown run raises, naming the runs there are
-    first, second = db.cells(a, raw=True), db.cells(b, raw=True)
-    try:
-        rows, geomean = compare_runs(first, second, force)
-    except DlarenaError as exc:
-        return {"a": a, "b": b, "refused": str(exc), "rows": [], "geomean": None}
-    return {
-        "a": a,
-        "b": b,
-        "refused": None,
-        "geomean": geomean,
-        "rows": [
-            {
-                "cell": r.key,
-                "ratio": r.comparison.ratio,
-                "ci_low": r.comparison.ci_low,
-                "ci_high": r.comparison.ci_high,
-                "p_value": r.comparison.p_value,
-                "verdict": r.comparison.verdict,
-            }
-            for r in rows
-        ],
-    }
+    return compare_stored((a, db.cells(a, raw=True)), (b, db.cells(b, raw=True)), force)
 
 
 def history(db: Store, framework: str) -> dict[str, list[dict[str, Any]]]:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from dlarena.frameworks import FRAMEWORKS
+from dlarena.measure.compare import RatioRow, RunComparison
 from dlarena.report import html
 from dlarena.report.content import Report
+from dlarena.run_records import RunInfo
 
 PLOTLY_TAG = "<script src='/static/plotly.js'></script>"
 RUNS_PER_PAGE = 50
@@ -23,12 +26,8 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "-"
 
 
-def _ratio_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    return [
-        [r["cell"], f"{r['ratio']:.3f}", f"{r['ci_low']:.3f}-{r['ci_high']:.3f}",
-         f"{r['p_value']:.2g}", r["verdict"]]
-        for r in rows
-    ]  # fmt: skip
+def _ratio_rows(rows: Sequence[RatioRow]) -> list[list[str]]:
+    return [r.texts() for r in rows]
 
 
 def _history_rows(points: list[dict[str, Any]]) -> list[list[Any]]:
@@ -63,9 +62,9 @@ def _render(template: str, title: str, **context: Any) -> str:
     return _environment().get_template(template).render(title=f"dlarena: {title}", **context)
 
 
-def runs_page(runs: list[dict[str, Any]], answer: str, page: int = 1, total: int = 0) -> str:
+def runs_page(runs: list[RunInfo], answer: str, page: int = 1, total: int = 0) -> str:
     """One page of runs (RUNS_PER_PAGE, newest first), `total` runs in the store."""
-    second = runs[1]["id"] if len(runs) > 1 else runs[0]["id"] if runs else None
+    second = runs[1].id if len(runs) > 1 else runs[0].id if runs else None
     last = max(1, -(-total // RUNS_PER_PAGE))
     return _render(
         "runs.html.j2", "runs", runs=runs, answer=answer, page=page, total=total, last=last,
@@ -74,14 +73,14 @@ def runs_page(runs: list[dict[str, Any]], answer: str, page: int = 1, total: int
 
 
 def run_page(detail: dict[str, Any], report: Report) -> str:
-    info = detail["run"]
+    info: RunInfo = detail["run"]
     return _render(
-        "run.html.j2", f"run {info['id']}", info=info, cells=len(detail["cells"]), report=report
+        "run.html.j2", f"run {info.id}", info=info, cells=len(detail["cells"]), report=report
     )
 
 
-def compare_page(result: dict[str, Any]) -> str:
-    return _render("compare.html.j2", "compare", **result)
+def compare_page(result: RunComparison) -> str:
+    return _render("compare.html.j2", "compare", compared=result)
 
 
 def history_page(framework: str, series: dict[str, list[dict[str, Any]]]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.target import Ratio, target_ratios
@@ -14,6 +13,7 @@ from dlarena.evidence.snapshot import Figure
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.stats import compare_cells
 from dlarena.probes.deploy import PATHS, WAYS_OUT, way_out
+from dlarena.probes.records import DebugRecord, DeployRecord
 from dlarena.records import CellResult
 from dlarena.spec.loader import size_of, workload_label
 
@@ -161,23 +161,10 @@ def performance(
     )
 
 
-def debuggability(records: Sequence[dict[str, Any]]) -> float:
-    """0-10 from the debuggability probes: per mistake and tier, 0 when it passes unreported
-    (or there is no mode to catch it), else 5 for catching it, 2.5 more when the message names
-    what is wrong (shapes, dtypes; a NaN check names the NaN by being caught) and 2.5 when the
-    traceback or the message points at the faulty line."""
-    points = []
-    for r in records:
-        if not r.get("caught"):
-            points.append(0.0)
-            continue
-        named = {"shape": r.get("names_shapes"), "dtype": r.get("names_dtypes")}
-        points.append(
-            5.0
-            + (2.5 if named.get(r["probe"], True) else 0.0)
-            + (2.5 if r.get("faulty_line") or r.get("message_names_line") else 0.0)
-        )
-    return sum(points) / len(points)
+def debuggability(records: Sequence[DebugRecord]) -> float:
+    """0-10 from the debuggability probes: the mean of each mistake's and tier's points
+    (DebugRecord.points: caught, named, pointed at)."""
+    return sum(r.points() for r in records) / len(records)
 
 
 def observed(
@@ -202,8 +189,8 @@ def observed(
 
 def learning(evidence: Evidence, framework: str) -> Criterion:
     """How a framework tells a user their mistake is a measurable part of learning it."""
-    mine = [r for r in evidence.probes if r["framework"] == framework]
-    caught = sum(bool(r.get("caught")) for r in mine)
+    mine = [r for r in evidence.probes if r.framework == framework]
+    caught = sum(r.caught for r in mine)
     return observed(
         published(evidence, framework, "learning"),
         debuggability(mine) if mine else None,
@@ -216,21 +203,17 @@ def learning(evidence: Evidence, framework: str) -> Criterion:
 DEPLOY_POINTS = {"works": 1.0, "deprecated": 0.5, "fails": 0.0}
 
 
-def way_shares(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+def way_shares(records: Sequence[DeployRecord]) -> dict[str, float | None]:
     """Per way out (portable ONNX, serving, devices): the share of the workloads that the
     framework's best path there carries to an artifact computing what the framework does (a
     deprecated path counts half); 0 where the framework has no path, None where every path was
     skipped for want of its exporter (unknown, not absent)."""
-    offered = PATHS[records[0]["framework"]] if records else ()
+    offered = PATHS[records[0].framework] if records else ()
     shares: dict[str, float | None] = {}
     for way in WAYS_OUT:
         paths = [p for p in offered if way_out(p) == way]
         points = [
-            [
-                DEPLOY_POINTS[r["status"]]
-                for r in records
-                if r["path"] == p and r["status"] in DEPLOY_POINTS
-            ]
+            [DEPLOY_POINTS[r.status] for r in records if r.path == p and r.status in DEPLOY_POINTS]
             for p in paths
         ]
         tried = [sum(pts) / len(pts) for pts in points if pts]
@@ -238,7 +221,7 @@ def way_shares(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     return shares
 
 
-def deployability(records: Sequence[dict[str, Any]]) -> float | None:
+def deployability(records: Sequence[DeployRecord]) -> float | None:
     """0-10: the mean of the ways out that are known (`way_shares`), so breadth counts."""
     known = [v for v in way_shares(records).values() if v is not None]
     return 10 * sum(known) / len(known) if records and known else None
@@ -246,8 +229,8 @@ def deployability(records: Sequence[dict[str, Any]]) -> float | None:
 
 def maturity(evidence: Evidence, framework: str) -> Criterion:
     """The ways a model leaves the framework and still computes the same thing."""
-    mine = [r for r in evidence.deploys if r["framework"] == framework]
-    counts = {s: sum(r["status"] == s for r in mine) for s in DEPLOY_POINTS}
+    mine = [r for r in evidence.deploys if r.framework == framework]
+    counts = {s: sum(r.status == s for r in mine) for s in DEPLOY_POINTS}
     ways = ", ".join(
         f"{way} {'unknown' if share is None else f'{share:.2f}'}"
         for way, share in way_shares(mine).items()

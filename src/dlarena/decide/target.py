@@ -7,28 +7,27 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
 from scipy import stats
 
+from dlarena.converge.records import ConvergeRecord
 from dlarena.decide.profile import Profile
 
 Ratio = tuple[str, float, str, float]  # group, ratio counted, how it reads, sd of its log
 
 
-def target_ratios(records: Sequence[dict[str, Any]], profile: Profile) -> dict[str, list[Ratio]]:
+def target_ratios(records: Sequence[ConvergeRecord], profile: Profile) -> dict[str, list[Ratio]]:
     """Per framework, one ratio per (task, tier, target) that two or more frameworks trained
     and at least one reached: the best's seconds to target over its own (1.0 where the
     difference over seeds is not significant). A framework that missed the target in every seed
     counts as the best's seconds over all the seconds it trained: it was at most that fast."""
-    groups: dict[tuple[str, str, float], dict[str, dict[int, dict[str, Any]]]] = {}
+    groups: dict[tuple[str, str, float], dict[str, dict[int, ConvergeRecord]]] = {}
     for r in records:
-        if r.get("status") not in ("reached", "missed") or r["tier"] not in profile.tiers:
+        if r.status not in ("reached", "missed") or r.tier not in profile.tiers:
             continue
-        if profile.workloads and r["task"] not in profile.workloads:
+        if profile.workloads and r.task not in profile.workloads:
             continue
-        key = (r["task"], r["tier"], float(r["target"]))
-        groups.setdefault(key, {}).setdefault(r["framework"], {})[int(r["seed"])] = r
+        groups.setdefault((r.task, r.tier, r.target), {}).setdefault(r.framework, {})[r.seed] = r
     ratios: dict[str, list[Ratio]] = {}
     for (task, tier, target), by_framework in groups.items():
         reached = {f: mine for f, runs in by_framework.items() if (mine := _seconds(runs))}
@@ -42,22 +41,20 @@ def target_ratios(records: Sequence[dict[str, Any]], profile: Profile) -> dict[s
     return ratios
 
 
-def _seconds(runs: dict[int, dict[str, Any]]) -> dict[int, float]:
+def _seconds(runs: dict[int, ConvergeRecord]) -> dict[int, float]:
     """Seed -> seconds to target, of the seeds that reached it (a target met before the first
     step: a microsecond)."""
     return {
-        s: max(float(r["seconds_to_target"]), 1e-6)
-        for s, r in runs.items()
-        if r["status"] == "reached"
+        s: max(r.seconds_to_target or 0.0, 1e-6) for s, r in runs.items() if r.status == "reached"
     }
 
 
-def _trained_s(run: dict[str, Any]) -> float:
-    return float(run["curve"][-1]["seconds"]) if run.get("curve") else math.inf
+def _trained_s(run: ConvergeRecord) -> float:
+    return math.inf if run.trained_s is None else run.trained_s
 
 
 def _against(
-    runs: dict[int, dict[str, Any]], best: dict[int, dict[str, Any]], is_best: bool
+    runs: dict[int, ConvergeRecord], best: dict[int, ConvergeRecord], is_best: bool
 ) -> tuple[float, str, float]:
     if is_best:
         return 1.0, "the fastest to the target", 0.0

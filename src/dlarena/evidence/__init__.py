@@ -10,9 +10,13 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from dlarena.converge.records import ConvergeRecord
 from dlarena.evidence import collect, gitmetrics, health
 from dlarena.evidence.snapshot import Figure, load_snapshot
 from dlarena.frameworks import FRAMEWORKS
+from dlarena.migrate.records import ScanRecord
+from dlarena.probes.records import DebugRecord, DeployRecord
+from dlarena.scale.records import ScaleRecord
 
 PAPER_SHARES = ("paper_share_neurips_2023", "paper_share_icml_2023", "paper_share_iclr_2024")
 LIVE_SOURCES = {
@@ -42,11 +46,11 @@ class Evidence:
     sources: dict[str, dict[str, str]]
     errors: tuple[str, ...]
     today: dt.date
-    probes: tuple[dict[str, Any], ...] = ()  # the newest debuggability probe records (store)
-    deploys: tuple[dict[str, Any], ...] = ()  # the newest deployment probe records (store)
-    scaling: tuple[dict[str, Any], ...] = ()  # the newest `dlarena scale` rows (store)
-    convergence: tuple[dict[str, Any], ...] = ()  # the newest `dlarena converge` records
-    migration: tuple[dict[str, Any], ...] = ()  # `dlarena migrate scan` records, newest last
+    probes: tuple[DebugRecord, ...] = ()  # the newest debuggability probe records (store)
+    deploys: tuple[DeployRecord, ...] = ()  # the newest deployment probe records (store)
+    scaling: tuple[ScaleRecord, ...] = ()  # the newest `dlarena scale` rows (store)
+    convergence: tuple[ConvergeRecord, ...] = ()  # the newest `dlarena converge` records
+    migration: tuple[ScanRecord, ...] = ()  # `dlarena migrate scan` records, newest last
 
 
 def newest_of(figures: tuple[Figure, ...] | list[Figure], *metrics: str) -> Figure | None:
@@ -109,11 +113,11 @@ def gather(
         sources,
         tuple(errors),
         today,
-        tuple(store.probe_records("debug")) if store is not None else (),
-        tuple(store.probe_records("deploy")) if store is not None else (),
-        tuple(store.probe_records("scale")) if store is not None else (),
-        tuple(store.probe_records("converge")) if store is not None else (),
-        tuple(store.probe_records("migrate")) if store is not None else (),
+        tuple(store.probes("debug", DebugRecord)) if store is not None else (),
+        tuple(store.probes("deploy", DeployRecord)) if store is not None else (),
+        tuple(store.probes("scale", ScaleRecord)) if store is not None else (),
+        tuple(store.probes("converge", ConvergeRecord)) if store is not None else (),
+        tuple(store.probes("migrate", ScanRecord)) if store is not None else (),
     )
 
 

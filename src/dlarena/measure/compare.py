@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 from scipy import stats
 
@@ -83,6 +84,52 @@ def compare_runs(
     ratios = [r.comparison.ratio for r in rows if r.comparison.ratio > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
     return rows, geomean
+
+
+@dataclasses.dataclass(frozen=True)
+class RatioRow:
+    """One cell of run B over run A: the ratio, its 95% CI, p-value and verdict."""
+
+    VERSION: ClassVar[int] = 1
+    cell: str
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    verdict: str
+
+    def texts(self) -> list[str]:
+        return [self.cell, f"{self.ratio:.3f}", f"{self.ci_low:.3f}-{self.ci_high:.3f}",
+                f"{self.p_value:.2g}", self.verdict]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class RunComparison:
+    """Run B against run A, per matching ranked cell, and the ratios' geometric mean; `refused`
+    says why two runs from different environments were not compared (unless forced)."""
+
+    VERSION: ClassVar[int] = 1
+    a: int
+    b: int
+    rows: tuple[RatioRow, ...] = ()
+    geomean: float | None = None
+    refused: str | None = None
+
+
+def compare_stored(
+    a: tuple[int, Sequence[CellResult]], b: tuple[int, Sequence[CellResult]], force: bool
+) -> RunComparison:
+    """`compare_runs` of two stored runs (each its id and cells), a refusal included."""
+    try:
+        rows, geomean = compare_runs(a[1], b[1], force)
+    except DlarenaError as exc:
+        return RunComparison(a[0], b[0], refused=str(exc))
+    found = tuple(
+        RatioRow(r.key, c.ratio, c.ci_low, c.ci_high, c.p_value, c.verdict)
+        for r in rows
+        for c in (r.comparison,)
+    )
+    return RunComparison(a[0], b[0], found, geomean)
 
 
 @dataclasses.dataclass(frozen=True)

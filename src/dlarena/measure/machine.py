@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from dlarena.records import MachineLoad
+from dlarena.run_records import PROBE_RETRIES
 
 
 class Probed(Protocol):
@@ -142,7 +143,6 @@ def gemm_probe(seconds: float = 0.15, n: int = 384) -> float:
 
 # A worker process whose GEMM probe ran under this share of the best seen is run again.
 SLOW_PROBE = 0.85
-PROBE_RETRIES = 2
 
 
 @dataclasses.dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import ClassVar
 
 from dlarena.migrate.mapping import MAPPING, Mapping
 from dlarena.migrate.scan import FileScan
@@ -27,6 +28,7 @@ THROUGH_ONNX_WEEKS = (0.1, 0.5)
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
+    VERSION: ClassVar[int] = 1
     low_weeks: float
     high_weeks: float
     lines: tuple[str, ...]  # how it was computed, each coefficient with its source

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import decode
 from dlarena.frameworks import TIERS
 from dlarena.probes.host import ProbeFailed, run_worker
+from dlarena.probes.records import DebugRecord
 
 PROBES = ("shape", "dtype", "nan", "nan_check")
 
@@ -39,7 +41,7 @@ def _skipped(framework: str, reason: str) -> list[dict[str, Any]]:
 
 def probe_all(
     frameworks: list[str], home: Path, threads: int, on_progress: Callable[[str], None]
-) -> list[dict[str, Any]]:
+) -> list[DebugRecord]:
     """One record per framework, probe and tier. Nothing here is timed, so the frameworks are
     probed side by side, one per CPU (four one after another took 17 s on two cores)."""
     width = max(1, min(len(frameworks), len(os.sched_getaffinity(0))))
@@ -50,5 +52,7 @@ def probe_all(
         for framework, each in zip(frameworks, found, strict=True):
             for record in each["records"]:
                 mode = each["nan_mode"] if record["probe"] == "nan_check" else None
-                records.append({"framework": framework, **record, "nan_mode": mode})
+                records.append(
+                    decode(DebugRecord, {**record, "framework": framework, "nan_mode": mode})
+                )
     return records

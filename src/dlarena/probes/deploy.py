@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import decode
 from dlarena.frameworks import export_envs, export_paths
 from dlarena.probes.host import ProbeFailed, run_worker
+from dlarena.probes.records import DeployRecord
 from dlarena.spec.loader import workload_label
 from dlarena.spec.model import Workload
 
@@ -37,7 +39,7 @@ def way_out(path: str) -> str:
 
 def probe_path(
     framework: str, path: str, workloads: list[Workload], home: Path, threads: int
-) -> list[dict[str, Any]]:
+) -> list[DeployRecord]:
     """One record per workload; a path that cannot run at all is a named skip for each."""
     with tempfile.TemporaryDirectory(prefix="dlarena-export-") as folder:
         task = {
@@ -64,8 +66,8 @@ def probe_path(
                 for w in workloads
             ]  # fmt: skip
     return [
-        {"framework": framework, "path": path, **r,
-         "workload": workload_label(r["workload"], r["spec_hash"])}
+        decode(DeployRecord, {**r, "framework": framework, "path": path,
+                              "workload": workload_label(r["workload"], r["spec_hash"])})
         for r in found
     ]  # fmt: skip
 
@@ -93,9 +95,9 @@ def probe_all(
     threads: int,
     on_progress: Callable[[str], None],
     quick: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[DeployRecord]:
     """Every path of each framework over the workloads; `quick`: one path per way out."""
-    records = []
+    records: list[DeployRecord] = []
     for framework in frameworks:
         for path in quick_paths(framework, home) if quick else PATHS[framework]:
             on_progress(f"deployment probes: {framework} {path}")

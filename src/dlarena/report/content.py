@@ -211,14 +211,14 @@ def environments(store: Any, selection: Selection) -> list[dict[str, Any]]:
         out.append(
             {
                 "run_id": run_id,
-                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(info["started_at"])),
-                "status": info["status"],
+                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)),
+                "status": info.status,
                 "cpu": first.cpu_model if first else None,
                 "cpus": first.cpu_count if first else None,
                 "threads": sorted({cell_row(c)["threads"] for c in mine}),
                 "python": first.python if first else None,
                 "versions": {c.runtime: c.environment.framework_version for c in mine},
-                "git_sha": info["git_sha"],
+                "git_sha": info.git_sha,
                 "cells": sum(c.run_id == run_id for c in selection.cells),
             }
         )

@@ -4,12 +4,14 @@ to draw (the page then says which command fills it)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dlarena.records import CellResult
+from dlarena.scale.records import ScaleRecord
 from dlarena.spec.loader import workload_label
 
 TIER_COLORS = {"eager": "#4c78a8", "compiled": "#f58518"}
@@ -206,27 +208,26 @@ def _ratio_log(check: dict[str, Any] | None) -> float | None:
     return max(-4.0, math.log10(ratio)) if ratio > 0 else -4.0
 
 
-def scaling(rows: tuple[dict[str, Any], ...]) -> go.Figure | None:
+def scaling(rows: Sequence[ScaleRecord]) -> go.Figure | None:
     """Scaling efficiency per framework against the worker count, one line per workload, with
     the ideal (1.0) and each point's share of the machine's ceiling in its hover text."""
     if not rows:
         return None
     fig = go.Figure()
-    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    series: dict[tuple[str, str], list[ScaleRecord]] = {}
     for row in rows:
-        series.setdefault((row["framework"], row["workload"]), []).append(row)
+        series.setdefault((row.framework, row.workload), []).append(row)
     for (framework, workload), points in sorted(series.items()):
-        points.sort(key=lambda r: int(r["workers"]))
+        points.sort(key=lambda r: r.workers)
         fig.add_trace(
             go.Scatter(
                 name=f"{framework} {workload}",
-                x=[int(r["workers"]) for r in points],
-                y=[r["efficiency"] for r in points],
+                x=[r.workers for r in points],
+                y=[r.efficiency for r in points],
                 mode="lines+markers",
                 text=[
-                    f"{r['samples_per_s']:,.0f} samples/s, {r['of_ceiling']:.0%} of "
-                    f"{int(r['workers'])} independent processes; replicas "
-                    f"{'identical' if r['identical'] else 'DIFFER'}"
+                    f"{r.samples_per_s:,.0f} samples/s, {r.of_ceiling:.0%} of {r.workers} "
+                    f"independent processes; replicas {r.replicas}"
                     for r in points
                 ],
             )

@@ -109,11 +109,6 @@ def first_shares(sensitivity: Any) -> str:
     return ", ".join(f"{f} {p:.0%}" for f, p in ranked)
 
 
-def said(record: dict[str, Any]) -> str:
-    keys = ("message", "error", "deprecated", "result", "reason")
-    return str(next((record[k] for k in keys if record.get(k)), ""))
-
-
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -127,7 +122,7 @@ def environment() -> jinja2.Environment:
     env.globals.update(
         chart=lambda *args: Markup(chart(*args)), figures=figures, training=training, trends=trends,
         columns_of=columns_of, figure_rows=figure_rows,
-        warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares, said=said,
+        warning_anchor=warning_anchor, flip_text=flip_text, first_shares=first_shares,
         CELL_COLUMNS=CELL_COLUMNS, LATENCY_COLUMNS=LATENCY_COLUMNS,
         FAILING_COLUMNS=FAILING_COLUMNS, IMPORTED_COLUMNS=IMPORTED_COLUMNS, SECTIONS=SECTIONS,
         OVERRIDE_COLUMNS=OVERRIDE_COLUMNS, OVERRIDES_NOTE=OVERRIDES_NOTE,

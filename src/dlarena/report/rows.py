@@ -8,6 +8,7 @@ from typing import Any
 
 from dlarena.codec import encode
 from dlarena.records import CellResult, ParityCheck
+from dlarena.run_records import RunInfo
 
 SUMMARY_COLUMNS = (
     "workload",
@@ -181,19 +182,19 @@ STAGE_ORDER = ("peak probe", "reference", "start", "import", "build", "parity", 
                "warmup", "probe", "timed", "latency", "reruns")  # fmt: skip
 
 
-def time_spent(cells: list[CellResult], info: dict[str, Any]) -> dict[str, float]:
+def time_spent(cells: list[CellResult], info: RunInfo) -> dict[str, float]:
     """Where a run's wall time went: seconds per stage over every cell (the run's GEMM peak
     probe first), 'host' for the rest of the run's wall time (its own work: planning, the
     store, waiting), and 'wall'."""
-    spent: dict[str, float] = {"peak probe": info["config"].get("peak_probe_s") or 0.0}
+    spent: dict[str, float] = {"peak probe": info.config.peak_probe_s}
     for cell in cells:
         for stage, seconds in cell.phases.stages:
             spent[stage] = spent.get(stage, 0.0) + seconds
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
     spent = dict(sorted(spent.items(), key=lambda kv: order.get(kv[0], len(order))))
-    if info.get("finished_at") and info.get("started_at"):
+    if info.finished_at and info.started_at:
         # the run is stored once the peak probe has measured the machine: its seconds come first
-        wall = info["finished_at"] - info["started_at"] + spent["peak probe"]
+        wall = info.finished_at - info.started_at + spent["peak probe"]
         spent["host"] = max(0.0, wall - sum(spent.values()))
         spent["wall"] = wall
     return spent

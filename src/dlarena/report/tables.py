@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import operator
 import statistics
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlarena.converge.records import ConvergeRecord
 from dlarena.decide.profile import CRITERIA
+from dlarena.migrate.records import ScanRecord
+from dlarena.probes.records import DebugRecord, DeployRecord
 from dlarena.report.rows import fmt
+from dlarena.scale.records import ScaleRecord
 
 if TYPE_CHECKING:
     from dlarena.decide.scorecard import Scorecard
@@ -71,71 +77,62 @@ def environment_table(report: Report) -> Table:
     return columns, rows
 
 
-def scaling_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+def scaling_table(records: Sequence[ScaleRecord]) -> Table:
     """`dlarena scale` rows: per framework, workload and worker count."""
     columns = ("framework", "mechanism", "workload", "workers", "samples/s", "steps/s",
                "efficiency", "of ceiling", "replicas")  # fmt: skip
     rows = [
-        [r["framework"], r["mechanism"], r["workload"], str(r["workers"]),
-         f"{r['samples_per_s']:,.0f}", f"{r['steps_per_s']:,.1f}", f"{r['efficiency']:.2f}",
-         f"{r['of_ceiling']:.2f}", "identical" if r["identical"] else "DIFFER"]
+        [r.framework, r.mechanism, r.workload, str(r.workers), f"{r.samples_per_s:,.0f}",
+         f"{r.steps_per_s:,.1f}", f"{r.efficiency:.2f}", f"{r.of_ceiling:.2f}", r.replicas]
         for r in records
     ]  # fmt: skip
     return columns, rows
 
 
-def converge_table(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+def converge_table(records: Sequence[ConvergeRecord]) -> Table:
     """`dlarena converge` records: per task, framework, tier and seed."""
     columns = ("task", "runtime", "tier", "seed", "target", "status", "steps to target",
                "s to target", "final accuracy", "ms/step", "first step s", "envelope")  # fmt: skip
     rows = [
-        [r["task"], r["framework"], r["tier"], str(r["seed"]), f"{r['target']:.0%}",
-         r["status"], fmt(r.get("steps_to_target")), fmt(r.get("seconds_to_target")),
-         fmt(r.get("final_accuracy")), fmt(1000 * r["step_s"] if "step_s" in r else None),
-         fmt(r.get("first_step_s")) if r["status"] != "failed" else r["reason"][:80],
-         _envelope(r.get("envelope"))]
-        for r in sorted(records, key=lambda r: (r["task"], r["framework"], r["tier"], r["seed"]))
+        [r.task, r.framework, r.tier, str(r.seed), f"{r.target:.0%}", r.status,
+         fmt(r.steps_to_target), fmt(r.seconds_to_target), fmt(r.final_accuracy),
+         fmt(None if r.step_s is None else 1000 * r.step_s),
+         fmt(r.first_step_s) if r.status != "failed" else (r.reason or "")[:80],
+         r.envelope.text() if r.envelope else "-"]
+        for r in sorted(records, key=lambda r: (r.task, r.framework, r.tier, r.seed))
     ]  # fmt: skip
     return columns, rows
 
 
-def _envelope(found: dict[str, Any] | None) -> str:
-    if not found:
-        return "-"
-    share = f"{found['worst']:.2g} of the bound"
-    if found["inside"]:
-        return f"inside ({share}, {found['steps']} steps)"
-    return f"OUTSIDE: {found['worst']:.3g}x the bound, {found['worst_at']}"
-
-
-def converge_summary(records: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> Table:
+def converge_summary(records: Sequence[ConvergeRecord]) -> Table:
     """Per task, framework and tier over its seeds: how many reached the target, the median
     and range of the seconds and steps to it (over the seeds that reached it), and whether its
     final accuracy differs from the other frameworks' (converge/seeds.py)."""
     from dlarena.converge.seeds import final_differences
 
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    cells: dict[tuple[str, str, str], list[ConvergeRecord]] = {}
     for r in records:
-        cells.setdefault((r["task"], r["framework"], r["tier"]), []).append(r)
+        cells.setdefault((r.task, r.framework, r.tier), []).append(r)
     differences = final_differences(records)
     columns = ("task", "runtime", "tier", "reached", "s to target (median, range)",
                "steps to target (median, range)", "final accuracy (median)",
                "final accuracy vs the other frameworks")  # fmt: skip
     rows = []
     for (task, runtime, tier), mine in sorted(cells.items()):
-        hit = [r for r in mine if r["status"] == "reached"]
-        finals = [r["final_accuracy"] for r in mine if "final_accuracy" in r]
+        hit = [r for r in mine if r.status == "reached"]
+        finals = [r.final_accuracy for r in mine if r.final_accuracy is not None]
         rows.append(
             [task, runtime, tier, f"{len(hit)} of {len(mine)} seeds",
-             _spread([r["seconds_to_target"] for r in hit]),
-             _spread([r["steps_to_target"] for r in hit]),
+             _spread([r.seconds_to_target for r in hit]),
+             _spread([r.steps_to_target for r in hit]),
              fmt(statistics.median(finals)) if finals else "-",
              differences.get((task, runtime, tier), "-")]
         )  # fmt: skip
     return columns, rows
 
 
-def _spread(values: list[float]) -> str:
+def _spread(found: Sequence[float | None]) -> str:
+    values = [v for v in found if v is not None]
     if not values:
         return "-"
     middle = fmt(statistics.median(values))
@@ -159,50 +156,29 @@ SCALING_NOTE = (
 )
 
 
-def probe_cell(record: dict[str, Any]) -> str:
-    """One debuggability matrix cell: caught at which stage, or how it went unreported."""
-    if record["status"] == "skipped":
-        return "no mode"
-    if not record.get("caught"):
-        return "silent" if record.get("result") else f"unrelated error at {record['raised_at']}"
-    named = {"shape": record.get("names_shapes"), "dtype": record.get("names_dtypes")}
-    marks = ("" if named.get(record["probe"], True) else ", unnamed") + (
-        ", points to line" if record.get("faulty_line") or record.get("message_names_line") else ""
-    )
-    return f"caught at {record['when']}{marks}"
-
-
-def deploy_cell(record: dict[str, Any]) -> str:
-    if record.get("quantized") and record.get("relative_diff") is not None:
-        return f"{record['status']} (int8, {record['relative_diff']:.1%} off float32)"
-    if record["status"] in ("works", "deprecated") and record.get("max_abs_diff") is not None:
-        return f"{record['status']} (diff {record['max_abs_diff']:.1g})"
-    return str(record["status"])
-
-
 def probe_matrix(
-    records: tuple[dict[str, Any], ...], rows_by: tuple[str, str], columns_by: str, cell: Any
+    records: Sequence[DebugRecord] | Sequence[DeployRecord], rows_by: tuple[str, str], by: str
 ) -> tuple[tuple[str, ...], list[list[Any]]]:
-    """Rows by two record fields, a column per value of a third; each cell (text, record id: None
-    for a record not stored yet)."""
-    columns = tuple(dict.fromkeys(r[columns_by] for r in records))
-    by_key = {(r[rows_by[0]], r[rows_by[1]], r[columns_by]): r for r in records}
+    """Rows by two record fields, a column per value of a third (`by`); each cell (its text,
+    the record's id: None for a record not stored yet)."""
+    key = operator.attrgetter(*rows_by, by)
+    columns = tuple(dict.fromkeys(getattr(r, by) for r in records))
+    found = {key(r): r for r in records}
     rows = []
-    for first, second in dict.fromkeys((r[rows_by[0]], r[rows_by[1]]) for r in records):
-        found = [by_key.get((first, second, c)) for c in columns]
-        rows.append([f"{first} {second}", *((cell(r), r.get("id")) if r else ("-", None)
-                                            for r in found)])  # fmt: skip
+    for first, second in dict.fromkeys(key(r)[:2] for r in records):
+        cells = (found.get((first, second, c)) for c in columns)
+        rows.append([f"{first} {second}", *((r.cell(), r.id) if r else ("-", None) for r in cells)])
     return (f"{rows_by[0]} / {rows_by[1]}", *columns), rows
 
 
-def debug_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+def debug_matrix(records: Sequence[DebugRecord]) -> tuple[tuple[str, ...], list[list[Any]]]:
     """Rows framework/tier, columns the probes."""
-    return probe_matrix(records, ("framework", "tier"), "probe", probe_cell)
+    return probe_matrix(records, ("framework", "tier"), "probe")
 
 
-def deploy_matrix(records: tuple[dict[str, Any], ...]) -> tuple[tuple[str, ...], list[list[Any]]]:
+def deploy_matrix(records: Sequence[DeployRecord]) -> tuple[tuple[str, ...], list[list[Any]]]:
     """Rows framework/export path, columns the workloads."""
-    return probe_matrix(records, ("framework", "path"), "workload", deploy_cell)
+    return probe_matrix(records, ("framework", "path"), "workload")
 
 
 def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
@@ -221,15 +197,14 @@ def exclusion_table(evidence: Evidence, card: Scorecard) -> Table:
 MIGRATE_CATEGORIES = ("model", "training", "data", "distributed", "export", "custom", "utility")
 
 
-def migrate_summary(record: dict[str, Any]) -> Table:
+def migrate_summary(record: ScanRecord) -> Table:
     """A stored `dlarena migrate scan`: per framework, files, models, call sites per category."""
     columns = ("framework", "files", "models", *MIGRATE_CATEGORIES)
-    rows = [[fw, *(str(row[k]) for k in columns[1:])] for fw, row in record["frameworks"].items()]
+    rows = [[fw, *(str(row[k]) for k in columns[1:])] for fw, row in record.frameworks.items()]
     return columns, rows
 
 
-def migrate_moves(record: dict[str, Any]) -> Table:
+def migrate_moves(record: ScanRecord) -> Table:
     """Its APIs to rewrite first on the way to `to`, and their equivalents there."""
-    columns = ("api", "calls", "moves", f"in {record['to']}")
-    return columns, [[r["api"], str(r["calls"]), r["moves"], r["in_target"]]
-                     for r in record.get("api_moves", [])]  # fmt: skip
+    columns = ("api", "calls", "moves", f"in {record.to}")
+    return columns, [[r.api, str(r.calls), r.moves, r.in_target] for r in record.api_moves]

@@ -3,10 +3,12 @@ against another."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
+from dlarena.measure.compare import RatioRow
 from dlarena.report.figures import interval
 
 
@@ -48,27 +50,21 @@ def history(series: dict[str, list[dict[str, Any]]]) -> go.Figure | None:
     return fig
 
 
-def ratios(rows: list[dict[str, Any]]) -> go.Figure | None:
+VERDICT_COLOURS = {"faster": "#2c7b3f", "slower": "#b2182b"}
+
+
+def ratios(rows: Sequence[RatioRow]) -> go.Figure | None:
     """Run B over run A per cell, with the ratio's confidence interval; 1 is no change."""
     if not rows:
         return None
     fig = go.Figure(
         go.Bar(
-            x=[r["cell"] for r in rows],
-            y=[r["ratio"] for r in rows],
+            x=[r.cell for r in rows],
+            y=[r.ratio for r in rows],
             error_y=interval(
-                [r["ratio"] for r in rows],
-                [r["ci_low"] for r in rows],
-                [r["ci_high"] for r in rows],
+                [r.ratio for r in rows], [r.ci_low for r in rows], [r.ci_high for r in rows]
             ),
-            marker_color=[
-                "#2c7b3f"
-                if r["verdict"] == "faster"
-                else "#b2182b"
-                if r["verdict"] == "slower"
-                else "#999"
-                for r in rows
-            ],
+            marker_color=[VERDICT_COLOURS.get(r.verdict, "#999") for r in rows],
         )  # fmt: skip
     )
     fig.add_hline(y=1.0, line_dash="dot")

@@ -3,7 +3,6 @@ cell, interleaved in rounds so slow drift of the machine spreads over every fram
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import shutil
 import subprocess
@@ -14,8 +13,8 @@ from typing import Any
 
 from dlarena.errors import DlarenaError, FrameworkUnavailable, Interrupted
 from dlarena.frameworks import MODES, RUNTIMES, TIERS
-from dlarena.measure import machine
 from dlarena.records import CellResult, Threading
+from dlarena.run_records import Protocol, RunConfig
 from dlarena.runner import envs, threads
 from dlarena.runner.cell import (
     Cell,
@@ -27,57 +26,10 @@ from dlarena.runner.once import probe_peak
 from dlarena.runner.process import SRC_DIR
 from dlarena.runner.reference import write_reference
 from dlarena.runner.run import MatrixRun
-from dlarena.runner.threads import all_cpus
 from dlarena.spec.model import Workload
 from dlarena.store import Store
 
 __all__ = ["PROFILES", "Cell", "Protocol", "plan", "resume_plan", "run_matrix", "write_reference"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-    """How each cell is measured; the same for every framework."""
-
-    threads: int = dataclasses.field(default_factory=all_cpus)
-    threading: str = "fair"  # fair | tuned
-    malloc: str = "keep"  # keep | system (runner/threads.py)
-    processes: int = 3  # worker processes per cell, in rounds across the matrix
-    warmup: int = 5
-    blocks: int = 10  # per process
-    min_block_s: float = 0.2
-    min_block_steps: int = 10
-    latency_s: float = 0.3
-    timeout_s: float = 900.0
-    device: str = "cpu"
-    wait_quiet_s: float = 0.0  # > 0: before each process, wait up to this for quiet CPUs
-    # A process measured in one of the machine's slow stretches is run again up to this many
-    # times, and a cell left short gets up to this many more at the end of the run; 0: each
-    # process is kept as measured, and a slow-stretch cell carries machine_slow.
-    slow_reruns: int = machine.PROBE_RETRIES
-    # process: each cell's worker processes run one after another, alone; paired: the cells of a
-    # group (one spec and mode, every runtime and tier) run as live workers side by side and take
-    # turns, one block each per round (runner/paired.py); no process is run again alone
-    isolation: str = "process"
-    # paired: the least seconds of one timed block (a turn), and at least min_block_steps where
-    # that many fit in min_block_s (a turn of a transformer's 0.2 s steps is one step)
-    turn_s: float = 0.05
-    # paired: rounds go on past `blocks` until every worker of the group has timed this many
-    # seconds (up to 4x the rounds): the mlp's 50 ms turns need about 25 rounds for its ratios
-    # to move under 2% run to run (docs/measuring.md); 0: `blocks` rounds
-    paired_s: float = 2.5
-    # seconds of the run's GEMM peak probe (best of 1024^3 products; 0.25 s is ~20 of them here,
-    # within 3% of a 1 s probe's best)
-    peak_s: float = 1.0
-
-    def worker_fields(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "warmup": self.warmup,
-            "blocks": self.blocks,
-            "min_block_s": self.min_block_s,
-            "min_block_steps": self.min_block_steps,
-            "latency_s": self.latency_s,
-        }
 
 
 ISOLATION = ("paired", "process")
@@ -211,12 +163,10 @@ def _begin(
     if resume is None:
         started = time.perf_counter()
         peak = _probe_peaks(cells, protocol, *where) if protocol.device == "cpu" else {}
-        config = _config(cells, protocol, where[1], peak)
-        config["peak_probe_s"] = time.perf_counter() - started
+        config = _config(cells, protocol, where[1], peak, time.perf_counter() - started)
         return store.start_run(config, sha), peak, {}
     store.claim_run(resume)
-    config = store.run_info(resume)["config"]
-    peak = {"fp32": config.get("peak_gflops"), "bf16": config.get("peak_gflops_bf16")}
+    peak = store.run_info(resume).config.peaks
     return resume, peak, {_key(c): c for c in store.cells(resume)}
 
 
@@ -263,19 +213,24 @@ def _complete(cell: CellResult, protocol: Protocol) -> bool:
 
 
 def _config(
-    cells: list[Cell], protocol: Protocol, env_overrides: dict[str, str], peak: Peaks
-) -> dict[str, Any]:
+    cells: list[Cell],
+    protocol: Protocol,
+    env_overrides: dict[str, str],
+    peak: Peaks,
+    probe_s: float,
+) -> RunConfig:
     """What a run records to be read, compared and resumed: the protocol and the plan, with
     every spec by content hash."""
-    return {
-        "protocol": dataclasses.asdict(protocol),
-        "cells": [c.label for c in cells],
-        "plan": [[c.workload.content_hash, c.runtime, c.tier, c.mode] for c in cells],
-        "specs": {c.workload.content_hash: c.workload.to_dict() for c in cells},
-        "env_overrides": env_overrides,
-        "peak_gflops": peak.get("fp32"),
-        "peak_gflops_bf16": peak.get("bf16"),
-    }
+    return RunConfig(
+        protocol=protocol,
+        cells=tuple(c.label for c in cells),
+        plan=tuple((c.workload.content_hash, c.runtime, c.tier, c.mode) for c in cells),
+        specs={c.workload.content_hash: c.workload.to_dict() for c in cells},
+        env_overrides=dict(env_overrides),
+        peak_gflops=peak.get("fp32"),
+        peak_gflops_bf16=peak.get("bf16"),
+        peak_probe_s=probe_s,
+    )
 
 
 def _forget(store: Store, run_id: int) -> None:
@@ -288,14 +243,13 @@ def resume_plan(store: Store, run_id: int) -> tuple[list[Cell], Protocol, dict[s
     from dlarena.spec.schema import spec_from_dict
 
     info = store.run_info(run_id)
-    if info["status"] == "finished":
+    if info.status == "finished":
         raise DlarenaError(f"run {run_id} finished; there is nothing to resume")
-    if info["status"] == "running":
+    if info.status == "running":
         raise DlarenaError(f"run {run_id} is still running (its host process is alive)")
-    config = info["config"]
-    if "plan" not in config:
+    config = info.config
+    if not config.plan:
         raise DlarenaError(f"run {run_id} was made by an older dlarena that cannot resume it")
-    specs = {h: spec_from_dict(d, f"run {run_id}") for h, d in config["specs"].items()}
-    cells = [Cell(specs[h], r, t, m) for h, r, t, m in config["plan"]]
-    recorded = {"malloc": "system", **config["protocol"]}  # runs before the memory policy
-    return cells, Protocol(**recorded), dict(config["env_overrides"])
+    specs = {h: spec_from_dict(d, f"run {run_id}") for h, d in config.specs.items()}
+    cells = [Cell(specs[h], r, t, m) for h, r, t, m in config.plan]
+    return cells, config.protocol, dict(config.env_overrides)

@@ -124,8 +124,8 @@ def take_turns(ready: list[Live], rounds: int, timed_s: float = 0.0) -> list[Liv
     still standing at the end."""
     standing = list(ready)
     shuffler = random.Random()
-    round = 0
-    while standing and (round < rounds or _short(standing, timed_s, round < MORE_ROUNDS * rounds)):
+    round, most = 0, MORE_ROUNDS * rounds
+    while standing and round < most and (round < rounds or _least_timed(standing) < timed_s):
         order = list(standing)
         shuffler.shuffle(order)
         for live in order + order[::-1]:
@@ -143,9 +143,8 @@ def take_turns(ready: list[Live], rounds: int, timed_s: float = 0.0) -> list[Liv
     return finished
 
 
-def _short(standing: list[Live], timed_s: float, may: bool) -> bool:
-    """Whether one more round may and should run: some worker has timed under `timed_s`."""
-    return may and min(live.timed_s for live in standing) < timed_s
+def _least_timed(standing: list[Live]) -> float:
+    return min(live.timed_s for live in standing)
 
 
 def settle(group: list[Live]) -> float:

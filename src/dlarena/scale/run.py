@@ -20,6 +20,7 @@ from dlarena.frameworks import Scenario, scenarios
 from dlarena.records import Threading
 from dlarena.runner import envs
 from dlarena.runner.process import free_port, kill_group, spawn, worker_env
+from dlarena.scale.records import ScaleRecord
 from dlarena.spec.model import Workload
 
 SCENARIOS = scenarios()  # every framework folder's data-parallel machinery, by name
@@ -184,14 +185,14 @@ def records(
     timeout_s: float = 300.0,
     warmup: int = 10,
     device: str = "cpu",
-) -> list[dict[str, Any]]:
+) -> list[ScaleRecord]:
     """Per worker count: samples/s, efficiency against one worker and against N independent
     processes, and whether every replica ended with identical parameters (status `works`, else
     `fails`)."""
     scenario = SCENARIOS[framework]
     python = envs.resolve(scenario.runtime, home, {}).python
     task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup, "device": device}
-    rows: list[dict[str, Any]] = []
+    rows: list[ScaleRecord] = []
     for workers in sorted(set(counts)):
         most = max(counts)
         together = launch(
@@ -199,24 +200,24 @@ def records(
         )
         alone = launch(python, scenario, {**task, "independent": True}, workers, most, timeout_s)
         rate, ceiling = throughput(together), throughput(alone)
-        single = rows[0]["samples_per_s"] / rows[0]["workers"] if rows else rate / workers
-        digests = sorted({d for r in together for d in r["digests"]})
+        single = rows[0].samples_per_s / rows[0].workers if rows else rate / workers
+        digests = tuple(sorted({d for r in together for d in r["digests"]}))
         rows.append(
-            {
-                "framework": framework,
-                "mechanism": scenario.mechanism,
-                "workload": f"{workload.name} ({size})",
-                "workers": workers,
-                "status": "works" if len(digests) == 1 else "fails",
-                "samples_per_s": rate,
-                "steps_per_s": rate / (workers * workload.batch_size),
-                "efficiency": rate / (workers * single),
-                "of_ceiling": rate / ceiling,
-                "independent_samples_per_s": ceiling,
-                "identical": len(digests) == 1,
-                "digests": digests,
-                "loss": [r["loss"] for r in together],
-                "update_norm": together[0]["update_norm"],
-            }
+            ScaleRecord(
+                framework=framework,
+                mechanism=scenario.mechanism,
+                workload=f"{workload.name} ({size})",
+                workers=workers,
+                status="works" if len(digests) == 1 else "fails",
+                samples_per_s=rate,
+                steps_per_s=rate / (workers * workload.batch_size),
+                efficiency=rate / (workers * single),
+                of_ceiling=rate / ceiling,
+                independent_samples_per_s=ceiling,
+                identical=len(digests) == 1,
+                digests=digests,
+                loss=tuple(float(r["loss"]) for r in together),
+                update_norm=together[0]["update_norm"],
+            )
         )
     return rows

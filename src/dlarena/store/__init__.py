@@ -5,29 +5,37 @@ The schema and its history are in `store/schema.py`; every write is its own tran
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
+import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from dlarena.codec import decode, encode
 from dlarena.errors import DlarenaError
+from dlarena.run_records import RunConfig, RunInfo
 from dlarena.store.cells import CellRows
 from dlarena.store.schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
+R = TypeVar("R")
+
 _RUN_COLUMNS = "id, started_at, finished_at, status, git_sha, config, host, host_pid"
 
 
-def _run_info(row: tuple) -> dict[str, Any]:
-    keys = ("id", "started_at", "finished_at", "status", "git_sha", "config")
-    info = dict(zip(keys, row[:6], strict=True))
-    info["config"] = json.loads(info["config"])
-    if info["status"] == "running" and not _host_alive(row[6], row[7]):
-        info["status"] = "interrupted"  # its host was killed: nothing runs it any more
-    return info
+def _run_info(row: sqlite3.Row, cells: int | None = None) -> RunInfo:
+    status = row["status"]
+    if status == "running" and not _host_alive(row["host"], row["host_pid"]):
+        status = "interrupted"  # its host was killed: nothing runs it any more
+    config = decode(RunConfig, json.loads(row["config"]))
+    return RunInfo(
+        row["id"], row["started_at"], row["finished_at"], status, row["git_sha"], config, cells
+    )
 
 
 def _host_alive(host: str | None, pid: int | None) -> bool:
@@ -49,12 +57,12 @@ def _host_alive(host: str | None, pid: int | None) -> bool:
 class Store(CellRows):
     """The store: runs and their cells, probe records and evidence figures."""
 
-    def start_run(self, config: dict[str, Any], git_sha: str | None) -> int:
+    def start_run(self, config: RunConfig, git_sha: str | None) -> int:
         with self._writing("start a run"):
             cursor = self.db.execute(
                 "INSERT INTO runs (started_at, status, git_sha, config) "
                 "VALUES (?, 'running', ?, ?)",
-                (time.time(), git_sha, json.dumps(config)),
+                (time.time(), git_sha, json.dumps(encode(config))),
             )
         run_id = int(cursor.lastrowid or 0)
         self.claim_run(run_id)
@@ -96,23 +104,25 @@ class Store(CellRows):
         row = self.db.execute("SELECT max(run_id) FROM cells").fetchone()
         return row[0]
 
-    def run_info(self, run_id: int) -> dict[str, Any]:
-        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+    def run_info(self, run_id: int) -> RunInfo:
+        rows = self._named(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", run_id)
+        if not rows:
             known = self.db.execute("SELECT min(id), max(id) FROM runs").fetchone()
             have = f"runs {known[0]} to {known[1]}" if known[0] is not None else "no runs"
             raise DlarenaError(f"run {run_id} is not in {self.path} (it has {have})")
-        return _run_info(row)
+        return _run_info(rows[0])
 
-    def runs(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    def runs(self, limit: int | None = None, offset: int = 0) -> list[RunInfo]:
         """Runs newest first, with their cell counts: every run, or `limit` of them from the
         `offset`-th newest (one query, however many runs the store holds)."""
-        rows = self.db.execute(
-            f"SELECT {_RUN_COLUMNS}, (SELECT count(*) FROM cells WHERE cells.run_id = runs.id) "
+        rows = self._named(
+            f"SELECT {_RUN_COLUMNS}, "
+            "(SELECT count(*) FROM cells WHERE cells.run_id = runs.id) AS cells "
             "FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
-        ).fetchall()
-        return [{**_run_info(row[:-1]), "cells": row[-1]} for row in rows]
+            -1 if limit is None else limit,
+            offset,
+        )
+        return [_run_info(row, row["cells"]) for row in rows]
 
     def run_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM runs").fetchone()[0])
@@ -122,14 +132,14 @@ class Store(CellRows):
         return self.path.parent / f"{self.path.stem}.runs" / str(run_id)
 
     def add_probes(
-        self, kind: str, records: list[dict[str, Any]], name: str = "probe", tier: str = "tier"
+        self, kind: str, records: Sequence[Any], name: str = "probe", tier: str = "tier"
     ) -> None:
         """Append one probe run's records (`name` and `tier`: the record fields that key them,
         e.g. a deployment record's path and workload); earlier runs stay as history."""
         now = time.time()
+        data = [encode(r) if dataclasses.is_dataclass(r) else r for r in records]
         rows = [
-            (now, kind, r["framework"], r[name], r[tier], r["status"], json.dumps(r))
-            for r in records
+            (now, kind, r["framework"], r[name], r[tier], r["status"], json.dumps(r)) for r in data
         ]
         with self._writing("store probe records"), self.db:
             self.db.execute("BEGIN")
@@ -141,13 +151,19 @@ class Store(CellRows):
 
     def probe_records(self, kind: str) -> list[dict[str, Any]]:
         """The newest record of each (framework, probe, tier), with its id and time."""
-        rows = self.db.execute(
+        rows = self._named(
             "SELECT id, measured_at, record FROM probes WHERE kind = ? AND id IN "
             "(SELECT max(id) FROM probes WHERE kind = ? GROUP BY framework, name, tier) "
             "ORDER BY id",
-            (kind, kind),
-        ).fetchall()
-        return [{"id": r[0], "measured_at": r[1], **json.loads(r[2])} for r in rows]
+            kind,
+            kind,
+        )
+        return [{"id": r["id"], "measured_at": r["measured_at"], **json.loads(r["record"])}
+                for r in rows]  # fmt: skip
+
+    def probes(self, kind: str, record: type[R]) -> list[R]:
+        """`probe_records` read into their record type."""
+        return [decode(record, found) for found in self.probe_records(kind)]
 
     def add_evidence(self, figures: list[Any]) -> None:
         """Append collected figures; history accumulates, nothing is overwritten."""
