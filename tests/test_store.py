@@ -287,3 +287,21 @@ def test_the_report_shows_a_check_made_otherwise_and_the_defaults_each_framework
     assert f"- mlp (small)/torch/eager/infer: {note}" in markdown
     assert "<li>mlp (small)/jax/eager/infer: original: through the file" in page
     assert "| PyTorch | batch norm momentum |" in markdown and "Keras" in page
+
+
+def test_a_process_from_another_environment_is_not_pooled_into_a_cell() -> None:
+    """A run resumed after a framework upgrade: the new process's blocks would mix two
+    frameworks' figures in one cell; the cell fails instead, naming what changed."""
+    from dlarena.runner.cell import Yardstick, merge
+
+    yardstick = Yardstick(MLP.batch_size)
+    earlier = a_cell("torch", blocks=BLOCKS[:2])
+    same = merge(earlier, a_cell("torch", blocks=BLOCKS[2:]), yardstick)
+    assert same.status == "ok" and same.blocks == BLOCKS
+    upgraded = dataclasses.replace(
+        a_cell("torch", blocks=BLOCKS[2:]),
+        environment=Environment(setup=Setup("1.1", "cpu", 2, 1), threads=2),
+    )
+    refused = merge(earlier, upgraded, yardstick)
+    assert refused.status == "failed" and refused.blocks == BLOCKS[:2]
+    assert refused.reason is not None and "framework version 1.0 vs 1.1" in refused.reason

@@ -40,18 +40,25 @@ def key_of(cell: CellResult) -> tuple[str, str, str, str, str]:
     return (cell.spec_hash or cell.workload, cell.runtime, cell.tier, cell.mode, cell.label)
 
 
+def environment_changes(before: CellResult, after: CellResult) -> list[str]:
+    """Each checked environment field that differs between two records of a cell, both values
+    named."""
+    return [
+        f"{name} {read(before)} vs {read(after)}"
+        for name, read in _CHECKED.items()
+        if read(before) != read(after)
+    ]
+
+
 def differences(a: Sequence[CellResult], b: Sequence[CellResult]) -> list[str]:
     """Each environment field that differs between matching cells, named with both values."""
-    found = []
     ours = {key_of(c)[:4]: c for c in a}
-    for cell in b:
-        other = ours.get(key_of(cell)[:4])
-        if other is None:
-            continue
-        for name, read in _CHECKED.items():
-            if read(other) != read(cell):
-                found.append(f"{cell.label}: {name} {read(other)} vs {read(cell)}")
-    return found
+    return [
+        f"{cell.label}: {change}"
+        for cell in b
+        if (other := ours.get(key_of(cell)[:4])) is not None
+        for change in environment_changes(other, cell)
+    ]
 
 
 def refuse_other_environments(a: Sequence[CellResult], b: Sequence[CellResult]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from dlarena.errors import FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
 from dlarena.measure import machine
+from dlarena.measure.compare import environment_changes
 from dlarena.measure.stats import stability_warnings, summarize
 from dlarena.records import CellResult, Memory, ParityCheck, Phases, Threading, WorkerTask
 from dlarena.runner import envs
@@ -152,14 +153,19 @@ class Yardstick:
 
 
 def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) -> CellResult:
-    """The cell over every process so far: blocks pooled, worst parity, first phases."""
+    """The cell over every process so far: blocks pooled, worst parity, first phases. A process
+    that ran in another environment than the earlier ones (another framework version, CPU or
+    thread setting: a run resumed after an upgrade) is not pooled: the cell fails, saying what
+    changed."""
+    both = earlier is not None and earlier.status == part.status == "ok"
+    changed = environment_changes(earlier, part) if both and earlier else []
     if earlier is None:
         merged = part
-    elif part.status != "ok":
+    elif part.status != "ok" or changed:
         return dataclasses.replace(
             earlier,
             status="failed",
-            reason=part.reason,
+            reason=part.reason if not changed else _changed(changed),
             stderr_tail=part.stderr_tail,
             exit_code=part.exit_code,
         )
@@ -179,6 +185,13 @@ def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) ->
     if merged.status != "ok" or not merged.blocks:
         return merged
     return summarized(merged, yardstick)
+
+
+def _changed(changes: list[str]) -> str:
+    return (
+        f"a later process ran in another environment than the earlier ones ({'; '.join(changes)}):"
+        " their figures cannot be pooled; measure the cell again in a new run"
+    )
 
 
 def summarized(
