@@ -27,16 +27,16 @@ def history(db: Store, framework: str) -> dict[str, list[dict[str, Any]]]:
     figure that passed parity, oldest first, with the environment it ran in."""
     series: dict[str, list[dict[str, Any]]] = {}
     for row in db.history(framework):
-        cell_id, run_id, workload, spec_hash, tier, mode, policy, rate, low, high = row[:10]
-        name = f"{workload_label(workload, spec_hash)} {tier} {mode} {policy}"
+        label = workload_label(row["workload"], row["spec_hash"])
+        name = f"{label} {row['tier']} {row['mode']} {row['policy']}"
         series.setdefault(name, []).append(
             {
-                "run_id": run_id,
-                "cell_id": cell_id,
-                "samples_per_s": rate,
-                "low": low,
-                "high": high,
-                "environment": f"{framework} {row[10]} on {row[11]}",
+                "run_id": row["run_id"],
+                "cell_id": row["id"],
+                "samples_per_s": row["samples_per_s"],
+                "low": row["low"],
+                "high": row["high"],
+                "environment": f"{framework} {row['framework_version']} on {row['cpu_model']}",
             }
         )
     return series

@@ -189,8 +189,8 @@ class Store(CellRows):
     def evidence_figures(self) -> list[Any]:
         from dlarena.evidence.snapshot import Figure
 
-        rows = self.db.execute(
+        rows = self._named(
             "SELECT framework, metric, value, as_of, source, qualifier FROM evidence "
             "ORDER BY collected_at"
-        ).fetchall()
-        return [Figure(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+        )
+        return [Figure(**{**dict(r), "value": json.loads(r["value"])}) for r in rows]

@@ -36,11 +36,12 @@ _CELL_COLUMNS = (
 # (spec hash or workload, runtime, tier, mode, threading policy), the machine (CPU model, cores,
 # device) and whether it is ranked (CellResult.ranked: ran, passed parity, measured).
 ENTRY_QUERY = """
-    SELECT id, coalesce(spec_hash, workload), runtime, tier, mode,
-        json_extract(threading, '$.policy'),
-        json_extract(environment, '$.cpu_model'), json_extract(environment, '$.cpu_count'),
-        json_extract(environment, '$.setup.device'),
-        status = 'ok' AND parity_passed = 1 AND summary IS NOT NULL
+    SELECT id, coalesce(spec_hash, workload) AS spec, runtime, tier, mode,
+        coalesce(json_extract(threading, '$.policy'), 'fair') AS policy,
+        json_extract(environment, '$.cpu_model') AS cpu_model,
+        json_extract(environment, '$.cpu_count') AS cpu_count,
+        coalesce(json_extract(environment, '$.setup.device'), '') AS device,
+        status = 'ok' AND parity_passed = 1 AND summary IS NOT NULL AS ranked
     FROM cells ORDER BY id
 """
 
@@ -124,22 +125,22 @@ class CellRows(Connection):
         )
         return new_id
 
-    def history(self, runtime: str) -> list[tuple[Any, ...]]:
-        """Every ranked cell of a runtime, oldest first, as what a history chart reads: (cell
-        id, run id, workload, spec hash, tier, mode, threading policy, samples/s, its CI low
-        and high, framework version, CPU model)."""
-        return self.db.execute(
+    def history(self, runtime: str) -> list[sqlite3.Row]:
+        """Every ranked cell of a runtime, oldest first, as what a history chart reads: id,
+        run_id, workload, spec_hash, tier, mode, policy (threading), samples_per_s, low and high
+        (its CI), framework_version, cpu_model."""
+        return self._named(
             """SELECT id, run_id, workload, spec_hash, tier, mode,
-                coalesce(json_extract(threading, '$.policy'), 'fair'),
-                json_extract(summary, '$.samples_per_s'),
-                json_extract(summary, '$.samples_per_s_low'),
-                json_extract(summary, '$.samples_per_s_high'),
-                json_extract(environment, '$.setup.framework_version'),
-                json_extract(environment, '$.cpu_model')
+                coalesce(json_extract(threading, '$.policy'), 'fair') AS policy,
+                json_extract(summary, '$.samples_per_s') AS samples_per_s,
+                json_extract(summary, '$.samples_per_s_low') AS low,
+                json_extract(summary, '$.samples_per_s_high') AS high,
+                json_extract(environment, '$.setup.framework_version') AS framework_version,
+                json_extract(environment, '$.cpu_model') AS cpu_model
             FROM cells WHERE runtime = ? AND status = 'ok' AND parity_passed = 1
                 AND summary IS NOT NULL ORDER BY id""",
-            (runtime,),
-        ).fetchall()
+            runtime,
+        )
 
     def cells(self, run_id: int, raw: bool = False) -> list[CellResult]:
         """The run's cells in plan order; `raw` also loads each cell's blocks and latencies."""
@@ -160,10 +161,14 @@ class CellRows(Connection):
     def cell_entries(self) -> list[Entry]:
         """What the selection of the figures that count reads of every cell, without loading
         any (store/selection.py: kind, machine, ranked)."""
-        rows = self.db.execute(ENTRY_QUERY).fetchall()
         return [
-            Entry(r[0], (*r[1:5], r[5] or "fair"), (r[6], r[7], device_kind(r[8] or "")), r[9] == 1)
-            for r in rows
+            Entry(
+                r["id"],
+                (r["spec"], r["runtime"], r["tier"], r["mode"], r["policy"]),
+                (r["cpu_model"], r["cpu_count"], device_kind(r["device"])),
+                r["ranked"] == 1,
+            )
+            for r in self._named(ENTRY_QUERY)
         ]
 
     def all_cells(self) -> list[CellResult]:
@@ -191,11 +196,11 @@ class CellRows(Connection):
         )
 
     def _cell(self, row: sqlite3.Row) -> CellResult:
-        checks = self.db.execute(
+        checks = self._named(
             "SELECT check_name, max_abs, max_rel, tolerance, passed, note FROM parity "
             "WHERE cell_id = ?",
-            (row["id"],),
-        ).fetchall()
+            row["id"],
+        )
 
         def record(column: str, kind: Any) -> Any:
             return decode(kind, json.loads(row[column])) if row[column] else None
@@ -210,6 +215,10 @@ class CellRows(Connection):
             load=tuple(decode(MachineLoad, v) for v in json.loads(row["load"])),
             memory=record("memory", Memory),
             parity=tuple(
-                ParityCheck(c[0], c[1], c[2], c[3], bool(c[4]), c[5] or "") for c in checks
-            ),
+                ParityCheck(
+                    c["check_name"], c["max_abs"], c["max_rel"], c["tolerance"], bool(c["passed"]),
+                    c["note"] or "",
+                )
+                for c in checks
+            ),  # fmt: skip
         )
