@@ -17,6 +17,16 @@ class CurvePoint:
     loss: float
     accuracy: float
     seconds: float = 0.0
+    train_loss: float | None = None  # the mean training loss since the last evaluation
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutLoss:
+    """The held-out loss at the envelope's last step (checked against the float64 run's)."""
+
+    VERSION: ClassVar[int] = 1
+    step: int
+    loss: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +71,7 @@ class ConvergeRecord:
     framework_version: str | None = None
     curve: tuple[CurvePoint, ...] = ()
     losses: tuple[float, ...] = ()  # each step's training loss
-    envelope_held_out: CurvePoint | None = None  # the held-out loss at the envelope's last step
+    envelope_held_out: HeldOutLoss | None = None
     envelope: Envelope | None = None
     id: int | None = None  # the store's, once stored
     measured_at: float | None = None

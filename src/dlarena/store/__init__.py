@@ -158,7 +158,8 @@ class Store(CellRows):
             kind,
             kind,
         )
-        return [{"id": r["id"], "measured_at": r["measured_at"], **json.loads(r["record"])}
+        # the store's id and time, never a record's own (None until stored)
+        return [{**json.loads(r["record"]), "id": r["id"], "measured_at": r["measured_at"]}
                 for r in rows]  # fmt: skip
 
     def probes(self, kind: str, record: type[R]) -> list[R]:
