@@ -46,8 +46,8 @@ class Protocol:
     # that many fit in min_block_s (a turn of a transformer's 0.2 s steps is one step)
     turn_s: float = 0.05
     # paired: rounds go on past `blocks` until every worker of the group has timed this many
-    # seconds (up to 4x the rounds): short turns are noisy, and the mlp's 50 ms turns need about
-    # 25 rounds for its ratios to hold still run to run (docs/measuring.md); 0: `blocks` rounds
+    # seconds (up to 4x the rounds): short turns are noisy (the mlp's 30-50 ms turns take 35-40
+    # rounds, the cnn's about 20; docs/measuring.md); 0: `blocks` rounds
     paired_s: float = 2.5
     # seconds of the run's GEMM peak probe (best of 1024^3 products; 0.25 s is ~20 of them here,
     # within 3% of a 1 s probe's best)

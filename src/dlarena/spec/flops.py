@@ -18,6 +18,7 @@ update.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from dlarena.spec.model import Layer, Workload
 from dlarena.spec.shapes import infer_shapes, parameter_shapes
@@ -25,41 +26,60 @@ from dlarena.spec.shapes import infer_shapes, parameter_shapes
 OPTIMIZER_FLOPS_PER_PARAMETER = 4
 
 
-def layer_flops(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
-    """Forward FLOPs of one layer for one sample."""
-    out_elements = math.prod(out_shape)
-    in_elements = math.prod(in_shape)
-    if layer.op == "dense":
-        return out_elements * (2 * in_shape[-1] + (1 if layer.attr("bias") else 0))
-    if layer.op == "tied_logits":
-        return out_elements * 2 * in_shape[-1]
-    if layer.op == "conv2d":
-        k = layer.attr("kernel")
-        seen = in_shape[-1] // layer.attr("groups")  # the channels each output value sums over
-        return out_elements * (2 * k * k * seen + (1 if layer.attr("bias") else 0))
-    if layer.op in ("max_pool", "avg_pool"):
-        return out_elements * layer.attr("size") ** 2
-    if layer.op == "batch_norm":
-        return 2 * in_elements
-    if layer.op == "layer_norm":
-        return 5 * in_elements
-    if layer.op == "embedding":
-        return out_elements if layer.attr("positions") else 0
-    if layer.op in ("first_token", "slice", "concat", "flatten", "reshape"):
-        return 0  # data movement
-    if layer.op == "dropout":
-        return 0  # identity in inference; a training step's mask multiply is not counted
+Shape = tuple[int, ...]
 
-    if layer.op == "embedding_bag":  # the lookups are free; summing a bag of L rows: (L-1) D
-        return (layer.attr("size") - 1) * layer.attr("units")
-    if layer.op == "lstm":  # per step: both matmuls and the bias, then ~10 per unit for gates
-        seq, units = in_shape[0], layer.attr("units")
-        return seq * (4 * units * (2 * in_shape[-1] + 2 * units + 1) + 10 * units)
-    if layer.op == "attention":
-        seq, width = in_shape
-        projections = 4 * seq * (2 * width * width + (width if layer.attr("bias") else 0))
-        return projections + 4 * seq * seq * width + 3 * layer.attr("heads") * seq * seq
-    return in_elements  # activations, add, global average pooling
+
+def _dense(layer: Layer, ins: Shape, out: Shape) -> int:
+    return math.prod(out) * (2 * ins[-1] + (1 if layer.attr("bias") else 0))
+
+
+def _conv2d(layer: Layer, ins: Shape, out: Shape) -> int:
+    k = layer.attr("kernel")
+    seen = ins[-1] // layer.attr("groups")  # the channels each output value sums over
+    return math.prod(out) * (2 * k * k * seen + (1 if layer.attr("bias") else 0))
+
+
+def _lstm(layer: Layer, ins: Shape, out: Shape) -> int:
+    """Per step: both matmuls and the bias, then ~10 per unit for the gates."""
+    seq, units = ins[0], layer.attr("units")
+    return seq * (4 * units * (2 * ins[-1] + 2 * units + 1) + 10 * units)
+
+
+def _attention(layer: Layer, ins: Shape, out: Shape) -> int:
+    seq, width = ins
+    projections = 4 * seq * (2 * width * width + (width if layer.attr("bias") else 0))
+    return projections + 4 * seq * seq * width + 3 * layer.attr("heads") * seq * seq
+
+
+def _free(layer: Layer, ins: Shape, out: Shape) -> int:
+    return 0
+
+
+# Forward FLOPs per sample, by op (the module docstring's conventions); an op not here counts one
+# per input element (activations, add, global average pooling)
+_FLOPS: dict[str, Callable[[Layer, Shape, Shape], int]] = {
+    "dense": _dense,
+    "tied_logits": lambda layer, ins, out: math.prod(out) * 2 * ins[-1],
+    "conv2d": _conv2d,
+    "max_pool": lambda layer, ins, out: math.prod(out) * layer.attr("size") ** 2,
+    "avg_pool": lambda layer, ins, out: math.prod(out) * layer.attr("size") ** 2,
+    "batch_norm": lambda layer, ins, out: 2 * math.prod(ins),
+    "layer_norm": lambda layer, ins, out: 5 * math.prod(ins),
+    "embedding": lambda layer, ins, out: math.prod(out) if layer.attr("positions") else 0,
+    # data movement; dropout is the identity in inference (a training step's mask multiply is
+    # not counted)
+    **dict.fromkeys(("first_token", "slice", "concat", "flatten", "reshape", "dropout"), _free),
+    # the lookups are free; summing a bag of L rows: (L-1) D
+    "embedding_bag": lambda layer, ins, out: (layer.attr("size") - 1) * layer.attr("units"),
+    "lstm": _lstm,
+    "attention": _attention,
+}
+
+
+def layer_flops(layer: Layer, in_shape: Shape, out_shape: Shape) -> int:
+    """Forward FLOPs of one layer for one sample."""
+    rule = _FLOPS.get(layer.op)
+    return math.prod(in_shape) if rule is None else rule(layer, in_shape, out_shape)
 
 
 def forward_flops(workload: Workload) -> dict[str, int]:

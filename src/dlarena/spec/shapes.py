@@ -203,42 +203,67 @@ def logits_shape(workload: Workload) -> tuple[int, ...]:
     return (workload.num_classes,)
 
 
+Params = list[tuple[str, Shape]]  # (kind, shape) in the canonical order
+
+
+def _with_bias(layer: Layer, kernel: Shape, out: Shape) -> Params:
+    return [("kernel", kernel), *([("bias", (out[-1],))] if layer.attr("bias") else [])]
+
+
+def _conv2d_params(layer: Layer, ins: Shape, out: Shape, workload: Workload) -> Params:
+    k = layer.attr("kernel")
+    per_group = ins[-1] // layer.attr("groups")  # each filter sees its group's channels
+    return _with_bias(layer, (k, k, per_group, layer.attr("filters")), out)
+
+
+def _embedding_params(layer: Layer, ins: Shape, out: Shape, workload: Workload) -> Params:
+    units = layer.attr("units")
+    positions = [("positions", (workload.input_shape[0], units))] if layer.attr("positions") else []
+    return [("table", (workload.vocab_size, units)), *positions]
+
+
+def _lstm_params(layer: Layer, ins: Shape, out: Shape, workload: Workload) -> Params:
+    units = layer.attr("units")
+    return [("input_kernel", (ins[-1], 4 * units)), ("recurrent_kernel", (units, 4 * units)),
+            ("gate_bias", (4 * units,))]  # fmt: skip
+
+
+def _attention_params(layer: Layer, ins: Shape, out: Shape, workload: Workload) -> Params:
+    width, bias = ins[-1], layer.attr("bias")
+    return [
+        (f"{part}_{kind}", shape)
+        for part in ATTENTION_PARTS
+        for kind, shape in (("kernel", (width, width)), *((("bias", (width,)),) if bias else ()))
+    ]
+
+
+# Each op's parameters (and batch norm's state), from its first input's and its output's shape;
+# an op not here has none
+_PARAMS: dict[str, Callable[[Layer, Shape, Shape, Workload], Params]] = {
+    "dense": lambda layer, ins, out, w: _with_bias(layer, (ins[-1], layer.attr("units")), out),
+    "conv2d": _conv2d_params,
+    "batch_norm": lambda layer, ins, out, w: [
+        (kind, (ins[-1],)) for kind in ("gamma", "beta", "moving_mean", "moving_var")
+    ],
+    "layer_norm": lambda layer, ins, out, w: [("gamma", (ins[-1],)), ("beta", (ins[-1],))],
+    "embedding_bag": lambda layer, ins, out, w: [
+        ("table", (layer.attr("vocab"), layer.attr("units")))
+    ],
+    "embedding": _embedding_params,
+    "lstm": _lstm_params,
+    "attention": _attention_params,
+}
+
+
 def parameter_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
     """Canonical parameter (and batch-norm state) shapes, keyed 'layer.kind'."""
     shapes = infer_shapes(workload)
     params: dict[str, tuple[int, ...]] = {}
     for layer in workload.layers:
-        channels = shapes[layer.inputs[0]][-1]
-        if layer.op == "dense":
-            params[f"{layer.name}.kernel"] = (channels, layer.attr("units"))
-        elif layer.op == "conv2d":
-            k = layer.attr("kernel")
-            per_group = channels // layer.attr("groups")  # each filter sees its group's channels
-            params[f"{layer.name}.kernel"] = (k, k, per_group, layer.attr("filters"))
-        elif layer.op == "batch_norm":
-            for kind in ("gamma", "beta", "moving_mean", "moving_var"):
-                params[f"{layer.name}.{kind}"] = (channels,)
-        elif layer.op == "layer_norm":
-            params[f"{layer.name}.gamma"] = params[f"{layer.name}.beta"] = (channels,)
-        elif layer.op == "embedding_bag":
-            params[f"{layer.name}.table"] = (layer.attr("vocab"), layer.attr("units"))
-        elif layer.op == "embedding":
-            units = layer.attr("units")
-            params[f"{layer.name}.table"] = (workload.vocab_size, units)
-            if layer.attr("positions"):
-                params[f"{layer.name}.positions"] = (workload.input_shape[0], units)
-        elif layer.op == "lstm":
-            units = layer.attr("units")
-            params[f"{layer.name}.input_kernel"] = (channels, 4 * units)
-            params[f"{layer.name}.recurrent_kernel"] = (units, 4 * units)
-            params[f"{layer.name}.gate_bias"] = (4 * units,)
-        elif layer.op == "attention":
-            for part in ATTENTION_PARTS:
-                params[f"{layer.name}.{part}_kernel"] = (channels, channels)
-                if layer.attr("bias"):
-                    params[f"{layer.name}.{part}_bias"] = (channels,)
-        if layer.op in ("dense", "conv2d") and layer.attr("bias"):
-            params[f"{layer.name}.bias"] = (shapes[layer.name][-1],)
+        rule = _PARAMS.get(layer.op)
+        if rule is not None:
+            found = rule(layer, shapes[layer.inputs[0]], shapes[layer.name], workload)
+            params.update((f"{layer.name}.{kind}", shape) for kind, shape in found)
     return params
 
 
