@@ -157,8 +157,8 @@ def merge(earlier: CellResult | None, part: CellResult, yardstick: Yardstick) ->
     that ran in another environment than the earlier ones (another framework version, CPU or
     thread setting: a run resumed after an upgrade) is not pooled: the cell fails, saying what
     changed."""
-    both = earlier is not None and earlier.status == part.status == "ok"
-    changed = environment_changes(earlier, part) if both and earlier else []
+    pooled = earlier is not None and earlier.status == part.status == "ok"
+    changed = environment_changes(earlier, part) if pooled and earlier is not None else []
     if earlier is None:
         merged = part
     elif part.status != "ok" or changed:

@@ -5,7 +5,6 @@ The schema and its history are in `store/schema.py`; every write is its own tran
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -137,7 +136,7 @@ class Store(CellRows):
         """Append one probe run's records (`name` and `tier`: the record fields that key them,
         e.g. a deployment record's path and workload); earlier runs stay as history."""
         now = time.time()
-        data = [encode(r) if dataclasses.is_dataclass(r) else r for r in records]
+        data = [encode(r) for r in records]
         rows = [
             (now, kind, r["framework"], r[name], r[tier], r["status"], json.dumps(r)) for r in data
         ]
@@ -149,8 +148,9 @@ class Store(CellRows):
                 rows,
             )
 
-    def probe_records(self, kind: str) -> list[dict[str, Any]]:
-        """The newest record of each (framework, probe, tier), with its id and time."""
+    def probes(self, kind: str, record: type[R]) -> list[R]:
+        """The newest record of each (framework, probe, tier) of a kind, as its record type,
+        with its id and time."""
         rows = self._named(
             "SELECT id, measured_at, record FROM probes WHERE kind = ? AND id IN "
             "(SELECT max(id) FROM probes WHERE kind = ? GROUP BY framework, name, tier) "
@@ -159,12 +159,9 @@ class Store(CellRows):
             kind,
         )
         # the store's id and time, never a record's own (None until stored)
-        return [{**json.loads(r["record"]), "id": r["id"], "measured_at": r["measured_at"]}
-                for r in rows]  # fmt: skip
-
-    def probes(self, kind: str, record: type[R]) -> list[R]:
-        """`probe_records` read into their record type."""
-        return [decode(record, found) for found in self.probe_records(kind)]
+        stored = ({**json.loads(r["record"]), "id": r["id"], "measured_at": r["measured_at"]}
+                  for r in rows)  # fmt: skip
+        return [decode(record, found) for found in stored]
 
     def add_evidence(self, figures: list[Any]) -> None:
         """Append collected figures; history accumulates, nothing is overwritten."""
