@@ -6,6 +6,7 @@ effect alone; real float32 frameworks passing the same gate is tests/test_parity
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dlarena.runner.reference import write_reference
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
 from dlarena.spec.model import Optimizer
+from dlarena.spec.ops import OPS
 from dlarena.twin import load_reference
 
 from .conftest import SPECS
@@ -64,7 +66,7 @@ def one_layer_off(layer, p, ins, training):
     return (out * (1 + 1e-3) if layer.name == "fc2" else out), cache
 
 
-DENSE = reference._FORWARD["dense"]
+DENSE = OPS["dense"].forward
 
 
 @pytest.mark.parametrize(
@@ -72,7 +74,7 @@ DENSE = reference._FORWARD["dense"]
 )
 def test_a_different_forward_fails_in_inference_and_in_training(mlp, monkeypatch, op, patched):
     workload, ref = mlp
-    monkeypatch.setitem(reference._FORWARD, op, patched)
+    monkeypatch.setitem(OPS, op, dataclasses.replace(OPS[op], forward=patched))
     found = verdicts(workload, ref, ref["weights"])
     assert not found["forward"] and not found["grads"], found
 

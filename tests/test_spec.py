@@ -12,6 +12,7 @@ from dlarena.errors import SpecError
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
 from dlarena.spec.model import Workload
+from dlarena.spec.ops import OPS
 from dlarena.spec.presets import SIZES
 from dlarena.spec.schema import spec_from_dict
 from dlarena.spec.shapes import is_trainable, parameter_shapes
@@ -223,7 +224,7 @@ def test_attention_masks_hide_padded_keys_and_the_future() -> None:
     def attend(mask: str, x: np.ndarray) -> np.ndarray:
         attrs = (("bias", True), ("heads", 2), ("mask", mask))
         layer = Layer("att", "attention", ("h", "input"), attrs)
-        return reference._FORWARD["attention"](layer, params, [x, ids], False)[0]
+        return OPS["attention"].forward(layer, params, [x, ids], False)[0]
 
     moved = x.copy()
     moved[0, 3:] += 5.0  # the padded positions of the first row

@@ -13,8 +13,8 @@ import onnx
 
 from dlarena.importer.blocks import between, replace_block, run_block, walk
 from dlarena.importer.graph import Graph
-from dlarena.spec import forward_ops
 from dlarena.spec.model import ATTENTION_PARTS, Layer
+from dlarena.spec.ops import OPS
 
 MASKS = ("none", "causal")  # a padding mask reads token ids: an input the block has not
 
@@ -109,7 +109,7 @@ def _identify(
         for part, i in zip(ATTENTION_PARTS, order, strict=True):
             weights[f"a.{part}_kernel"] = params[i][0].astype(np.float64)
             weights[f"a.{part}_bias"] = params[i][1].astype(np.float64)
-        ours, _ = forward_ops._attention(layer, weights, [sample.astype(np.float64)], False)
+        ours, _ = OPS["attention"].forward(layer, weights, [sample.astype(np.float64)], False)
         if np.allclose(ours, expected, rtol=1e-4, atol=1e-5):
             return heads, mask, order
     return None

@@ -36,6 +36,7 @@ import numpy as np
 
 from dlarena.spec import reference
 from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.ops import OPS
 from dlarena.spec.shapes import parameter_shapes
 from dlarena.spec.weights import draw_batch
 
@@ -44,11 +45,8 @@ MARGIN_SAFETY = 3.0
 PARITY_ROWS = 16  # rows of the parity batch: enough for the math, few enough to condition
 ATTEMPTS = 60
 CANDIDATES = 8  # rows drawn per row kept
-DECISIONS = {"relu", "relu6", "max_pool"}  # the ops whose output can flip on rounding (_margins)
-
-
-def _row_min(values: np.ndarray) -> np.ndarray:
-    return values.reshape(len(values), -1).min(axis=1)
+# the ops whose output can flip on rounding (_margins)
+DECISIONS = {name for name, op in OPS.items() if op.margin is not None}
 
 
 def error_reach(workload: Workload) -> dict[str, float]:
@@ -68,21 +66,12 @@ def error_reach(workload: Workload) -> dict[str, float]:
 def _margins(layer: Layer, ins: list[np.ndarray], error: float) -> np.ndarray | None:
     """Per row, the closest decision of this layer to its boundary, in units of the margin it
     needs (below 1: float32 may decide it the other way)."""
+    rule = OPS[layer.op].margin
+    if rule is None:
+        return None
     x = ins[0]
     needed = MARGIN_SAFETY * error * max(float(np.sqrt(np.mean(x**2))), 1e-30)
-    if layer.op == "relu":
-        return _row_min(np.abs(x)) / needed
-    if layer.op == "relu6":  # two kinks: 0 and 6
-        return _row_min(np.minimum(np.abs(x), np.abs(x - 6.0))) / needed
-    if layer.op == "max_pool":
-        k, s = layer.attr("size"), layer.attr("stride")
-        padded = reference.pool_padded(layer, x)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s]
-        flat = windows.reshape(*windows.shape[:4], k * k)
-        top_two = -np.partition(-flat, 1, axis=-1)[..., :2]
-        gap = top_two[..., 0] - top_two[..., 1]
-        return _row_min(np.where(top_two[..., 0] == 0.0, np.inf, gap)) / needed
-    return None
+    return rule(layer, x) / needed
 
 
 def row_margins(workload: Workload, weights: dict, x: np.ndarray, y: np.ndarray, steps: int):

@@ -1,7 +1,8 @@
 """An independent float64 NumPy implementation of a workload: forward, gradients, optimizer.
 
 It is the yardstick of the parity gate: every framework's forward output, loss, gradients and
-parameters after a few optimizer steps are compared with what this module computes.
+parameters after a few optimizer steps are compared with what this module computes. Each op's
+forward and backward pass is in spec/ops/.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from dlarena.spec.backward_ops import _BACKWARD
-from dlarena.spec.forward_ops import _FORWARD, attention_mask, interaction_pairs, pool_padded
 from dlarena.spec.model import INPUT, Layer, Workload
+from dlarena.spec.ops import OPS
 from dlarena.spec.shapes import is_trainable
 
 Arrays = dict[str, np.ndarray]
@@ -36,7 +36,7 @@ def forward(
         ins = [values[name] for name in layer.inputs]
         if observe is not None:
             observe(layer, ins)
-        values[layer.name], cache[layer.name] = _FORWARD[layer.op](layer, params, ins, training)
+        values[layer.name], cache[layer.name] = OPS[layer.op].forward(layer, params, ins, training)
     return values[workload.layers[-1].name], cache
 
 
@@ -50,7 +50,7 @@ def backward(
         dy = upstream.pop(layer.name, None)
         if dy is None:
             continue
-        dins = _BACKWARD[layer.op](layer, params, cache[layer.name], dy, grads)
+        dins = OPS[layer.op].backward(layer, params, cache[layer.name], dy, grads)
         for name, dx in zip(layer.inputs, dins, strict=True):
             if dx is None:  # token ids: no gradient
                 continue
@@ -138,7 +138,3 @@ class _Optimizer:
         m_hat = m / (1 - c.beta1**self.step)
         v_hat = v / (1 - c.beta2**self.step)
         return rate * m_hat / (np.sqrt(v_hat) + c.epsilon)
-
-
-assert set(_FORWARD) == set(_BACKWARD), "every op needs both passes"
-__all__ = ["attention_mask", "interaction_pairs", "pool_padded"]

@@ -19,73 +19,38 @@ from dlarena.spec.model import (
     SourceRef,
     Workload,
 )
+from dlarena.spec.ops import MANY, OPS
 from dlarena.spec.shapes import infer_shapes, logits_shape, parameter_shapes
 from dlarena.validation import Document, Fraction, Identifier, Name, Strict, validate
 
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Window = Annotated[int, Field(ge=1, le=1024)]
-Padding = Annotated[int, Field(ge=0, le=1024)]
 Epsilon = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 Dim = Annotated[int, Field(ge=1, le=1_000_000)]
+# The type of each attribute kind an op declares (spec/ops/base.py: Attr)
+KINDS: dict[str, Any] = {
+    "count": Count,
+    "window": Window,
+    "padding": Annotated[int, Field(ge=0, le=1024)],
+    "epsilon": Epsilon,
+    "fraction": Fraction,
+    "bool": bool,
+    "identifier": Identifier,
+    "factor": Annotated[float, Field(gt=-1e6, lt=1e6, allow_inf_nan=False)],
+    "offset": Annotated[int, Field(ge=0, le=1_000_000)],
+    "dims": Annotated[list[Dim], Field(min_length=1, max_length=3)],
+}
+
+
+def _attr_type(kind: str | tuple[str, ...]) -> Any:
+    return Literal[kind] if isinstance(kind, tuple) else KINDS[kind]
+
 
 # Per op: each attribute's type and default (... = required).
 OP_ATTRS: dict[str, dict[str, tuple[Any, Any]]] = {
-    "dense": {"units": (Count, ...), "bias": (bool, True)},
-    "relu": {},
-    "gelu": {},  # exact: x * Phi(x), with erf
-    "gelu_tanh": {},  # the tanh approximation (jax.nn.gelu's and Flax's default)
-    "tanh": {},
-    "relu6": {},  # min(max(x, 0), 6): MobileNet's activation (ONNX's Clip to [0, 6])
-    "sigmoid": {},  # 1 / (1 + exp(-x)): gates, squeeze-and-excitation, imported models
-    # zeroes a fraction `rate` of the values while a timed training step runs (scaled by
-    # 1 / (1 - rate)); identity in inference and in every parity check
-    "dropout": {"rate": (Fraction, ...)},
-    "conv2d": {
-        "filters": (Count, ...),
-        "kernel": (Window, 3),
-        "stride": (Window, 1),
-        "padding": (Padding, 0),
-        "bias": (bool, False),
-        # channels and filters split into this many groups, each convolved on its own: the
-        # input's channel count is depthwise (MobileNet); both must divide by it
-        "groups": (Count, 1),
-    },
-    "batch_norm": {"epsilon": (Epsilon, 1e-5), "momentum": (Fraction, 0.9)},
-    # padding: -inf on each side (a padded cell never wins), as every framework's max pool pads
-    "max_pool": {"size": (Window, 2), "stride": (Window, 2), "padding": (Padding, 0)},
-    "avg_pool": {"size": (Window, 2), "stride": (Window, 2)},
-    "add": {},
-    # x times a constant: a residual branch scaled before its add (Inception-ResNet's 0.1 to
-    # 0.3), or any fixed multiplier an imported graph keeps
-    "scale": {"factor": (Annotated[float, Field(gt=-1e6, lt=1e6, allow_inf_nan=False)], ...)},
-    "global_avg_pool": {},
-    "embedding": {"units": (Count, ...), "positions": (bool, True)},
-    "layer_norm": {"epsilon": (Epsilon, 1e-5)},
-    "attention": {
-        "heads": (Count, ...),
-        "mask": (Literal["none", "padding", "causal"], "none"),
-        "bias": (bool, True),
-    },
-    "first_token": {},
-    # sequence: every step's hidden state (batch, time, units), else the last one (batch, units)
-    "lstm": {"units": (Count, ...), "sequence": (bool, False)},
-    "tied_logits": {"embedding": (Identifier, ...)},  # logits = x @ table^T of that embedding
-    # recommenders: columns [start, start + size) of a flat input, as features or as a bag of
-    # ids into a table (sum or mean of their rows)
-    "slice": {"start": (Annotated[int, Field(ge=0, le=1_000_000)], 0), "size": (Count, ...)},
-    "embedding_bag": {
-        "vocab": (Count, ...),
-        "units": (Count, ...),
-        "start": (Annotated[int, Field(ge=0, le=1_000_000)], 0),
-        "size": (Count, 1),
-        "mode": (Literal["sum", "mean"], "sum"),
-    },
-    "concat": {},  # along the features
-    "dot_interaction": {},  # DLRM: the first input, then the pairwise dots of all inputs
-    "flatten": {},
-    "reshape": {"shape": (Annotated[list[Dim], Field(min_length=1, max_length=3)], ...)},
+    name: {key: (_attr_type(kind), default) for key, (kind, default) in op.attrs.items()}
+    for name, op in OPS.items()
 }
-MANY_INPUTS = ("concat", "dot_interaction")
 # Bounds that stop a spec from asking for memory no machine has, before any allocation.
 MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights (the float64 reference doubles it)
 MAX_BATCH_VALUES = 1 << 31  # every layer's output for one batch, summed: 8 GiB of float32
@@ -243,11 +208,12 @@ def _layer(item: Any, index: int, earlier: list[Layer]) -> Layer:
                 f"{where}.inputs: '{source}' is not an earlier layer; "
                 f"known: {', '.join([INPUT, *sorted(defined)])}"
             )
-    if item.op in MANY_INPUTS:
+    wanted = OPS[item.op].inputs
+    if wanted == MANY:
         if len(inputs) < 2:
             raise SpecError(f"{where}.inputs: {item.op} takes two or more")
     else:
-        wanted = 2 if item.op == "add" or (item.op == "attention" and item.mask == "padding") else 1
+        wanted += item.op == "attention" and item.mask == "padding"
         if len(inputs) != wanted:
             raise SpecError(f"{where}.inputs: {item.op} takes {'two' if wanted == 2 else 'one'}")
     attrs = tuple(sorted((key, _frozen(getattr(item, key))) for key in OP_ATTRS[item.op]))
