@@ -7,6 +7,7 @@ This is what JAX code looks like below any library, so that a cell of this runti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -48,42 +49,43 @@ def _batch_norm(layer: Layer, p: Any, state: Any, x: jax.Array, train: bool) -> 
     return out, state
 
 
-def _apply(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
-    x, op = ins[0], layer.op
-    if op in ("dense", "conv2d"):
-        if op == "dense":
-            out = x @ p[f"{layer.name}.kernel"]
-        else:
-            s, pad = layer.attr("stride"), layer.attr("padding")
-            kernel = p[f"{layer.name}.kernel"]
-            out = lax.conv_general_dilated(
-                x,
-                kernel,
-                (s, s),
-                [(pad, pad)] * 2,
-                dimension_numbers=_NHWC,
-                feature_group_count=layer.attr("groups"),
-            )
-        return out + p[f"{layer.name}.bias"] if layer.attr("bias") else out
-    if op == "max_pool":
-        return _pool(x, layer, -jnp.inf, lax.max)
-    if op == "avg_pool":
-        return _pool(x, layer, 0.0, lax.add) / layer.attr("size") ** 2
-    if op == "add":
-        return x + ins[1]
-    if op == "global_avg_pool":
-        return x.mean(axis=(1, 2))
-    if op == "relu":
-        return jnp.maximum(x, 0.0)
-    if op == "gelu":
-        return jax.nn.gelu(x, approximate=False)
-    if op == "sigmoid":
-        return jax.nn.sigmoid(x)
-    if op == "relu6":
-        return jnp.clip(x, 0.0, 6.0)
-    if op == "scale":
-        return x * layer.attr("factor")
-    return jnp.tanh(x)
+def _dense(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
+    return _with_bias(layer, p, ins[0] @ p[f"{layer.name}.kernel"])
+
+
+def _conv(layer: Layer, p: Any, ins: list[jax.Array]) -> jax.Array:
+    s, pad = layer.attr("stride"), layer.attr("padding")
+    out = lax.conv_general_dilated(
+        ins[0],
+        p[f"{layer.name}.kernel"],
+        (s, s),
+        [(pad, pad)] * 2,
+        dimension_numbers=_NHWC,
+        feature_group_count=layer.attr("groups"),
+    )
+    return _with_bias(layer, p, out)
+
+
+def _with_bias(layer: Layer, p: Any, out: jax.Array) -> jax.Array:
+    return out + p[f"{layer.name}.bias"] if layer.attr("bias") else out
+
+
+# Each raw op but batch norm (which also updates its state: forward): (layer, params, inputs)
+_OPS: dict[str, Callable[[Layer, Any, list[jax.Array]], jax.Array]] = {
+    "dense": _dense,
+    "conv2d": _conv,
+    "max_pool": lambda layer, p, ins: _pool(ins[0], layer, -jnp.inf, lax.max),
+    "avg_pool": lambda layer, p, ins: _pool(ins[0], layer, 0.0, lax.add) / layer.attr("size") ** 2,
+    "add": lambda layer, p, ins: ins[0] + ins[1],
+    "global_avg_pool": lambda layer, p, ins: ins[0].mean(axis=(1, 2)),
+    "relu": lambda layer, p, ins: jnp.maximum(ins[0], 0.0),
+    "gelu": lambda layer, p, ins: jax.nn.gelu(ins[0], approximate=False),
+    "sigmoid": lambda layer, p, ins: jax.nn.sigmoid(ins[0]),
+    "relu6": lambda layer, p, ins: jnp.clip(ins[0], 0.0, 6.0),
+    "scale": lambda layer, p, ins: ins[0] * layer.attr("factor"),
+    "tanh": lambda layer, p, ins: jnp.tanh(ins[0]),
+}
+assert set(_OPS) | {"batch_norm"} == set(RAW_OPS), "every raw op has a rule"
 
 
 def forward(layers: tuple[Layer, ...], p: Any, state: Any, x: jax.Array, train: bool) -> Any:
@@ -96,7 +98,7 @@ def forward(layers: tuple[Layer, ...], p: Any, state: Any, x: jax.Array, train: 
             values[layer.name], changed = _batch_norm(layer, p, state, ins[0], train)
             new_state.update(changed)
         else:
-            values[layer.name] = _apply(layer, p, ins)
+            values[layer.name] = _OPS[layer.op](layer, p, ins)
     return values[layers[-1].name], new_state
 
 

@@ -8,6 +8,8 @@ This is TensorFlow below its layer library, so that a cell of this runtime besid
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
@@ -39,6 +41,33 @@ def _conv(x: tf.Tensor, layer: Layer, kernel: tf.Variable) -> tf.Tensor:
     return tf.concat([tf.nn.conv2d(a, k, layer.attr("stride"), padding) for a, k in pairs], -1)
 
 
+def _with_bias(layer: Layer, v: dict[str, tf.Variable], out: tf.Tensor) -> tf.Tensor:
+    return out + v[f"{layer.name}.bias"] if layer.attr("bias") else out
+
+
+# Each raw op but batch norm (a method of the model: it updates its variables): (layer,
+# variables, inputs)
+_OPS: dict[str, Callable[[Layer, dict[str, tf.Variable], list[tf.Tensor]], tf.Tensor]] = {
+    "dense": lambda layer, v, ins: _with_bias(
+        layer, v, tf.matmul(ins[0], v[f"{layer.name}.kernel"])
+    ),
+    "conv2d": lambda layer, v, ins: _with_bias(
+        layer, v, _conv(ins[0], layer, v[f"{layer.name}.kernel"])
+    ),
+    "max_pool": lambda layer, v, ins: _pool(ins[0], layer),
+    "avg_pool": lambda layer, v, ins: _pool(ins[0], layer),
+    "add": lambda layer, v, ins: ins[0] + ins[1],
+    "global_avg_pool": lambda layer, v, ins: tf.reduce_mean(ins[0], axis=(1, 2)),
+    "relu": lambda layer, v, ins: tf.nn.relu(ins[0]),
+    "gelu": lambda layer, v, ins: tf.nn.gelu(ins[0], approximate=False),
+    "sigmoid": lambda layer, v, ins: tf.math.sigmoid(ins[0]),
+    "relu6": lambda layer, v, ins: tf.nn.relu6(ins[0]),
+    "scale": lambda layer, v, ins: ins[0] * layer.attr("factor"),
+    "tanh": lambda layer, v, ins: tf.math.tanh(ins[0]),
+}
+assert set(_OPS) | {"batch_norm"} == set(RAW_OPS), "every raw op has a rule"
+
+
 class _Model:
     """The spec's layer graph as a function of tf.Variables."""
 
@@ -55,30 +84,9 @@ class _Model:
         return values[self.layers[-1].name]
 
     def _apply(self, layer: Layer, ins: list[tf.Tensor], training: bool) -> tf.Tensor:
-        x, op, v = ins[0], layer.op, self.vars
-        if op in ("dense", "conv2d"):
-            kernel = v[f"{layer.name}.kernel"]
-            out = tf.matmul(x, kernel) if op == "dense" else _conv(x, layer, kernel)
-            return out + v[f"{layer.name}.bias"] if layer.attr("bias") else out
-        if op == "batch_norm":
-            return self._batch_norm(layer, x, training)
-        if op in ("max_pool", "avg_pool"):
-            return _pool(x, layer)
-        if op == "add":
-            return x + ins[1]
-        if op == "global_avg_pool":
-            return tf.reduce_mean(x, axis=(1, 2))
-        if op == "relu":
-            return tf.nn.relu(x)
-        if op == "gelu":
-            return tf.nn.gelu(x, approximate=False)
-        if op == "sigmoid":
-            return tf.math.sigmoid(x)
-        if op == "relu6":
-            return tf.nn.relu6(x)
-        if op == "scale":
-            return x * layer.attr("factor")
-        return tf.math.tanh(x)
+        if layer.op == "batch_norm":  # it also updates its moving statistics
+            return self._batch_norm(layer, ins[0], training)
+        return _OPS[layer.op](layer, self.vars, ins)
 
     def _batch_norm(self, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:
         v, name = self.vars, layer.name
