@@ -222,36 +222,58 @@ def block_of(
     return make(layer, in_shape, workload, activation) if make is not None else None
 
 
+def _slice(layer: Layer, image: bool) -> Any:
+    start = layer.attr("start")
+    end = start + layer.attr("size")
+    return lambda F, ins: F.slice_axis(ins[0], axis=1, begin=start, end=end)
+
+
+def _reshape(layer: Layer, image: bool) -> Any:
+    """NHWC order first where an image is flattened (MXNet's images are NCHW)."""
+    op = layer.op
+    shape = (0, *layer.attr("shape")) if op == "reshape" else (0, -1)
+    nhwc = op == "flatten" and image
+    return lambda F, ins: F.reshape(
+        F.transpose(ins[0], axes=(0, 2, 3, 1)) if nhwc else ins[0], shape=shape
+    )
+
+
+def _scale(layer: Layer, image: bool) -> Any:
+    factor = layer.attr("factor")
+    return lambda F, ins: ins[0] * factor
+
+
+def _dropout(layer: Layer, image: bool) -> Any:
+    """As gluon.nn.Dropout: active inside autograd.record()."""
+    rate = layer.attr("rate")
+    return lambda F, ins: F.Dropout(ins[0], p=rate) if rate > 0 else ins[0]
+
+
+# The ops without weights, each (layer, image) -> (F, inputs) -> output; an op not here is an
+# MXNet activation of its name (relu, tanh, sigmoid)
+_FUNCTIONS: dict[str, Callable[[Layer, bool], Any]] = {
+    "slice": _slice,
+    "flatten": _reshape,
+    "reshape": _reshape,
+    "concat": lambda layer, image: lambda F, ins: F.concat(*ins, dim=1 if image else -1),
+    "scale": _scale,
+    "dropout": _dropout,
+    "add": lambda layer, image: lambda F, ins: ins[0] + ins[1],
+    "global_avg_pool": lambda layer, image: lambda F, ins: F.mean(ins[0], axis=(2, 3)),
+    "first_token": lambda layer, image: lambda F, ins: _first_token(F, ins[0]),
+    # erf-based GELU
+    "gelu": lambda layer, image: lambda F, ins: F.LeakyReLU(ins[0], act_type="gelu"),
+    "gelu_tanh": lambda layer, image: lambda F, ins: _gelu_tanh(F, ins[0]),
+    "relu6": lambda layer, image: lambda F, ins: F.clip(ins[0], 0.0, 6.0),
+}
+
+
 def function_of(layer: Layer, image: bool) -> Any:
     """The op of a layer without weights: (F, inputs) -> output; `image`: NCHW inputs."""
-    op = layer.op
-    if op == "slice":
-        start = layer.attr("start")
-        end = start + layer.attr("size")
-        return lambda F, ins: F.slice_axis(ins[0], axis=1, begin=start, end=end)
-    if op in ("flatten", "reshape"):
-        shape = (0, *layer.attr("shape")) if op == "reshape" else (0, -1)
-        nhwc = op == "flatten" and image
-        return lambda F, ins: F.reshape(
-            F.transpose(ins[0], axes=(0, 2, 3, 1)) if nhwc else ins[0], shape=shape
-        )
-    if op == "concat":
-        return lambda F, ins: F.concat(*ins, dim=1 if image else -1)
-    if op == "scale":
-        factor = layer.attr("factor")
-        return lambda F, ins: ins[0] * factor
-    if op == "dropout":  # as gluon.nn.Dropout: active inside autograd.record()
-        rate = layer.attr("rate")
-        return lambda F, ins: F.Dropout(ins[0], p=rate) if rate > 0 else ins[0]
-    functions = {
-        "add": lambda F, ins: ins[0] + ins[1],
-        "global_avg_pool": lambda F, ins: F.mean(ins[0], axis=(2, 3)),
-        "first_token": lambda F, ins: _first_token(F, ins[0]),
-        "gelu": lambda F, ins: F.LeakyReLU(ins[0], act_type="gelu"),  # erf-based GELU
-        "gelu_tanh": lambda F, ins: _gelu_tanh(F, ins[0]),
-        "relu6": lambda F, ins: F.clip(ins[0], 0.0, 6.0),
-    }
-    return functions.get(op, lambda F, ins: F.Activation(ins[0], act_type=op))
+    make = _FUNCTIONS.get(layer.op)
+    if make is None:
+        return lambda F, ins: F.Activation(ins[0], act_type=layer.op)
+    return make(layer, image)
 
 
 def stateless(layer: Layer, image: bool) -> gluon.HybridBlock:
