@@ -246,31 +246,44 @@ def _conv(layer: Layer) -> keras.layers.Layer:
     return keras.Sequential([keras.layers.ZeroPadding2D(pad), conv], name=layer.name)
 
 
-def variables_of(block: keras.layers.Layer, op: str) -> dict[str, Any]:
-    """Canonical kind -> the Keras variable behind it (attention's kernels are (D, H, D/H) and
-    (H, D/H, D) there: the same numbers as the canonical (D, D), reshaped)."""
-    if op == "embedding_bag":
-        return {"table": block.table.embeddings}
-    if op == "embedding":
-        found = {"table": block.table.embeddings}
-        return found if block.positions is None else {**found, "positions": block.positions}
-    if op == "layer_norm":
-        return {"gamma": block.gamma, "beta": block.beta}
-    if op == "attention":
-        return block.variables_by_kind()
-    if op == "lstm":
-        cell = block.cell
-        kinds = ("input_kernel", "recurrent_kernel", "gate_bias")
-        return dict(zip(kinds, (cell.kernel, cell.recurrent_kernel, cell.bias), strict=True))
-    if op == "batch_norm":
-        return {
-            "gamma": block.gamma,
-            "beta": block.beta,
-            "moving_mean": block.moving_mean,
-            "moving_var": block.moving_variance,
-        }
+def _embedding_variables(block: keras.layers.Layer) -> dict[str, Any]:
+    found = {"table": block.table.embeddings}
+    return found if block.positions is None else {**found, "positions": block.positions}
+
+
+def _lstm_variables(block: keras.layers.Layer) -> dict[str, Any]:
+    cell = block.cell
+    kinds = ("input_kernel", "recurrent_kernel", "gate_bias")
+    return dict(zip(kinds, (cell.kernel, cell.recurrent_kernel, cell.bias), strict=True))
+
+
+def _kernel_variables(block: keras.layers.Layer) -> dict[str, Any]:
+    """A dense or convolution layer's (the last of a padded convolution's Sequential)."""
     inner = block.layers[-1] if isinstance(block, keras.Sequential) else block
     found = {"kernel": inner.kernel}
     if inner.bias is not None:
         found["bias"] = inner.bias
     return found
+
+
+# Each weighted op's canonical kind -> the Keras variable behind it; an op not here has a kernel
+# and maybe a bias
+_VARIABLES: dict[str, Callable[[keras.layers.Layer], dict[str, Any]]] = {
+    "embedding_bag": lambda block: {"table": block.table.embeddings},
+    "embedding": _embedding_variables,
+    "layer_norm": lambda block: {"gamma": block.gamma, "beta": block.beta},
+    "attention": lambda block: block.variables_by_kind(),
+    "lstm": _lstm_variables,
+    "batch_norm": lambda block: {
+        "gamma": block.gamma,
+        "beta": block.beta,
+        "moving_mean": block.moving_mean,
+        "moving_var": block.moving_variance,
+    },
+}
+
+
+def variables_of(block: keras.layers.Layer, op: str) -> dict[str, Any]:
+    """Canonical kind -> the Keras variable behind it (attention's kernels are (D, H, D/H) and
+    (H, D/H, D) there: the same numbers as the canonical (D, D), reshaped)."""
+    return _VARIABLES.get(op, _kernel_variables)(block)
