@@ -11,25 +11,22 @@ from __future__ import annotations
 import os
 from typing import Any
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede the first keras import
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from dlarena.frameworks.base import Arrays, TrainingAdapter  # noqa: E402
-from dlarena.frameworks.tensorflow.layers import (  # noqa: E402
+from dlarena.frameworks.base import Arrays, TrainingAdapter
+from dlarena.frameworks.tensorflow.backend import keras, tf
+from dlarena.frameworks.tensorflow.layers import (
     JOINS,
     WEIGHTED,
     Built,
     layer_of,
     variables_of,
 )
-from dlarena.frameworks.tensorflow.optimizers import keras_optimizer  # noqa: E402
-from dlarena.records import Setup  # noqa: E402
-from dlarena.spec.graph import fused_activations  # noqa: E402
-from dlarena.spec.model import INPUT, Workload  # noqa: E402
-from dlarena.spec.shapes import infer_shapes  # noqa: E402
+from dlarena.frameworks.tensorflow.optimizers import keras_optimizer
+from dlarena.records import Setup
+from dlarena.spec.graph import fused_activations
+from dlarena.spec.model import INPUT, Workload
+from dlarena.spec.shapes import infer_shapes
 
 
 def _build(workload: Workload) -> tuple[keras.Model, dict[str, keras.layers.Layer]]:

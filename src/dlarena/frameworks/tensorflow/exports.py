@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
+from dlarena.frameworks.tensorflow.backend import tf
 from dlarena.probes.exports import (
     ExportPath,
     onnx_runtime,

@@ -5,17 +5,13 @@ embedding bags, dot interaction), and the Keras variables behind each canonical 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from typing import Any
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # must precede the first keras import
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from dlarena.spec.model import ATTENTION_PARTS, Layer, Workload  # noqa: E402
+from dlarena.frameworks.tensorflow.backend import keras, tf
+from dlarena.spec.model import ATTENTION_PARTS, Layer, Workload
 
 WEIGHTED = (
     "dense", "conv2d", "batch_norm", "layer_norm", "embedding", "attention", "lstm", "embedding_bag"

@@ -2,8 +2,7 @@
 
 from collections.abc import Callable
 
-import tensorflow as tf
-
+from dlarena.frameworks.tensorflow.backend import tf
 from dlarena.probes.mistakes import W_SHAPE, W, X
 
 Stage = Callable[[str], None]

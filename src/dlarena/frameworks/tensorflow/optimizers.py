@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-import tensorflow as tf
-
+from dlarena.frameworks.tensorflow.backend import keras, tf
 from dlarena.spec.model import Optimizer
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 
 from dlarena.frameworks.base import RAW_OPS, Arrays, refuse_ops
 from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
+from dlarena.frameworks.tensorflow.backend import tf
 from dlarena.records import Setup
 from dlarena.spec.model import INPUT, Layer, Workload
 from dlarena.spec.shapes import is_trainable

@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
+from dlarena.frameworks.tensorflow.backend import tf
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
