@@ -293,12 +293,12 @@ def test_a_missing_profile_file_points_to_the_examples(tmp_path) -> None:
 
 def test_cost_model_recomputes_the_table_and_flags_the_managed_total() -> None:
     checked = {s.name: check(s) for s in PUBLISHED}
-    assert checked["self-hosted PyTorch"]["total"] == 2_660_000
-    assert checked["self-hosted PyTorch"]["follows"]
-    assert checked["cloud PyTorch (AWS EC2)"]["follows"]
+    assert checked["self-hosted PyTorch"].total == 2_660_000
+    assert checked["self-hosted PyTorch"].follows
+    assert checked["cloud PyTorch (AWS EC2)"].follows
     managed = checked["managed ML (SageMaker)"]
-    assert managed["total"] == 2_885_000 and not managed["follows"]
-    assert "off by $195,000" in managed["note"]
+    assert managed.total == 2_885_000 and not managed.follows
+    assert "off by $195,000" in managed.note
     assert Scenario("mine", 1, 2, 3).total(years=5) == 26
 
 

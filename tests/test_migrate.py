@@ -170,7 +170,7 @@ def test_the_estimate_is_computed_from_the_counts_with_every_coefficient_sourced
     scans = scan(codebase)
     found = estimate.estimate(scans, "jax", team=2)
     per_model = [m * 2 * estimate.WEEKS_PER_MONTH for m in estimate.PER_MODEL_MONTHS]
-    none = sum(r["calls"] for r in estimate.api_moves(scans, "jax") if r["moves"] == "none")
+    none = sum(r.calls for r in estimate.api_moves(scans, "jax") if r.moves == "none")
     # two models rewritten (torch's Net, Keras's Sequential), Gluon's through ONNX
     expected = [2 * per_model[i] + none * estimate.NO_EQUIVALENT_DAYS[i] / 5
                 + estimate.THROUGH_ONNX_WEEKS[i] for i in (0, 1)]  # fmt: skip

@@ -29,9 +29,9 @@ def test_every_training_framework_names_the_defaults_its_adapter_overrides() -> 
     """The report's list: each framework of the decision that trains, with what it sets."""
     rows = overrides()
     trainers = {RUNTIMES[n].display for n in FRAMEWORKS if "train" in RUNTIMES[n].modes}
-    assert {r["framework"] for r in rows} == trainers
-    assert all(r["setting"] and r["default"] and r["dlarena"] for r in rows)
-    initialized = [r["framework"] for r in rows if r["setting"] == "initialization"]
+    assert {r.framework for r in rows} == trainers
+    assert all(r.setting and r.default and r.dlarena for r in rows)
+    initialized = [r.framework for r in rows if r.setting == "initialization"]
     assert sorted(initialized) == sorted(trainers)  # the canonical weights replace every init
 
 

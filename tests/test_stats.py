@@ -166,9 +166,9 @@ def test_api_tax_pairs_each_raw_variant_with_its_library_cell_in_the_same_run() 
         variant_cell("torch", 1.0),  # not a variant
     ]
     (row,) = api_tax(cells)
-    assert (row["raw"], row["library"]) == ("jax-raw (jax.numpy)", "jax (flax.linen)")
-    assert row["raw_over_library"] == pytest.approx(2.0, rel=0.01)
-    assert row["verdict"] == "faster" and row["p_value"] < 0.05
+    assert (row.raw, row.library) == ("jax-raw (jax.numpy)", "jax (flax.linen)")
+    assert row.raw_over_library == pytest.approx(2.0, rel=0.01)
+    assert row.verdict == "faster" and row.p_value < 0.05
     # A raw cell that failed parity is never set against anything.
     assert api_tax([variant_cell("jax", 2.0), variant_cell("jax-raw", 1.0, passed=False)]) == []
 

@@ -221,19 +221,23 @@ def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     if format == Format.json:
         emit_json(
             {
-                "run": encode(info), "cells": rows, "api_level": tax, "mixed_precision": mixed,
-                "spread": spread, "time_s": spent,
+                "run": encode(info),
+                "cells": [r.as_dict() for r in rows],
+                "api_level": [r.as_dict() for r in tax],
+                "mixed_precision": [r.as_dict() for r in mixed],
+                "spread": spread,
+                "time_s": spent,
             }
-        )  # fmt: skip
+        )
         return
-    table = ([fmt(r[c]) for c in SUMMARY_COLUMNS] for r in rows)
+    table = ([fmt(getattr(r, c)) for c in SUMMARY_COLUMNS] for r in rows)
     print_table(title, SUMMARY_COLUMNS, table, spread)
     out.print(time_line(spent), highlight=False, soft_wrap=True)
     if tax:
-        rows_tax = ([fmt(r[c]) for c in TAX_COLUMNS] for r in tax)
+        rows_tax = ([fmt(getattr(r, c)) for c in TAX_COLUMNS] for r in tax)
         print_table("API level: raw ops vs layer library", TAX_COLUMNS, rows_tax, TAX_NOTE)
     if mixed:
-        rows_mixed = ([fmt(r[c]) for c in MIXED_COLUMNS] for r in mixed)
+        rows_mixed = ([fmt(getattr(r, c)) for c in MIXED_COLUMNS] for r in mixed)
         print_table("Mixed precision against float32", MIXED_COLUMNS, rows_mixed, MIXED_NOTE)
 
 

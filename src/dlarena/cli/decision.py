@@ -32,6 +32,7 @@ from dlarena.cli.common import (
 from dlarena.errors import DlarenaError
 
 if TYPE_CHECKING:
+    from dlarena.decide.cost import ScenarioCheck, TrainingCost
     from dlarena.decide.profile import Profile
     from dlarena.decide.scorecard import Scorecard
     from dlarena.evidence import Evidence
@@ -244,8 +245,8 @@ def cost(
     if format == Format.json:
         emit_json(
             {
-                "scenarios": scenarios,
-                "training": training,
+                "scenarios": [s.as_dict() for s in scenarios],
+                "training": [row.as_dict() for row in training],
                 "samples": samples,
                 "price_per_hour": price_per_hour,
                 "workload": workload,
@@ -261,32 +262,33 @@ def cost(
     )
 
 
-def _scenario_table(scenarios: list[dict[str, Any]], years: int) -> None:
+def _scenario_table(scenarios: list[ScenarioCheck], years: int) -> None:
     print_table(
         f"{years}-year cost of ownership (USD)",
         ("scenario", "upfront", "compute/yr", "labor/yr", "total", "published"),
         (
             [
-                s["name"],
-                *(f"{s[k]:,.0f}" for k in ("upfront", "annual_compute", "annual_labor", "total")),
-                ("-" if s["published_total"] is None else f"{s['published_total']:,.0f}")
-                + ("" if s["follows"] else " !"),
+                s.scenario.name,
+                *(f"{v:,.0f}" for v in (s.scenario.upfront, s.scenario.annual_compute,
+                                        s.scenario.annual_labor, s.total)),
+                ("-" if s.scenario.published_total is None
+                 else f"{s.scenario.published_total:,.0f}") + ("" if s.follows else " !"),
             ]
             for s in scenarios
         ),
-    )
+    )  # fmt: skip
     for s in scenarios:
-        if not s["follows"]:
-            err.print(f"[yellow]warning:[/] {s['name']}: {s['note']}", soft_wrap=True)
+        if not s.follows:
+            err.print(f"[yellow]warning:[/] {s.scenario.name}: {s.note}", soft_wrap=True)
 
 
-def _training_row(row: dict[str, Any]) -> list[str]:
-    if not row["measured"]:
-        return [row["framework"], "-", "not measured", "-", "-"]
+def _training_row(row: TrainingCost) -> list[str]:
+    if not row.measured:
+        return [row.framework, "-", "not measured", "-", "-"]
     return [
-        row["framework"],
-        row["tier"],
-        f"{row['samples_per_s']:,.0f}",
-        f"{row['hours']:,.1f}",
-        f"{row['cost']:,.2f}",
+        row.framework,
+        row.tier or "-",
+        f"{row.samples_per_s or 0:,.0f}",
+        f"{row.hours or 0:,.1f}",
+        f"{row.cost or 0:,.2f}",
     ]

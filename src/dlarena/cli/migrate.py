@@ -25,7 +25,7 @@ from dlarena.cli.common import (
 from dlarena.errors import DlarenaError
 
 if TYPE_CHECKING:
-    from dlarena.migrate.records import ScanRecord
+    from dlarena.migrate.records import ScanDocument
 
 migrate_app = sub_app("Scan a codebase and size a move to another framework.")
 app.add_typer(migrate_app, name="migrate")
@@ -55,6 +55,7 @@ def scan(
     newest."""
     from dlarena.migrate import estimate, mapping, pins
     from dlarena.migrate import scan as scanner
+    from dlarena.migrate.records import ScanDocument
 
     if not path.exists():
         raise DlarenaError(f"no such file or folder: {path}")
@@ -62,44 +63,22 @@ def scan(
         raise DlarenaError(f"unknown framework '{to}'; choose from {', '.join(mapping.FRAMEWORKS)}")
     with err.status(f"migrate: reading {path}"):
         scans = scanner.scan(path)
-    document: dict[str, Any] = {
-        "root": str(path),
-        "frameworks": _summary(scans),
-        "pins": pins.pins(path),
-        "files": [dataclasses.asdict(s) for s in scans],
-    }
+    document = ScanDocument(str(path), _summary(scans), tuple(pins.pins(path)), tuple(scans))
     if to is not None:
-        found = estimate.estimate(scans, to, team)
-        document |= {
-            "to": to,
-            "file_moves": estimate.file_moves(scans, to),
-            "api_moves": estimate.api_moves(scans, to),
-            "serving_only": [
-                {"file": f, "model": m, "framework": fw}
-                for f, m, fw in estimate.serving_only(scans, to)
-            ],
-            "estimate": dataclasses.asdict(found),
-        }
+        document = dataclasses.replace(
+            document,
+            to=to,
+            file_moves=tuple(estimate.file_moves(scans, to)),
+            api_moves=tuple(estimate.api_moves(scans, to)),
+            serving_only=tuple(estimate.serving_only(scans, to)),
+            estimate=estimate.estimate(scans, to, team),
+        )
     with contextlib.closing(open_store(store, True)) as db:
-        db.add_probes("migrate", [_record(document, path)], name="root", tier="to")
+        db.add_probes("migrate", [document.record(str(path.resolve()))], name="root", tier="to")
     if format == Format.json:
-        emit_json(document)
+        emit_json(document.as_dict())
     else:
         _print(document)
-
-
-def _record(document: dict[str, Any], path: Path) -> ScanRecord:
-    """What the store keeps of a scan: the summary, pins, the move (its 30 APIs to rewrite
-    first), not every call site."""
-    from dlarena.codec import decode
-    from dlarena.migrate.records import ScanRecord
-
-    kept = {k: v for k, v in document.items() if k not in ("files", "api_moves", "file_moves")}
-    return decode(ScanRecord, {
-        **kept, "framework": document.get("to", "-"), "to": document.get("to", "-"),
-        "root": str(path.resolve()), "status": "scanned", "file_count": len(document["files"]),
-        "api_moves": document.get("api_moves", [])[:30],
-    })  # fmt: skip
 
 
 def _summary(scans: list[Any]) -> dict[str, dict[str, Any]]:
@@ -117,10 +96,10 @@ def _summary(scans: list[Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _print(document: dict[str, Any]) -> None:
-    summary = document["frameworks"]
+def _print(document: ScanDocument) -> None:
+    summary = document.frameworks
     if not summary:
-        out.print(f"no framework is imported under {document['root']}")
+        out.print(f"no framework is imported under {document.root}")
     rows = [
         [fw, *(str(row[k]) for k in ("files", "models", *CATEGORIES))]
         for fw, row in summary.items()
@@ -130,38 +109,40 @@ def _print(document: dict[str, Any]) -> None:
         ("framework", "files", "models", *CATEGORIES),
         rows,
     )
-    broken = [f for f in document["files"] if f["error"]]
+    broken = [f for f in document.files if f.error]
     if broken:
         print_table(
             "files that do not parse (skipped)",
             ("file", "error"),
-            [[f["path"], f["error"]] for f in broken],
+            [[f.path, f.error or ""] for f in broken],
         )
-    if document["pins"]:
+    if document.pins:
         print_table(
             "versions pinned",
             ("file", "package", "version"),
-            [list(p.values()) for p in document["pins"]],
+            [[p.file, p.package, p.specifier] for p in document.pins],
         )
-    if "to" not in document:
+    if document.to is None:
         return
-    _moves(document)
+    _moves(document, document.to)
 
 
-def _moves(document: dict[str, Any]) -> None:
-    to, kinds = document["to"], ("direct", "note", "none", "unknown")
+def _moves(document: ScanDocument, to: str) -> None:
     columns = ("file", "maps directly", "with a note", "no equivalent", "not in the table")
-    rows = [[r["file"], *(str(r[k]) for k in kinds)] for r in document["file_moves"]]
+    rows = [[m.file, str(m.direct), str(m.note), str(m.none), str(m.unknown)]
+            for m in document.file_moves]  # fmt: skip
     print_table(f"per file, moving to {to}", columns, rows)
-    rows = [[r["api"], str(r["calls"]), r["moves"], r["in_target"]] for r in document["api_moves"]]
+    rows = [[m.api, str(m.calls), m.moves, m.in_target] for m in document.api_moves]
     title, note = f"per API, moving to {to}: what to rewrite first", f"{len(rows)} APIs in all"
     print_table(title, ("api", "calls", "moves", f"in {to}"), rows[:40], note)
-    for row in document["serving_only"]:
+    for row in document.serving_only:
         out.print(
-            f"{row['file']}: {row['model']} ({row['framework']}) is never trained here: it can "
+            f"{row.file}: {row.model} ({row.framework}) is never trained here: it can "
             f"move through ONNX (export it; `dlarena import MODEL.onnx` proves it in {to})"
         )
-    found = document["estimate"]
-    out.print(f"the move: {found['low_weeks']:.1f}-{found['high_weeks']:.1f} engineer-weeks")
-    for line in found["lines"]:
+    found = document.estimate
+    if found is None:
+        return
+    out.print(f"the move: {found.low_weeks:.1f}-{found.high_weeks:.1f} engineer-weeks")
+    for line in found.lines:
         out.print(f"  {line}")

@@ -169,7 +169,7 @@ def _stored(run: str | None, size: str | None, store: StoreOpt, format: Format) 
     run_id = run_id_of(db, run)
     rows = [(c, cell_row(c)) for c in db.cells(run_id)]
     if size is not None:
-        rows = [(c, row) for c, row in rows if row["size"] == size]
+        rows = [(c, row) for c, row in rows if row.size == size]
         if not rows:
             raise DlarenaError(
                 f"run {run_id} has no built-in workload at size {size}; measure them with: "
@@ -177,7 +177,8 @@ def _stored(run: str | None, size: str | None, store: StoreOpt, format: Format) 
             )
     if format == Format.json:
         keys = ("workload", "size", "spec_hash", "runtime", "tier", "mode", "parity")
-        cells = [{k: row[k] for k in (*keys, "parity_checks")} for _, row in rows]
+        found = [row.as_dict() for _, row in rows]
+        cells = [{k: d[k] for k in (*keys, "parity_checks")} for d in found]
         emit_json({"run_id": run_id, "cells": cells})
         return
     print_table(
@@ -186,12 +187,12 @@ def _stored(run: str | None, size: str | None, store: StoreOpt, format: Format) 
         (
             [
                 c.workload,
-                row["size"] or "spec file",
+                row.size or "spec file",
                 c.runtime,
                 c.tier,
                 c.mode,
                 *check_cells(c.parity),
-                row["parity"],
+                row.parity,
             ]
             for c, row in rows
         ),  # fmt: skip

@@ -200,7 +200,7 @@ def _answer(built: Report) -> dict[str, Any]:
         "reasons": [r.text for r in built.reasons],
         "warnings": list(built.advice.warnings),
         "measured": built.selection.source,
-        "cells": list(built.rows),
+        "cells": [row.as_dict() for row in built.rows],
     }
 
 

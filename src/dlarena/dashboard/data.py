@@ -12,7 +12,7 @@ from dlarena.store import Store
 
 def run_detail(db: Store, run_id: int) -> dict[str, Any]:
     info = db.run_info(run_id)  # an unknown run raises, naming the runs there are
-    return {"run": info, "cells": [cell_row(c) for c in db.cells(run_id)]}
+    return {"run": info, "cells": [cell_row(c).as_dict() for c in db.cells(run_id)]}
 
 
 def comparison(db: Store, a: int, b: int, force: bool) -> RunComparison:

@@ -35,7 +35,48 @@ PUBLISHED = (
 )
 
 
-def check(scenario: Scenario, years: int = 3) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class ScenarioCheck:
+    """A scenario's total recomputed over `years` beside the published one, and whether the
+    published one follows from its inputs (`note` says how far off it is where it does not)."""
+
+    scenario: Scenario
+    years: int
+    total: float
+    follows: bool
+    note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self.scenario),
+            "years": self.years,
+            "total": self.total,
+            "follows": self.follows,
+            "note": self.note,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingCost:
+    """Hours and cost to train a workload from one framework's best measured cell (only the
+    framework where none was measured)."""
+
+    framework: str
+    measured: bool
+    tier: str | None = None
+    cell_id: int | None = None
+    run_id: int | None = None
+    samples_per_s: float | None = None
+    hours: float | None = None
+    cost: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if not self.measured:
+            return {"framework": self.framework, "measured": False}
+        return dataclasses.asdict(self)
+
+
+def check(scenario: Scenario, years: int = 3) -> ScenarioCheck:
     """The recomputed total beside the published one, and whether the published one follows."""
     total = scenario.total(years)
     published = scenario.published_total
@@ -47,13 +88,7 @@ def check(scenario: Scenario, years: int = 3) -> dict[str, Any]:
             f"{scenario.upfront:,.0f} + {years} x ({scenario.annual_compute:,.0f} + "
             f"{scenario.annual_labor:,.0f}) = ${total:,.0f} (off by ${total - published:,.0f})"
         )
-    return {
-        **dataclasses.asdict(scenario),
-        "years": years,
-        "total": total,
-        "follows": follows,
-        "note": note,
-    }
+    return ScenarioCheck(scenario, years, total, follows, note)
 
 
 def training_cost(
@@ -63,7 +98,7 @@ def training_cost(
     workload: str,
     tiers: tuple[str, ...],
     size: str = "small",
-) -> list[dict[str, Any]]:
+) -> list[TrainingCost]:
     """Hours and cost to train on `samples` samples, from each framework's best measured cell
     of the workload (a built-in at `size`, or a spec file of that name)."""
     rows = []
@@ -79,20 +114,14 @@ def training_cost(
             and c.tier in tiers
         ]
         if not mine:
-            rows.append({"framework": framework, "measured": False})
+            rows.append(TrainingCost(framework, measured=False))
             continue
         best = max(mine, key=lambda c: c.samples_per_s)
         hours = samples / best.samples_per_s / 3600
         rows.append(
-            {
-                "framework": framework,
-                "measured": True,
-                "tier": best.tier,
-                "cell_id": best.id,
-                "run_id": best.run_id,
-                "samples_per_s": best.samples_per_s,
-                "hours": hours,
-                "cost": hours * price_per_hour,
-            }
-        )
+            TrainingCost(
+                framework, True, best.tier, best.id, best.run_id, best.samples_per_s, hours,
+                hours * price_per_hour,
+            )
+        )  # fmt: skip
     return rows

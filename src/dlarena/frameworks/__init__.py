@@ -14,7 +14,15 @@ import importlib
 import os
 
 from dlarena.errors import DlarenaError
-from dlarena.frameworks.descriptor import MODES, TIERS, Export, Framework, Runtime, Scenario
+from dlarena.frameworks.descriptor import (
+    MODES,
+    TIERS,
+    Export,
+    Framework,
+    OverrideRow,
+    Runtime,
+    Scenario,
+)
 
 __all__ = ["MODES", "TIERS", "Export", "Framework", "Runtime", "Scenario"]
 
@@ -70,11 +78,11 @@ def export_envs() -> dict[tuple[str, str], str]:
     return {(f.name, e.path): e.env for f in DECLARED.values() for e in f.exports if e.env}
 
 
-def overrides() -> list[dict[str, str]]:
+def overrides() -> list[OverrideRow]:
     """Per framework of the decision, each default of its own that differs from the spec and
     what its adapter does about it (the report's list)."""
     return [
-        {"framework": RUNTIMES[name].display, **dataclasses.asdict(o)}
+        OverrideRow(RUNTIMES[name].display, o.setting, o.default, o.dlarena)
         for name in FRAMEWORKS
         if name in DECLARED
         for o in DECLARED[name].overrides

@@ -106,6 +106,16 @@ class Override:
 
 
 @dataclasses.dataclass(frozen=True)
+class OverrideRow:
+    """An override as the report lists it: the framework's display name and the override."""
+
+    framework: str
+    setting: str
+    default: str
+    dlarena: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Framework:
     """Everything dlarena knows about one framework folder. `mistakes`/`selfcheck`: whether
     the folder has the debugging probe's cases and a hand-written loop."""

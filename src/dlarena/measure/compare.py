@@ -201,15 +201,64 @@ def _spreads(
     ]
 
 
-def _ratio_row(a: CellResult, b: CellResult) -> dict[str, object]:
+@dataclasses.dataclass(frozen=True)
+class PairRatio:
+    """One cell's throughput over its partner's in the same run: the ratio (3 digits), its 95%
+    CI as text, p-value and verdict."""
+
+    ratio: float
+    ci_95: str
+    p_value: float
+    verdict: str
+
+
+def _ratio_row(a: CellResult, b: CellResult) -> PairRatio:
     """A's throughput over B's with its interval, p-value and verdict (their blocks loaded)."""
     found = compare_cells(a, b)
-    return {
-        "ci_95": f"{found.ci_low:.2f}-{found.ci_high:.2f}",
-        "p_value": found.p_value,
-        "verdict": found.verdict,
-        "ratio": round(found.ratio, 3),
-    }
+    ci_95 = f"{found.ci_low:.2f}-{found.ci_high:.2f}"
+    return PairRatio(round(found.ratio, 3), ci_95, found.p_value, found.verdict)
+
+
+class _Row:
+    """A row record whose JSON form is its fields by name, in order."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaxRow(_Row):
+    """An API variant cell (jax-raw, ...) against the same cell written with its framework's
+    layer library in the same run: raw_over_library above 1, the library costs speed."""
+
+    workload: str
+    tier: str
+    mode: str
+    raw: str  # "jax-raw (jax.numpy)"
+    library: str  # "jax (flax.linen)"
+    raw_over_library: float
+    ci_95: str
+    p_value: float
+    verdict: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedRow(_Row):
+    """A mixed-precision cell against the same model's float32 cell (same runtime, tier and
+    mode): speedup above 1, mixed precision is faster; each cell's worst parity share."""
+
+    workload: str
+    runtime: str
+    tier: str
+    mode: str
+    precision: str
+    api: str | None
+    speedup: float
+    ci_95: str
+    p_value: float
+    verdict: str
+    parity_fp32: float
+    parity_mixed: float
 
 
 def _measured(cell: CellResult) -> bool:
@@ -221,7 +270,7 @@ CellKey = tuple[str | None, str, str, str]  # spec hash, runtime, tier, mode
 
 def _pairs(
     cells: Sequence[CellResult], partner_of: Callable[[CellResult], CellKey | None]
-) -> Iterator[tuple[CellResult, CellResult, dict[str, object]]]:
+) -> Iterator[tuple[CellResult, CellResult, PairRatio]]:
     """Each ranked cell with the ranked cell `partner_of` names, both measured, and the first's
     throughput over the partner's."""
     ranked = {(c.spec_hash, c.runtime, c.tier, c.mode): c for c in cells if c.ranked}
@@ -238,19 +287,21 @@ def _library_of(cell: CellResult) -> CellKey | None:
     return (cell.spec_hash, parent, cell.tier, cell.mode) if parent else None
 
 
-def api_tax(cells: Sequence[CellResult]) -> list[dict[str, object]]:
+def api_tax(cells: Sequence[CellResult]) -> list[TaxRow]:
     """For each API variant cell (jax-raw, ...), its throughput over the same cell written with
     the framework's layer library in the same run: above 1, the library costs speed."""
     return [
-        {
-            "workload": raw.workload,
-            "tier": raw.tier,
-            "mode": raw.mode,
-            "raw": f"{raw.runtime} ({raw.api})",
-            "library": f"{library.runtime} ({library.api})",
-            "raw_over_library": found.pop("ratio"),
-            **found,
-        }
+        TaxRow(
+            raw.workload,
+            raw.tier,
+            raw.mode,
+            f"{raw.runtime} ({raw.api})",
+            f"{library.runtime} ({library.api})",
+            found.ratio,
+            found.ci_95,
+            found.p_value,
+            found.verdict,
+        )  # fmt: skip
         for raw, library, found in _pairs(cells, _library_of)
     ]
 
@@ -271,22 +322,24 @@ def _float32_of(cell: CellResult) -> CellKey | None:
     return (float32, cell.runtime, cell.tier, cell.mode) if precision != "fp32" else None
 
 
-def mixed_speedup(cells: Sequence[CellResult]) -> list[dict[str, object]]:
+def mixed_speedup(cells: Sequence[CellResult]) -> list[MixedRow]:
     """For each mixed-precision cell (bf16, fp16), its throughput over the same model's float32
     cell in the same runtime, tier and mode, with each one's worst parity share: above 1, mixed
     precision is faster."""
     return [
-        {
-            "workload": full.workload,
-            "runtime": mixed.runtime,
-            "tier": mixed.tier,
-            "mode": mixed.mode,
-            "precision": _precision(mixed)[0],
-            "api": mixed.api,
-            "speedup": found.pop("ratio"),
-            **found,
-            "parity_fp32": round(worst_share(full), 4),
-            "parity_mixed": round(worst_share(mixed), 4),
-        }
+        MixedRow(
+            full.workload,
+            mixed.runtime,
+            mixed.tier,
+            mixed.mode,
+            _precision(mixed)[0],
+            mixed.api,
+            found.ratio,
+            found.ci_95,
+            found.p_value,
+            found.verdict,
+            round(worst_share(full), 4),
+            round(worst_share(mixed), 4),
+        )  # fmt: skip
         for mixed, full, found in _pairs(cells, _float32_of)
     ]

@@ -5,10 +5,9 @@ whose every coefficient says where it comes from."""
 from __future__ import annotations
 
 import collections
-import dataclasses
-from typing import ClassVar
 
 from dlarena.migrate.mapping import MAPPING, Mapping
+from dlarena.migrate.records import ApiMove, Estimate, FileMove, ServingOnly
 from dlarena.migrate.scan import FileScan
 
 KINDS = ("direct", "note", "none", "unknown")
@@ -26,15 +25,7 @@ NO_EQUIVALENT_DAYS = (0.5, 2.0)
 THROUGH_ONNX_WEEKS = (0.1, 0.5)
 
 
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    VERSION: ClassVar[int] = 1
-    low_weeks: float
-    high_weeks: float
-    lines: tuple[str, ...]  # how it was computed, each coefficient with its source
-
-
-def file_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> list[dict]:
+def file_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> list[FileMove]:
     """Per file using another framework: its call sites by how they move, most to rewrite
     first."""
     rows = []
@@ -43,11 +34,11 @@ def file_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> li
             mapping.target(c.concept, to)[0] for c in scan.calls if c.framework != to
         )
         if sum(counts.values()):
-            rows.append({"file": scan.path, **{kind: counts[kind] for kind in KINDS}})
-    return sorted(rows, key=lambda r: (-r["none"], -r["unknown"], -r["note"], r["file"]))
+            rows.append(FileMove(scan.path, *(counts[kind] for kind in KINDS)))
+    return sorted(rows, key=lambda r: (-r.none, -r.unknown, -r.note, r.file))
 
 
-def api_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> list[dict]:
+def api_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> list[ApiMove]:
     """Every API used from another framework, with its equivalent in `to` (or what to do), by
     how often it is called."""
     counts = collections.Counter(
@@ -56,17 +47,16 @@ def api_moves(scans: list[FileScan], to: str, mapping: Mapping = MAPPING) -> lis
     rows = []
     for (api, framework, concept), count in counts.most_common():
         kind, equivalent = mapping.target(concept, to)
-        rows.append({"api": api, "framework": framework, "calls": count, "moves": kind,
-                     "in_target": equivalent})  # fmt: skip
+        rows.append(ApiMove(api, framework, count, kind, equivalent))
     order = {kind: i for i, kind in enumerate(("none", "unknown", "note", "direct"))}
-    return sorted(rows, key=lambda r: (order[r["moves"]], -r["calls"], r["api"]))
+    return sorted(rows, key=lambda r: (order[r.moves], -r.calls, r.api))
 
 
-def serving_only(scans: list[FileScan], to: str) -> list[tuple[str, str, str]]:
-    """(file, model, framework) of the models whose framework is never trained anywhere in the
-    codebase: they can move through ONNX instead of a rewrite."""
+def serving_only(scans: list[FileScan], to: str) -> list[ServingOnly]:
+    """The models whose framework is never trained anywhere in the codebase: they can move
+    through ONNX instead of a rewrite."""
     trained = {c.framework for s in scans for c in s.calls if c.category == "training"}
-    return [(s.path, name, framework) for s in scans for name, framework, _ in s.models
+    return [ServingOnly(s.path, name, framework) for s in scans for name, framework, _ in s.models
             if framework != to and framework not in trained]  # fmt: skip
 
 
@@ -75,7 +65,7 @@ def estimate(scans: list[FileScan], to: str, team: int = TEAM) -> Estimate:
     onnx = serving_only(scans, to)
     models = [m for s in scans for m in s.models if m[1] != to]
     rewritten = len(models) - len(onnx)
-    none = sum(r["calls"] for r in api_moves(scans, to) if r["moves"] == "none")
+    none = sum(r.calls for r in api_moves(scans, to) if r.moves == "none")
     per_model = [months * team * WEEKS_PER_MONTH for months in PER_MODEL_MONTHS]
     days = [d / 5 for d in NO_EQUIVALENT_DAYS]
     low, high = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from dlarena.migrate.records import Pin
 from dlarena.migrate.scan import ROOTS, SKIP
 
 # distribution names of the frameworks' packages (pip spells them with dashes)
@@ -25,7 +26,7 @@ def requirement(line: str) -> tuple[str, str] | None:
     return (name, text[cut:].replace(" ", "")) if name in PACKAGES else None
 
 
-def pins(root: Path) -> list[dict[str, str]]:
+def pins(root: Path) -> list[Pin]:
     """Every framework version pinned under `root`: file, package, specifier."""
     if root.is_file():
         return []
@@ -45,6 +46,5 @@ def pins(root: Path) -> list[dict[str, str]]:
             lines += [d for ds in project.get("optional-dependencies", {}).values() for d in ds]
         for line in lines:
             if (pinned := requirement(line)) is not None:
-                found.append({"file": str(path.relative_to(root)), "package": pinned[0],
-                              "version": pinned[1]})  # fmt: skip
+                found.append(Pin(str(path.relative_to(root)), pinned[0], pinned[1]))
     return found

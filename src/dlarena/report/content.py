@@ -10,15 +10,17 @@ import time
 from typing import Any
 
 from dlarena.decide.advisor import Advice, advise
-from dlarena.decide.cost import PUBLISHED, check, training_cost
+from dlarena.decide.cost import PUBLISHED, ScenarioCheck, check, training_cost
 from dlarena.decide.profile import CRITERIA, Profile
 from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
 from dlarena.frameworks import overrides
-from dlarena.measure.compare import api_tax, mixed_speedup
+from dlarena.frameworks.descriptor import OverrideRow
+from dlarena.measure.compare import MixedRow, TaxRow, api_tax, mixed_speedup
 from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
-from dlarena.report.rows import cell_row
+from dlarena.report.records import Difference, ImportedRow, RunEnvironment, TrainingRow
+from dlarena.report.rows import ReportRow, cell_row, fmt, report_row
 from dlarena.spec.loader import workload_label
 from dlarena.store.selection import Selection, current
 
@@ -43,17 +45,17 @@ class Report:
     advice: Advice
     evidence: Evidence
     reasons: tuple[Reason, ...]
-    rows: tuple[dict[str, Any], ...]  # the figures that count, one row per cell
-    failing: tuple[dict[str, Any], ...]  # the newest cells of their kind that did not pass
-    significance: tuple[dict[str, Any], ...]  # the leader against the next, per group
-    tax: tuple[dict[str, Any], ...]
-    mixed: tuple[dict[str, Any], ...]  # mixed precision against float32
-    scenarios: tuple[dict[str, Any], ...]
-    training: tuple[dict[str, Any], ...]  # per trained workload and framework
-    environments: tuple[dict[str, Any], ...]  # per run
-    imported: tuple[dict[str, Any], ...] = ()  # per imported model and runtime, inference
+    rows: tuple[ReportRow, ...]  # the figures that count, one row per cell
+    failing: tuple[ReportRow, ...]  # the newest cells of their kind that did not pass
+    significance: tuple[Difference, ...]  # the leader against the next, per group
+    tax: tuple[TaxRow, ...]
+    mixed: tuple[MixedRow, ...]  # mixed precision against float32
+    scenarios: tuple[ScenarioCheck, ...]
+    training: tuple[TrainingRow, ...]  # per trained workload and framework
+    environments: tuple[RunEnvironment, ...]  # per run
+    imported: tuple[ImportedRow, ...] = ()  # per imported model and runtime, inference
     # per framework, each default of its own that differs from the spec, and what dlarena sets
-    overrides: tuple[dict[str, str], ...] = ()
+    overrides: tuple[OverrideRow, ...] = ()
 
     @property
     def cells(self) -> tuple[CellResult, ...]:
@@ -100,11 +102,11 @@ def build_report(store: Any, profile: Profile, run: int | None = None) -> Report
     )
 
 
-def _row(cell: CellResult) -> dict[str, Any]:
-    return {**cell_row(cell), "label": workload_label(cell.workload, cell.spec_hash)}
+def _row(cell: CellResult) -> ReportRow:
+    return report_row(cell, workload_label(cell.workload, cell.spec_hash))
 
 
-def imported_models(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
+def imported_models(cells: tuple[CellResult, ...]) -> list[ImportedRow]:
     """Per imported model (its file and sha256) and runtime: whether its inference logits were
     those of ONNX Runtime running the original file, and the largest difference."""
     rows = []
@@ -114,15 +116,14 @@ def imported_models(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
             continue
         found = {c.check: c for c in cell.parity}.get("original")
         same = ("yes" if found.passed else "no") if found else "not checked (no original file)"
-        rows.append({
-            "label": workload_label(cell.workload, cell.spec_hash),
-            "source": f"{source['file']} (sha256 {source['sha256'][:12]})",
-            "runtime": cell.runtime,
-            "tier": cell.tier,
-            "same_as_original": same,
-            "max_difference": found.max_abs if found else None,
-        })  # fmt: skip
-    return sorted(rows, key=lambda r: (r["label"], r["runtime"], r["tier"]))
+        rows.append(
+            ImportedRow(
+                workload_label(cell.workload, cell.spec_hash),
+                f"{source['file']} (sha256 {source['sha256'][:12]})",
+                cell.runtime, cell.tier, same, found.max_abs if found else None,
+            )
+        )  # fmt: skip
+    return sorted(rows, key=lambda r: (r.label, r.runtime, r.tier))
 
 
 def reasons(card: Scorecard, advice: Advice, count: int = 3) -> list[Reason]:
@@ -158,7 +159,7 @@ def reasons(card: Scorecard, advice: Advice, count: int = 3) -> list[Reason]:
     return found[:count]
 
 
-def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
+def leading_differences(cells: tuple[CellResult, ...]) -> list[Difference]:
     """Per (workload, mode, tier): the fastest framework against the next, with the ratio's CI
     and p-value (paired where they took turns); 'no significant difference' where that is the
     finding."""
@@ -172,23 +173,17 @@ def leading_differences(cells: tuple[CellResult, ...]) -> list[dict[str, Any]]:
             continue
         first, second = sorted(members, key=lambda c: -c.samples_per_s)[:2]
         comparison = compare_cells(first, second)
+        group = f"{workload_label(first.workload, first.spec_hash)}/{first.mode}/{first.tier}"
         out.append(
-            {
-                "group": f"{workload_label(first.workload, first.spec_hash)}/{first.mode}/"
-                f"{first.tier}",
-                "leader": first.runtime,
-                "next": second.runtime,
-                "ratio": comparison.ratio,
-                "ci_low": comparison.ci_low,
-                "ci_high": comparison.ci_high,
-                "p_value": comparison.p_value,
-                "verdict": comparison.verdict,
-            }
-        )
+            Difference(
+                group, first.runtime, second.runtime, comparison.ratio, comparison.ci_low,
+                comparison.ci_high, comparison.p_value, comparison.verdict,
+            )
+        )  # fmt: skip
     return out
 
 
-def _training(cells: tuple[CellResult, ...], profile: Profile) -> list[dict[str, Any]]:
+def _training(cells: tuple[CellResult, ...], profile: Profile) -> list[TrainingRow]:
     trained = {(c.workload, c.spec_hash) for c in cells if c.mode == "train"}
     rows = []
     for workload, spec_hash in sorted(trained, key=lambda t: (t[0], t[1] or "")):
@@ -196,12 +191,12 @@ def _training(cells: tuple[CellResult, ...], profile: Profile) -> list[dict[str,
         for row in training_cost(
             mine, COST_SAMPLES, COST_PRICE_PER_HOUR, workload, ("eager", "compiled")
         ):
-            if row["measured"]:
-                rows.append({"workload": workload_label(workload, spec_hash), **row})
+            if row.measured:
+                rows.append(TrainingRow(workload_label(workload, spec_hash), row))
     return rows
 
 
-def environments(store: Any, selection: Selection) -> list[dict[str, Any]]:
+def environments(store: Any, selection: Selection) -> list[RunEnvironment]:
     """Per run whose figures count: when, the machine, threads, and each runtime's version."""
     out = []
     for run_id in selection.runs or ((selection.pinned,) if selection.pinned else ()):
@@ -209,17 +204,17 @@ def environments(store: Any, selection: Selection) -> list[dict[str, Any]]:
         mine = [c for c in selection.cells if c.run_id == run_id] or list(selection.failing)
         first = mine[0].environment if mine else None
         out.append(
-            {
-                "run_id": run_id,
-                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)),
-                "status": info.status,
-                "cpu": first.cpu_model if first else None,
-                "cpus": first.cpu_count if first else None,
-                "threads": sorted({cell_row(c)["threads"] for c in mine}),
-                "python": first.python if first else None,
-                "versions": {c.runtime: c.environment.framework_version for c in mine},
-                "git_sha": info.git_sha,
-                "cells": sum(c.run_id == run_id for c in selection.cells),
-            }
+            RunEnvironment(
+                run_id,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(info.started_at)),
+                info.status,
+                first.cpu_model if first else None,
+                first.cpu_count if first else None,
+                sorted({fmt(cell_row(c).threads) for c in mine}),
+                first.python if first else None,
+                {c.runtime: c.environment.framework_version for c in mine},
+                info.git_sha,
+                sum(c.run_id == run_id for c in selection.cells),
+            )
         )
     return out

@@ -10,7 +10,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dlarena.records import CellResult
+from dlarena.records import CellResult, ParityCheck
+from dlarena.report.rows import ReportRow
 from dlarena.scale.records import ScaleRecord
 from dlarena.spec.loader import workload_label
 
@@ -25,18 +26,24 @@ CHECKS = ("forward", "loss", "grads", "params")
 MAX_LATENCY_POINTS = 2000  # per cell in a box plot: evenly spaced samples of the calls
 
 
-def interval(values: list[float], lows: list[float], highs: list[float]) -> dict[str, Any]:
-    """Plotly error bars from each value's confidence interval."""
+def interval(
+    values: Sequence[float | None], lows: Sequence[float | None], highs: Sequence[float | None]
+) -> dict[str, Any]:
+    """Plotly error bars from each value's confidence interval (none where it has none)."""
     return {
         "type": "data",
         "symmetric": False,
-        "array": [h - v for v, h in zip(values, highs, strict=True)],
-        "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
+        "array": [_gap(h, v) for v, h in zip(values, highs, strict=True)],
+        "arrayminus": [_gap(v, lo) for v, lo in zip(values, lows, strict=True)],
     }
 
 
-def _groups(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return sorted({(r["label"], r["mode"]) for r in rows}, key=lambda g: (g[1] != "train", g[0]))
+def _gap(high: float | None, low: float | None) -> float:
+    return 0.0 if high is None or low is None else high - low
+
+
+def _groups(rows: Sequence[ReportRow]) -> list[tuple[str, str]]:
+    return sorted({(r.label, r.mode) for r in rows}, key=lambda g: (g[1] != "train", g[0]))
 
 
 def _grid(titles: list[str], columns: int = 2) -> tuple[go.Figure, int]:
@@ -54,7 +61,7 @@ def _place(index: int, columns: int = 2) -> dict[str, int]:
     return {"row": index // columns + 1, "col": index % columns + 1}
 
 
-def throughput(rows: list[dict[str, Any]]) -> go.Figure | None:
+def throughput(rows: Sequence[ReportRow]) -> go.Figure | None:
     """Samples/s per framework and tier with the 95% confidence interval as error bars."""
     groups = _groups(rows)
     if not groups:
@@ -62,21 +69,21 @@ def throughput(rows: list[dict[str, Any]]) -> go.Figure | None:
     fig, grid_rows = _grid([f"{label} - {mode} (samples/s)" for label, mode in groups])
     for index, (label, mode) in enumerate(groups):
         for tier, color in TIER_COLORS.items():
-            mine = [r for r in rows if (r["label"], r["mode"], r["tier"]) == (label, mode, tier)]
+            mine = [r for r in rows if (r.label, r.mode, r.tier) == (label, mode, tier)]
             fig.add_trace(
                 go.Bar(
                     name=tier,
-                    x=[r["runtime"] for r in mine],
-                    y=[r["samples_per_s"] for r in mine],
+                    x=[r.runtime for r in mine],
+                    y=[r.samples_per_s for r in mine],
                     error_y=interval(
-                        [r["samples_per_s"] for r in mine],
-                        [r["samples_per_s_low"] for r in mine],
-                        [r["samples_per_s_high"] for r in mine],
+                        [r.samples_per_s for r in mine],
+                        [r.samples_per_s_low for r in mine],
+                        [r.samples_per_s_high for r in mine],
                     ),
                     marker_color=color,
                     legendgroup=tier,
                     showlegend=index == 0,
-                    customdata=[[r["run_id"], r["cell_id"], r["ci_95"]] for r in mine],
+                    customdata=[[r.run_id, r.cell_id, r.ci_95] for r in mine],
                     hovertemplate="%{x}: %{y:.4g} samples/s<br>95% CI %{customdata[2]}"
                     "<br>run %{customdata[0]}, cell %{customdata[1]}<extra></extra>",
                 ),
@@ -114,14 +121,14 @@ def latency(cells: tuple[CellResult, ...]) -> go.Figure | None:
     return fig
 
 
-def phases(rows: list[dict[str, Any]]) -> go.Figure | None:
+def phases(rows: Sequence[ReportRow]) -> go.Figure | None:
     """Time to first result: import, build, first call (compile) and warm-up, stacked."""
     if not rows:
         return None
-    names = [f"{r['label']} {r['runtime']} {r['tier']} {r['mode']}" for r in rows]
+    names = [f"{r.label} {r.runtime} {r.tier} {r.mode}" for r in rows]
     fig = go.Figure(
         [
-            go.Bar(name=title, y=names, x=[r[key] or 0.0 for r in rows], orientation="h")
+            go.Bar(name=title, y=names, x=[getattr(r, key) or 0.0 for r in rows], orientation="h")
             for key, title in PHASES
         ]
     )
@@ -134,19 +141,19 @@ def phases(rows: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
-def per_cell(rows: list[dict[str, Any]], key: str, title: str) -> go.Figure | None:
+def per_cell(rows: Sequence[ReportRow], key: str, title: str) -> go.Figure | None:
     """One bar per cell that has `key`, grouped by tier."""
-    kept = [r for r in rows if r[key] is not None]
+    kept = [r for r in rows if getattr(r, key) is not None]
     if not kept:
         return None
     fig = go.Figure()
     for tier, color in TIER_COLORS.items():
-        mine = [r for r in kept if r["tier"] == tier]
+        mine = [r for r in kept if r.tier == tier]
         fig.add_trace(
             go.Bar(
                 name=tier,
-                x=[f"{r['label']} {r['mode']}<br>{r['runtime']}" for r in mine],
-                y=[r[key] for r in mine],
+                x=[f"{r.label} {r.mode}<br>{r.runtime}" for r in mine],
+                y=[getattr(r, key) for r in mine],
                 marker_color=color,
             )
         )
@@ -154,29 +161,29 @@ def per_cell(rows: list[dict[str, Any]], key: str, title: str) -> go.Figure | No
     return fig
 
 
-def memory(rows: list[dict[str, Any]]) -> go.Figure | None:
+def memory(rows: Sequence[ReportRow]) -> go.Figure | None:
     """The worker's peak resident memory in the steady phase, per cell."""
     return per_cell(rows, "peak_steady_rss_mb", "Peak RSS while measuring (MB)")
 
 
-def peak_share(rows: list[dict[str, Any]]) -> go.Figure | None:
+def peak_share(rows: Sequence[ReportRow]) -> go.Figure | None:
     """Achieved GFLOP/s as a percentage of the machine's float32 GEMM peak."""
     return per_cell(rows, "pct_peak", "Percent of the machine's GEMM peak")
 
 
-def parity_heatmap(rows: list[dict[str, Any]]) -> go.Figure | None:
+def parity_heatmap(rows: Sequence[ReportRow]) -> go.Figure | None:
     """Each check's difference over its tolerance (log10): below 0 passes."""
-    kept = [r for r in rows if r["parity_checks"]]
+    kept = [r for r in rows if r.parity_checks]
     if not kept:
         return None
-    names = [f"{r['label']} {r['runtime']} {r['tier']} {r['mode']}" for r in kept]
+    names = [f"{r.label} {r.runtime} {r.tier} {r.mode}" for r in kept]
     z, text = [], []
     for row in kept:
-        found = {c["check"]: c for c in row["parity_checks"]}
+        found = {c.check: c for c in row.parity_checks}
         z.append([_ratio_log(found.get(check)) for check in CHECKS])
         text.append(
             [
-                f"{found[c]['max_rel']:.2g} / {found[c]['tolerance']:.2g}" if c in found else "-"
+                f"{found[c].max_rel:.2g} / {found[c].tolerance:.2g}" if c in found else "-"
                 for c in CHECKS
             ]
         )
@@ -201,10 +208,10 @@ def parity_heatmap(rows: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
-def _ratio_log(check: dict[str, Any] | None) -> float | None:
+def _ratio_log(check: ParityCheck | None) -> float | None:
     if check is None:
         return None
-    ratio = check["max_rel"] / check["tolerance"] if check["tolerance"] else 0.0
+    ratio = check.max_rel / check.tolerance if check.tolerance else 0.0
     return max(-4.0, math.log10(ratio)) if ratio > 0 else -4.0
 
 

@@ -81,8 +81,9 @@ def chart(fig: go.Figure | None, name: str, when_missing: tuple[str, str]) -> st
     )  # fmt: skip
 
 
-def columns_of(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
-    return [[row[c] for c in columns] for row in rows]
+def columns_of(rows: Iterable[Any], columns: Sequence[str]) -> list[list[Any]]:
+    """The named columns of each row (a record's fields)."""
+    return [[getattr(row, c) for c in columns] for row in rows]
 
 
 def figure_rows(framework: Any) -> list[list[Any]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Iterable
 from typing import Any
 
 from dlarena.codec import encode
-from dlarena.records import CellResult, ParityCheck
+from dlarena.records import CellResult, ParityCheck, Threading
 from dlarena.run_records import RunInfo
 
 SUMMARY_COLUMNS = (
@@ -80,19 +81,103 @@ def parity_verdict(cell: CellResult) -> str:
     return "pass" if cell.parity_passed else "FAIL"
 
 
-def cell_row(cell: CellResult) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class CellRow:
+    """One stored cell as the tables, the report and `--format json` show it (`as_dict`: its
+    JSON form, keys in this order)."""
+
+    # what was measured, and whether it passed parity
+    cell_id: int | None
+    run_id: int | None
+    workload: str
+    spec_hash: str | None
+    size: str | None  # the built-ins' preset; None for a spec file
+    runtime: str
+    api: str
+    tier: str
+    mode: str
+    status: str
+    reason: str | None
+    parity: str
+    parity_note: str | None
+    ranked: bool
+    parity_checks: tuple[ParityCheck, ...]
+    # throughput, latency and the warnings on them
+    median_ms: float | None
+    ci_low_ms: float | None
+    ci_high_ms: float | None
+    samples_per_s: float | None
+    samples_per_s_low: float | None
+    samples_per_s_high: float | None
+    ci_95: str | None
+    blocks: int | None
+    processes: int | None
+    reruns: int  # processes run again: the machine had a slow stretch
+    block_cv: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    p50_b1_ms: float | None
+    gflops: float | None
+    pct_peak: float | None
+    p99_b1_ms: float | None
+    warnings: str | None
+    warning_details: tuple[str, ...]
+    # how and where the worker processes ran: threads, memory, phases, versions
+    threads: str | int | None
+    threading: Threading | None
+    peak_steady_rss_mb: float | None
+    allocator_peak_mb: float | None
+    import_s: float | None
+    build_s: float | None
+    first_call_s: float | None
+    warmup_s: float | None
+    peak_rss_mb: float | None
+    env_name: str | None
+    framework_version: str | None
+    python: str | None
+    git_sha: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["parity_checks"] = [
+            {
+                "check": c.check,
+                "max_abs": c.max_abs,
+                "max_rel": c.max_rel,
+                "tolerance": c.tolerance,
+                "passed": c.passed,
+            }
+            for c in self.parity_checks
+        ]
+        out["warning_details"] = list(self.warning_details)
+        out["threading"] = encode(self.threading) if self.threading else None
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportRow(CellRow):
+    """A cell in the report: its row and its workload's label (name, size or spec hash)."""
+
+    label: str
+
+
+def cell_row(cell: CellResult) -> CellRow:
     """One cell as the tables, the report and `--format json` show it."""
-    return {**_identity(cell), **_figures(cell), **_process(cell)}
+    return CellRow(**_identity(cell), **_figures(cell), **_process(cell))
+
+
+def report_row(cell: CellResult, label: str) -> ReportRow:
+    return ReportRow(**_identity(cell), **_figures(cell), **_process(cell), label=label)
 
 
 def _identity(cell: CellResult) -> dict[str, Any]:
-    """What was measured, and whether it passed parity."""
     return {
         "cell_id": cell.id,
         "run_id": cell.run_id,
         "workload": cell.workload,
         "spec_hash": cell.spec_hash,
-        "size": _size_of(cell.spec_hash),  # the built-ins' preset; None for a spec file
+        "size": _size_of(cell.spec_hash),
         "runtime": cell.runtime,
         "api": cell.api,
         "tier": cell.tier,
@@ -102,21 +187,11 @@ def _identity(cell: CellResult) -> dict[str, Any]:
         "parity": parity_verdict(cell),
         "parity_note": "; ".join(parity_notes(cell.parity)) or None,
         "ranked": cell.ranked,
-        "parity_checks": [
-            {
-                "check": c.check,
-                "max_abs": c.max_abs,
-                "max_rel": c.max_rel,
-                "tolerance": c.tolerance,
-                "passed": c.passed,
-            }
-            for c in cell.parity
-        ],
+        "parity_checks": tuple(cell.parity),
     }
 
 
 def _figures(cell: CellResult) -> dict[str, Any]:
-    """Throughput, latency and the warnings on them."""
     s = cell.summary
     batch = s.latency_at(cell.batch_size) if s and cell.batch_size else None
     single = s.latency_at(1) if s else None
@@ -130,7 +205,7 @@ def _figures(cell: CellResult) -> dict[str, Any]:
         "ci_95": f"{fmt(s.samples_per_s_low)}-{fmt(s.samples_per_s_high)}" if s else None,
         "blocks": s.blocks if s else None,
         "processes": s.processes if s else None,
-        "reruns": cell.reruns,  # processes run again: the machine had a slow stretch
+        "reruns": cell.reruns,
         "block_cv": s.block_cv if s else None,
         "p50_ms": batch.p50_ms if batch else None,
         "p90_ms": batch.p90_ms if batch else None,
@@ -140,16 +215,15 @@ def _figures(cell: CellResult) -> dict[str, Any]:
         "pct_peak": 100 * s.peak_fraction if s and s.peak_fraction is not None else None,
         "p99_b1_ms": single.p99_ms if single else None,
         "warnings": ", ".join(dict.fromkeys(cell.warning_codes)) or None,
-        "warning_details": list(cell.warnings),
+        "warning_details": tuple(cell.warnings),
     }
 
 
 def _process(cell: CellResult) -> dict[str, Any]:
-    """How and where the worker processes ran: threads, memory, phases, versions."""
     env, phases = cell.environment, cell.phases
     return {
         "threads": cell.threading.label if cell.threading else env.threads,
-        "threading": encode(cell.threading) if cell.threading else None,
+        "threading": cell.threading,
         "peak_steady_rss_mb": cell.memory.peak_rss_mb if cell.memory else None,
         "allocator_peak_mb": cell.memory.allocator_peak_mb if cell.memory else None,
         "import_s": phases.import_s,

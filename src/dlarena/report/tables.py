@@ -35,8 +35,8 @@ def speed_table(card: Scorecard) -> Table:
 def significance_table(report: Report) -> Table:
     columns = ("group", "fastest", "next", "ratio", "95% CI", "p", "verdict")
     rows = [
-        [s["group"], s["leader"], s["next"], f"{s['ratio']:.3f}",
-         f"{s['ci_low']:.3f}-{s['ci_high']:.3f}", f"{s['p_value']:.2g}", s["verdict"]]
+        [s.group, s.leader, s.next, f"{s.ratio:.3f}", f"{s.ci_low:.3f}-{s.ci_high:.3f}",
+         f"{s.p_value:.2g}", s.verdict]
         for s in report.significance
     ]  # fmt: skip
     return columns, rows
@@ -46,11 +46,11 @@ def scenario_table(report: Report) -> Table:
     columns = ("scenario", "upfront", "compute/yr", "labor/yr", "3-year total", "published",
                "check")  # fmt: skip
     rows = [
-        [s["name"], f"{s['upfront']:,.0f}", f"{s['annual_compute']:,.0f}",
-         f"{s['annual_labor']:,.0f}", f"{s['total']:,.0f}",
-         "-" if s["published_total"] is None else f"{s['published_total']:,.0f}",
-         "follows" if s["follows"] else s["note"]]
-        for s in report.scenarios
+        [c.scenario.name, f"{c.scenario.upfront:,.0f}", f"{c.scenario.annual_compute:,.0f}",
+         f"{c.scenario.annual_labor:,.0f}", f"{c.total:,.0f}",
+         "-" if c.scenario.published_total is None else f"{c.scenario.published_total:,.0f}",
+         "follows" if c.follows else c.note]
+        for c in report.scenarios
     ]  # fmt: skip
     return columns, rows
 
@@ -58,8 +58,8 @@ def scenario_table(report: Report) -> Table:
 def training_table(report: Report) -> Table:
     columns = ("workload", "framework", "tier", "samples/s", "hours", "cost (USD)", "run")
     rows = [
-        [t["workload"], t["framework"], t["tier"], f"{t['samples_per_s']:,.0f}",
-         f"{t['hours']:,.1f}", f"{t['cost']:,.2f}", t["run_id"]]
+        [t.workload, t.cost.framework, t.cost.tier, f"{t.cost.samples_per_s or 0:,.0f}",
+         f"{t.cost.hours or 0:,.1f}", f"{t.cost.cost or 0:,.2f}", t.cost.run_id]
         for t in report.training
     ]  # fmt: skip
     return columns, rows
@@ -69,9 +69,8 @@ def environment_table(report: Report) -> Table:
     columns = ("run", "started", "status", "CPU", "cores", "threads", "python", "versions",
                "dlarena", "cells counted")  # fmt: skip
     rows = [
-        [e["run_id"], e["started"], e["status"], e["cpu"], e["cpus"], ", ".join(e["threads"]),
-         e["python"], ", ".join(f"{k} {v}" for k, v in e["versions"].items()), e["git_sha"],
-         e["cells"]]
+        [e.run_id, e.started, e.status, e.cpu, e.cpus, ", ".join(e.threads), e.python,
+         ", ".join(f"{k} {v}" for k, v in e.versions.items()), e.git_sha, e.cells]
         for e in report.environments
     ]  # fmt: skip
     return columns, rows
