@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from dlarena.measure.compare import RunComparison, compare_stored
-from dlarena.report.rows import cell_row
+from dlarena.report.rows import CellRow, cell_row
+from dlarena.run_records import RunInfo
 from dlarena.spec.loader import workload_label
 from dlarena.store import Store
 
 
-def run_detail(db: Store, run_id: int) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class RunDetail:
+    info: RunInfo
+    cells: tuple[CellRow, ...]
+
+
+def run_detail(db: Store, run_id: int) -> RunDetail:
     info = db.run_info(run_id)  # an unknown run raises, naming the runs there are
-    return {"run": info, "cells": [cell_row(c).as_dict() for c in db.cells(run_id)]}
+    return RunDetail(info, tuple(cell_row(c) for c in db.cells(run_id)))
 
 
 def comparison(db: Store, a: int, b: int, force: bool) -> RunComparison:
@@ -22,21 +29,33 @@ def comparison(db: Store, a: int, b: int, force: bool) -> RunComparison:
     return compare_stored((a, db.cells(a, raw=True)), (b, db.cells(b, raw=True)), force)
 
 
-def history(db: Store, framework: str) -> dict[str, list[dict[str, Any]]]:
+@dataclasses.dataclass(frozen=True)
+class HistoryPoint:
+    """One run's figure of a cell kind: throughput and its 95% CI, and where it ran."""
+
+    run_id: int
+    cell_id: int
+    samples_per_s: float
+    low: float
+    high: float
+    environment: str  # "torch 2.13.0 on <CPU model>"
+
+
+def history(db: Store, framework: str) -> dict[str, list[HistoryPoint]]:
     """Per cell kind of the framework (workload and size, tier, mode, threading), every run's
     figure that passed parity, oldest first, with the environment it ran in."""
-    series: dict[str, list[dict[str, Any]]] = {}
+    series: dict[str, list[HistoryPoint]] = {}
     for row in db.history(framework):
         label = workload_label(row["workload"], row["spec_hash"])
         name = f"{label} {row['tier']} {row['mode']} {row['policy']}"
         series.setdefault(name, []).append(
-            {
-                "run_id": row["run_id"],
-                "cell_id": row["id"],
-                "samples_per_s": row["samples_per_s"],
-                "low": row["low"],
-                "high": row["high"],
-                "environment": f"{framework} {row['framework_version']} on {row['cpu_model']}",
-            }
+            HistoryPoint(
+                row["run_id"],
+                row["id"],
+                row["samples_per_s"],
+                row["low"],
+                row["high"],
+                f"{framework} {row['framework_version']} on {row['cpu_model']}",
+            )  # fmt: skip
         )
     return series

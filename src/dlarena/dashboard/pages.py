@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from dlarena.dashboard.data import HistoryPoint, RunDetail
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.compare import RatioRow, RunComparison
 from dlarena.report import html
@@ -30,11 +31,8 @@ def _ratio_rows(rows: Sequence[RatioRow]) -> list[list[str]]:
     return [r.texts() for r in rows]
 
 
-def _history_rows(points: list[dict[str, Any]]) -> list[list[Any]]:
-    return [
-        [p["run_id"], p["samples_per_s"], f"{p['low']:.4g}-{p['high']:.4g}", p["environment"]]
-        for p in points
-    ]
+def _history_rows(points: list[HistoryPoint]) -> list[list[Any]]:
+    return [[p.run_id, p.samples_per_s, f"{p.low:.4g}-{p.high:.4g}", p.environment] for p in points]
 
 
 @functools.cache
@@ -72,10 +70,10 @@ def runs_page(runs: list[RunInfo], answer: str, page: int = 1, total: int = 0) -
     )  # fmt: skip
 
 
-def run_page(detail: dict[str, Any], report: Report) -> str:
-    info: RunInfo = detail["run"]
+def run_page(detail: RunDetail, report: Report) -> str:
+    info = detail.info
     return _render(
-        "run.html.j2", f"run {info.id}", info=info, cells=len(detail["cells"]), report=report
+        "run.html.j2", f"run {info.id}", info=info, cells=len(detail.cells), report=report
     )
 
 
@@ -83,7 +81,7 @@ def compare_page(result: RunComparison) -> str:
     return _render("compare.html.j2", "compare", compared=result)
 
 
-def history_page(framework: str, series: dict[str, list[dict[str, Any]]]) -> str:
+def history_page(framework: str, series: dict[str, list[HistoryPoint]]) -> str:
     return _render("history.html.j2", f"{framework} history", framework=framework, series=series)
 
 
