@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from dlarena.frameworks import RUNTIMES
-from dlarena.measure.compare import api_tax
+from dlarena.measure.pairs import api_tax
 from dlarena.measure.stats import (
     MEASURED_SPREAD,
     UNSTABLE_CV,

@@ -210,7 +210,7 @@ def _measure(
 
 def show_cells(db: Store, run_id: int, format: Format, title: str) -> None:
     from dlarena.codec import encode
-    from dlarena.measure.compare import api_tax, mixed_speedup
+    from dlarena.measure.pairs import api_tax, mixed_speedup
     from dlarena.measure.stats import promised_spread
 
     cells, info = db.cells(run_id, raw=True), db.run_info(run_id)

@@ -134,20 +134,18 @@ def deploy(
     if format == Format.json:
         emit_json(encode(records))
         return
+    _deploy_table(records)
+    print_matrix("deployment matrix", deploy_matrix(records))
+
+
+DEPLOY_COLUMNS = ("framework", "path", "workload", "status", "max abs diff", "export s",
+                  "size KB", "load s", "latency ms", "note")  # fmt: skip
+
+
+def _deploy_table(records: list[DeployRecord]) -> None:
     print_table(
         "deployment: each export path, run and checked against the framework's own output",
-        (
-            "framework",
-            "path",
-            "workload",
-            "status",
-            "max abs diff",
-            "export s",
-            "size KB",
-            "load s",
-            "latency ms",
-            "note",
-        ),
+        DEPLOY_COLUMNS,
         (
             [
                 r.framework,
@@ -167,7 +165,6 @@ def deploy(
         "1e-4 of the largest output; an int8 path within 0.1, its distance said); deprecated: "
         "it works on a path its framework deprecates",
     )
-    print_matrix("deployment matrix", deploy_matrix(records))
 
 
 def _deploy_note(record: DeployRecord) -> str:

@@ -16,7 +16,7 @@ from dlarena.decide.scorecard import Scorecard, scorecard
 from dlarena.evidence import Evidence, gather
 from dlarena.frameworks import overrides
 from dlarena.frameworks.descriptor import OverrideRow
-from dlarena.measure.compare import MixedRow, TaxRow, api_tax, mixed_speedup
+from dlarena.measure.pairs import MixedRow, TaxRow, api_tax, mixed_speedup
 from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
 from dlarena.report.records import Difference, ImportedRow, RunEnvironment, TrainingRow
