@@ -13,14 +13,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from dlarena.codec import decode, encode
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import Scenario, scenarios
 from dlarena.records import Threading
 from dlarena.runner import envs
 from dlarena.runner.process import free_port, kill_group, spawn, worker_env
-from dlarena.scale.records import ScaleRecord
+from dlarena.scale.records import ScaleRecord, ScaleResult, ScaleTask
 from dlarena.spec.model import Workload
 
 SCENARIOS = scenarios()  # every framework folder's data-parallel machinery, by name
@@ -91,15 +92,15 @@ def _start(
 def launch(
     python: str,
     scenario: Scenario,
-    task: dict[str, Any],
+    task: ScaleTask,
     workers: int,
     most: int,
     timeout_s: float,
-) -> list[dict[str, Any]]:
+) -> list[ScaleResult]:
     """Start the workers together (and the scenario's helpers), every address on the loopback,
     and read each worker's line. A worker that hangs dumps its stack and exits before the host's
     timeout (faulthandler), so the error says where it stopped."""
-    grouped = not task["independent"]
+    grouped = not task.independent
     ports = [free_port() for _ in range(workers + 1)]
     sets = cpu_sets(workers, most)
 
@@ -121,21 +122,23 @@ def launch(
             argv = ["-m", "dlarena.scale.worker"]
             proc = _start(stack, python, argv, env("worker", cpus), cpus)
             assert proc.proc.stdin is not None
-            line = {**task, "module": scenario.module, "rank": ranks[0], "ranks": list(ranks)}
-            line |= {"world": workers, "ports": ports[:workers], "threads": len(cpus)}
-            line |= {"one_process": together, "cpus": cpus, "hang_s": timeout_s - 15}
-            proc.proc.stdin.write(json.dumps(line))
+            line = dataclasses.replace(
+                task, module=scenario.module, rank=ranks[0], ranks=ranks, world=workers,
+                ports=tuple(ports[:workers]), threads=len(cpus), one_process=together, cpus=cpus,
+                hang_s=timeout_s - 15,
+            )  # fmt: skip
+            proc.proc.stdin.write(json.dumps(encode(line)))
             proc.proc.stdin.close()  # every rank has its task before any waits for the others
             proc.proc.stdin = None
             running.append(proc)
-        kind = "independent processes" if task["independent"] else "workers"
+        kind = "independent processes" if task.independent else "workers"
         label = f"{scenario.module.rsplit('.', 1)[-1]} ({workers} {kind})"
         return _results(running, time.monotonic() + timeout_s, timeout_s, label)
 
 
 def _results(
     running: list[_Process], deadline: float, timeout_s: float, label: str
-) -> list[dict[str, Any]]:
+) -> list[ScaleResult]:
     """Every worker's result line; the first worker to fail, or the deadline, stops them all and
     names why (a rank that fails leaves the others waiting for it: its error is the one shown;
     at the deadline every rank still running writes its stacks)."""
@@ -165,14 +168,14 @@ def _results(
                 f"a scaling worker failed (exit {process.proc.returncode}): "
                 f"{process.tail() or '(no output)'}"
             )
-        results.append(json.loads(lines[-1]))
+        results.append(decode(ScaleResult, json.loads(lines[-1])))
     return results
 
 
-def throughput(results: list[dict[str, Any]]) -> float:
+def throughput(results: list[ScaleResult]) -> float:
     """Samples per second of all workers together (the slowest worker's time)."""
-    samples = sum(r["steps"] * r["batch"] for r in results)
-    return samples / max(r["seconds"] for r in results)
+    samples = sum(r.steps * r.batch for r in results)
+    return samples / max(r.seconds for r in results)
 
 
 def records(
@@ -191,17 +194,17 @@ def records(
     `fails`)."""
     scenario = SCENARIOS[framework]
     python = envs.resolve(scenario.runtime, home, {}).python
-    task = {"workload": workload.to_dict(), "steps": steps, "warmup": warmup, "device": device}
+    task = ScaleTask(workload.to_dict(), steps, warmup, device, independent=False)
     rows: list[ScaleRecord] = []
     for workers in sorted(set(counts)):
         most = max(counts)
-        together = launch(
-            python, scenario, {**task, "independent": False}, workers, most, timeout_s
+        together = launch(python, scenario, task, workers, most, timeout_s)
+        alone = launch(
+            python, scenario, dataclasses.replace(task, independent=True), workers, most, timeout_s
         )
-        alone = launch(python, scenario, {**task, "independent": True}, workers, most, timeout_s)
         rate, ceiling = throughput(together), throughput(alone)
         single = rows[0].samples_per_s / rows[0].workers if rows else rate / workers
-        digests = tuple(sorted({d for r in together for d in r["digests"]}))
+        digests = tuple(sorted({d for r in together for d in r.digests}))
         rows.append(
             ScaleRecord(
                 framework=framework,
@@ -216,8 +219,8 @@ def records(
                 independent_samples_per_s=ceiling,
                 identical=len(digests) == 1,
                 digests=digests,
-                loss=tuple(float(r["loss"]) for r in together),
-                update_norm=together[0]["update_norm"],
+                loss=tuple(r.loss for r in together),
+                update_norm=together[0].update_norm,
             )
         )
     return rows

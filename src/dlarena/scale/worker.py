@@ -1,9 +1,6 @@
-"""One data-parallel worker, started by the host in the framework's environment; prints one
-JSON line. Task JSON on stdin: {"module", "workload", "steps", "warmup", "independent", "rank",
-"ranks", "world", "ports", "threads", "cpus", "device", "one_process", "hang_s"}. `ranks`: the
-replicas this process trains (its own rank, or with `one_process` every rank: the framework's
-machinery is one process over several devices). `independent` trains alone (no group): the
-machine's ceiling for N processes. The host starts it on `cpus`, bound to the host's life.
+"""One data-parallel worker, started by the host in the framework's environment: reads a
+ScaleTask (scale/records.py) as JSON on stdin, prints one ScaleResult line. The host starts it
+on the task's `cpus`, bound to the host's life.
 
 Each rank trains the canonical model on its own shard of the data (weak scaling: the global batch
 is world x the workload's batch, and every framework averages gradients over the global batch);
@@ -28,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from dlarena import ending
+from dlarena.codec import decode, encode
+from dlarena.scale.records import ScaleResult, ScaleTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -54,14 +53,14 @@ def shard(workload: Workload, rank: int) -> tuple[np.ndarray, np.ndarray]:
     return synthetic_batch(workload, seed=1 + rank)
 
 
-def train(replica: Any, batch: Any, task: dict[str, Any]) -> tuple[float, float]:
+def train(replica: Any, batch: Any, task: ScaleTask) -> tuple[float, float]:
     """Warm-up steps, then the timed steps from a common start; seconds and the last loss."""
-    for _ in range(task["warmup"]):
+    for _ in range(task.warmup):
         replica.wait(replica.step(batch))
     replica.barrier()
     start = time.perf_counter()
     handle = None
-    for _ in range(task["steps"]):
+    for _ in range(task.steps):
         handle = replica.step(batch)
     loss = replica.wait(handle)
     return time.perf_counter() - start, loss
@@ -72,25 +71,25 @@ def main() -> None:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    task = json.loads(sys.stdin.read())
-    faulthandler.dump_traceback_later(max(task["hang_s"], 1), exit=True)
-    workload = Workload.from_dict(task["workload"])
-    scenario = importlib.import_module(task["module"])
+    task = decode(ScaleTask, json.loads(sys.stdin.read()))
+    faulthandler.dump_traceback_later(max(task.hang_s, 1), exit=True)
+    workload = Workload.from_dict(task.workload)
+    scenario = importlib.import_module(task.module)
     replica = scenario.Replica(workload, task)
-    batch = replica.prepare([shard(workload, rank) for rank in task["ranks"]])
+    batch = replica.prepare([shard(workload, rank) for rank in task.ranks])
     seconds, loss = train(replica, batch, task)
     replicas = replica.parameters()
-    result = {
-        "rank": task["ranks"][0],
-        "seconds": seconds,
-        "steps": task["steps"],
-        "batch": workload.batch_size * len(task["ranks"]),
-        "loss": loss,
-        "digests": [digest(parameters) for parameters in replicas],
-        "update_norm": update_norm(workload, replicas[0]),
-    }
+    result = ScaleResult(
+        rank=task.ranks[0],
+        seconds=seconds,
+        steps=task.steps,
+        batch=workload.batch_size * len(task.ranks),
+        loss=loss,
+        digests=tuple(digest(parameters) for parameters in replicas),
+        update_norm=update_norm(workload, replicas[0]),
+    )
     faulthandler.cancel_dump_traceback_later()
-    out.write(json.dumps(result) + "\n")
+    out.write(json.dumps(encode(result)) + "\n")
     out.flush()
     leave(replica)
 

@@ -16,23 +16,24 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dlarena.frameworks.jax.adapter import JaxAdapter
+from dlarena.scale.records import ScaleTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
 
 class Replica:
-    def __init__(self, workload: Workload, task: dict[str, Any]):
-        self.grouped = not task["independent"] and not task["one_process"]
+    def __init__(self, workload: Workload, task: ScaleTask):
+        self.grouped = not task.independent and not task.one_process
         if self.grouped:
             jax.config.update("jax_cpu_collectives_implementation", "gloo")
             jax.distributed.initialize(
-                coordinator_address=f"127.0.0.1:{task['ports'][0]}",
-                num_processes=task["world"],
-                process_id=task["rank"],
+                coordinator_address=f"127.0.0.1:{task.ports[0]}",
+                num_processes=task.world,
+                process_id=task.rank,
                 initialization_timeout=120,
             )
-        self.devices = len(task["ranks"])  # in this process
-        setup = JaxAdapter.configure(task["threads"], 1, "cpu")
+        self.devices = len(task.ranks)  # in this process
+        setup = JaxAdapter.configure(task.threads, 1, "cpu")
         self.adapter = JaxAdapter(workload, canonical_weights(workload), "eager", "train", setup)
         mesh = Mesh(np.array(jax.devices()), ("data",))
         self.replicated = NamedSharding(mesh, PartitionSpec())

@@ -14,21 +14,22 @@ from mxnet import autograd, gluon
 
 from dlarena.frameworks.mxnet.adapter import MxnetAdapter, _to_canonical
 from dlarena.frameworks.mxnet.optimizers import gluon_optimizer
+from dlarena.scale.records import ScaleTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
 
 class Replica:
-    def __init__(self, workload: Workload, task: dict[str, Any]):
-        setup = MxnetAdapter.configure(task["threads"], 1, "cpu")
+    def __init__(self, workload: Workload, task: ScaleTask):
+        setup = MxnetAdapter.configure(task.threads, 1, "cpu")
         weights = canonical_weights(workload)
         self.adapter = MxnetAdapter(workload, weights, "compiled", "train", setup)
-        self.contexts = [mx.cpu(i) for i in range(len(task["ranks"]))]
-        self.grouped = not task["independent"] and not task["one_process"]  # dist_sync
-        self.world = 1 if task["independent"] else task["world"]
+        self.contexts = [mx.cpu(i) for i in range(len(task.ranks))]
+        self.grouped = not task.independent and not task.one_process  # dist_sync
+        self.world = 1 if task.independent else task.world
         self.kvstore = None
-        if not task["independent"]:
-            self.kvstore = mx.kv.create("local" if task["one_process"] else "dist_sync")
+        if not task.independent:
+            self.kvstore = mx.kv.create("local" if task.one_process else "dist_sync")
             params = self.adapter.net.collect_params()
             params.reset_ctx(self.contexts)  # the canonical weights, copied to every context
             optimizer, options = gluon_optimizer(workload.optimizer)

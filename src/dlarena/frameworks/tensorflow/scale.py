@@ -15,13 +15,14 @@ import numpy as np
 
 from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
 from dlarena.frameworks.tensorflow.backend import tf
+from dlarena.scale.records import ScaleTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
 
-def strategy(task: dict[str, Any]) -> tf.distribute.Strategy:
-    devices = len(task["ranks"])
-    if task["one_process"]:  # one logical CPU device per replica
+def strategy(task: ScaleTask) -> tf.distribute.Strategy:
+    devices = len(task.ranks)
+    if task.one_process:  # one logical CPU device per replica
         cpu = tf.config.list_physical_devices("CPU")[0]
         if devices > 1:
             tf.config.set_logical_device_configuration(
@@ -29,21 +30,21 @@ def strategy(task: dict[str, Any]) -> tf.distribute.Strategy:
             )
         names = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(names)
-    if task["independent"]:
+    if task.independent:
         return tf.distribute.get_strategy()  # the default: no cross-worker communication
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in task["ports"]]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in task.ports]}
     os.environ["TF_CONFIG"] = json.dumps(
-        {"cluster": cluster, "task": {"type": "worker", "index": task["rank"]}}
+        {"cluster": cluster, "task": {"type": "worker", "index": task.rank}}
     )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 class Replica:
-    def __init__(self, workload: Workload, task: dict[str, Any]):
+    def __init__(self, workload: Workload, task: ScaleTask):
         # threads first: they cannot change once the strategy has started TensorFlow's runtime
-        setup = TensorflowAdapter.configure(task["threads"], 1, "cpu")
+        setup = TensorflowAdapter.configure(task.threads, 1, "cpu")
         self.strategy = strategy(task)
-        self.replicas = 1 if task["independent"] else task["world"]
+        self.replicas = 1 if task.independent else task.world
         with self.strategy.scope():
             self.adapter = TensorflowAdapter(
                 workload, canonical_weights(workload), "eager", "train", setup

@@ -13,6 +13,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from dlarena.frameworks.torch.adapter import TorchAdapter, _cross_entropy
+from dlarena.scale.records import ScaleTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights
 
@@ -21,20 +22,20 @@ RENDEZVOUS = datetime.timedelta(seconds=120)
 
 
 class Replica:
-    def __init__(self, workload: Workload, task: dict[str, Any]):
-        gpu = task["device"] == "gpu"
+    def __init__(self, workload: Workload, task: ScaleTask):
+        gpu = task.device == "gpu"
         if gpu:  # one GPU per rank (ranks beyond the GPUs share them round-robin)
-            torch.cuda.set_device(task["rank"] % torch.cuda.device_count())
-        setup = TorchAdapter.configure(task["threads"], 1, task["device"])
+            torch.cuda.set_device(task.rank % torch.cuda.device_count())
+        setup = TorchAdapter.configure(task.threads, 1, task.device)
         self.adapter = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)
-        self.grouped = not task["independent"]
+        self.grouped = not task.independent
         self.model: torch.nn.Module = self.adapter.model
         if self.grouped:
             dist.init_process_group(
                 "nccl" if gpu else "gloo",
-                init_method=f"tcp://127.0.0.1:{task['ports'][0]}",
-                rank=task["rank"],
-                world_size=task["world"],
+                init_method=f"tcp://127.0.0.1:{task.ports[0]}",
+                rank=task.rank,
+                world_size=task.world,
                 timeout=RENDEZVOUS,
             )
             devices = [torch.cuda.current_device()] if gpu else None
