@@ -257,18 +257,22 @@ def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
 
 
 def test_a_worker_imports_its_framework_alone_and_keeps_its_bytecode(monkeypatch) -> None:
-    """TensorFlow's worker hides JAX (tf.lite imports it when it is installed beside) and still
-    builds; a worker writes bytecode whatever the host's environment says."""
+    """A TensorFlow process, whichever of its modules it starts from (a bench worker's adapter,
+    a scaling worker's module), imports TensorFlow without JAX (tf.lite imports it when it is
+    installed beside), and JAX stays importable; a worker writes bytecode whatever the host's
+    environment says."""
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     code = (
-        "import sys; from dlarena import twin; "
+        "import importlib, importlib.util, sys; from dlarena import twin; "
+        "importlib.import_module(sys.argv[1]); "
         "adapter = twin.import_adapter('dlarena.frameworks.tensorflow.adapter'); "
         "adapter.configure(1, 1, 'cpu'); "
-        "print(sys.modules.get('jax') is None, 'tensorflow' in sys.modules, "
-        "sys.dont_write_bytecode)"
+        "print('jax' not in sys.modules, 'tensorflow' in sys.modules, "
+        "sys.dont_write_bytecode, importlib.util.find_spec('jax') is not None)"
     )
     python = envs.resolve("tensorflow", HOME, {}).python
-    done = subprocess.run(
-        [python, "-c", code], env=worker_env(fair(1)), capture_output=True, text=True
-    )
-    assert done.stdout.split() == ["True", "True", "False"], done.stderr[-2000:]
+    for first in ("dlarena.frameworks.tensorflow.adapter", "dlarena.frameworks.tensorflow.scale"):
+        done = subprocess.run(
+            [python, "-c", code, first], env=worker_env(fair(1)), capture_output=True, text=True
+        )
+        assert done.stdout.split() == ["True", "True", "False", "True"], done.stderr[-2000:]

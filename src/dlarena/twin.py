@@ -4,12 +4,10 @@ float64 expectations), and its parity checks: what a bench worker and a parity c
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import numpy as np
 
-from dlarena.frameworks import RUNTIMES
 from dlarena.frameworks.base import InferenceAdapter, TrainingAdapter
 from dlarena.measure import parity, timing
 from dlarena.records import PROTOCOL_VERSION, ParityCheck, Setup, WorkerTask
@@ -17,12 +15,7 @@ from dlarena.spec.model import Workload
 
 
 def import_adapter(module: str) -> Any:
-    """The ADAPTER of a runtime's module, imported with the packages its runtime hides made
-    unimportable (`import jax` raises ImportError, as where it is not installed)."""
-    for runtime in RUNTIMES.values():
-        if runtime.module == module:
-            for package in runtime.hides:
-                sys.modules.setdefault(package, None)  # type: ignore[arg-type]
+    """The ADAPTER of a runtime's module."""
     return importlib.import_module(module).ADAPTER
 
 

@@ -40,10 +40,6 @@ class Runtime:
     variant_of: str | None = None
     repo: str | None = None  # GitHub owner/name, for the evidence collectors
     package: str | None = None  # PyPI package, for the evidence collectors
-    # Packages of other frameworks that this one imports only because they are installed beside
-    # it, for paths dlarena never takes: hidden from its workers, so a shared environment costs
-    # its start-up nothing that an install of this framework alone would not.
-    hides: tuple[str, ...] = ()
     # How it computes in mixed precision (bf16, fp16 over float32 parameters): its own mechanism,
     # named in a mixed-precision cell's API label; empty: float32 only (its adapter says why)
     mixed: str = ""

@@ -14,9 +14,6 @@ _LIBRARY = Runtime(
     mixed="Keras mixed_bfloat16 / mixed_float16 policy",
     repo="tensorflow/tensorflow",
     package="tensorflow",
-    # tf.lite's converter imports JAX when it is installed (its JAX path): 1.5 s of every
-    # TensorFlow worker's start in the environment the two share
-    hides=("jax",),
 )
 FRAMEWORK = Framework(
     name="tensorflow",
