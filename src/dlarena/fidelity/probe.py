@@ -65,8 +65,7 @@ def _compared(
 
 
 def _keras_step(model: Any, x: Any, y: Any) -> Step:
-    import keras
-    import tensorflow as tf
+    from dlarena.frameworks.tensorflow.backend import keras, tf
 
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     variables = model.trainable_variables
@@ -84,10 +83,8 @@ def _keras_step(model: Any, x: Any, y: Any) -> Step:
 
 
 def keras_resnet50(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
-    import keras
-    import tensorflow as tf
-
     from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
+    from dlarena.frameworks.tensorflow.backend import keras, tf
 
     setup = TensorflowAdapter.configure(task["threads"], 1, "cpu")
     ours = TensorflowAdapter(workload, canonical_weights(workload), "eager", "train", setup)
