@@ -4,6 +4,7 @@ from disk by request path; unknown ids and paths get a 404 page (JSON under /api
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,7 +164,7 @@ def _api_routes(site: _Site) -> APIRouter:
     def api_run(run_id: int) -> dict[str, Any]:
         def detail(db: Store) -> dict[str, Any]:
             shown = found(data.run_detail, db, run_id)
-            return {**shown, "run": encode(shown["run"])}
+            return {"run": encode(shown.info), "cells": [c.as_dict() for c in shown.cells]}
 
         return views.get(("/api/runs", run_id), detail)
 
@@ -177,7 +178,13 @@ def _api_routes(site: _Site) -> APIRouter:
     @router.get("/history/{framework}", summary="A framework's figures across runs")
     def api_history(framework: str) -> Any:
         name = site.known(framework)
-        return views.get(("/api/history", name), lambda db: data.history(db, name))
+        return views.get(
+            ("/api/history", name),
+            lambda db: {
+                kind: [dataclasses.asdict(p) for p in points]
+                for kind, points in data.history(db, name).items()
+            },
+        )
 
     @router.get("/evidence", summary="Every evidence figure with its source and date")
     def api_evidence() -> dict[str, Any]:

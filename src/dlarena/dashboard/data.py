@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from dlarena.measure.compare import RunComparison, compare_stored
+from dlarena.report.records import HistoryPoint
 from dlarena.report.rows import CellRow, cell_row
 from dlarena.run_records import RunInfo
 from dlarena.spec.loader import workload_label
@@ -27,18 +28,6 @@ def comparison(db: Store, a: int, b: int, force: bool) -> RunComparison:
     differ (unless forced)."""
     db.run_info(a), db.run_info(b)  # an unknown run raises, naming the runs there are
     return compare_stored((a, db.cells(a, raw=True)), (b, db.cells(b, raw=True)), force)
-
-
-@dataclasses.dataclass(frozen=True)
-class HistoryPoint:
-    """One run's figure of a cell kind: throughput and its 95% CI, and where it ran."""
-
-    run_id: int
-    cell_id: int
-    samples_per_s: float
-    low: float
-    high: float
-    environment: str  # "torch 2.13.0 on <CPU model>"
 
 
 def history(db: Store, framework: str) -> dict[str, list[HistoryPoint]]:

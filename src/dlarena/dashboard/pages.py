@@ -12,11 +12,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from dlarena.dashboard.data import HistoryPoint, RunDetail
+from dlarena.dashboard.data import RunDetail
 from dlarena.frameworks import FRAMEWORKS
 from dlarena.measure.compare import RatioRow, RunComparison
 from dlarena.report import html
 from dlarena.report.content import Report
+from dlarena.report.records import HistoryPoint
 from dlarena.run_records import RunInfo
 
 PLOTLY_TAG = "<script src='/static/plotly.js'></script>"

@@ -58,3 +58,15 @@ class RunEnvironment:
     versions: dict[str, str | None]  # runtime -> framework version
     git_sha: str | None
     cells: int  # its cells that count
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPoint:
+    """One run's figure of a cell kind: throughput and its 95% CI, and where it ran."""
+
+    run_id: int
+    cell_id: int
+    samples_per_s: float
+    low: float
+    high: float
+    environment: str  # "torch 2.13.0 on <CPU model>"

@@ -4,15 +4,15 @@ against another."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import plotly.graph_objects as go
 
 from dlarena.measure.compare import RatioRow
 from dlarena.report.figures import interval
+from dlarena.report.records import HistoryPoint
 
 
-def history(series: dict[str, list[dict[str, Any]]]) -> go.Figure | None:
+def history(series: dict[str, list[HistoryPoint]]) -> go.Figure | None:
     """One line per cell kind over runs (samples/s with its CI); a dotted line marks each run
     where the environment changed (framework version or CPU), named in its label."""
     if not series:
@@ -23,19 +23,19 @@ def history(series: dict[str, list[dict[str, Any]]]) -> go.Figure | None:
         fig.add_trace(
             go.Scatter(
                 name=name,
-                x=[p["run_id"] for p in points],
-                y=[p["samples_per_s"] for p in points],
+                x=[p.run_id for p in points],
+                y=[p.samples_per_s for p in points],
                 mode="lines+markers",
                 error_y=interval(
-                    [p["samples_per_s"] for p in points],
-                    [p["low"] for p in points],
-                    [p["high"] for p in points],
+                    [p.samples_per_s for p in points],
+                    [p.low for p in points],
+                    [p.high for p in points],
                 ),
             )
         )
         for before, after in zip(points, points[1:], strict=False):
-            if before["environment"] != after["environment"]:
-                changes.setdefault(after["run_id"], set()).add(after["environment"])
+            if before.environment != after.environment:
+                changes.setdefault(after.run_id, set()).add(after.environment)
     for run_id, what in sorted(changes.items()):
         fig.add_vline(
             x=run_id, line_dash="dot", line_color="#888",
