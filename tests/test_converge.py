@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dlarena.codec import encode
+from dlarena.codec import decode, encode
 from dlarena.converge import envelope
-from dlarena.converge.records import ConvergeRecord
+from dlarena.converge.records import ConvergeRecord, ConvergeRun, CurvePoint, Trajectory
 from dlarena.converge.run import Plan, load_task, summarize, write_data
 from dlarena.converge.seeds import final_differences
 from dlarena.report.tables import converge_summary
@@ -105,11 +105,11 @@ def test_batch_norm_is_evaluated_with_its_running_statistics_in_every_framework(
 
 def test_a_run_that_blows_up_is_outside_the_envelope() -> None:
     workload, _ = load_task("digits-mlp")
-    ref = {"losses": [2.3, 2.2, 2.1], "curve": []}
-    run = {"losses": [2.3, float("nan"), 2.1], "curve": []}
+    ref = Trajectory(losses=(2.3, 2.2, 2.1), curve=())
+    run = Trajectory(losses=(2.3, float("nan"), 2.1), curve=())
     found = envelope.check(workload, run, ref)
-    assert not found["inside"] and found["worst_at"] == "training loss at step 1"
-    assert envelope.check(workload, {**run, "losses": ref["losses"]}, ref)["worst"] == 0.0
+    assert not found.inside and found.worst_at == "training loss at step 1"
+    assert envelope.check(workload, dataclasses.replace(run, losses=ref.losses), ref).worst == 0.0
 
 
 def flipped_momentum(old, batch, momentum):
@@ -145,13 +145,14 @@ def test_the_envelope_catches_a_mistake_in_every_framework_run(
     write_data(workload, data, Plan(steps, eval_every, None, 1), 0, tmp_path / "d.npz")
     monkeypatch.setattr(*target, mistake)
     wrong = envelope.reference_run(workload, tmp_path / "d.npz", eval_every)
-    for r in records:
-        verdict = envelope.check(workload, r, wrong)
-        assert verdict["worst"] > 20 and verdict["worst_at"].startswith(seen_in), verdict
+    runs_read = [decode(ConvergeRecord, r) for r in records]
+    for run in runs_read:
+        verdict = envelope.check(workload, run, wrong)
+        assert verdict.worst > 20 and verdict.worst_at.startswith(seen_in), verdict
     if seen_in == "held-out":  # the training losses alone stay inside
-        for r in records:
-            alone = {**r, "curve": [], "envelope_held_out": None}
-            assert envelope.check(workload, alone, wrong)["inside"]
+        for run in runs_read:
+            alone = dataclasses.replace(run, curve=(), envelope_held_out=None)
+            assert envelope.check(workload, alone, wrong).inside
 
 
 @pytest.mark.slow
@@ -184,18 +185,22 @@ def test_a_wrong_task_or_runtime_is_named_before_anything_runs(
 
 
 def test_the_target_is_the_first_evaluation_at_or_above_it() -> None:
-    curve = [
-        {"step": s, "seconds": s / 10, "loss": 1.0, "accuracy": a}
+    curve = tuple(
+        CurvePoint(step=s, loss=1.0, accuracy=a, seconds=s / 10)
         for s, a in ((0, 0.1), (10, 0.89), (20, 0.9), (30, 0.95))
-    ]
-    found = {"curve": curve, "step_s": [2.0, 0.01, 0.03], "framework_version": "x", "losses": []}
-    summary = summarize(found, 0.9)
-    assert (summary["status"], summary["steps_to_target"], summary["seconds_to_target"]) == (
+    )
+    found = ConvergeRun((), curve, None, (2.0, 0.01, 0.03), "x")
+
+    def head(target: float) -> ConvergeRecord:
+        return ConvergeRecord("torch", "t", "eager", 0, "t seed 0", target, "failed")
+
+    summary = summarize(head(0.9), found)
+    assert (summary.status, summary.steps_to_target, summary.seconds_to_target) == (
         "reached", 20, 2.0
     )  # fmt: skip
-    assert summary["first_step_s"] == 2.0 and summary["step_s"] == pytest.approx(0.02)
-    missed = summarize(found, 0.96)
-    assert missed["status"] == "missed" and missed["seconds_to_target"] is None
+    assert summary.first_step_s == 2.0 and summary.step_s == pytest.approx(0.02)
+    missed = summarize(head(0.96), found)
+    assert missed.status == "missed" and missed.seconds_to_target is None
 
 
 def test_the_seeds_are_summed_up_per_framework_and_tier() -> None:

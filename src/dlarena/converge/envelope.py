@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from dlarena.converge.records import (
+    ConvergeRecord,
+    CurvePoint,
+    Envelope,
+    HeldOutLoss,
+    Trajectory,
+)
 from dlarena.measure.parity import tolerances
 from dlarena.runner.process import keep_freed_memory
 from dlarena.spec import reference
@@ -40,7 +46,7 @@ def running_update(old: np.ndarray, batch: np.ndarray, momentum: float) -> np.nd
     return momentum * old + (1.0 - momentum) * batch
 
 
-def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, Any]:
+def reference_run(workload: Workload, data: Path, eval_every: int) -> Trajectory:
     """The float64 run over the first ENVELOPE_STEPS steps of the data file's order (the one the
     frameworks train through): each step's training loss, and for a model with batch norm the
     held-out loss and accuracy at step 0, every `eval_every` steps and the last step."""
@@ -64,11 +70,11 @@ def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, 
                 key = f"{layer.name}.{name}"
                 params[key] = running_update(params[key], batch, m)
 
-    def held_out(step: int) -> dict[str, float]:
+    def held_out(step: int) -> CurvePoint:
         logits, _ = reference.forward(workload, params, x_test, training=False)
         loss, _ = reference.softmax_cross_entropy(logits, y_test)
         hits = logits.reshape(-1, logits.shape[-1]).argmax(axis=1) == y_test.reshape(-1)
-        return {"step": step, "loss": loss, "accuracy": float(hits.mean())}
+        return CurvePoint(step, loss, float(hits.mean()))
 
     last = held_out_step(workload, len(order))
     losses, curve = [], [held_out(0)] if last else []
@@ -78,39 +84,36 @@ def reference_run(workload: Workload, data: Path, eval_every: int) -> dict[str, 
         losses.append(loss)
         if last and (step % eval_every == 0 or step == last):
             curve.append(held_out(step))
-    return {"losses": losses, "curve": curve}
+    return Trajectory(tuple(losses), tuple(curve))
 
 
-def check(workload: Workload, run: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+def check(workload: Workload, run: Trajectory | ConvergeRecord, ref: Trajectory) -> Envelope:
     """Where one framework's run sits in the envelope: its worst distance from the reference as
     a share of the bound there (at most 1: inside), and where that was."""
     tolerance = tolerances(workload)["loss"]
     points = [
         ("training", t, mine, theirs)
-        for t, (mine, theirs) in enumerate(zip(run["losses"], ref["losses"], strict=False))
+        for t, (mine, theirs) in enumerate(zip(run.losses, ref.losses, strict=False))
     ]
-    theirs_at = {p["step"]: p["loss"] for p in ref["curve"]}
-    checked = [*run["curve"], *filter(None, [run.get("envelope_held_out")])]
-    points += [("held-out", p["step"], p["loss"], theirs_at[p["step"]])
-               for p in checked if p["step"] in theirs_at]  # fmt: skip
+    theirs_at = {p.step: p.loss for p in ref.curve}
+    held = [run.envelope_held_out] if run.envelope_held_out else []
+    checked: list[CurvePoint | HeldOutLoss] = [*run.curve, *held]
+    points += [("held-out", p.step, p.loss, theirs_at[p.step])
+               for p in checked if p.step in theirs_at]  # fmt: skip
     shares = [
         (_share(mine, theirs, tolerance * (1 + step)), kind, step)
         for kind, step, mine, theirs in points
     ]
     worst, kind, step = max(shares) if shares else (0.0, "training", 0)
-    return {
-        "steps": len(ref["losses"]),
-        "loss_tolerance": tolerance,
-        "worst": worst,
-        "worst_at": f"{kind} loss at step {step}",
-        "inside": worst <= 1.0,
-        # each step's training loss from the reference's, relative (the report draws them)
-        "deviation": [
-            float(f"{abs(p[2] - p[3]) / max(abs(p[3]), 1e-12):.3g}")
-            for p in points
-            if p[0] == "training"
-        ],  # fmt: skip
-    }
+    # each step's training loss from the reference's, relative (the report draws them)
+    deviation = tuple(
+        float(f"{abs(mine - theirs) / max(abs(theirs), 1e-12):.3g}")
+        for kind_of, _, mine, theirs in points
+        if kind_of == "training"
+    )
+    return Envelope(
+        len(ref.losses), tolerance, worst, f"{kind} loss at step {step}", worst <= 1.0, deviation
+    )
 
 
 def _share(mine: float, theirs: float, bound: float) -> float:

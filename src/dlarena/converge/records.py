@@ -4,7 +4,7 @@ held-out curve and where it sat in the envelope around the float64 run."""
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,44 @@ class HeldOutLoss:
     VERSION: ClassVar[int] = 1
     step: int
     loss: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """A training run's loss at every step and its held-out curve: the float64 run's (the
+    envelope's reference) or a framework's; `envelope_held_out`: the framework's held-out loss
+    at the envelope's last step, where that is not on its curve."""
+
+    VERSION: ClassVar[int] = 1
+    losses: tuple[float, ...]
+    curve: tuple[CurvePoint, ...]
+    envelope_held_out: HeldOutLoss | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergeTask:
+    """What a converge worker trains (JSON on its stdin): the spec in one framework (its adapter
+    module) and tier, through the data file's order of batches (an .npz with the initial weights
+    "weights:NAME", x_train, y_train, x_test, y_test and "order", steps x batch row indices),
+    evaluating the held-out split every `eval_every` steps and once more at `envelope_step`."""
+
+    VERSION: ClassVar[int] = 1
+    module: str
+    workload: dict[str, Any]  # the canonical spec (Workload.to_dict)
+    tier: str
+    data: str
+    eval_every: int
+    envelope_step: int | None = None
+    threads: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergeRun(Trajectory):
+    """A converge worker's line: its trajectory, each step's seconds (the step and its
+    synchronization only) and the framework's version."""
+
+    step_s: tuple[float, ...] = ()
+    framework_version: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from dlarena.codec import decode
+from dlarena.codec import decode, encode
 from dlarena.converge import envelope
-from dlarena.converge.records import ConvergeRecord
+from dlarena.converge.records import ConvergeRecord, ConvergeRun, ConvergeTask, Trajectory
 from dlarena.data import DATASETS, Dataset, batch_order
 from dlarena.errors import DlarenaError
 from dlarena.frameworks import RUNTIMES, TIERS
@@ -74,46 +74,52 @@ def target_of(task: str, plan: Plan) -> float:
     return TASKS[task][1] if plan.target is None else plan.target
 
 
-def summarize(found: dict[str, Any], target: float) -> dict[str, Any]:
-    """Steps and seconds to the target (the first evaluation at or above it), the final
-    accuracy and the seconds per step (median; the first step, with any compilation, apart)."""
-    curve, step_s = found["curve"], found["step_s"]
-    reached = next((point for point in curve if point["accuracy"] >= target), None)
-    return {
-        "status": "reached" if reached else "missed",
-        "steps_to_target": reached["step"] if reached else None,
-        "seconds_to_target": reached["seconds"] if reached else None,
-        "final_accuracy": curve[-1]["accuracy"],
-        "final_loss": curve[-1]["loss"],
-        "first_step_s": step_s[0],
-        "step_s": statistics.median(step_s[1:] or step_s),
-        "framework_version": found["framework_version"],
-        "curve": curve,
-        "losses": found["losses"],  # each step's training loss
-        "envelope_held_out": found.get("envelope_held_out"),
-    }
+def summarize(head: ConvergeRecord, found: ConvergeRun) -> ConvergeRecord:
+    """The run's record: steps and seconds to the target (the first evaluation at or above
+    it), the final accuracy and the seconds per step (median; the first step, with any
+    compilation, apart), and the run's curve and losses."""
+    curve, step_s = found.curve, found.step_s
+    reached = next((point for point in curve if point.accuracy >= head.target), None)
+    return dataclasses.replace(
+        head,
+        status="reached" if reached else "missed",
+        steps_to_target=reached.step if reached else None,
+        seconds_to_target=reached.seconds if reached else None,
+        final_accuracy=curve[-1].accuracy,
+        final_loss=curve[-1].loss,
+        first_step_s=step_s[0],
+        step_s=statistics.median(step_s[1:] or step_s),
+        framework_version=found.framework_version,
+        curve=curve,
+        losses=found.losses,  # each step's training loss
+        envelope_held_out=found.envelope_held_out,
+    )
 
 
 def cell(
     task: str, runtime: str, tier: str, seed: int, workload: Workload, data: Path, plan: Plan,
-    home: Path, ref: dict[str, Any],
+    home: Path, ref: Trajectory,
 ) -> ConvergeRecord:  # fmt: skip
     """One training run in a fresh worker: its record, with where it sits in the envelope
     around the float64 run `ref` (failed, with the reason, if it could not run)."""
     named = task if plan.precision == "fp32" else f"{task}-{plan.precision}"  # apart from fp32
-    head: dict[str, Any] = {
-        "framework": runtime, "task": named, "tier": tier, "seed": seed,
-        "cell": f"{named} seed {seed}", "target": target_of(task, plan),
-    }  # fmt: skip
-    job = {"module": RUNTIMES[runtime].module, "workload": workload.to_dict(), "tier": tier,
-           "data": str(data), "eval_every": plan.eval_every,
-           "envelope_step": envelope.held_out_step(workload, plan.steps)}  # fmt: skip
+    head = ConvergeRecord(
+        framework=runtime, task=named, tier=tier, seed=seed, cell=f"{named} seed {seed}",
+        target=target_of(task, plan), status="failed",
+    )  # fmt: skip
+    job = ConvergeTask(
+        RUNTIMES[runtime].module, workload.to_dict(), tier, str(data), plan.eval_every,
+        envelope.held_out_step(workload, plan.steps), plan.threads,
+    )  # fmt: skip
     try:
-        found = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
+        line = run_worker(
+            runtime, "dlarena.converge.worker", encode(job), home, plan.threads, TIMEOUT_S
+        )
     except ProbeFailed as exc:
-        return decode(ConvergeRecord, {**head, "status": "failed", "reason": str(exc)})
+        return dataclasses.replace(head, reason=str(exc))
+    found = decode(ConvergeRun, line)
     placed = envelope.check(workload, found, ref)
-    return decode(ConvergeRecord, {**head, **summarize(found, head["target"]), "envelope": placed})
+    return dataclasses.replace(summarize(head, found), envelope=placed)
 
 
 def check(tasks: list[str], runtimes: list[str], tiers: list[str]) -> None:

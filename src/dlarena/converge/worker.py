@@ -1,12 +1,8 @@
 """Trains one spec in one framework and tier through a given order of batches, inside that
-framework's environment, and prints one JSON line: the curve and the seconds of each step.
-
-Task JSON on stdin: {"module", "workload": canonical spec dict, "tier", "data": an .npz with
-the initial weights ("weights:NAME"), x_train, y_train, x_test, y_test and "order" (steps x
-batch row indices), "eval_every", "threads", "envelope_step": a step after which to evaluate the
-held-out split once more for the envelope (converge/envelope.py), or null}. A step's seconds
-cover the step and its synchronization only: batches are placed before it, the loss read and the
-held-out evaluation after it."""
+framework's environment: reads a ConvergeTask (converge/records.py) as JSON on stdin, prints one
+ConvergeRun line (the curve and the seconds of each step). A step's seconds cover the step and
+its synchronization only: batches are placed before it, the loss read and the held-out
+evaluation after it."""
 
 from __future__ import annotations
 
@@ -18,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from dlarena import twin
+from dlarena.codec import decode, encode
+from dlarena.converge.records import ConvergeRun, ConvergeTask, CurvePoint, HeldOutLoss
 from dlarena.ending import leave
 from dlarena.spec.model import Workload
 from dlarena.spec.reference import softmax_cross_entropy
@@ -32,17 +30,17 @@ def evaluate(adapter: Any, batch: Any, labels: np.ndarray) -> tuple[float, float
     return loss, float(hits.mean())
 
 
-def train(task: dict[str, Any]) -> dict[str, Any]:
-    adapter_cls = twin.import_adapter(task["module"])
-    setup = adapter_cls.configure(task["threads"], 1, "cpu")
-    data = np.load(task["data"])
+def train(task: ConvergeTask) -> ConvergeRun:
+    adapter_cls = twin.import_adapter(task.module)
+    setup = adapter_cls.configure(task.threads, 1, "cpu")
+    data = np.load(task.data)
     weights = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("weights:")}
-    workload = Workload.from_dict(task["workload"])
-    adapter = adapter_cls(workload, weights, task["tier"], "train", setup)
+    workload = Workload.from_dict(task.workload)
+    adapter = adapter_cls(workload, weights, task.tier, "train", setup)
     x, y, order = data["x_train"], data["y_train"], data["order"]
     held_out = adapter.prepare(data["x_test"], data["y_test"])
     loss, accuracy = evaluate(adapter, held_out, data["y_test"])
-    curve = [{"step": 0, "seconds": 0.0, "train_loss": None, "loss": loss, "accuracy": accuracy}]
+    curve = [CurvePoint(0, loss, accuracy)]
     step_s: list[float] = []
     losses: list[float] = []
     since = 0  # where in `losses` the steps since the last evaluation start
@@ -54,26 +52,21 @@ def train(task: dict[str, Any]) -> dict[str, Any]:
         adapter.sync(handle)
         step_s.append(time.perf_counter() - start)
         losses.append(float(adapter.to_numpy(handle)))
-        if step == task.get("envelope_step"):  # the envelope's held-out check, not on the curve
-            checked = {"step": step, "loss": evaluate(adapter, held_out, data["y_test"])[0]}
-        if step % task["eval_every"] == 0 or step == len(order):
+        if step == task.envelope_step:  # the envelope's held-out check, not on the curve
+            checked = HeldOutLoss(step, evaluate(adapter, held_out, data["y_test"])[0])
+        if step % task.eval_every == 0 or step == len(order):
             loss, accuracy = evaluate(adapter, held_out, data["y_test"])
-            curve.append(
-                {"step": step, "seconds": sum(step_s), "train_loss": float(np.mean(losses[since:])),
-                 "loss": loss, "accuracy": accuracy}
-            )  # fmt: skip
+            mean = float(np.mean(losses[since:]))
+            curve.append(CurvePoint(step, loss, accuracy, sum(step_s), mean))
             since = step
-    return {
-        "framework_version": setup.framework_version, "curve": curve, "step_s": step_s,
-        "losses": losses, "envelope_held_out": checked,
-    }  # fmt: skip
+    return ConvergeRun(tuple(losses), tuple(curve), checked, tuple(step_s), setup.framework_version)
 
 
 def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # framework chatter stays off the result line
-    found = train(json.loads(sys.stdin.read()))
-    out.write(json.dumps(found) + "\n")
+    found = train(decode(ConvergeTask, json.loads(sys.stdin.read())))
+    out.write(json.dumps(encode(found)) + "\n")
     leave(out)
 
 
