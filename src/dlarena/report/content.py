@@ -20,7 +20,7 @@ from dlarena.measure.pairs import MixedRow, TaxRow, api_tax, mixed_speedup
 from dlarena.measure.stats import compare_cells
 from dlarena.records import CellResult
 from dlarena.report.records import Difference, ImportedRow, RunEnvironment, TrainingRow
-from dlarena.report.rows import ReportRow, cell_row, fmt, report_row
+from dlarena.report.rows import ReportRow, fmt, report_row, threads_of
 from dlarena.spec.loader import workload_label
 from dlarena.store.selection import Selection, current
 
@@ -210,7 +210,7 @@ def environments(store: Any, selection: Selection) -> list[RunEnvironment]:
                 info.status,
                 first.cpu_model if first else None,
                 first.cpu_count if first else None,
-                sorted({fmt(cell_row(c).threads) for c in mine}),
+                sorted({fmt(threads_of(c)) for c in mine}),
                 first.python if first else None,
                 {c.runtime: c.environment.framework_version for c in mine},
                 info.git_sha,

@@ -162,6 +162,11 @@ class ReportRow(CellRow):
     label: str
 
 
+def threads_of(cell: CellResult) -> str | int | None:
+    """The cell's thread settings as the tables name them."""
+    return cell.threading.label if cell.threading else cell.environment.threads
+
+
 def cell_row(cell: CellResult) -> CellRow:
     """One cell as the tables, the report and `--format json` show it."""
     return CellRow(**_identity(cell), **_figures(cell), **_process(cell))
@@ -222,7 +227,7 @@ def _figures(cell: CellResult) -> dict[str, Any]:
 def _process(cell: CellResult) -> dict[str, Any]:
     env, phases = cell.environment, cell.phases
     return {
-        "threads": cell.threading.label if cell.threading else env.threads,
+        "threads": threads_of(cell),
         "threading": cell.threading,
         "peak_steady_rss_mb": cell.memory.peak_rss_mb if cell.memory else None,
         "allocator_peak_mb": cell.memory.allocator_peak_mb if cell.memory else None,
