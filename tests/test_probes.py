@@ -86,8 +86,9 @@ def test_jax_lets_a_float64_input_through_where_torch_refuses_it(records) -> Non
 
 def test_a_framework_without_its_environment_is_a_named_skip(tmp_path) -> None:
     found = probe_framework("mxnet", tmp_path, 1)
-    assert {r["status"] for r in found["records"]} == {"skipped"}
-    assert all("dlarena envs create mxnet" in r["reason"] for r in found["records"])
+    assert [(r.probe, r.tier) for r in found] == [(p, t) for p in PROBES for t in TIERS]
+    assert {r.status for r in found} == {"skipped"}
+    assert all("dlarena envs create mxnet" in (r.reason or "") for r in found)
 
 
 def test_the_records_are_stored_and_feed_the_learning_criterion(probed) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dlarena.codec import decode, encode
+from dlarena.codec import decode
 from dlarena.converge import envelope
 from dlarena.converge.records import ConvergeRecord, ConvergeRun, ConvergeTask, Trajectory
 from dlarena.data import DATASETS, Dataset, batch_order
@@ -112,9 +112,7 @@ def cell(
         envelope.held_out_step(workload, plan.steps), plan.threads,
     )  # fmt: skip
     try:
-        line = run_worker(
-            runtime, "dlarena.converge.worker", encode(job), home, plan.threads, TIMEOUT_S
-        )
+        line = run_worker(runtime, "dlarena.converge.worker", job, home, plan.threads, TIMEOUT_S)
     except ProbeFailed as exc:
         return dataclasses.replace(head, reason=str(exc))
     found = decode(ConvergeRun, line)

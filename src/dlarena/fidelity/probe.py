@@ -1,7 +1,8 @@
-"""One fidelity comparison, run in a framework's environment (task JSON on stdin, one JSON line
-out): the reference implementation and dlarena's spec-built model of the same architecture,
-their trainable parameter counts, and their training step times under one identical loop
-(same optimizer, loss and batches), alternated in rounds so drift spreads over both.
+"""One fidelity comparison, run in a framework's environment (a FidelityTask on stdin, one
+FidelityResult line out, fidelity/records.py): the reference implementation and dlarena's
+spec-built model of the same architecture, their trainable parameter counts, and their
+training step times under one identical loop (same optimizer, loss and batches), alternated in
+rounds so drift spreads over both.
 
 References: keras.applications.ResNet50 (weights=None) against `cnn` through the Keras adapter,
 and Hugging Face `transformers` BertForSequenceClassification and GPT2LMHeadModel (random
@@ -10,6 +11,7 @@ initialization) against `transformer` and `gpt` through the PyTorch adapter.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -19,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode, encode
 from dlarena.ending import leave
+from dlarena.fidelity.records import FidelityResult, FidelityTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -47,18 +51,16 @@ def _compared(
     dlarena: int,
     version: str,
     steps: Callable[[], dict[str, Step]],
-    task: dict[str, Any],
-) -> dict[str, Any]:
+    task: FidelityTask,
+) -> FidelityResult:
     """Both parameter counts, and (unless the task only counts) both models' step times."""
-    found: dict[str, Any] = {
-        "reference_parameters": reference,
-        "dlarena_parameters": dlarena,
-        "version": version,
-    }
-    if task.get("count_only"):
+    found = FidelityResult("ok", reference, dlarena, version)
+    if task.count_only:
         return found
-    seconds = _alternate(steps(), task["rounds"], task["steps"])
-    return {**found, "reference_step_s": seconds["reference"], "dlarena_step_s": seconds["dlarena"]}
+    seconds = _alternate(steps(), task.rounds, task.steps)
+    return dataclasses.replace(
+        found, reference_step_s=seconds["reference"], dlarena_step_s=seconds["dlarena"]
+    )
 
 
 # ---- TensorFlow / Keras ----
@@ -82,11 +84,11 @@ def _keras_step(model: Any, x: Any, y: Any) -> Step:
     return step
 
 
-def keras_resnet50(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
+def keras_resnet50(workload: Workload, task: FidelityTask) -> FidelityResult:
     from dlarena.frameworks.tensorflow.adapter import TensorflowAdapter
     from dlarena.frameworks.tensorflow.backend import keras, tf
 
-    setup = TensorflowAdapter.configure(task["threads"], 1, "cpu")
+    setup = TensorflowAdapter.configure(task.threads, 1, "cpu")
     ours = TensorflowAdapter(workload, canonical_weights(workload), "eager", "train", setup)
     theirs = keras.applications.ResNet50(
         weights=None,
@@ -127,22 +129,22 @@ def _torch_step(forward: Callable[[Any], Any], parameters: Any, x: Any, y: Any) 
     return step
 
 
-def hf_model(workload: Workload, task: dict[str, Any]) -> dict[str, Any]:
+def hf_model(workload: Workload, task: FidelityTask) -> FidelityResult:
     import torch
     import transformers
 
     from dlarena.frameworks.torch.adapter import TorchAdapter
 
-    setup = TorchAdapter.configure(task["threads"], 1, "cpu")
+    setup = TorchAdapter.configure(task.threads, 1, "cpu")
     ours = TorchAdapter(workload, canonical_weights(workload), "eager", "train", setup)
-    theirs = _hf_build(task["reference"], workload, transformers).train()
+    theirs = _hf_build(task.reference, workload, transformers).train()
 
     def steps() -> dict[str, Step]:
         x, y = (torch.from_numpy(a.astype(np.int64)) for a in synthetic_batch(workload))
         mask = (x != 0).long()  # BERT's padding mask; GPT-2's causal mask is its own
 
         def forward(ids: Any) -> Any:
-            extra = {"attention_mask": mask} if task["reference"] == "hf-bert" else {}
+            extra = {"attention_mask": mask} if task.reference == "hf-bert" else {}
             return theirs(input_ids=ids, **extra).logits
 
         return {
@@ -206,13 +208,13 @@ PROBES = {"keras-resnet50": keras_resnet50, "hf-bert": hf_model, "hf-gpt2": hf_m
 def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # framework chatter stays off the result line
-    task = json.loads(sys.stdin.read())
-    workload = Workload.from_dict(task["workload"])
+    task = decode(FidelityTask, json.loads(sys.stdin.read()))
+    workload = Workload.from_dict(task.workload)
     try:
-        result = {"status": "ok", **PROBES[task["reference"]](workload, task)}
+        result = PROBES[task.reference](workload, task)
     except ImportError as exc:
-        result = {"status": "not installed", "error": str(exc)}
-    out.write(json.dumps(result) + "\n")
+        result = FidelityResult("not installed", error=str(exc))
+    out.write(json.dumps(encode(result)) + "\n")
     leave(out)
 
 

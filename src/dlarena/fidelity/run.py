@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import decode
 from dlarena.errors import FrameworkUnavailable
+from dlarena.fidelity.records import FidelityResult, FidelityTask
 from dlarena.probes.host import ProbeFailed, run_module
 from dlarena.runner import envs
 from dlarena.spec.architectures import resnet50
@@ -87,8 +89,9 @@ REFERENCES = (
 class FidelityRow:
     reference: Reference
     status: str  # ok | not installed | failed
-    full: dict[str, Any]
-    timed: dict[str, Any]
+    full: FidelityResult  # the parameter counts at the published shape
+    timed: FidelityResult  # the step times at the CPU-sized shape
+    timed_shape: str | None = None
     error: str | None = None
 
     @property
@@ -96,15 +99,15 @@ class FidelityRow:
         if self.status != "ok":
             return None
         spec = spec_from_dict(self.reference.full(), self.reference.workload)
-        difference = self.full["reference_parameters"] - self.full["dlarena_parameters"]
+        difference = (self.full.reference_parameters or 0) - (self.full.dlarena_parameters or 0)
         return difference == self.reference.expected_difference(spec)
 
     @property
     def step_ratio(self) -> float | None:
         """dlarena's step time over the reference's (above 1: dlarena's model is slower)."""
-        if self.status != "ok":
+        if self.status != "ok" or not self.timed.reference_step_s:
             return None
-        return self.timed["dlarena_step_s"] / self.timed["reference_step_s"]
+        return (self.timed.dlarena_step_s or 0.0) / self.timed.reference_step_s
 
     @property
     def within_tolerance(self) -> bool | None:
@@ -120,27 +123,28 @@ class FidelityRow:
             "runtime": ref.runtime,
             "status": self.status,
             "error": self.error,
-            "parameters_full": self.full,
+            "parameters_full": {
+                "reference_parameters": self.full.reference_parameters,
+                "dlarena_parameters": self.full.dlarena_parameters,
+            },
             "parameters_match": self.parameters_match,
-            "timed_shape": self.timed.get("shape"),
-            "reference_step_s": self.timed.get("reference_step_s"),
-            "dlarena_step_s": self.timed.get("dlarena_step_s"),
+            "timed_shape": self.timed_shape,
+            "reference_step_s": self.timed.reference_step_s,
+            "dlarena_step_s": self.timed.dlarena_step_s,
             "step_ratio": self.step_ratio,
             "within_5_percent": self.within_tolerance,
-            "version": self.timed.get("version"),
+            "version": self.timed.versions,
             "note": ref.difference_note,
         }
 
 
-def probe(python: str, task: dict[str, Any], threads: int, timeout_s: float) -> dict[str, Any]:
-    """Run one comparison in the runtime's environment, on `threads` CPUs like a worker."""
+def probe(python: str, task: FidelityTask, timeout_s: float) -> FidelityResult:
+    """Run one comparison in the runtime's environment, on the task's CPUs like a worker."""
     try:
-        found: dict[str, Any] = run_module(
-            python, "dlarena.fidelity.probe", task, threads, timeout_s
-        )
+        line = run_module(python, "dlarena.fidelity.probe", task, task.threads, timeout_s)
     except ProbeFailed as exc:
-        return {"status": "failed", "error": str(exc)}
-    return found
+        return FidelityResult("failed", error=str(exc))
+    return decode(FidelityResult, line)
 
 
 def run(
@@ -157,19 +161,18 @@ def run(
             overrides = {ref.runtime: ref.env} if ref.env else {}
             python = envs.resolve(ref.runtime, home, overrides).python
         except FrameworkUnavailable as exc:
-            rows.append(FidelityRow(ref, "failed", {}, {}, str(exc)))
+            none = FidelityResult("failed")
+            rows.append(FidelityRow(ref, "failed", none, none, error=str(exc)))
             continue
-        results = {}
-        for label, build, fields in (
-            ("full", ref.full, {"count_only": True}),
-            ("timed", ref.timed, {"rounds": rounds, "steps": steps}),
-        ):
-            on_progress(f"{ref.name}: {label} shape")
-            workload = spec_from_dict(build(), ref.workload)
-            task = {"reference": ref.name, "workload": workload.to_dict(), "threads": threads}
-            results[label] = probe(python, {**task, **fields}, threads, timeout_s)
-            results[label]["shape"] = f"{list(workload.input_shape)} batch {workload.batch_size}"
-        status = next((r["status"] for r in results.values() if r["status"] != "ok"), "ok")
-        error = next((r.get("error") for r in results.values() if r.get("error")), None)
-        rows.append(FidelityRow(ref, status, results["full"], results["timed"], error))
+        on_progress(f"{ref.name}: full shape")
+        full = spec_from_dict(ref.full(), ref.workload)
+        counted = probe(python, FidelityTask(ref.name, full.to_dict(), threads, True), timeout_s)
+        on_progress(f"{ref.name}: timed shape")
+        shape = spec_from_dict(ref.timed(), ref.workload)
+        task = FidelityTask(ref.name, shape.to_dict(), threads, False, rounds, steps)
+        timed = probe(python, task, timeout_s)
+        status = next((r.status for r in (counted, timed) if r.status != "ok"), "ok")
+        error = counted.error or timed.error
+        at = f"{list(shape.input_shape)} batch {shape.batch_size}"
+        rows.append(FidelityRow(ref, status, counted, timed, at, error))
     return rows

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlarena.frameworks.onnxruntime.records import OriginalTask
 from dlarena.measure.parity import against_original as compared
 from dlarena.measure.parity import tolerances
 from dlarena.probes.host import run_worker
@@ -44,8 +45,8 @@ def original_output(source: Path, x: np.ndarray, home: Path, timeout_s: float) -
     with tempfile.TemporaryDirectory(prefix="dlarena-original-") as folder:
         tmp = Path(folder)
         np.save(tmp / "x.npy", x)
-        task = {"model": str(source), "x": str(tmp / "x.npy"), "out": str(tmp / "logits.npy")}
-        run_worker("onnxruntime", WORKER, task, home, 1, timeout_s)
+        task = OriginalTask(str(source), str(tmp / "x.npy"), str(tmp / "logits.npy"))
+        run_worker("onnxruntime", WORKER, task, home, task.threads, timeout_s)
         return np.load(tmp / "logits.npy")
 
 

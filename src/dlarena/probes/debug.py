@@ -7,36 +7,29 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from dlarena.codec import decode
 from dlarena.frameworks import TIERS
 from dlarena.probes.host import ProbeFailed, run_worker
-from dlarena.probes.records import DebugRecord
+from dlarena.probes.records import DebugRecord, DebugTask
 
 PROBES = ("shape", "dtype", "nan", "nan_check")
 
 
 def probe_framework(
     framework: str, home: Path, threads: int, timeout_s: float = 600.0
-) -> dict[str, Any]:
-    """{'nan_mode', 'records'} for one framework; a missing environment is a named skip."""
-    task = {"framework": framework, "tiers": list(TIERS)}
+) -> list[DebugRecord]:
+    """One record per probe and tier; a missing environment is a named skip of each."""
+    task = DebugTask(framework, TIERS, threads)
     try:
-        found: dict[str, Any] = run_worker(
-            framework, "dlarena.probes.debug_worker", task, home, threads, timeout_s
-        )
+        found = run_worker(framework, "dlarena.probes.debug_worker", task, home, threads, timeout_s)
     except ProbeFailed as exc:
-        return {"nan_mode": None, "records": _skipped(framework, str(exc))}
-    return found
-
-
-def _skipped(framework: str, reason: str) -> list[dict[str, Any]]:
-    return [
-        {"probe": p, "tier": t, "status": "skipped", "reason": reason}
-        for p in PROBES
-        for t in TIERS
-    ]
+        return [
+            DebugRecord(framework, probe, tier, "skipped", reason=str(exc))
+            for probe in PROBES
+            for tier in TIERS
+        ]
+    return [decode(DebugRecord, record) for record in found]
 
 
 def probe_all(
@@ -48,11 +41,4 @@ def probe_all(
     with ThreadPoolExecutor(width) as pool:
         on_progress(f"debug probes: {', '.join(frameworks)}")
         found = pool.map(lambda f: probe_framework(f, home, threads), frameworks)
-        records = []
-        for framework, each in zip(frameworks, found, strict=True):
-            for record in each["records"]:
-                mode = each["nan_mode"] if record["probe"] == "nan_check" else None
-                records.append(
-                    decode(DebugRecord, {**record, "framework": framework, "nan_mode": mode})
-                )
-    return records
+        return [record for each in found for record in each]

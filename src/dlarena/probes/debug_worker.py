@@ -1,5 +1,5 @@
 """Runs every mistake of one framework in both tiers, inside that framework's environment, and
-prints one JSON line: a record per (probe, tier). Task JSON on stdin: {"framework", "tiers"}.
+prints one JSON line: a DebugRecord per (probe, tier). A DebugTask on stdin (probes/records.py).
 
 Each record says whether the mistake was caught, at which stage (trace, call, backward, sync;
 'never' when the wrong result came back), the message (ANSI codes stripped), its length, whether
@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode, encode
 from dlarena.ending import leave
 from dlarena.frameworks import part
+from dlarena.probes.records import DebugRecord, DebugTask
 
 PROBES = ("shape", "dtype", "nan", "nan_check")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -67,7 +69,7 @@ def message_names_line(message: str, case_file: str) -> bool:
 
 
 def run_case(case: Any, probe: str, tier: str, case_file: str) -> dict[str, Any]:
-    record: dict[str, Any] = {"probe": probe, "tier": tier}
+    """The DebugRecord fields of one mistake run in one tier."""
     stages: list[str] = ["build"]
     try:
         out = case(tier, stages.append)
@@ -75,7 +77,6 @@ def run_case(case: Any, probe: str, tier: str, case_file: str) -> dict[str, Any]
         message = ANSI.sub("", f"{type(error).__name__}: {error}").strip()
         about = bool(ABOUT[probe.removesuffix("_check")].search(message))
         return {
-            **record,
             # raised, but about something else: the mistake itself went unreported
             "status": "works" if about else "fails",
             "caught": about,
@@ -91,12 +92,11 @@ def run_case(case: Any, probe: str, tier: str, case_file: str) -> dict[str, Any]
         }
     values = np.asarray(out, dtype=np.float64)
     return {
-        **record,
         "status": "fails",
         "caught": False,
         "when": "never",
         "result": "NaN in the output" if np.isnan(values).any() else "a result came back",
-        "output_shape": list(values.shape),
+        "output_shape": tuple(values.shape),
         "finite": bool(np.isfinite(values).all()) and not math.isnan(float(values.sum())),
     }
 
@@ -104,20 +104,20 @@ def run_case(case: Any, probe: str, tier: str, case_file: str) -> dict[str, Any]
 def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # framework chatter stays off the result line
-    task = json.loads(sys.stdin.read())
-    module = importlib.import_module(part(task["framework"], "mistakes"))
+    task = decode(DebugTask, json.loads(sys.stdin.read()))
+    module = importlib.import_module(part(task.framework, "mistakes"))
     records = []
     for probe in PROBES:
         case = getattr(module, probe)
-        for tier in task["tiers"]:
+        mode = module.NAN_MODE if probe == "nan_check" else None
+        for tier in task.tiers:
             if case is None:
-                records.append(
-                    {"probe": probe, "tier": tier, "status": "skipped",
-                     "reason": f"{task['framework']} has no NaN-checking mode"}
-                )  # fmt: skip
-                continue
-            records.append(run_case(case, probe, tier, str(module.__file__)))
-    out.write(json.dumps({"nan_mode": module.NAN_MODE, "records": records}) + "\n")
+                reason = f"{task.framework} has no NaN-checking mode"
+                found: dict[str, Any] = {"status": "skipped", "reason": reason}
+            else:
+                found = run_case(case, probe, tier, str(module.__file__))
+            records.append(DebugRecord(task.framework, probe, tier, nan_mode=mode, **found))
+    out.write(json.dumps(encode(records)) + "\n")
     leave(out)
 
 

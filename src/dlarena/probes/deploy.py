@@ -3,15 +3,15 @@ its own worker process and environment, over the workloads asked for."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from dlarena.codec import decode
 from dlarena.frameworks import export_envs, export_paths
 from dlarena.probes.host import ProbeFailed, run_worker
-from dlarena.probes.records import DeployRecord
+from dlarena.probes.records import DeployRecord, DeployTask
 from dlarena.spec.loader import workload_label
 from dlarena.spec.model import Workload
 
@@ -42,34 +42,19 @@ def probe_path(
 ) -> list[DeployRecord]:
     """One record per workload; a path that cannot run at all is a named skip for each."""
     with tempfile.TemporaryDirectory(prefix="dlarena-export-") as folder:
-        task = {
-            "framework": framework,
-            "path": path,
-            "workloads": [w.to_dict() for w in workloads],
-            "folder": folder,
-            "calls": CALLS,
-        }
+        workloads_in = tuple(w.to_dict() for w in workloads)
+        task = DeployTask(framework, path, workloads_in, folder, CALLS, threads)
+        worker = "dlarena.probes.deploy_worker"
+        env = ENVS.get((framework, path))
         try:
-            found: list[dict[str, Any]] = run_worker(
-                framework,
-                "dlarena.probes.deploy_worker",
-                task,
-                home,
-                threads,
-                1800.0,
-                ENVS.get((framework, path)),
-            )
+            lines = run_worker(framework, worker, task, home, threads, 1800.0, env)
+            found = [decode(DeployRecord, line) for line in lines]
         except ProbeFailed as exc:
             found = [
-                {"workload": w.name, "spec_hash": w.content_hash, "status": "skipped",
-                 "reason": str(exc)}
+                DeployRecord(framework, path, w.name, "skipped", w.content_hash, reason=str(exc))
                 for w in workloads
-            ]  # fmt: skip
-    return [
-        decode(DeployRecord, {**r, "framework": framework, "path": path,
-                              "workload": workload_label(r["workload"], r["spec_hash"])})
-        for r in found
-    ]  # fmt: skip
+            ]
+    return [dataclasses.replace(r, workload=workload_label(r.workload, r.spec_hash)) for r in found]
 
 
 def quick_paths(framework: str, home: Path) -> tuple[str, ...]:

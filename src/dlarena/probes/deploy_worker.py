@@ -1,6 +1,6 @@
 """Runs one export path of one framework over several workloads, inside that framework's
-environment, and prints one JSON line: a record per workload. Task JSON on stdin:
-{"framework", "path", "workloads": [canonical spec dicts], "folder", "calls"}.
+environment, and prints one JSON line: a DeployRecord per workload. A DeployTask on stdin
+(probes/records.py).
 
 Each record: works / deprecated / fails (with the error) / skipped (the exporter is not in this
 environment); export time (first and warm), artifact size, load time, the artifact's median
@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode, encode
 from dlarena.ending import leave
 from dlarena.frameworks import RUNTIMES, part
+from dlarena.probes.records import DeployRecord, DeployTask
 from dlarena.spec.model import Workload
 from dlarena.spec.weights import canonical_weights, synthetic_batch
 
@@ -48,7 +50,8 @@ def timed(call: Any) -> tuple[Any, float]:
 
 def probe(
     adapter_cls: Any, setup: Any, path: Any, workload: Workload, folder: Path, calls: int
-) -> dict:
+) -> dict[str, Any]:
+    """The DeployRecord fields of one export, load and run of the path on the workload."""
     adapter = adapter_cls(workload, canonical_weights(workload), "eager", "infer", setup)
     x, y = synthetic_batch(workload)
     batch = adapter.prepare(x, y)
@@ -70,7 +73,7 @@ def probe(
         "load_s": load_s,
         "latency_ms": 1000 * statistics.median(seconds),
         "target": path.target,
-        "deprecation_warnings": said,
+        "deprecation_warnings": tuple(said),
     }
     if out.shape != own.shape:
         return {**record, "status": "fails", "error": f"output shape {out.shape}, not {own.shape}"}
@@ -101,27 +104,26 @@ def _fresh(folder: Path) -> Path:
 def main() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # framework chatter stays off the result line
-    task = json.loads(sys.stdin.read())
-    framework = task["framework"]
-    path = importlib.import_module(part(framework, "exports")).PATHS[task["path"]]
-    adapter_cls = importlib.import_module(RUNTIMES[framework].module).ADAPTER
-    setup = adapter_cls.configure(task.get("threads", 1), 1, "cpu")
+    task = decode(DeployTask, json.loads(sys.stdin.read()))
+    path = importlib.import_module(part(task.framework, "exports")).PATHS[task.path]
+    adapter_cls = importlib.import_module(RUNTIMES[task.framework].module).ADAPTER
+    setup = adapter_cls.configure(task.threads, 1, "cpu")
     records = []
-    for index, spec in enumerate(task["workloads"]):
+    for index, spec in enumerate(task.workloads):
         workload = Workload.from_dict(spec)
-        head = {"workload": workload.name, "spec_hash": workload.content_hash}
         if path.needs and importlib.util.find_spec(path.needs) is None:
             reason = f"needs {path.needs}, not in this environment (an environment of its own)"
-            records.append({**head, "status": "skipped", "reason": reason, "target": path.target})
-            continue
-        try:
-            found = probe(adapter_cls, setup, path, workload, Path(task["folder"]) / str(index),
-                          task["calls"])  # fmt: skip
-        except Exception as error:  # the export path failed: that is the finding
-            message = f"{type(error).__name__}: {error}".strip()
-            found = {"status": "fails", "error": message[:600], "target": path.target}
-        records.append({**head, **found})
-    out.write(json.dumps(records) + "\n")
+            found = {"status": "skipped", "reason": reason, "target": path.target}
+        else:
+            try:
+                found = probe(adapter_cls, setup, path, workload, Path(task.folder) / str(index),
+                              task.calls)  # fmt: skip
+            except Exception as error:  # the export path failed: that is the finding
+                message = f"{type(error).__name__}: {error}".strip()
+                found = {"status": "fails", "error": message[:600], "target": path.target}
+        records.append(DeployRecord(task.framework, task.path, workload.name,
+                                    spec_hash=workload.content_hash, **found))  # fmt: skip
+    out.write(json.dumps(encode(records)) + "\n")
     leave(out)
 
 

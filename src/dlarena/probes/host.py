@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import encode
 from dlarena.errors import FrameworkUnavailable
 from dlarena.runner import envs, once
 from dlarena.runner.threads import fair
@@ -15,15 +16,11 @@ class ProbeFailed(Exception):
     """The probe could not run at all (missing environment, crashed worker): a named skip."""
 
 
-def run_module(
-    python: str, module: str, task: dict[str, Any], threads: int, timeout_s: float
-) -> Any:
-    """Run `python -m module` with the task on stdin, pinned like a bench worker, and return
-    the JSON of its last JSON line."""
+def run_module(python: str, module: str, task: Any, threads: int, timeout_s: float) -> Any:
+    """Run `python -m module` with the task (a record, with its own `threads`) on stdin, pinned
+    like a bench worker to `threads` CPUs, and return the JSON of its last JSON line."""
     try:
-        return once.run_module(
-            python, module, {**task, "threads": threads}, fair(threads), timeout_s
-        )
+        return once.run_module(python, module, encode(task), fair(threads), timeout_s)
     except once.WorkerFailed as exc:
         raise ProbeFailed(str(exc)) from None
 
@@ -31,7 +28,7 @@ def run_module(
 def run_worker(
     framework: str,
     module: str,
-    task: dict[str, Any],
+    task: Any,
     home: Path,
     threads: int,
     timeout_s: float,

@@ -5,7 +5,7 @@ store keeps them with their version, codec.py) and everything after reads them b
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,3 +110,29 @@ class DeployRecord:
         if self.status in ("works", "deprecated") and self.max_abs_diff is not None:
             return f"{self.status} (diff {self.max_abs_diff:.1g})"
         return self.status
+
+
+@dataclasses.dataclass(frozen=True)
+class DebugTask:
+    """What one debugging worker runs (JSON on its stdin): every mistake of its framework, in
+    each tier; it answers a DebugRecord per mistake and tier."""
+
+    VERSION: ClassVar[int] = 1
+    framework: str
+    tiers: tuple[str, ...]
+    threads: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployTask:
+    """What one deployment worker runs (JSON on its stdin): one export path over the workloads
+    (canonical specs, Workload.to_dict), each artifact written under `folder/<index>` and called
+    `calls` times; it answers a DeployRecord per workload."""
+
+    VERSION: ClassVar[int] = 1
+    framework: str
+    path: str
+    workloads: tuple[dict[str, Any], ...]
+    folder: str
+    calls: int
+    threads: int = 1

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from dlarena.codec import decode
 from dlarena.measure.machine import gemm_probe
 from dlarena.records import PROTOCOL_VERSION
+from dlarena.selfcheck.records import LoopTask
 
 LAYERS = ("fc1", "fc2", "fc3", "logits")  # the mlp's dense layers, in order
 
@@ -21,14 +23,14 @@ LAYERS = ("fc1", "fc2", "fc3", "logits")  # the mlp's dense layers, in order
 _OUT = sys.stdout
 
 
-def read_task() -> dict[str, Any]:
+def read_task() -> LoopTask:
     """The task (one JSON line on stdin). Framework chatter written to fd 1 would corrupt the
     JSON lines the host reads: those keep a private copy of stdout, and fd 1 goes to stderr."""
     global _OUT
     _OUT = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return json.loads(sys.stdin.readline())
+    return decode(LoopTask, json.loads(sys.stdin.readline()))
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -36,9 +38,9 @@ def emit(event: str, **fields: Any) -> None:
     _OUT.flush()
 
 
-def load(task: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+def load(task: LoopTask) -> tuple[dict[str, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
     """Canonical weights (kernels (in, out)) and 4 rolled batches, as dlarena's worker uses."""
-    with np.load(task["reference"]) as data:
+    with np.load(task.reference) as data:
         weights = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("weights:")}
         x, y = data["x"], data["y"]
     shift = max(1, len(x) // 4)
@@ -47,7 +49,7 @@ def load(task: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[tuple[np.nda
 
 
 def time_blocks(
-    step: Callable[[Any], Any], sync: Callable[[Any], None], batches: list, task: dict
+    step: Callable[[Any], Any], sync: Callable[[Any], None], batches: list, task: LoopTask
 ) -> None:
     """As dlarena's worker under paired isolation: warm up, a GEMM probe, one block untimed;
     say "ready", then time one block of `steps` steps (one sync at its end) per command the
@@ -60,7 +62,7 @@ def time_blocks(
 
     def block() -> float:
         start = time.perf_counter()
-        for i in range(task["steps"]):
+        for i in range(task.steps):
             out = step(batches[i % len(batches)])
         sync(out)
         return time.perf_counter() - start

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dlarena.codec import encode
 from dlarena.errors import FrameworkUnavailable
 from dlarena.frameworks import having, part
 from dlarena.measure.stats import Comparison, compare_paired, paired_ratios
@@ -27,6 +28,7 @@ from dlarena.runner import envs
 from dlarena.runner.cell import Cell, Yardstick, merge, task_for
 from dlarena.runner.paired import Live, Member, take_turns
 from dlarena.runner.reference import write_reference
+from dlarena.selfcheck.records import LoopTask
 from dlarena.spec.loader import load_workload
 
 LOOPS = having("selfcheck")  # frameworks whose folder has a hand-written loop
@@ -125,13 +127,9 @@ class Selfcheck:
             if not worker.start(self.home, {}, None):
                 why = worker.record.reason or worker.live.reason()
                 raise FrameworkUnavailable(f"{cell.label}: {why}")
-            loop = {
-                "reference": str(reference),
-                "tier": cell.tier,
-                "steps": worker.live.ready["steps"] if worker.live.ready else 0,
-                "intra_op": self.threading.intra_op,
-                "inter_op": self.threading.inter_op,
-            }
+            steps = worker.live.ready["steps"] if worker.live.ready else 0
+            threads = (self.threading.intra_op, self.threading.inter_op)
+            loop = encode(LoopTask(str(reference), cell.tier, steps, *threads))
             python = envs.resolve(cell.runtime, self.home, {}).python
             module = part(cell.runtime, "selfcheck")
             if not hand.start(python, module, loop, self.threading):

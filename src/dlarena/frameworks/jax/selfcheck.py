@@ -39,7 +39,7 @@ def update(params, opt_state, x, y):
     return optax.apply_updates(params, updates), opt_state, loss
 
 
-if task["tier"] == "compiled":
+if task.tier == "compiled":
     update = jax.jit(update)
 
 

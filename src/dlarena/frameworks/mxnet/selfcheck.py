@@ -21,7 +21,7 @@ dense = [block for block in net if isinstance(block, nn.Dense)]
 for block, name in zip(dense, LAYERS, strict=True):
     block.weight.set_data(mx.nd.array(weights[f"{name}.kernel"].T))
     block.bias.set_data(mx.nd.array(weights[f"{name}.bias"]))
-if task["tier"] == "compiled":
+if task.tier == "compiled":
     net.hybridize(static_alloc=True, static_shape=True)
 trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9})
 loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()

@@ -11,8 +11,8 @@ import tensorflow as tf  # noqa: E402
 from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks  # noqa: E402
 
 task = read_task()
-tf.config.threading.set_intra_op_parallelism_threads(task["intra_op"])
-tf.config.threading.set_inter_op_parallelism_threads(task["inter_op"])
+tf.config.threading.set_intra_op_parallelism_threads(task.intra_op)
+tf.config.threading.set_inter_op_parallelism_threads(task.inter_op)
 weights, data = load(task)
 model = keras.Sequential(
     [
@@ -41,6 +41,6 @@ def step(x, y):
     return loss
 
 
-if task["tier"] == "compiled":
+if task.tier == "compiled":
     step = tf.function(step, jit_compile=True)
 time_blocks(lambda batch: step(*batch), lambda loss: loss.numpy(), batches, task)

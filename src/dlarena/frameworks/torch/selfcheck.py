@@ -8,8 +8,8 @@ from torch import nn
 from dlarena.selfcheck.loop import LAYERS, load, read_task, time_blocks
 
 task = read_task()
-torch.set_num_threads(task["intra_op"])
-torch.set_num_interop_threads(task["inter_op"])
+torch.set_num_threads(task.intra_op)
+torch.set_num_interop_threads(task.inter_op)
 weights, data = load(task)
 model = nn.Sequential(
     nn.Linear(256, 256),
@@ -25,7 +25,7 @@ with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(weights[f"{name}.kernel"].T.copy()))
         layer.bias.copy_(torch.from_numpy(weights[f"{name}.bias"]))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-forward = torch.compile(model) if task["tier"] == "compiled" else model
+forward = torch.compile(model) if task.tier == "compiled" else model
 batches = [(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))) for x, y in data]
 
 
