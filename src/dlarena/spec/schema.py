@@ -26,7 +26,6 @@ from dlarena.validation import Document, Fraction, Identifier, Name, Strict, val
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Window = Annotated[int, Field(ge=1, le=1024)]
 Epsilon = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
-Dim = Annotated[int, Field(ge=1, le=1_000_000)]
 # The type of each attribute kind an op declares (spec/ops/base.py: Attr)
 KINDS: dict[str, Any] = {
     "count": Count,
@@ -38,7 +37,7 @@ KINDS: dict[str, Any] = {
     "identifier": Identifier,
     "factor": Annotated[float, Field(gt=-1e6, lt=1e6, allow_inf_nan=False)],
     "offset": Annotated[int, Field(ge=0, le=1_000_000)],
-    "dims": Annotated[list[Dim], Field(min_length=1, max_length=3)],
+    "dims": Annotated[list[Count], Field(min_length=1, max_length=3)],
 }
 
 
@@ -117,7 +116,7 @@ class SpecDoc(Strict):
     """A workload spec file (YAML or JSON)."""
 
     name: Name
-    input_shape: Annotated[list[Dim], Field(min_length=1, max_length=3)]
+    input_shape: Annotated[list[Count], Field(min_length=1, max_length=3)]
     num_classes: Count
     layers: Annotated[list[LayerDoc], Field(min_length=1, max_length=1000)]  # type: ignore[valid-type]
     optimizer: OptimizerDoc = OptimizerDoc()
@@ -199,21 +198,23 @@ def _layer(item: Any, index: int, earlier: list[Layer]) -> Layer:
     name = item.name or f"{item.op}{index}"
     if name in defined or name == INPUT:
         raise SpecError(f"{where}.name: '{name}' is used twice; give each layer its own name")
+    op = OPS[item.op]
+    implied = op.implied(lambda key: getattr(item, key)) if op.implied else ()
     inputs = tuple(item.inputs or [earlier[-1].name if earlier else INPUT])
-    if item.op == "attention" and item.mask == "padding" and len(inputs) == 1:
-        inputs += (INPUT,)  # the mask reads the token ids
+    if implied and len(inputs) == op.inputs:
+        inputs += implied
     for source in inputs:
         if source != INPUT and source not in defined:
             raise SpecError(
                 f"{where}.inputs: '{source}' is not an earlier layer; "
                 f"known: {', '.join([INPUT, *sorted(defined)])}"
             )
-    wanted = OPS[item.op].inputs
+    wanted = op.inputs
     if wanted == MANY:
         if len(inputs) < 2:
             raise SpecError(f"{where}.inputs: {item.op} takes two or more")
     else:
-        wanted += item.op == "attention" and item.mask == "padding"
+        wanted += len(implied)
         if len(inputs) != wanted:
             raise SpecError(f"{where}.inputs: {item.op} takes {'two' if wanted == 2 else 'one'}")
     attrs = tuple(sorted((key, _frozen(getattr(item, key))) for key in OP_ATTRS[item.op]))

@@ -125,6 +125,7 @@ ATTENTION = Op(
     forward=_forward,
     backward=_backward,
     reads_input=_reads_input,
+    implied=lambda attr: (INPUT,) if attr("mask") == "padding" else (),
 )
 
 

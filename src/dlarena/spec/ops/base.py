@@ -32,6 +32,7 @@ Forward = Callable[[Layer, Arrays, list[np.ndarray], bool], Any]  # -> (output, 
 Backward = Callable[[Layer, Arrays, Any, np.ndarray, Arrays], list]  # -> input gradients
 MarginRule = Callable[[Layer, np.ndarray], np.ndarray]
 InputRule = Callable[[Workload, Layer, str], bool]
+Implied = Callable[[Callable[[str], Any]], tuple[str, ...]]  # (an attribute's value) -> inputs
 
 SEQUENCE = (2, "a sequence (time, features)")
 IMAGE = (3, "an image input (H, W, C)")
@@ -58,6 +59,9 @@ class Op:
     # checks how it reads the token ids; True: the op's own rule decided (else the general one:
     # only embeddings read token ids)
     reads_input: InputRule | None = None
+    # the inputs its attributes add after the ones a spec names (given an attribute's value by
+    # its name): attention's padding mask reads the token ids
+    implied: Implied | None = None
 
 
 def window(size: int, kernel: int, stride: int, where: str) -> int:
