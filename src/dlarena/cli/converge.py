@@ -18,12 +18,12 @@ from dlarena.cli.common import (
     open_store,
     print_table,
 )
-from dlarena.frameworks import TIERS
+from dlarena.frameworks import DEFAULT_RUNTIMES, RUNTIMES, TIERS
 
 if TYPE_CHECKING:
     from dlarena.converge.records import ConvergeRecord
 
-TRAINING_RUNTIMES = ["torch", "tensorflow", "jax", "mxnet"]
+TRAINING_RUNTIMES = [name for name in DEFAULT_RUNTIMES if "train" in RUNTIMES[name].modes]
 
 
 TaskOpt = Annotated[

@@ -78,8 +78,8 @@ class Scenario:
     """A framework's data-parallel machinery: the runtime whose environment runs it, its worker
     module, whether it is one process over N devices (`one_process`) or N processes, the
     processes it needs besides the workers (MXNet's scheduler and parameter server: `helpers`,
-    started with `python -c "import mxnet"`), and each process's variables from (role, workers,
-    port)."""
+    each started as `python *helper_argv`: `-c "import mxnet"`), and each process's variables
+    from (role, workers, port)."""
 
     name: str
     runtime: str
@@ -88,6 +88,7 @@ class Scenario:
     one_process: bool = False
     gpu: bool = False  # written for GPUs too
     helpers: tuple[str, ...] = ()
+    helper_argv: tuple[str, ...] = ()
     env: Callable[[str, int, int], dict[str, str]] = lambda role, world, port: {}
 
 

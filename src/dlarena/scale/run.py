@@ -65,10 +65,6 @@ class _Process:
         return self.stderr.read().strip()[-chars:]
 
 
-# MXNet's scheduler or server: with DMLC_ROLE set, importing mxnet serves that role.
-HELPER = ["-c", "import mxnet"]
-
-
 def _start(
     stack: contextlib.ExitStack,
     python: str,
@@ -112,7 +108,8 @@ def launch(
 
     with contextlib.ExitStack() as stack:
         for role in scenario.helpers if grouped else ():
-            helper = _start(stack, python, HELPER, env(role, sets[0]), result=False)
+            argv = [*scenario.helper_argv]
+            helper = _start(stack, python, argv, env(role, sets[0]), result=False)
             helper.proc.stdin.close()  # type: ignore[union-attr]
         running = []
         together = grouped and scenario.one_process  # one process over every worker's CPUs

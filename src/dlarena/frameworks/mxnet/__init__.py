@@ -41,6 +41,7 @@ FRAMEWORK = Framework(
             _SCALE,
             "kvstore dist_sync (scheduler + 1 server), hybridized Gluon",
             helpers=("scheduler", "server"),
+            helper_argv=("-c", "import mxnet"),  # with DMLC_ROLE set, it serves that role
             env=_dmlc,
         ),
         Scenario(
