@@ -7,6 +7,7 @@ import dataclasses
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -310,3 +311,29 @@ def test_malloc_keep_leaves_a_worker_no_page_faults_that_the_c_library_default_t
     assert machine.fault_warning([quiet], 20, 0.01, "keep") is None
     unknown = dataclasses.replace(load, minor_faults=None)
     assert machine.fault_warning([unknown], 20, 0.01, "system") is None
+
+
+@pytest.mark.parametrize("reset", (True, False), ids=("high-water mark", "sampled"))
+def test_the_peak_rss_of_a_stretch_is_what_it_held_and_not_what_came_before(reset, monkeypatch):
+    import numpy as np
+
+    if not reset:  # a kernel without the reset: a thread samples instead
+        real = machine.Path.write_text
+
+        def refuse(self, data, *args, **kwargs):
+            if self.name == "clear_refs":
+                raise PermissionError("no reset here")
+            return real(self, data, *args, **kwargs)
+
+        monkeypatch.setattr(machine.Path, "write_text", refuse)
+    before = np.ones(40_000_000)  # 320 MB held and freed before the stretch
+    del before
+    with machine.RssPeak() as rss:
+        start = rss.peak_kb
+        held = np.ones(20_000_000)  # 160 MB, every page touched
+        if not reset:
+            time.sleep(0.2)  # long enough for the sampler to see it
+        del held
+    assert rss.peak_kb - start > 150_000
+    assert rss.peak_kb - start < 250_000  # the freed 320 MB is not this stretch's peak
+    assert (rss._thread is None) == reset

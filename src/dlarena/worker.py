@@ -171,7 +171,7 @@ def measure(
         return Block(task.process, steps, seconds, round)
 
     faults = machine.minor_faults()
-    with machine.RssSampler() as rss:
+    with machine.RssPeak() as rss:
         if task.paired:
             step = functools.partial(call, batches[0])
             blocks, spans = take_turns(clock, timed_block, step, adapter.sync, steps)
