@@ -119,8 +119,11 @@ def _flax_shapes(workload: Workload) -> dict[str, tuple[int, ...]]:
 
 
 # Mixed precision: Flax's compute dtype over float32 parameters (optax updates them in float32);
-# float16 would need loss scaling, which neither Flax nor Optax provides
-_COMPUTE = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+# float16 would need loss scaling, which neither Flax nor Optax provides. float32 is Flax's
+# default (None: each layer computes in its inputs' and parameters' type), as a user writes it:
+# an explicit float32 sends every layer through another promotion path whose eager gradients
+# took 7-9% less time than a plain Flax loop's (selfcheck; one process, the same 144 primitives)
+_COMPUTE = {"fp32": None, "bf16": jnp.bfloat16}
 
 
 class JaxAdapter(TrainingAdapter):

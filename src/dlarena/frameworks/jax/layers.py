@@ -32,7 +32,7 @@ class TokenEmbedding(nn.Module):
     seq: int
     units: int
     positions: bool
-    dtype: Any = jnp.float32  # the compute type; parameters stay float32
+    dtype: Any = None  # the compute type (None: Flax's default); parameters stay float32
 
     def setup(self) -> None:
         self.table = nn.Embed(self.vocab, self.units, dtype=self.dtype)
@@ -43,7 +43,11 @@ class TokenEmbedding(nn.Module):
 
     def __call__(self, ids: jax.Array) -> jax.Array:
         out = self.table(ids)
-        return out + self.position_table.astype(self.dtype) if self.positions else out
+        if not self.positions:
+            return out
+        return out + (
+            self.position_table if self.dtype is None else self.position_table.astype(self.dtype)
+        )
 
     def attend(self, x: jax.Array) -> jax.Array:
         return self.table.attend(x)
@@ -57,7 +61,7 @@ class Bag(nn.Module):
     start: int
     size: int
     mode: str
-    dtype: Any = jnp.float32
+    dtype: Any = None
 
     def setup(self) -> None:
         self.table = nn.Embed(self.vocab, self.units, dtype=self.dtype)
@@ -105,8 +109,8 @@ class GraphModule(nn.Module):
     layers: tuple[Layer, ...]
     vocab_size: int = 0
     # the compute type (Flax's `dtype`: a layer casts its inputs and float32 parameters to it;
-    # normalizations keep float32 statistics)
-    dtype: Any = jnp.float32
+    # normalizations keep float32 statistics; None: Flax's default, float32 here)
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
