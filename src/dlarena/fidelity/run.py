@@ -88,11 +88,18 @@ REFERENCES = (
 @dataclasses.dataclass(frozen=True)
 class FidelityRow:
     reference: Reference
-    status: str  # ok | not installed | failed
     full: FidelityResult  # the parameter counts at the published shape
     timed: FidelityResult  # the step times at the CPU-sized shape
     timed_shape: str | None = None
-    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        """ok, or the first comparison's that was not: not installed | failed."""
+        return next((r.status for r in (self.full, self.timed) if r.status != "ok"), "ok")
+
+    @property
+    def error(self) -> str | None:
+        return self.full.error or self.timed.error
 
     @property
     def parameters_match(self) -> bool | None:
@@ -161,8 +168,8 @@ def run(
             overrides = {ref.runtime: ref.env} if ref.env else {}
             python = envs.resolve(ref.runtime, home, overrides).python
         except FrameworkUnavailable as exc:
-            none = FidelityResult("failed")
-            rows.append(FidelityRow(ref, "failed", none, none, error=str(exc)))
+            none = FidelityResult("failed", error=str(exc))
+            rows.append(FidelityRow(ref, none, none))
             continue
         on_progress(f"{ref.name}: full shape")
         full = spec_from_dict(ref.full(), ref.workload)
@@ -171,8 +178,6 @@ def run(
         shape = spec_from_dict(ref.timed(), ref.workload)
         task = FidelityTask(ref.name, shape.to_dict(), threads, False, rounds, steps)
         timed = probe(python, task, timeout_s)
-        status = next((r.status for r in (counted, timed) if r.status != "ok"), "ok")
-        error = counted.error or timed.error
         at = f"{list(shape.input_shape)} batch {shape.batch_size}"
-        rows.append(FidelityRow(ref, status, counted, timed, at, error))
+        rows.append(FidelityRow(ref, counted, timed, at))
     return rows
