@@ -30,6 +30,23 @@ FAST = Protocol(
 )
 
 
+# The files that run the most framework code, longest first: `make test` has xdist hand whole
+# files to its workers in this order (--no-loadscope-reorder), so the long ones start at once
+# and the short ones fill in around them at the end. (By default xdist starts the files with
+# the most tests first: the parity file, eight tests, started late and ran on alone.)
+LONGEST_FIRST = (
+    "test_parity.py", "test_converge.py", "test_probes.py", "test_import.py", "test_mixed.py",
+    "test_cli.py", "test_measure.py", "test_scale.py", "test_reliability.py", "test_dashboard.py",
+    "test_dashboard_load.py", "test_fidelity.py", "test_cluster.py", "test_paired.py",
+    "test_workers.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     db = Store(tmp_path / "store.sqlite")
