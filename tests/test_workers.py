@@ -276,3 +276,23 @@ def test_a_worker_imports_its_framework_alone_and_keeps_its_bytecode(monkeypatch
             [python, "-c", code, first], env=worker_env(fair(1)), capture_output=True, text=True
         )
         assert done.stdout.split() == ["True", "True", "False", "True"], done.stderr[-2000:]
+
+
+def test_a_new_environment_gets_the_bytecode_of_what_its_workers_import(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """Made once at creation, not by every worker started side by side on it; where the host
+    says not to write bytecode too. A module that does not import is said, not fatal."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "pycache"))  # a cold cache
+    said: list[str] = []
+    envs.write_bytecode(envs.get("mxnet", HOME), said.append)
+    assert not said
+    written = {p.parent.name for p in (tmp_path / "pycache").rglob("*.pyc")}
+    assert {"mxnet", "gluon", "dlarena"} <= written and len(written) > 20
+    # the main environment's adapters in a Python without their frameworks: each one said
+    embedded = envs.Environment("main", sys.executable, None)
+    envs.write_bytecode(embedded, said.append)
+    modules = [r.module for r in RUNTIMES.values() if r.default_env == "main"]
+    assert [line.split()[0] for line in said] == modules
+    assert all("does not import in env 'main' yet: ModuleNotFoundError" in s for s in said), said
