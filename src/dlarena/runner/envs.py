@@ -123,8 +123,8 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
     return True
 
 
-# Each adapter module in a process of its own: what one framework does to the interpreter as
-# it loads (TensorFlow hides JAX while it imports) stays out of the next one's import.
+# Each adapter module in a process of its own, side by side: what one framework does to the
+# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'.
 _IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
 
 
@@ -136,16 +136,19 @@ def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
     does not import is said and left to its workers, which report it as they always do."""
     variables = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     variables.update(PYTHONPATH=SRC_DIR, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
-    for runtime in RUNTIMES.values():
-        if runtime.default_env != env.name:
-            continue
-        done = subprocess.run(
-            [env.python, "-c", _IMPORT, runtime.module],
+    modules = [r.module for r in RUNTIMES.values() if r.default_env == env.name]
+
+    def load(module: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [env.python, "-c", _IMPORT, module],
             env=variables, capture_output=True, text=True, check=False,
         )  # fmt: skip
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            on_line(f"{runtime.module} does not import in env '{env.name}' yet: {last}")
+
+    with ThreadPoolExecutor(max(1, len(modules))) as pool:
+        for module, done in zip(modules, pool.map(load, modules), strict=True):
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+                on_line(f"{module} does not import in env '{env.name}' yet: {last}")
 
 
 def create_all(
