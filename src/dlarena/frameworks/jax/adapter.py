@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from dlarena.frameworks.base import Arrays, TrainingAdapter
-from dlarena.frameworks.jax.layers import GraphModule, cell_scope
+from dlarena.frameworks.jax.layers import Graph, GraphModule, cell_scope
 from dlarena.records import Setup
 from dlarena.spec.model import ATTENTION_PARTS, Workload
 from dlarena.spec.shapes import parameter_shapes
@@ -149,7 +149,9 @@ class JaxAdapter(TrainingAdapter):
                 f"jax has no {workload.precision} path here: float16 training needs loss "
                 "scaling, which neither Flax nor Optax provides (bf16 needs none)"
             )
-        self.model = GraphModule(workload.layers, workload.vocab_size, _COMPUTE[workload.precision])
+        self.model = GraphModule(
+            Graph(workload.layers), workload.vocab_size, _COMPUTE[workload.precision]
+        )
         self.shapes = {k: v.shape for k, v in weights.items()}
         variables = _variables(weights, _flax_shapes(workload))
         self.params, self.batch_stats = variables["params"], variables["batch_stats"]
@@ -193,7 +195,8 @@ class JaxAdapter(TrainingAdapter):
             batch_stats = updates["batch_stats"]
         else:  # no mutable collection: what a user writes for a model without batch norm
             logits = self.model.apply({"params": params}, x, train=True, rngs=rngs)
-        logits = logits.astype(jnp.float32)  # the loss in float32 whatever the compute type
+        if logits.dtype != jnp.float32:  # the loss in float32 whatever the compute type
+            logits = logits.astype(jnp.float32)  # (a cast to its own type is still an op)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, batch_stats
 
