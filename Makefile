@@ -50,13 +50,13 @@ lint: $(STAMP)
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-# What the tests need is made side by side: pip installing the environments, the linters and apt
-# fetching the browser wait on different things.
 # One test process more than there are CPUs: some tests wait on a browser, a server or Dask,
 # and the CPUs stay busy meanwhile. Whole files go to one process (a module's shared fixture
 # runs once), longest first (the order conftest.py gives).
 TEST_PROCESSES := $(shell echo $$(( $$(nproc) + 1 )))
 
+# What the tests need is made side by side: pip installing the environments, the linters and apt
+# fetching the browser wait on different things.
 test:
 	$(MAKE) --no-print-directory -j4 $(STAMP) envs lint $(CHROMIUM)
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder

@@ -107,8 +107,8 @@ def cell_scope(layer: str) -> str:
 class Graph:
     """The spec's layers as one attribute Flax does not look inside: it walks a module's tuple,
     list and dict attributes for submodules at every call (freezing them, flattening them to
-    state dicts), which for a tuple of layers was about 2,200 Python calls of an eager mlp
-    step's 93,000 (a plain Flax loop makes 91,000)."""
+    state dicts), which for the tuple of layers was about 650 of an eager mlp step's 93,000
+    Python calls."""
 
     layers: tuple[Layer, ...]
 
