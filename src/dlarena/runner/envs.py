@@ -24,7 +24,8 @@ from pathlib import Path
 from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
 from dlarena.names import check_name, inside
-from dlarena.runner.process import SRC_DIR
+from dlarena.runner.process import worker_env
+from dlarena.runner.threads import fair
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
@@ -134,9 +135,10 @@ def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
     side otherwise each compiled it: TensorFlow's import takes 8.7 s without bytecode and 3.1 s
     with it, torch's 3.4 s and 1.4 s, JAX with Flax and Optax 2.8 s and 0.8 s. A module that
     does not import is said and left to its workers, which report it as they always do."""
-    variables = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    variables.update(PYTHONPATH=SRC_DIR, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
     modules = [r.module for r in RUNTIMES.values() if r.default_env == env.name]
+    if not modules:
+        return
+    variables = worker_env(fair(1))  # a worker's: bytecode written, dlarena's code path
 
     def load(module: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -144,7 +146,7 @@ def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
             env=variables, capture_output=True, text=True, check=False,
         )  # fmt: skip
 
-    with ThreadPoolExecutor(max(1, len(modules))) as pool:
+    with ThreadPoolExecutor(len(modules)) as pool:
         for module, done in zip(modules, pool.map(load, modules), strict=True):
             if done.returncode != 0:
                 last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
