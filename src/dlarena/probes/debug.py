@@ -11,9 +11,7 @@ from pathlib import Path
 from dlarena.codec import decode
 from dlarena.frameworks import TIERS
 from dlarena.probes.host import ProbeFailed, run_worker
-from dlarena.probes.records import DebugRecord, DebugTask
-
-PROBES = ("shape", "dtype", "nan", "nan_check")
+from dlarena.probes.records import PROBES, DebugRecord, DebugTask
 
 
 def probe_framework(

@@ -22,9 +22,8 @@ import numpy as np
 from dlarena.codec import decode, encode
 from dlarena.ending import leave
 from dlarena.frameworks import part
-from dlarena.probes.records import DebugRecord, DebugTask
+from dlarena.probes.records import PROBES, DebugRecord, DebugTask
 
-PROBES = ("shape", "dtype", "nan", "nan_check")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # what a message must mention to name the mistake: both mismatched sizes, both dtypes
 SHAPE_DIMS = ("5", "8")

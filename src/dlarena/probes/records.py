@@ -7,6 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+# The debugging mistakes, in the order each framework's worker makes them (frameworks/*/mistakes.py)
+PROBES = ("shape", "dtype", "nan", "nan_check")
+
 
 @dataclasses.dataclass(frozen=True)
 class DebugRecord:
