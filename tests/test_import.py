@@ -358,7 +358,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("exported")
     home = envs.dlarena_home()
     _export("torch_onnx.py", envs.get("main", home).python, folder)
-    _export("hf_onnx.py", envs.get("main", home).python, folder)
+    _export("hf_onnx.py", envs.get("hf", home).python, folder)
     own = tmp_path_factory.mktemp("home")
     made = subprocess.run(
         [DLARENA, "envs", "create", "export-mxnet-onnx", "export-tf2onnx"], capture_output=True,

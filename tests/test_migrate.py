@@ -266,7 +266,7 @@ def site_packages(env: str) -> Path:
          {"model": 32, "utility": 9}, {"keras.layers.Conv2D": 13, "keras.layers.MaxPooling2D": 5}),
         ("main", "flax/linen/stochastic.py", ["Dropout"], 6, {"model": 1, "utility": 5},
          {"jax.numpy.zeros_like": 2, "jax.random.bernoulli": 1}),
-        ("main", "transformers/models/bert/modeling_bert.py", 14, 58, None,
+        ("hf", "transformers/models/bert/modeling_bert.py", 14, 58, None,
          {"torch.nn.Linear": 18, "torch.nn.LayerNorm": 4, "torch.nn.Dropout": 8}),
     ],
     ids=["gluon_alexnet", "keras_vgg16", "flax_dropout", "hf_bert"],

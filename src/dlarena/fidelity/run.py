@@ -36,6 +36,7 @@ class Reference:
     timed: Callable[[], dict[str, Any]]  # a CPU-sized shape of the same architecture
     expected_difference: Callable[[Workload], int]  # reference minus dlarena, by design
     difference_note: str
+    env: str | None = None  # the environment holding the reference (None: the runtime's own)
 
 
 def _no_difference(workload: Workload) -> int:
@@ -68,6 +69,7 @@ REFERENCES = (
         _token_type_row,
         "Hugging Face keeps one token-type embedding row (type_vocab_size=1) that dlarena "
         "leaves out; positions are the sequence length in both",
+        "hf",
     ),
     Reference(
         "hf-gpt2",
@@ -78,6 +80,7 @@ REFERENCES = (
         lambda: decoder(vocab=50257, seq=128, width=256, depth=4, heads=4, batch=4),
         _no_difference,
         "the same architecture, head tied to the token embedding in both",
+        "hf",
     ),
 )
 
@@ -162,7 +165,8 @@ def run(
     rows = []
     for ref in REFERENCES:
         try:
-            python = envs.resolve(ref.runtime, home, {}).python
+            overrides = {ref.runtime: ref.env} if ref.env else {}
+            python = envs.resolve(ref.runtime, home, overrides).python
         except FrameworkUnavailable as exc:
             none = FidelityResult("failed", error=str(exc))
             rows.append(FidelityRow(ref, none, none))
