@@ -351,15 +351,18 @@ def _export(script: str, python: str, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def exported(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
     """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, a
     Gluon CNN through mx.onnx and a Keras CNN through tf2onnx (their on-demand environments made
-    in a folder of the test's own, from pip's cache: the data folder stays as it was)."""
+    in a data folder of the test's own, from pip's cache, and kept in pytest's cache folder: a
+    later run finds them up to date (28 CPU-s each time otherwise); the data folder stays as it
+    was)."""
     folder = tmp_path_factory.mktemp("exported")
     home = envs.dlarena_home()
     _export("torch_onnx.py", envs.get("main", home).python, folder)
     _export("hf_onnx.py", envs.get("hf", home).python, folder)
-    own = tmp_path_factory.mktemp("home")
+    cache = pytestconfig.cache
+    own = cache.mkdir("export-environments") if cache else tmp_path_factory.mktemp("home")
     made = subprocess.run(
         [DLARENA, "envs", "create", "export-mxnet-onnx", "export-tf2onnx"], capture_output=True,
         text=True, env={**os.environ, "DLARENA_HOME": str(own)}, timeout=900,
