@@ -56,11 +56,10 @@ $(CHROMIUM):
 TEST_PROCESSES := $(shell echo $$(( $$(nproc) + 1 )))
 
 # What the tests need is made side by side: pip installing the environments, the linters and apt
-# fetching the browser wait on different things. The tests that start no worker process need
-# none of them but dlarena's own install: they run meanwhile (test-fast), the rest after.
+# fetching the browser wait on different things.
 test:
-	$(MAKE) --no-print-directory -j4 $(STAMP) envs lint $(CHROMIUM) test-fast
-	$(BIN)/pytest -m slow -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
+	$(MAKE) --no-print-directory -j4 $(STAMP) envs lint $(CHROMIUM)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" -n auto
