@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dlarena.checker import compiled_programs_kept
 from dlarena.runner import envs
 from dlarena.runner.matrix import Protocol
 from dlarena.runner.process import untimed_cache
@@ -74,11 +75,9 @@ def jax_compiles_each_program_once():
     processes keep what they compile in the folder dlarena's parity checkers keep theirs in,
     across runs (tests check behaviour, never how fast a first call is). A machine's first run
     fills it: the parity checkers' JAX programs took 74 CPU-s to compile, 24 to load."""
-    folder = Path(untimed_cache()) / "jax"  # shared by xdist's workers and later runs
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
-        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    with pytest.MonkeyPatch.context() as patch:  # shared by xdist's workers and later runs
+        for name, value in compiled_programs_kept(untimed_cache()).items():
+            patch.setenv(name, value)
         yield
 
 
