@@ -64,5 +64,7 @@ test:
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" -n auto
 
+# The environments stay: they live in one folder per user, shared by every checkout of the same
+# pins (`dlarena envs list` names it).
 clean:
 	rm -rf $(VENV) .dlarena dlarena-report

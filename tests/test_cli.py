@@ -281,6 +281,40 @@ def test_environments_are_made_with_the_standard_library_alone(tmp_path: Path) -
     assert wrong.returncode == 1 and "unknown environment 'mian'; known:" in wrong.stderr
 
 
+def test_two_checkouts_asking_at_once_make_an_environment_once_and_share_it(
+    tmp_path: Path,
+) -> None:
+    """An environment is named by its pins, in one folder per user: two data folders (two
+    checkouts) that ask for it at once take turns, one makes it and the other finds it made;
+    other pins get a folder of their own."""
+    src, root = str(Path(envs.__file__).parents[2]), tmp_path / "envs"
+
+    def checkout(name: str, pins: str) -> dict[str, str]:
+        (tmp_path / name / "requirements").mkdir(parents=True)
+        (tmp_path / name / "requirements" / "tiny.txt").write_text(pins)
+        home = {"DLARENA_HOME": str(tmp_path / name), "DLARENA_ENVS": str(root)}
+        return {**os.environ, "PYTHONPATH": src, **home}
+
+    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    both = [
+        subprocess.Popen(module, env=checkout(name, "# no packages\n"), text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name in ("a", "b")
+    ]  # fmt: skip
+    said = sorted(p.communicate(timeout=300)[0].strip() for p in both)
+    assert [p.returncode for p in both] == [0, 0], said
+    (made,) = (p for p in root.iterdir() if p.is_dir())
+    assert made.name.startswith("tiny-") and (made / "bin" / "python").exists()
+    assert said == [
+        f"env 'tiny': created ({made / 'bin' / 'python'})",
+        f"env 'tiny': up to date ({made / 'bin' / 'python'})",
+    ]
+    other = subprocess.run(module, env=checkout("c", "# other pins\n"), capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert other.returncode == 0 and "env 'tiny': created" in other.stdout, other.stderr
+    assert len([p for p in root.iterdir() if p.is_dir()]) == 2
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr

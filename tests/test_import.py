@@ -354,22 +354,24 @@ def _export(script: str, python: str, folder: Path) -> None:
 def exported(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
     """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, a
     Gluon CNN through mx.onnx and a Keras CNN through tf2onnx (their on-demand environments made
-    in a data folder of the test's own, from pip's cache, and kept in pytest's cache folder: a
-    later run finds them up to date (28 CPU-s each time otherwise); the data folder stays as it
-    was)."""
+    from pip's cache in a folder of the test's own, kept in pytest's cache folder: a later run
+    finds them up to date (28 CPU-s each time otherwise); the user's environments, which the
+    deploy probe tests read meanwhile, stay as they were)."""
     folder = tmp_path_factory.mktemp("exported")
     home = envs.dlarena_home()
     _export("torch_onnx.py", envs.get("main", home).python, folder)
     _export("hf_onnx.py", envs.get("hf", home).python, folder)
     cache = pytestconfig.cache
-    own = cache.mkdir("export-environments") if cache else tmp_path_factory.mktemp("home")
+    own = cache.mkdir("export-environments") if cache else tmp_path_factory.mktemp("envs")
     made = subprocess.run(
         [DLARENA, "envs", "create", "export-mxnet-onnx", "export-tf2onnx"], capture_output=True,
-        text=True, env={**os.environ, "DLARENA_HOME": str(own)}, timeout=900,
+        text=True, env={**os.environ, "DLARENA_ENVS": str(own)}, timeout=900,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    _export("gluon_onnx.py", envs.get("export-mxnet-onnx", own).python, folder)
-    _export("keras_onnx.py", envs.get("export-tf2onnx", own).python, folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLARENA_ENVS", str(own))
+        _export("gluon_onnx.py", envs.get("export-mxnet-onnx", home).python, folder)
+        _export("keras_onnx.py", envs.get("export-tf2onnx", home).python, folder)
     return folder
 
 

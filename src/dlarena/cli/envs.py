@@ -32,7 +32,11 @@ def envs_list(format: FormatOpt = Format.table) -> None:
         emit_json(rows)
         return
     columns = ("name", "created", "python", "requirements")
-    print_table(f"environments in {home}", columns, ([fmt(r[c]) for c in columns] for r in rows))
+    print_table(
+        f"environments in {envs.environments_root()}",
+        columns,
+        ([fmt(r[c]) for c in columns] for r in rows),
+    )
 
 
 @envs_app.command("create")

@@ -64,7 +64,7 @@ def quick_paths(framework: str, home: Path) -> tuple[str, ...]:
 
     def installed(path: str) -> bool:
         env = ENVS.get((framework, path))
-        return env is None or Path(envs.get(env, home).python).exists()
+        return env is None or envs.get(env, home).exists()
 
     chosen: dict[str, str] = {}
     for path in filter(installed, PATHS[framework]):

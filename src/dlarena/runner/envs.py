@@ -4,16 +4,24 @@ Requirement sets are files: the package's own (envs/*.txt) and any the user drop
 <home>/requirements/*.txt (say, a second torch version to benchmark against the first).
 Environments named export-* hold exporters that conflict with the main one; they are made on
 demand (`dlarena envs create export-NAME`), never by a plain `dlarena envs create`.
+
+An environment is named by its requirements and the Python that makes it (NAME-FINGERPRINT),
+in one folder per user (`environments_root`): every checkout and data folder of the same pins
+shares it, and what is compiled against the paths in it (torch.compile's C++ kernels, keyed
+by their compiler's command line) is found again from any of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,6 +45,18 @@ def dlarena_home() -> Path:
     return Path(os.environ.get("DLARENA_HOME", ".dlarena")).resolve()
 
 
+def environments_root() -> Path:
+    """Where environments live: DLARENA_ENVS, else the user's cache folder (XDG_CACHE_HOME,
+    else ~/.cache) /dlarena/envs, else (no home folder) the data folder's envs/."""
+    if os.environ.get("DLARENA_ENVS"):
+        return Path(os.environ["DLARENA_ENVS"]).resolve()
+    try:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:  # no HOME and no password entry
+        return dlarena_home() / "envs"
+    return (Path(cache) / "dlarena" / "envs").resolve()
+
+
 @dataclasses.dataclass(frozen=True)
 class Environment:
     name: str
@@ -54,8 +74,11 @@ class Environment:
         return self.name.startswith(ON_DEMAND)
 
     def fingerprint(self) -> str:
-        text = self.requirements.read_text() if self.requirements else sys.version
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The requirements and the Python the environment is made with (its version, build
+        and installation: a virtualenv runs on the interpreter it was made from)."""
+        text = self.requirements.read_text() if self.requirements else ""
+        made_by = f"{sys.version} {sys.base_prefix} {platform.machine()}\n"
+        return hashlib.sha256((made_by + text).encode()).hexdigest()[:16]
 
 
 def requirement_files(home: Path) -> dict[str, Path]:
@@ -74,9 +97,11 @@ def requirement_files(home: Path) -> dict[str, Path]:
 
 def environments(home: Path) -> dict[str, Environment]:
     envs = {EMBEDDED: Environment(EMBEDDED, sys.executable, None)}
+    folder = environments_root()
     for name, path in requirement_files(home).items():
-        root = inside(home / "envs", name, "environment")
-        envs[name] = Environment(name, str(root / "bin" / "python"), path)
+        unplaced = Environment(name, "", path)
+        root = inside(folder, f"{name}-{unplaced.fingerprint()}", "environment")
+        envs[name] = dataclasses.replace(unplaced, python=str(root / "bin" / "python"))
     return envs
 
 
@@ -110,6 +135,31 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
     if env.requirements is None or env.exists():
         return False
     root = Path(env.python).parent.parent
+    with _made_alone(root):
+        if env.exists():  # made meanwhile, by another checkout or command
+            return False
+        _make(env, root, on_line)
+    return True
+
+
+@contextlib.contextmanager
+def _made_alone(root: Path):
+    """One process at a time makes an environment (two checkouts' `make` share it)."""
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        lock = (root.parent / f"{root.name}.lock").open("w")
+    except OSError as exc:
+        raise DlarenaError(
+            f"cannot make environments in {root.parent}: {exc.strerror}; "
+            "set DLARENA_ENVS to a folder you can write"
+        ) from exc
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _make(env: Environment, root: Path, on_line: Callable[[str], None]) -> None:
+    assert env.requirements is not None
     _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
     # --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a
     # good part of the install; a worker writes the bytecode of what it imports, once
@@ -121,7 +171,6 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
     (root / MARKER).write_text(
         json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)})
     )
-    return True
 
 
 # Each adapter module in a process of its own, side by side: what one framework does to the
