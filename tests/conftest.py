@@ -64,7 +64,7 @@ def fast() -> Protocol:
 def _home_files() -> dict[str, float]:
     """Every file in the data folder outside the environments, with its modification time."""
     home = envs.dlarena_home()
-    tops = [p for p in home.glob("*") if p.name != "envs"]  # environments, where no ~ is
+    tops = [p for p in home.glob("*") if p.name != "envs"]  # environments (no home folder)
     found = [p for top in tops for p in (top, *(top.rglob("*") if top.is_dir() else ()))]
     return {str(p): p.stat().st_mtime for p in found if p.is_file()}
 

@@ -315,6 +315,21 @@ def test_two_checkouts_asking_at_once_make_an_environment_once_and_share_it(
     assert len([p for p in root.iterdir() if p.is_dir()]) == 2
 
 
+def test_an_environments_folder_that_cannot_be_made_is_named_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    (tmp_path / "home" / "requirements").mkdir(parents=True)
+    (tmp_path / "home" / "requirements" / "tiny.txt").write_text("# no packages\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(envs.__file__).parents[2])}
+    env |= {"DLARENA_HOME": str(tmp_path / "home"), "DLARENA_ENVS": str(tmp_path / "file" / "envs")}
+    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    result = subprocess.run(module, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"error: cannot make environments in {tmp_path / 'file' / 'envs'}: Not a directory; "
+        "set DLARENA_ENVS to a folder you can write"
+    )
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr

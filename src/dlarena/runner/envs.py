@@ -24,7 +24,7 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
@@ -143,7 +143,7 @@ def create(env: Environment, on_line: Callable[[str], None]) -> bool:
 
 
 @contextlib.contextmanager
-def _made_alone(root: Path):
+def _made_alone(root: Path) -> Iterator[None]:
     """One process at a time makes an environment (two checkouts' `make` share it)."""
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
