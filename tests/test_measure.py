@@ -108,7 +108,8 @@ def test_selfcheck_measures_both_loops_on_the_same_cpus():
     assert row.comparison.paired and row.comparison.processes == 2
 
 
-def test_selfcheck_names_a_loop_that_cannot_run(tmp_path):
+def test_selfcheck_names_a_loop_that_cannot_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLARENA_ENVS", str(tmp_path / "no-envs"))
     (row,) = Selfcheck(tmp_path / "no-home", fair(2), 1, 2).run(["mxnet"], ["eager"])
     assert row.error is not None and "dlarena envs create mxnet" in row.error
 

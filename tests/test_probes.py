@@ -84,7 +84,8 @@ def test_jax_lets_a_float64_input_through_where_torch_refuses_it(records) -> Non
     assert torch["status"] == "works" and torch["names_dtypes"]
 
 
-def test_a_framework_without_its_environment_is_a_named_skip(tmp_path) -> None:
+def test_a_framework_without_its_environment_is_a_named_skip(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DLARENA_ENVS", str(tmp_path / "no-envs"))
     found = probe_framework("mxnet", tmp_path, 1)
     assert [(r.probe, r.tier) for r in found] == [(p, t) for p in PROBES for t in TIERS]
     assert {r.status for r in found} == {"skipped"}
