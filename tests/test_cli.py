@@ -309,10 +309,15 @@ def test_two_checkouts_asking_at_once_make_an_environment_once_and_share_it(
         f"env 'tiny': created ({made / 'bin' / 'python'})",
         f"env 'tiny': up to date ({made / 'bin' / 'python'})",
     ]
+    (tmp_path / "c" / "envs" / "main").mkdir(parents=True)  # where an older dlarena made them
     other = subprocess.run(module, env=checkout("c", "# other pins\n"), capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert other.returncode == 0 and "env 'tiny': created" in other.stdout, other.stderr
     assert len([p for p in root.iterdir() if p.is_dir()]) == 2
+    assert (
+        f"note: environments now live in {root}, shared by every checkout; the ones in "
+        f"{tmp_path / 'c' / 'envs'} are no longer used: remove them with rm -rf" in other.stdout
+    )
 
 
 def test_an_environments_folder_that_cannot_be_made_is_named_with_the_fix(tmp_path: Path) -> None:

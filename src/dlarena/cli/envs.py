@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table, sub_app
 from dlarena.frameworks import DEFAULT_RUNTIMES
@@ -31,6 +32,8 @@ def envs_list(format: FormatOpt = Format.table) -> None:
     if format == Format.json:
         emit_json(rows)
         return
+    if note := envs.left_behind(home):
+        err.print(f"[yellow]note:[/] {escape(note)}")
     columns = ("name", "created", "python", "requirements")
     print_table(
         f"environments in {envs.environments_root()}",
@@ -57,6 +60,8 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
             err.print(envs.done_line(env, created))
 
         envs.create_all(targets, show, done)
+    if note := envs.left_behind(home):
+        err.print(f"[yellow]note:[/] {escape(note)}")
 
 
 @envs_app.command("check")

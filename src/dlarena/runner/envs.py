@@ -233,6 +233,19 @@ def main(argv: list[str]) -> None:
         create_all(targets, lambda name, line: None, lambda e, c: print(done_line(e, c)))
     except DlarenaError as exc:
         sys.exit(f"error: {exc}")
+    if note := left_behind(home):
+        print(f"note: {note}")
+
+
+def left_behind(home: Path) -> str | None:
+    """What to say of the environments an older dlarena made inside the data folder."""
+    old = home / "envs"
+    if not old.is_dir() or old == environments_root():
+        return None
+    return (
+        f"environments now live in {environments_root()}, shared by every checkout; "
+        f"the ones in {old} are no longer used: remove them with rm -rf {old}"
+    )
 
 
 def done_line(env: Environment, created: bool) -> str:
