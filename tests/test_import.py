@@ -17,6 +17,7 @@ from onnx.reference import ReferenceEvaluator
 from dlarena import importer
 from dlarena.measure.parity import as_output
 from dlarena.runner import envs
+from dlarena.runner.process import untimed_cache
 from dlarena.spec import reference
 from dlarena.spec.loader import load_workload
 
@@ -351,18 +352,17 @@ def _export(script: str, python: str, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Models no one here wrote: PyTorch's (its two ONNX exporters), Hugging Face's BERT, a
     Gluon CNN through mx.onnx and a Keras CNN through tf2onnx (their on-demand environments made
-    from pip's cache in a folder of the test's own, kept in pytest's cache folder: a later run
-    finds them up to date (28 CPU-s each time otherwise); the user's environments, which the
-    deploy probe tests read meanwhile, stay as they were)."""
+    from pip's cache in a folder of the tests' own, kept across runs and checkouts like the
+    user's: a later run finds them up to date (28 CPU-s each time otherwise); the user's
+    environments, which the deploy probe tests read meanwhile, stay as they were)."""
     folder = tmp_path_factory.mktemp("exported")
     home = envs.dlarena_home()
     _export("torch_onnx.py", envs.get("main", home).python, folder)
     _export("hf_onnx.py", envs.get("hf", home).python, folder)
-    cache = pytestconfig.cache
-    own = cache.mkdir("export-environments") if cache else tmp_path_factory.mktemp("envs")
+    own = Path(untimed_cache()) / "test-export-environments"
     made = subprocess.run(
         [DLARENA, "envs", "create", "export-mxnet-onnx", "export-tf2onnx"], capture_output=True,
         text=True, env={**os.environ, "DLARENA_ENVS": str(own)}, timeout=900,
