@@ -335,6 +335,22 @@ def test_an_environments_folder_that_cannot_be_made_is_named_with_the_fix(tmp_pa
     )
 
 
+def test_without_a_home_folder_to_write_environments_live_in_the_data_folder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("")  # HOME: a file, as where a service user has none
+    (tmp_path / "home" / "requirements").mkdir(parents=True)
+    (tmp_path / "home" / "requirements" / "tiny.txt").write_text("# no packages\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DLARENA_ENVS", "XDG_CACHE_HOME")}
+    env |= {"HOME": str(tmp_path / "file"), "DLARENA_HOME": str(tmp_path / "home")}
+    env["PYTHONPATH"] = str(Path(envs.__file__).parents[2])
+    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    result = subprocess.run(module, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (made,) = (tmp_path / "home" / "envs").glob("tiny-*/bin/python")
+    assert result.stdout == f"env 'tiny': created ({made})\n"  # and no note: nothing left behind
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -47,14 +47,22 @@ def dlarena_home() -> Path:
 
 def environments_root() -> Path:
     """Where environments live: DLARENA_ENVS, else the user's cache folder (XDG_CACHE_HOME,
-    else ~/.cache) /dlarena/envs, else (no home folder) the data folder's envs/."""
+    else ~/.cache) /dlarena/envs, else (no home folder, or one that cannot be written) the
+    data folder's envs/."""
     if os.environ.get("DLARENA_ENVS"):
         return Path(os.environ["DLARENA_ENVS"]).resolve()
     try:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     except RuntimeError:  # no HOME and no password entry
         return dlarena_home() / "envs"
-    return (Path(cache) / "dlarena" / "envs").resolve()
+    shared = (Path(cache) / "dlarena" / "envs").resolve()
+    return shared if shared.is_dir() or _can_make(shared) else dlarena_home() / "envs"
+
+
+def _can_make(folder: Path) -> bool:
+    """Whether `folder` could be made: its nearest existing parent is a folder we may write."""
+    existing = next(p for p in folder.parents if p.exists())
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
 
 
 @dataclasses.dataclass(frozen=True)
