@@ -318,6 +318,15 @@ def test_two_checkouts_asking_at_once_make_an_environment_once_and_share_it(
         f"note: environments now live in {root}, shared by every checkout; the ones in "
         f"{tmp_path / 'c' / 'envs'} are no longer used: remove them with rm -rf" in other.stdout
     )
+    assert (
+        f"note: {root} also holds environments of other pins, which another checkout may use: "
+        f"{made.name}; delete any no checkout needs" in other.stdout
+    )
+    c = {**os.environ, "DLARENA_HOME": str(tmp_path / "c"), "DLARENA_ENVS": str(root)}
+    listed = subprocess.run([DLARENA, "envs", "list"], env=c, capture_output=True, text=True)
+    said_by_list = " ".join(listed.stderr.split())
+    assert listed.returncode == 0 and "also holds environments of other pins" in said_by_list
+    assert made.name in said_by_list and "are no longer used" in said_by_list
 
 
 def test_an_environments_folder_that_cannot_be_made_is_named_with_the_fix(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,8 +33,7 @@ def envs_list(format: FormatOpt = Format.table) -> None:
     if format == Format.json:
         emit_json(rows)
         return
-    if note := envs.left_behind(home):
-        err.print(f"[yellow]note:[/] {escape(note)}")
+    _say_notes(home)
     columns = ("name", "created", "python", "requirements")
     print_table(
         f"environments in {envs.environments_root()}",
@@ -60,8 +60,7 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
             err.print(envs.done_line(env, created))
 
         envs.create_all(targets, show, done)
-    if note := envs.left_behind(home):
-        err.print(f"[yellow]note:[/] {escape(note)}")
+    _say_notes(home)
 
 
 @envs_app.command("check")
@@ -83,3 +82,8 @@ def envs_check(format: FormatOpt = Format.table) -> None:
             for name, versions in result.items()
         ),
     )
+
+
+def _say_notes(home: Path) -> None:
+    for note in envs.notes(home):
+        err.print(f"[yellow]note:[/] {escape(note)}")

@@ -241,19 +241,28 @@ def main(argv: list[str]) -> None:
         create_all(targets, lambda name, line: None, lambda e, c: print(done_line(e, c)))
     except DlarenaError as exc:
         sys.exit(f"error: {exc}")
-    if note := left_behind(home):
+    for note in notes(home):
         print(f"note: {note}")
 
 
-def left_behind(home: Path) -> str | None:
-    """What to say of the environments an older dlarena made inside the data folder."""
+def notes(home: Path) -> list[str]:
+    """What to say of environment folders this checkout does not use: an older dlarena's, in
+    the data folder, and those of other pins beside its own (another checkout's, or older)."""
+    root, found = environments_root(), []
     old = home / "envs"
-    if not old.is_dir() or old == environments_root():
-        return None
-    return (
-        f"environments now live in {environments_root()}, shared by every checkout; "
-        f"the ones in {old} are no longer used: remove them with rm -rf {old}"
-    )
+    if old.is_dir() and old != root:
+        found.append(
+            f"environments now live in {root}, shared by every checkout; "
+            f"the ones in {old} are no longer used: remove them with rm -rf {old}"
+        )
+    used = {Path(e.python).parent.parent for e in environments(home).values() if e.requirements}
+    others = sorted(p.name for p in root.glob("*/") if (p / MARKER).is_file() and p not in used)
+    if others:
+        found.append(
+            f"{root} also holds environments of other pins, which another checkout may use: "
+            f"{', '.join(others)}; delete any no checkout needs"
+        )
+    return found
 
 
 def done_line(env: Environment, created: bool) -> str:
