@@ -360,6 +360,23 @@ def test_without_a_home_folder_to_write_environments_live_in_the_data_folder(
     assert result.stdout == f"env 'tiny': created ({made})\n"  # and no note: nothing left behind
 
 
+def test_the_quick_deploy_pass_takes_an_on_demand_exporter_only_once_it_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-made environment (its python there, pip killed before the end) is not made."""
+    from dlarena.probes.deploy import quick_paths
+
+    monkeypatch.setenv("DLARENA_ENVS", str(tmp_path / "envs"))
+    home = tmp_path / "home"
+    exporter = envs.get("export-mxnet-onnx", home)
+    Path(exporter.python).parent.mkdir(parents=True)
+    Path(exporter.python).write_text("")
+    assert quick_paths("mxnet", home) == ("HybridBlock.export",)
+    marker = Path(exporter.python).parent.parent / envs.MARKER
+    marker.write_text(json.dumps({"hash": exporter.fingerprint()}))
+    assert quick_paths("mxnet", home) == ("HybridBlock.export", "onnx (mx.onnx)")
+
+
 def test_scan_offline_prints_every_framework_with_sourced_figures(tmp_path: Path) -> None:
     result = dlarena("scan", "--store", empty_store(tmp_path), "--format", "json")
     assert result.returncode == 0, result.stderr
