@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # The environments are made with the standard library alone (`dlarena envs create` does the same),
 # so they install side by side with dlarena's own dependencies.
-ENVS := PYTHONPATH=src $(PYTHON) -m dlarena.runner.envs
+ENVS := PYTHONPATH=src $(PYTHON) -m dlarena.runner.making
 
 envs:
 	@$(ENVS)

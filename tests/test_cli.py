@@ -264,7 +264,7 @@ def test_environments_are_made_with_the_standard_library_alone(tmp_path: Path) -
     that makes them imports nothing beyond the standard library, and says what it did."""
     src = str(Path(envs.__file__).parents[2])
     script = (
-        "import sys; import dlarena.runner.envs; "
+        "import sys; import dlarena.runner.making; "
         "print(sorted({m.split('.')[0] for m in sys.modules} - {*sys.stdlib_module_names, "
         "'__main__'}))"
     )
@@ -273,7 +273,7 @@ def test_environments_are_made_with_the_standard_library_alone(tmp_path: Path) -
     shown = subprocess.run(bare, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "['dlarena']"
-    module = [sys.executable, "-m", "dlarena.runner.envs"]
+    module = [sys.executable, "-m", "dlarena.runner.making"]
     again = subprocess.run([*module, "main"], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "env 'main': up to date" in again.stdout, again.stderr
     home = {**env, "DLARENA_HOME": str(tmp_path)}
@@ -295,7 +295,7 @@ def test_two_checkouts_asking_at_once_make_an_environment_once_and_share_it(
         home = {"DLARENA_HOME": str(tmp_path / name), "DLARENA_ENVS": str(root)}
         return {**os.environ, "PYTHONPATH": src, **home}
 
-    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    module = [sys.executable, "-m", "dlarena.runner.making", "tiny"]
     both = [
         subprocess.Popen(module, env=checkout(name, "# no packages\n"), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -335,7 +335,7 @@ def test_an_environments_folder_that_cannot_be_made_is_named_with_the_fix(tmp_pa
     (tmp_path / "home" / "requirements" / "tiny.txt").write_text("# no packages\n")
     env = {**os.environ, "PYTHONPATH": str(Path(envs.__file__).parents[2])}
     env |= {"DLARENA_HOME": str(tmp_path / "home"), "DLARENA_ENVS": str(tmp_path / "file" / "envs")}
-    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    module = [sys.executable, "-m", "dlarena.runner.making", "tiny"]
     result = subprocess.run(module, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip() == (
@@ -353,7 +353,7 @@ def test_without_a_home_folder_to_write_environments_live_in_the_data_folder(
     env = {k: v for k, v in os.environ.items() if k not in ("DLARENA_ENVS", "XDG_CACHE_HOME")}
     env |= {"HOME": str(tmp_path / "file"), "DLARENA_HOME": str(tmp_path / "home")}
     env["PYTHONPATH"] = str(Path(envs.__file__).parents[2])
-    module = [sys.executable, "-m", "dlarena.runner.envs", "tiny"]
+    module = [sys.executable, "-m", "dlarena.runner.making", "tiny"]
     result = subprocess.run(module, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     (made,) = (tmp_path / "home" / "envs").glob("tiny-*/bin/python")

@@ -13,7 +13,7 @@ import pytest
 
 from dlarena.frameworks import RUNTIMES, Runtime
 from dlarena.records import WorkerTask
-from dlarena.runner import envs
+from dlarena.runner import envs, making
 from dlarena.runner.checker import check_parity
 from dlarena.runner.launcher import launch
 from dlarena.runner.matrix import plan, run_matrix, write_reference
@@ -286,13 +286,13 @@ def test_a_new_environment_gets_the_bytecode_of_what_its_workers_import(
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "pycache"))  # a cold cache
     said: list[str] = []
-    envs.write_bytecode(envs.get("mxnet", HOME), said.append)
+    making.write_bytecode(envs.get("mxnet", HOME), said.append)
     assert not said
     written = {p.parent.name for p in (tmp_path / "pycache").rglob("*.pyc")}
     assert {"mxnet", "gluon", "dlarena"} <= written and len(written) > 20
     # the main environment's adapters in a Python without their frameworks: each one said
     embedded = envs.Environment("main", sys.executable, None)
-    envs.write_bytecode(embedded, said.append)
+    making.write_bytecode(embedded, said.append)
     modules = [r.module for r in RUNTIMES.values() if r.default_env == "main"]
     assert [line.split()[0] for line in said] == modules
     assert all("does not import in env 'main' yet: ModuleNotFoundError" in s for s in said), said

@@ -11,7 +11,7 @@ from rich.markup import escape
 from dlarena.cli.common import Format, FormatOpt, app, emit_json, err, print_table, sub_app
 from dlarena.frameworks import DEFAULT_RUNTIMES
 from dlarena.report.rows import fmt
-from dlarena.runner import envs
+from dlarena.runner import envs, making
 
 envs_app = sub_app("Framework environments (virtualenvs from pinned requirement files).")
 app.add_typer(envs_app, name="envs")
@@ -47,7 +47,7 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
     """Create environments (all but the on-demand export-* ones by default); an up-to-date one
     is left as it is."""
     home = envs.dlarena_home()
-    targets = [envs.get(n, home) for n in name] if name else envs.default_targets(home)
+    targets = [envs.get(n, home) for n in name] if name else making.default_targets(home)
     latest: dict[str, str] = {}
     with err.status("creating environments") as status:
 
@@ -57,9 +57,9 @@ def envs_create(name: Annotated[list[str] | None, typer.Argument()] = None) -> N
 
         def done(env: envs.Environment, created: bool) -> None:
             latest.pop(env.name, None)
-            err.print(envs.done_line(env, created))
+            err.print(making.done_line(env, created))
 
-        envs.create_all(targets, show, done)
+        making.create_all(targets, show, done)
     _say_notes(home)
 
 

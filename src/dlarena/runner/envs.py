@@ -3,7 +3,8 @@
 Requirement sets are files: the package's own (envs/*.txt) and any the user drops into
 <home>/requirements/*.txt (say, a second torch version to benchmark against the first).
 Environments named export-* hold exporters that conflict with the main one; they are made on
-demand (`dlarena envs create export-NAME`), never by a plain `dlarena envs create`.
+demand (`dlarena envs create export-NAME`), never by a plain `dlarena envs create`; making
+them is `dlarena.runner.making`.
 
 An environment is named by its requirements and the Python that makes it (NAME-FINGERPRINT),
 in one folder per user (`environments_root`): every checkout and data folder of the same pins
@@ -13,10 +14,7 @@ by their compiler's command line) is found again from any of them.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import functools
 import hashlib
 import importlib.util
 import json
@@ -24,16 +22,12 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib import resources
 from pathlib import Path
 
 from dlarena.errors import DlarenaError, FrameworkUnavailable
 from dlarena.frameworks import RUNTIMES
 from dlarena.names import check_name, inside
-from dlarena.runner.process import worker_env
-from dlarena.runner.threads import fair
 
 EMBEDDED = "embedded"
 MARKER = "dlarena-env.json"
@@ -138,113 +132,6 @@ def resolve(runtime: str, home: Path, overrides: dict[str, str]) -> Environment:
     return env
 
 
-def create(env: Environment, on_line: Callable[[str], None]) -> bool:
-    """Make the virtualenv and install its pinned requirements; False if already up to date."""
-    if env.requirements is None or env.exists():
-        return False
-    root = Path(env.python).parent.parent
-    with _made_alone(root):
-        if env.exists():  # made meanwhile, by another checkout or command
-            return False
-        _make(env, root, on_line)
-    return True
-
-
-@contextlib.contextmanager
-def _made_alone(root: Path) -> Iterator[None]:
-    """One process at a time makes an environment (two checkouts' `make` share it)."""
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        lock = (root.parent / f"{root.name}.lock").open("w")
-    except OSError as exc:
-        raise DlarenaError(
-            f"cannot make environments in {root.parent}: {exc.strerror}; "
-            "set DLARENA_ENVS to a folder you can write"
-        ) from exc
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _make(env: Environment, root: Path, on_line: Callable[[str], None]) -> None:
-    assert env.requirements is not None
-    _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
-    # --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a
-    # good part of the install; a worker writes the bytecode of what it imports, once
-    # (process.worker_env).
-    # The venv's own pip is used as it is (upgrading it was a round trip to the index per env).
-    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--no-compile"]
-    _run([*pip, "--disable-pip-version-check", "-r", str(env.requirements)], on_line)
-    write_bytecode(env, on_line)
-    (root / MARKER).write_text(
-        json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)})
-    )
-
-
-# Each adapter module in a process of its own, side by side: what one framework does to the
-# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'.
-_IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
-
-
-def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
-    """Import, once, what the workers of the environment's runtimes import, writing its
-    bytecode (pip installs without it, above). On a new environment, workers started side by
-    side otherwise each compiled it: TensorFlow's import takes 8.7 s without bytecode and 3.1 s
-    with it, torch's 3.4 s and 1.4 s, JAX with Flax and Optax 2.8 s and 0.8 s. A module that
-    does not import is said and left to its workers, which report it as they always do."""
-    modules = [r.module for r in RUNTIMES.values() if r.default_env == env.name]
-    if not modules:
-        return
-    variables = worker_env(fair(1))  # a worker's: bytecode written, dlarena's code path
-
-    def load(module: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [env.python, "-c", _IMPORT, module],
-            env=variables, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-
-    with ThreadPoolExecutor(len(modules)) as pool:
-        for module, done in zip(modules, pool.map(load, modules), strict=True):
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-                on_line(f"{module} does not import in env '{env.name}' yet: {last}")
-
-
-def create_all(
-    targets: list[Environment],
-    on_line: Callable[[str, str], None],
-    on_done: Callable[[Environment, bool], None],
-) -> None:
-    """Create the environments at once (pip spends much of an install waiting on files):
-    `on_line(name, line)` for pip's output, `on_done(env, created)` as each one is ready."""
-    with ThreadPoolExecutor(4) as pool:
-        futures = {
-            pool.submit(create, env, functools.partial(on_line, env.name)): env for env in targets
-        }
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
-
-
-def default_targets(home: Path) -> list[Environment]:
-    """What a plain `envs create` makes: every environment but the on-demand export-* ones."""
-    return [
-        e for e in environments(home).values() if e.requirements is not None and not e.on_demand
-    ]
-
-
-def main(argv: list[str]) -> None:
-    """`python -m dlarena.runner.envs [NAME...]`: the environments made with the standard
-    library alone, so `make` can make them while dlarena's own dependencies install."""
-    home = dlarena_home()
-    try:
-        targets = [get(n, home) for n in argv] if argv else default_targets(home)
-        create_all(targets, lambda name, line: None, lambda e, c: print(done_line(e, c)))
-    except DlarenaError as exc:
-        sys.exit(f"error: {exc}")
-    for note in notes(home):
-        print(f"note: {note}")
-
-
 def notes(home: Path) -> list[str]:
     """What to say of environment folders this checkout does not use: an older dlarena's, in
     the data folder, and those of other pins beside its own (another checkout's, or older)."""
@@ -265,25 +152,6 @@ def notes(home: Path) -> list[str]:
     return found
 
 
-def done_line(env: Environment, created: bool) -> str:
-    return f"env '{env.name}': {'created' if created else 'up to date'} ({env.python})"
-
-
-def _run(command: list[str], on_line: Callable[[str], None]) -> None:
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    tail: list[str] = []
-    for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-20:]
-        on_line(line.rstrip())
-    if proc.wait() != 0:
-        raise DlarenaError(
-            f"'{' '.join(command[:4])} ...' failed with exit code {proc.returncode}:\n"
-            + "\n".join(tail)
-            + "\nfix the cause above (disk space, network, pins) and rerun"
-        )
-
-
 def installed_versions(env: Environment) -> dict[str, str | None]:
     """Each runtime's distribution version in the environment (None where missing)."""
     names = {name: rt.distribution for name, rt in RUNTIMES.items()}
@@ -301,7 +169,3 @@ def installed_versions(env: Environment) -> dict[str, str | None]:
     if proc.returncode != 0:
         raise FrameworkUnavailable(f"env '{env.name}' does not run: {proc.stderr.strip()[-300:]}")
     return json.loads(proc.stdout)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
