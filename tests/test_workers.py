@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlarena.frameworks import RUNTIMES, Runtime
+from dlarena.frameworks import DECLARED, RUNTIMES, Runtime
 from dlarena.records import WorkerTask
 from dlarena.runner import envs, making
 from dlarena.runner.checker import check_parity
@@ -282,17 +282,38 @@ def test_a_new_environment_gets_the_bytecode_of_what_its_workers_import(
     monkeypatch, tmp_path: Path
 ) -> None:
     """Made once at creation, not by every worker started side by side on it; where the host
-    says not to write bytecode too. A module that does not import is said, not fatal."""
+    says not to write bytecode too. A module that does not import is said, not fatal: the
+    modules after it in its process still get their bytecode."""
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "pycache"))  # a cold cache
+    adapter = RUNTIMES["mxnet"].module
     said: list[str] = []
-    making.write_bytecode(envs.get("mxnet", HOME), said.append)
-    assert not said
+    with monkeypatch.context() as patched:
+        patched.setattr(making, "import_groups", lambda name: [(adapter, "no_such_module", "wave")])
+        making.write_bytecode(envs.get("mxnet", HOME), said.append)
+    assert said == [
+        "no_such_module does not import in env 'mxnet' yet: "
+        "ModuleNotFoundError: No module named 'no_such_module'"
+    ]
     written = {p.parent.name for p in (tmp_path / "pycache").rglob("*.pyc")}
     assert {"mxnet", "gluon", "dlarena"} <= written and len(written) > 20
+    assert list((tmp_path / "pycache").rglob("wave.*.pyc"))
+    said.clear()
     # the main environment's adapters in a Python without their frameworks: each one said
     embedded = envs.Environment("main", sys.executable, None)
     making.write_bytecode(embedded, said.append)
     modules = [r.module for r in RUNTIMES.values() if r.default_env == "main"]
     assert [line.split()[0] for line in said] == modules
     assert all("does not import in env 'main' yet: ModuleNotFoundError" in s for s in said), said
+
+
+def test_what_each_framework_imports_on_first_use_imports_in_its_environment() -> None:
+    """The compiler and exporter modules whose bytecode an environment writes when it is made
+    exist in the pinned versions (a renamed one would silently leave its bytecode to a measured
+    first call): each bytecode process of the environments imports everything it names."""
+    groups = making.import_groups("main")
+    assert ("dlarena.frameworks.torch.adapter", *DECLARED["torch"].first_use) in groups
+    said: list[str] = []
+    for name in {r.default_env for r in RUNTIMES.values()}:
+        making.write_bytecode(envs.get(name, HOME), said.append)
+    assert not said

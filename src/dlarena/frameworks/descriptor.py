@@ -115,7 +115,10 @@ class OverrideRow:
 @dataclasses.dataclass(frozen=True)
 class Framework:
     """Everything dlarena knows about one framework folder. `mistakes`/`selfcheck`: whether
-    the folder has the debugging probe's cases and a hand-written loop."""
+    the folder has the debugging probe's cases and a hand-written loop. `first_use`: modules
+    the framework imports only when first used (its compiler, its exporters): an environment
+    writes their bytecode when it is made, as it does for the adapters', so that a machine's
+    first run compiles none of the framework's Python inside a measured first call."""
 
     name: str
     runtimes: tuple[Runtime, ...]
@@ -123,6 +126,7 @@ class Framework:
     scale: tuple[Scenario, ...] = ()
     mistakes: bool = False
     selfcheck: bool = False
+    first_use: tuple[str, ...] = ()
     overrides: tuple[Override, ...] = ()
     package: str = ""  # the folder as a package (set by the registry)
 

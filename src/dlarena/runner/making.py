@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from dlarena.errors import DlarenaError
-from dlarena.frameworks import RUNTIMES
+from dlarena.frameworks import DECLARED
 from dlarena.runner.envs import (
     MARKER,
     Environment,
@@ -73,32 +73,66 @@ def _make(env: Environment, root: Path, on_line: Callable[[str], None]) -> None:
 
 
 # Each adapter module in a process of its own, side by side: what one framework does to the
-# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'.
-_IMPORT = "import importlib, sys; importlib.import_module(sys.argv[1])"
+# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'. After
+# the adapter, what its framework imports on first use. A module that fails is named on a line
+# of its own; after a failed adapter nothing more is tried.
+_FAILED = "dlarena-import-failed"
+_IMPORT = f"""\
+import importlib, sys
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        said = (f"{{type(exc).__name__}}: {{exc}}".splitlines() or [""])[0]
+        print("{_FAILED}", name, said, sep="\\t", flush=True)
+        if name == sys.argv[1]:
+            break
+"""
+
+
+def import_groups(env_name: str) -> list[tuple[str, ...]]:
+    """What each bytecode process imports: a runtime's adapter, then, for a framework's first
+    runtime, the modules its framework imports on first use (descriptor.Framework.first_use)."""
+    return [
+        (runtime.module, *(framework.first_use if runtime == framework.runtimes[0] else ()))
+        for framework in DECLARED.values()
+        for runtime in framework.runtimes
+        if runtime.default_env == env_name
+    ]
 
 
 def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
     """Import, once, what the workers of the environment's runtimes import, writing its
     bytecode (pip installs without it, above). On a new environment, workers started side by
     side otherwise each compiled it: TensorFlow's import takes 8.7 s without bytecode and 3.1 s
-    with it, torch's 3.4 s and 1.4 s, JAX with Flax and Optax 2.8 s and 0.8 s. A module that
-    does not import is said and left to its workers, which report it as they always do."""
-    modules = [r.module for r in RUNTIMES.values() if r.default_env == env.name]
-    if not modules:
+    with it, torch's 3.4 s and 1.4 s, JAX with Flax and Optax 2.8 s and 0.8 s; torch.compile's
+    first use 6.0 s and 1.9 s, inside a measured first call. A module that does not import is
+    said and left to its workers, which report it as they always do."""
+    groups = import_groups(env.name)
+    if not groups:
         return
     variables = worker_env(fair(1))  # a worker's: bytecode written, dlarena's code path
 
-    def load(module: str) -> subprocess.CompletedProcess:
+    def load(modules: tuple[str, ...]) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [env.python, "-c", _IMPORT, module],
+            [env.python, "-c", _IMPORT, *modules],
             env=variables, capture_output=True, text=True, check=False,
         )  # fmt: skip
 
-    with ThreadPoolExecutor(len(modules)) as pool:
-        for module, done in zip(modules, pool.map(load, modules), strict=True):
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-                on_line(f"{module} does not import in env '{env.name}' yet: {last}")
+    with ThreadPoolExecutor(len(groups)) as pool:
+        for modules, done in zip(groups, pool.map(load, groups), strict=True):
+            for module, said in _failures(modules, done):
+                on_line(f"{module} does not import in env '{env.name}' yet: {said}")
+
+
+def _failures(modules: tuple[str, ...], done: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(module, what it said) for each module of one bytecode process that did not import; a
+    process that died named nothing: its adapter, with the last line it wrote."""
+    named = [line.split("\t", 2) for line in done.stdout.splitlines()]
+    found = [(n[1], n[2]) for n in named if len(n) == 3 and n[0] == _FAILED]
+    if done.returncode != 0 and not found:
+        found = [(modules[0], (done.stderr.strip().splitlines() or ["(no output)"])[-1])]
+    return found
 
 
 def create_all(

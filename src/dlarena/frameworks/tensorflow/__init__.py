@@ -46,6 +46,8 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    # LiteRT's interpreter, which runs the devices path's artifacts (JAX's through jax2tf too)
+    first_use=("ai_edge_litert.interpreter",),
     overrides=(
         Override("batch norm", "momentum=0.99, epsilon=1e-3", "the spec's (0.9, 1e-5)"),
         Override("layer norm epsilon", "epsilon=1e-3", "the spec's (1e-5)"),

@@ -40,6 +40,18 @@ FRAMEWORK = Framework(
     ),
     mistakes=True,
     selfcheck=True,
+    # torch.compile's tracer and C++ code generator (sympy, networkx with them), the
+    # exporters (torch.export; ONNX through onnxscript, which evaluates with onnx.reference)
+    first_use=(
+        "torch._dynamo",
+        "torch._inductor.compile_fx",
+        "torch._inductor.codegen.cpp",
+        "torch._inductor.cpp_builder",
+        "torch.export",
+        "torch.onnx._internal.exporter._core",
+        "onnxscript",
+        "onnx.reference",
+    ),
     overrides=(
         Override(
             "batch norm momentum",
