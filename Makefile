@@ -11,20 +11,24 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-fast lint envs envs-quick clean
 
-$(STAMP): pyproject.toml
+# dlarena and what it runs on, in .venv (`make run`); with the tests' and linters' tools too
+# (`make test`: one install, where `make run` goes without them: 7 CPU-s less beside the
+# environments' making on two cores). Bytecode now, as pip does for an installed package: every
+# dlarena command starts from it, also where PYTHONDONTWRITEBYTECODE is set.
+define INSTALL
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
-	@# bytecode now, as pip does for an installed package: every dlarena command starts from it,
-	@# also where PYTHONDONTWRITEBYTECODE is set (a command otherwise compiles its modules each time)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '$(1)'
 	$(BIN)/python -m compileall -q src
+endef
+
+$(STAMP): pyproject.toml
+	$(call INSTALL,.)
 	touch $(STAMP)
 
-# The tests' and linters' tools: `make run` goes without them (7 CPU-s less beside the
-# environments' making, on two cores).
-$(DEV): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(DEV)
+$(DEV): pyproject.toml
+	$(call INSTALL,.[dev])
+	touch $(STAMP) $(DEV)
 
 # The environments are made with the standard library alone (`dlarena envs create` does the same),
 # so they install side by side with dlarena's own dependencies.
