@@ -360,6 +360,29 @@ def test_without_a_home_folder_to_write_environments_live_in_the_data_folder(
     assert result.stdout == f"env 'tiny': created ({made})\n"  # and no note: nothing left behind
 
 
+def test_an_environment_is_installed_by_the_pinned_pip_or_else_by_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The venv's bundled pip is replaced by the pinned one before the requirements install; an
+    index without that pip is said, and the environment is made all the same."""
+    from dlarena.runner import making
+
+    monkeypatch.setenv("DLARENA_ENVS", str(tmp_path / "envs"))
+    (tmp_path / "requirements").mkdir()
+    said: list[str] = []
+    for name in ("pinned", "own"):
+        (tmp_path / "requirements" / f"{name}.txt").write_text(f"# {name}: no packages\n")
+        if name == "own":
+            monkeypatch.setattr(making, "PIP", "pip==0.0.1")  # on no index
+        env = envs.get(name, tmp_path)
+        assert making.create(env, said.append) and env.exists()
+        version = subprocess.run([env.python, "-m", "pip", "--version"], capture_output=True,
+                                 text=True, check=True).stdout.split()[1]  # fmt: skip
+        assert (version == making.PIP.split("==")[1]) == (name == "pinned"), version
+    fell_back = "pip==0.0.1 could not be installed; the environment's own pip goes on"
+    assert said.count(fell_back) == 1 and not any("could not be installed" in s for s in said[:2])
+
+
 def test_the_quick_deploy_pass_takes_an_on_demand_exporter_only_once_it_is_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,7 +29,7 @@ from dlarena.runner.process import worker_env
 from dlarena.runner.threads import fair
 
 # The pip that installs an environment's requirements, in it first: the one a venv comes with
-# (23.2 beside Python 3.11) spent 19-20 CPU-s installing the main environment, pip 26 13.
+# (23.2 beside Python 3.11) spent 19-20 CPU-s installing the main environment, pip 26.2 13.
 PIP = "pip==26.2.1"
 
 
@@ -66,9 +66,12 @@ def _make(env: Environment, root: Path, on_line: Callable[[str], None]) -> None:
     _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
     # --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a
     # good part of the install; the bytecode of what workers import is written below.
-    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--no-compile"]
-    pip.append("--disable-pip-version-check")
-    _run([*pip, PIP], on_line)
+    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--no-compile",
+           "--disable-pip-version-check"]  # fmt: skip
+    try:
+        _run([*pip, PIP], on_line)
+    except DlarenaError:  # an index without it: the venv's own pip installs, only slower
+        on_line(f"{PIP} could not be installed; the environment's own pip goes on")
     _run([*pip, "-r", str(env.requirements)], on_line)
     write_bytecode(env, on_line)
     (root / MARKER).write_text(
@@ -179,13 +182,15 @@ def done_line(env: Environment, created: bool) -> str:
 
 
 def _run(command: list[str], on_line: Callable[[str], None]) -> None:
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
     tail: list[str] = []
-    for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-20:]
-        on_line(line.rstrip())
-    if proc.wait() != 0:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail = (tail + [line.rstrip()])[-20:]
+            on_line(line.rstrip())
+    if proc.returncode != 0:
         raise DlarenaError(
             f"'{' '.join(command[:4])} ...' failed with exit code {proc.returncode}:\n"
             + "\n".join(tail)
