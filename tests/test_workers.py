@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import subprocess
 import sys
@@ -254,6 +255,27 @@ def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
     done = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, check=True)
     assert done.stdout.strip().startswith(tempfile.gettempdir())
     assert not Path(done.stdout.strip()).exists()
+
+
+TORCH_KEEPS = (
+    "import os; from torch._inductor.runtime.cache_dir_utils import default_cache_dir; "
+    "print(os.path.realpath(default_cache_dir()))"
+)
+
+
+def test_a_worker_finds_what_torch_compile_keeps_where_a_plain_script_does():
+    """torch.compile keeps its precompiled headers for later runs in the temporary folder's
+    torchinductor_USER, whatever TORCHINDUCTOR_CACHE_DIR says: a worker, whose temporary
+    folder is its host's scratch folder, reaches the folder a plain script reaches, and the
+    scratch folder goes at the host's exit without it."""
+    python = envs.get("main", HOME).python
+    run = functools.partial(subprocess.run, capture_output=True, text=True, check=True)
+    plain = run([python, "-c", TORCH_KEEPS]).stdout.strip()
+    assert run([python, "-c", TORCH_KEEPS], env=worker_env(fair(1))).stdout.strip() == plain
+    host = "from dlarena.runner.process import scratch_dir; print(scratch_dir())"
+    scratch = run([sys.executable, "-c", host]).stdout.strip()
+    assert not Path(scratch).exists()
+    assert Path(plain).is_dir()
 
 
 def test_a_worker_imports_its_framework_alone_and_keeps_its_bytecode(monkeypatch) -> None:

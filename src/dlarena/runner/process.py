@@ -63,7 +63,20 @@ def scratch_dir() -> str:
     killed or ends with os._exit never removes."""
     path = tempfile.mkdtemp(prefix="dlarena-workers-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
+    _link_kept(Path(path))
     return path
+
+
+def _link_kept(scratch: Path) -> None:
+    """torch.compile keeps its precompiled headers in the temporary folder's
+    torchinductor_USER, whatever TORCHINDUCTOR_CACHE_DIR says, for later runs: the scratch
+    folder links there, so a worker finds them where a plain script does (without the link
+    each worker built them again: 5 s of a torch cell's first compile, 150 MB written). A
+    folder that cannot be linked leaves the worker its own, as before."""
+    kept = Path(_inductor_cache())
+    with contextlib.suppress(OSError):
+        kept.mkdir(parents=True, exist_ok=True)
+        (scratch / kept.name).symlink_to(kept, target_is_directory=True)
 
 
 def _user() -> str:
@@ -74,8 +87,11 @@ def _user() -> str:
 
 
 def _inductor_cache() -> str:
-    """Where torch.compile keeps its compiled kernels by default, kept there across runs."""
-    return str(Path(tempfile.gettempdir()) / f"torchinductor_{_user()}")
+    """Where torch.compile keeps its compiled kernels by default, kept there across runs (the
+    name torch gives it)."""
+    return str(
+        Path(tempfile.gettempdir()) / re.sub(r'[\\/:*?"<>|]', "_", f"torchinductor_{_user()}")
+    )
 
 
 def untimed_cache() -> str:
