@@ -339,3 +339,21 @@ def test_what_each_framework_imports_on_first_use_imports_in_its_environment() -
     for name in {r.default_env for r in RUNTIMES.values()}:
         making.write_bytecode(envs.get(name, HOME), said.append)
     assert not said
+
+
+def test_a_training_cell_checks_parity_on_the_graph_it_times(store, fast, monkeypatch):
+    """A bench training cell checks its steps on the conditioned parity rows repeated to the
+    batch it times (the mlp's 16 rows, 4 times): a step that goes wrong only at that batch's
+    shape, as a kernel specialized to it can, fails the gate and is not ranked."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    shapebug = dataclasses.replace(
+        RUNTIMES["torch"], name="shapebug", module="tests.fakes.shapebug"
+    )
+    monkeypatch.setitem(RUNTIMES, "shapebug", shapebug)
+    cells = plan([load_workload("mlp")], ["shapebug", "torch"], ["eager"], ["train"])
+    run_id = run_matrix(store, cells, fast, HOME, {}, lambda c, r: None)
+    stored = {c.runtime: c for c in store.cells(run_id)}
+    assert stored["torch"].status == "ok" and stored["torch"].ranked
+    assert all(c.passed for c in stored["torch"].parity), stored["torch"].parity
+    failed = {c.check for c in stored["shapebug"].parity if not c.passed}
+    assert "loss" in failed and not stored["shapebug"].ranked, stored["shapebug"].parity

@@ -34,7 +34,7 @@ def check_item(adapter_cls: Any, setup: Setup, item: CheckItem) -> list[ParityCh
         adapter_cls, workload, ref, item.tier, item.mode, setup
     )
     if isinstance(adapter, TrainingAdapter) and item.mode == "train":
-        return twin.check_training(adapter, ref, bounds)
+        return twin.check_training(adapter, ref, bounds)[1]
     batch = adapter.prepare(ref["x"], ref["y"])
     return twin.check_forward(adapter, batch, ref, bounds)[1]
 
