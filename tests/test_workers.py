@@ -321,11 +321,12 @@ def test_a_new_environment_gets_the_bytecode_of_what_its_workers_import(
     assert {"mxnet", "gluon", "dlarena"} <= written and len(written) > 20
     assert list((tmp_path / "pycache").rglob("wave.*.pyc"))
     said.clear()
-    # the main environment's adapters in a Python without their frameworks: each one said
+    # the main environment's frameworks in a Python without them: each one's first module said
     embedded = envs.Environment("main", sys.executable, None)
     making.write_bytecode(embedded, said.append)
-    modules = [r.module for r in RUNTIMES.values() if r.default_env == "main"]
+    modules = [g[0] for g in making.import_groups("main")]
     assert [line.split()[0] for line in said] == modules
+    assert {RUNTIMES[r].module for r in ("torch", "tensorflow", "jax")} <= set(modules)
     assert all("does not import in env 'main' yet: ModuleNotFoundError" in s for s in said), said
 
 

@@ -63,26 +63,41 @@ def _made_alone(root: Path) -> Iterator[None]:
 
 def _make(env: Environment, root: Path, on_line: Callable[[str], None]) -> None:
     assert env.requirements is not None
-    _run([sys.executable, "-m", "venv", "--clear", str(root)], on_line)
-    # --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a
-    # good part of the install; the bytecode of what workers import is written below.
-    pip = [env.python, "-m", "pip", "install", "--progress-bar", "off", "--no-compile",
-           "--disable-pip-version-check"]  # fmt: skip
-    try:
-        _run([*pip, PIP], on_line)
-    except DlarenaError:  # an index without it: the venv's own pip installs, only slower
-        on_line(f"{PIP} could not be installed; the environment's own pip goes on")
-    _run([*pip, "-r", str(env.requirements)], on_line)
+    _run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(root)], on_line)
+    _install_pip(env, on_line)
+    _run([env.python, "-m", "pip", *_INSTALL, "-r", str(env.requirements)], on_line)
     write_bytecode(env, on_line)
     (root / MARKER).write_text(
         json.dumps({"hash": env.fingerprint(), "requirements": str(env.requirements)})
     )
 
 
-# Each adapter module in a process of its own, side by side: what one framework does to the
-# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'. After
-# the adapter, what its framework imports on first use. A module that fails is named on a line
-# of its own; after a failed adapter nothing more is tried.
+# --no-compile: byte-compiling every file of torch, TensorFlow and JAX at install took a good
+# part of the install; the bytecode of what workers import is written after (write_bytecode).
+_INSTALL = ["install", "--progress-bar", "off", "--no-compile", "--disable-pip-version-check"]
+
+
+def _install_pip(env: Environment, on_line: Callable[[str], None]) -> None:
+    """PIP into the new environment, by this interpreter's own pip where it has one (`--python`:
+    pip 22.3 and later; the pip a venv bundles, installed first, took 2.3 s more); else by the
+    bundled one, which goes on itself where the index has no PIP."""
+    try:
+        _run([sys.executable, "-m", "pip", "--python", env.python, *_INSTALL, PIP], on_line)
+        return
+    except DlarenaError:
+        pass
+    _run([env.python, "-m", "ensurepip", "--default-pip"], on_line)
+    try:
+        _run([env.python, "-m", "pip", *_INSTALL, PIP], on_line)
+    except DlarenaError:  # an index without it: the venv's own pip installs, only slower
+        on_line(f"{PIP} could not be installed; the environment's own pip goes on")
+
+
+# Each framework in a process of its own, side by side: what one framework does to the
+# interpreter as it loads (TensorFlow hides JAX while it imports) stays out of the others'. Its
+# runtimes' modules (the adapter, a raw-API variant: each a process of its own compiled all of
+# TensorFlow again, side by side), then what it imports on first use. A module that fails is
+# named on a line of its own; after a failed first module nothing more is tried.
 _FAILED = "dlarena-import-failed"
 _IMPORT = f"""\
 import importlib, sys
@@ -98,14 +113,17 @@ for name in sys.argv[1:]:
 
 
 def import_groups(env_name: str) -> list[tuple[str, ...]]:
-    """What each bytecode process imports: a runtime's adapter, then, for a framework's first
-    runtime, the modules its framework imports on first use (descriptor.Framework.first_use)."""
-    return [
-        (runtime.module, *(framework.first_use if runtime == framework.runtimes[0] else ()))
-        for framework in DECLARED.values()
-        for runtime in framework.runtimes
-        if runtime.default_env == env_name
-    ]
+    """What each bytecode process imports: a framework's runtime modules in the environment,
+    then, where its first runtime is there, the modules it imports on first use
+    (descriptor.Framework.first_use)."""
+    groups = []
+    for framework in DECLARED.values():
+        modules = tuple(r.module for r in framework.runtimes if r.default_env == env_name)
+        if modules and framework.runtimes[0].default_env == env_name:
+            modules += framework.first_use
+        if modules:
+            groups.append(modules)
+    return groups
 
 
 def write_bytecode(env: Environment, on_line: Callable[[str], None]) -> None:
