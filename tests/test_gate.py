@@ -180,7 +180,7 @@ def test_a_wrong_optimizer_fails_the_training_checks(
 
 
 @pytest.mark.slow  # seconds of float64 training traces, no worker
-@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer", "recsys"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "recsys"])  # a transformer has no decision
 def test_the_default_workloads_get_a_parity_batch_with_no_ambiguous_row(name: str) -> None:
     """At the size `bench --quick` runs (cnn: batch norm, whose rows share statistics; recsys:
     ReLUs after embeddings), conditioning clears every decision: an ambiguous row can fail a

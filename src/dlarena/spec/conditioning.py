@@ -15,7 +15,8 @@ of 3 of them is at least 3 sqrt(depth) standard deviations: the chance that any 
 the batch still flips is far below one in a hundred, where an unconditioned batch of the large
 MLP has several decisions inside one standard deviation. Ties between values a ReLU clamped to
 exactly zero are no decision: their gradient is zero whichever wins. Rows that stay ambiguous
-after ATTEMPTS redraws are counted and reported beside the checks.
+after ATTEMPTS redraws are counted and reported beside the checks. A workload without such
+decisions (a transformer's GELUs and softmax, an LSTM's gates) takes its rows as drawn.
 
 Rows are not independent in training: each step's update averages over the batch, so redrawing
 one row moves every other row's later passes by far more than a margin, and a batch of rows each
@@ -104,7 +105,10 @@ def parity_batch(
     # choose among candidates where there are decisions and each row's first pass is its own
     # (batch norm normalizes each row by the batch's statistics)
     ops = {layer.op for layer in workload.layers}
-    candidates = CANDIDATES if ops & DECISIONS and "batch_norm" not in ops else 1
+    if not ops & DECISIONS:  # nothing to flip (a transformer): the rows as drawn
+        x, y = draw_batch(workload, rng, rows)
+        return x, y, 0
+    candidates = CANDIDATES if "batch_norm" not in ops else 1
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         """The n of n * candidates rows whose decisions at the canonical weights sit farthest
