@@ -59,9 +59,7 @@ def parity_rows(ref: dict[str, Any], rows: int | None = None) -> tuple[np.ndarra
     if not rows or rows % len(x):
         return x, y
     repeats = rows // len(x)
-    return np.tile(x, (repeats,) + (1,) * (x.ndim - 1)), np.tile(
-        y, (repeats,) + (1,) * (y.ndim - 1)
-    )
+    return np.concatenate([x] * repeats), np.concatenate([y] * repeats)
 
 
 def check_training(
