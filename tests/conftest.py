@@ -40,7 +40,7 @@ LONGEST_FIRST = (
     "test_parity.py", "test_converge.py", "test_probes.py", "test_import.py", "test_mixed.py",
     "test_cli.py", "test_measure.py", "test_scale.py", "test_reliability.py", "test_dashboard.py",
     "test_dashboard_load.py", "test_fidelity.py", "test_cluster.py", "test_paired.py",
-    "test_workers.py",
+    "test_workers.py", "test_worker_env.py",
 )  # fmt: skip
 
 
