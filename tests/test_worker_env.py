@@ -5,6 +5,7 @@ runs, where a plain script finds it."""
 from __future__ import annotations
 
 import functools
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,25 @@ def test_workers_write_temporary_files_in_a_folder_the_host_removes(tmp_path):
     done = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, check=True)
     assert done.stdout.strip().startswith(tempfile.gettempdir())
     assert not Path(done.stdout.strip()).exists()
+
+
+KILLED_HOST = (
+    "import os, signal; from dlarena.runner.process import scratch_dir; "
+    "print(scratch_dir(), flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+)
+
+
+def test_a_killed_hosts_scratch_folder_goes_with_the_next_host():
+    """A host killed before its exit handlers run (SIGKILL, a crash) leaves its scratch folder
+    behind; the next host removes it, and leaves the folders of hosts still running."""
+    done = subprocess.run([sys.executable, "-c", KILLED_HOST], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    left = Path(done.stdout.strip())
+    assert left.is_dir()
+    running = Path(scratch_dir())  # this process's: its host is alive
+    host = "from dlarena.runner.process import scratch_dir; print(scratch_dir())"
+    subprocess.run([sys.executable, "-c", host], capture_output=True, check=True)
+    assert not left.exists() and running.is_dir()
 
 
 TORCH_KEEPS = (

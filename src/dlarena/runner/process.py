@@ -60,11 +60,35 @@ def keep_freed_memory() -> None:
 def scratch_dir() -> str:
     """The temporary folder of this host's workers, removed when the host exits: TensorFlow
     writes a source file there for every function autograph converts, which a worker that is
-    killed or ends with os._exit never removes."""
-    path = tempfile.mkdtemp(prefix="dlarena-workers-")
+    killed or ends with os._exit never removes. A killed host's folder is removed by the next
+    host (its name holds the host's PID; its workers died with it)."""
+    _remove_orphans()
+    path = tempfile.mkdtemp(prefix=f"{SCRATCH}{os.getpid()}-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     _link_kept(Path(path))
     return path
+
+
+SCRATCH = "dlarena-workers-"
+
+
+def _remove_orphans() -> None:
+    """The scratch folders of this user's hosts that are no longer running."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH}*-*"):
+        pid = folder.name.removeprefix(SCRATCH).split("-")[0]
+        with contextlib.suppress(OSError, ValueError):
+            if folder.stat().st_uid == os.getuid() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _link_kept(scratch: Path) -> None:
