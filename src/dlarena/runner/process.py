@@ -56,6 +56,9 @@ def keep_freed_memory() -> None:
             libc.mallopt(param, int(MALLOC_KEEP[name]))
 
 
+SCRATCH = "dlarena-workers-"
+
+
 @functools.cache
 def scratch_dir() -> str:
     """The temporary folder of this host's workers, removed when the host exits: TensorFlow
@@ -67,9 +70,6 @@ def scratch_dir() -> str:
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     _link_kept(Path(path))
     return path
-
-
-SCRATCH = "dlarena-workers-"
 
 
 def _remove_orphans() -> None:
@@ -87,7 +87,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
+        pass
     return True
 
 
